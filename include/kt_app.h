@@ -1,0 +1,39 @@
+/**
+ * @file kt_app.h
+ * @brief The device side of the serial protocol: a command loop over kt_bsp and kt_frame.
+ */
+#ifndef KT_APP_H
+#define KT_APP_H
+
+#include <stdint.h>
+
+#include "kt_frame.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KT_FW_VERSION_MAJOR 0
+#define KT_FW_VERSION_MINOR 1
+#define KT_FW_VERSION_PATCH 0
+#define KT_PROTOCOL_VERSION 1
+
+#ifndef KT_FRAME_IDLE_MS
+/** Idle time after which a partial frame counts as truncated (board clock; virtual on QEMU). */
+#define KT_FRAME_IDLE_MS 50u
+#endif
+
+/** Size of the INFO answer's fixed part (the board name follows). */
+#define KT_INFO_FIXED_SIZE 40u
+
+/** Answer one valid request frame through @p sink (an answer or an error frame). */
+void kt_app_handle(kt_frame_sink sink, uint8_t type, uint8_t seq, const uint8_t *payload, uint16_t len);
+
+/** Serve requests from the board UART forever. */
+void kt_app_serve(kt_frame_decoder *decoder);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KT_APP_H */

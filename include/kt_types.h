@@ -1,0 +1,56 @@
+/**
+ * @file kt_types.h
+ * @brief Common types of the kilotrain engine and kernels: status codes, tensor dimensions,
+ *        quantization parameter structs.
+ *
+ * C99, no dynamic memory. Every kernel takes caller-owned buffers; kernels that need scratch
+ * memory expose a `kt_<op>_get_buffer_size()` function.
+ */
+#ifndef KT_TYPES_H
+#define KT_TYPES_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Status returned by kernels and engine calls. */
+typedef enum {
+    KT_OK = 0,          /**< success */
+    KT_ARG_ERROR = -1,  /**< an argument is outside its documented range */
+    KT_NO_IMPL = -2,    /**< the combination of arguments is not implemented */
+} kt_status;
+
+/** Dimensions of an NHWC tensor (or a 4-D filter: n = output channels, c = input channels). */
+typedef struct {
+    int32_t n; /**< batch (or output channels for a filter) */
+    int32_t h; /**< height */
+    int32_t w; /**< width */
+    int32_t c; /**< channels (innermost, contiguous) */
+} kt_dims;
+
+/** Per-tensor requantization: real multiplier = multiplier * 2^(shift - 31). */
+typedef struct {
+    int32_t multiplier; /**< Q31 multiplier, [2^30, 2^31 - 1] or 0 */
+    int32_t shift;      /**< left shift if > 0, right shift if < 0; [-31, 30] */
+} kt_per_tensor_quant;
+
+/** Per-output-channel requantization (arrays of length = output channels). */
+typedef struct {
+    const int32_t *multiplier; /**< Q31 multipliers */
+    const int32_t *shift;      /**< shifts, same convention as kt_per_tensor_quant */
+} kt_per_channel_quant;
+
+/** Clamp range of an int8 activation (fused ReLU / ReLU6 narrow it). */
+typedef struct {
+    int32_t min; /**< [-128, 127] */
+    int32_t max; /**< [min, 127] */
+} kt_activation;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KT_TYPES_H */
