@@ -1,0 +1,104 @@
+"""The framed serial link to the firmware, on the native build (stdin/stdout) and on the
+emulated Cortex-M7 (QEMU, UART on a loopback TCP port, pyserial socket://)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import kilotrain
+from kilotrain.device import Device, DeviceError
+from kilotrain.protocol import ErrorCode, FrameType, encode
+from kilotrain.qemu import NativeBoard, QemuBoard
+
+MAX_PAYLOAD = 2048
+
+
+@pytest.fixture(scope="module", params=["native", pytest.param("qemu", marks=pytest.mark.qemu)])
+def device(request: pytest.FixtureRequest) -> Iterator[Device]:
+    if request.param == "native":
+        program: Path = request.getfixturevalue("native_program")
+        with NativeBoard(program) as board:
+            yield board.device
+    else:
+        elf: Path = request.getfixturevalue("qemu_elf")
+        with QemuBoard(elf) as board:
+            yield board.device
+
+
+def _expect_error(device: Device, code: ErrorCode) -> tuple[int, int]:
+    frame = device.read_frame(timeout=20)
+    assert frame.is_error, f"expected an ERROR frame, got type {frame.type:#x}"
+    got, detail = frame.error()
+    assert got == code
+    return frame.seq, detail
+
+
+def test_info_round_trip(device: Device) -> None:
+    info = device.info()
+    assert info.protocol_version == 1
+    assert info.firmware_version == kilotrain.__version__
+    assert info.max_payload == MAX_PAYLOAD
+    if info.board == "qemu_mps2_an500":
+        assert info.sram_bytes == 320 * 1024 and info.flash_bytes == 1024 * 1024
+        assert info.instructions_per_tick == 40 and info.counter_hz == 25_000_000
+        assert 0 < info.stack_high_water_bytes < info.stack_bytes <= info.static_ram_bytes < info.sram_bytes
+    else:
+        assert info.board == "native"
+
+
+def test_echo_largest_payload(device: Device) -> None:
+    data = bytes((i * 31 + 7) & 0xFF for i in range(MAX_PAYLOAD))
+    assert device.echo(data) == data
+    assert device.echo(b"") == b""
+
+
+def test_bad_crc_gets_error_and_device_keeps_serving(device: Device) -> None:
+    wire = bytearray(encode(FrameType.ECHO, 77, b"hello"))
+    wire[-2] ^= 0x40
+    device.send_raw(bytes(wire))
+    seq, _ = _expect_error(device, ErrorCode.CRC)
+    assert seq == 77
+    assert device.echo(b"still here") == b"still here"
+
+
+def test_truncated_frame_gets_error_after_idle(device: Device) -> None:
+    wire = encode(FrameType.ECHO, 78, b"0123456789")
+    device.send_raw(wire[:9])
+    seq, detail = _expect_error(device, ErrorCode.TRUNCATED)
+    assert (seq, detail) == (78, 9)
+    assert device.info().protocol_version == 1
+
+
+def test_garbage_bytes_get_error(device: Device) -> None:
+    device.send_raw(b"\x00\x13garbage\xff")
+    _, detail = _expect_error(device, ErrorCode.GARBAGE)
+    assert detail == 10
+    assert device.echo(b"after garbage") == b"after garbage"
+
+
+def test_garbage_right_before_a_frame(device: Device) -> None:
+    seq = device.next_seq()
+    device.send_raw(b"noise" + encode(FrameType.ECHO, seq, b"x"))
+    _, detail = _expect_error(device, ErrorCode.GARBAGE)
+    assert detail == 5
+    answer = device.read_frame()
+    assert (answer.type, answer.seq, answer.payload) == (FrameType.ECHO | 0x80, seq, b"x")
+
+
+def test_length_over_limit_and_unknown_type(device: Device) -> None:
+    big = MAX_PAYLOAD + 1
+    device.send_raw(b"KT\x02\x09" + big.to_bytes(2, "little"))
+    _, detail = _expect_error(device, ErrorCode.LENGTH)
+    assert detail == big
+    time.sleep(0.2)
+    with pytest.raises(DeviceError) as err:
+        device.request(0x55)
+    assert err.value.code == ErrorCode.UNKNOWN_TYPE
+    with pytest.raises(DeviceError) as err:
+        device.request(FrameType.INFO, b"\x01")
+    assert err.value.code == ErrorCode.BAD_PAYLOAD
+    assert device.info().protocol_version == 1
