@@ -34,6 +34,10 @@ extern "C" {
 enum {
     KT_FRAME_INFO = 0x01,  /**< request: empty; answer: kt_info layout (docs/protocol.md) */
     KT_FRAME_ECHO = 0x02,  /**< request: any payload; answer: the same payload */
+    KT_FRAME_MODEL_INFO = 0x10,  /**< request: empty; answer: arena, input, output sizes, ops, name */
+    KT_FRAME_INPUT_WRITE = 0x11, /**< request: offset u32 + bytes into the model input; answer: empty */
+    KT_FRAME_INVOKE = 0x12,      /**< request: empty; answer: status, counter ticks, stack high-water */
+    KT_FRAME_OUTPUT_READ = 0x13, /**< request: offset u32, len u16; answer: those output bytes */
     KT_FRAME_ERROR = 0x7F, /**< device -> host: code u8, 3 zero bytes, detail u32 LE */
     KT_FRAME_ANSWER = 0x80,
 };

@@ -3,6 +3,9 @@
 
 #include "kt_app.h"
 #include "kt_bsp.h"
+#ifdef KT_HAVE_MODEL
+#include "kt_model.h"
+#endif
 
 static uint8_t *kt_put_u16(uint8_t *p, uint16_t v)
 {
@@ -44,6 +47,74 @@ static void kt_app_info(kt_frame_sink sink, uint8_t seq)
     kt_frame_send(sink, KT_FRAME_INFO | KT_FRAME_ANSWER, seq, out, (uint16_t)(KT_INFO_FIXED_SIZE + n));
 }
 
+static uint32_t kt_get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+#ifdef KT_HAVE_MODEL
+static void kt_app_model_info(kt_frame_sink sink, uint8_t seq)
+{
+    uint8_t out[16 + 48];
+    uint8_t *p = kt_put_u32(out, kt_model.arena_size);
+    p = kt_put_u32(p, kt_model.input_size);
+    p = kt_put_u32(p, kt_model.output_size);
+    p = kt_put_u32(p, kt_model.op_count);
+    size_t n = strlen(kt_model.name);
+    if (n > sizeof out - 16u) {
+        n = sizeof out - 16u;
+    }
+    memcpy(p, kt_model.name, n);
+    kt_frame_send(sink, KT_FRAME_MODEL_INFO | KT_FRAME_ANSWER, seq, out, (uint16_t)(16u + n));
+}
+
+static void kt_app_input_write(kt_frame_sink sink, uint8_t seq, const uint8_t *payload, uint16_t len)
+{
+    if (len < 4u) {
+        kt_frame_send_error(sink, seq, KT_ERR_BAD_PAYLOAD, len);
+        return;
+    }
+    uint32_t offset = kt_get_u32(payload);
+    uint32_t n = (uint32_t)len - 4u;
+    if (offset > kt_model.input_size || n > kt_model.input_size - offset) {
+        kt_frame_send_error(sink, seq, KT_ERR_BAD_PAYLOAD, len);
+        return;
+    }
+    memcpy(kt_model_input() + offset, payload + 4, n);
+    kt_frame_send(sink, KT_FRAME_INPUT_WRITE | KT_FRAME_ANSWER, seq, NULL, 0);
+}
+
+static void kt_app_invoke(kt_frame_sink sink, uint8_t seq)
+{
+    uint64_t t0 = kt_bsp_counter();
+    kt_status status = kt_model_invoke();
+    uint64_t ticks = kt_bsp_counter() - t0;
+    uint8_t out[20];
+    uint8_t *p = kt_put_u32(out, (uint32_t)(int32_t)status);
+    p = kt_put_u32(p, (uint32_t)ticks);
+    p = kt_put_u32(p, (uint32_t)(ticks >> 32));
+    p = kt_put_u32(p, kt_bsp_instructions_per_tick());
+    (void)kt_put_u32(p, kt_bsp_stack_high_water());
+    kt_frame_send(sink, KT_FRAME_INVOKE | KT_FRAME_ANSWER, seq, out, sizeof out);
+}
+
+static void kt_app_output_read(kt_frame_sink sink, uint8_t seq, const uint8_t *payload, uint16_t len)
+{
+    if (len != 6u) {
+        kt_frame_send_error(sink, seq, KT_ERR_BAD_PAYLOAD, len);
+        return;
+    }
+    uint32_t offset = kt_get_u32(payload);
+    uint32_t n = (uint32_t)payload[4] | ((uint32_t)payload[5] << 8);
+    if (n > KT_FRAME_MAX_PAYLOAD || offset > kt_model.output_size || n > kt_model.output_size - offset) {
+        kt_frame_send_error(sink, seq, KT_ERR_BAD_PAYLOAD, len);
+        return;
+    }
+    kt_frame_send(sink, KT_FRAME_OUTPUT_READ | KT_FRAME_ANSWER, seq,
+                  (const uint8_t *)kt_model_output() + offset, (uint16_t)n);
+}
+#endif /* KT_HAVE_MODEL */
+
 void kt_app_handle(kt_frame_sink sink, uint8_t type, uint8_t seq, const uint8_t *payload, uint16_t len)
 {
     switch (type) {
@@ -57,6 +128,20 @@ void kt_app_handle(kt_frame_sink sink, uint8_t type, uint8_t seq, const uint8_t 
     case KT_FRAME_ECHO:
         kt_frame_send(sink, KT_FRAME_ECHO | KT_FRAME_ANSWER, seq, payload, len);
         return;
+#ifdef KT_HAVE_MODEL
+    case KT_FRAME_MODEL_INFO:
+        kt_app_model_info(sink, seq);
+        return;
+    case KT_FRAME_INPUT_WRITE:
+        kt_app_input_write(sink, seq, payload, len);
+        return;
+    case KT_FRAME_INVOKE:
+        kt_app_invoke(sink, seq);
+        return;
+    case KT_FRAME_OUTPUT_READ:
+        kt_app_output_read(sink, seq, payload, len);
+        return;
+#endif
     default:
         kt_frame_send_error(sink, seq, KT_ERR_UNKNOWN_TYPE, type);
         return;

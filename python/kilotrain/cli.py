@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from dataclasses import asdict
+from pathlib import Path
 from typing import Callable
 
 from . import __version__
@@ -48,6 +49,56 @@ def _cmd_qemu(args: argparse.Namespace) -> int:
     return 0 if echoed else 1
 
 
+def _cmd_infer(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from . import executor, images
+    from .tflite_import import load_tflite
+
+    graph = load_tflite(args.model)
+    x = images.load_input(args.image, graph.input)
+    result: dict[str, object] = {"engine": args.engine, "model": str(args.model)}
+    if args.engine == "golden":
+        y = np.asarray(executor.run(graph, x))
+    elif args.engine == "c":
+        from . import ckernels
+
+        y = np.asarray(executor.run(graph, x, ckernels))
+    else:
+        from .firmware_model import ModelClient, build_with_model
+        from .qemu import QemuBoard
+
+        image = build_with_model(graph, args.model.name)
+        with QemuBoard(image.elf) as board:
+            r = ModelClient(board.device).invoke(x)
+        if r.status != 0:
+            raise ValueError(f"the firmware's forward pass returned status {r.status}")
+        y = r.output.reshape(graph.output.shape)
+        result.update(
+            instructions=r.instructions,
+            arena_bytes=image.generated.plan.arena_size,
+            static_sram_bytes=image.static_sram_bytes,
+            stack_high_water_bytes=r.stack_high_water,
+            peak_sram_bytes=image.static_sram_bytes + r.stack_high_water,
+            flash_bytes=image.flash_bytes,
+        )
+    result.update(output=y.reshape(-1).astype(int).tolist(), shape=list(y.shape))
+    if args.json:
+        print(json.dumps(result))
+    else:
+        flat = y.reshape(-1)
+        shown = ", ".join(str(int(v)) for v in flat[:16]) + (", ..." if flat.size > 16 else "")
+        print(f"{args.model.name} [{args.engine}] output {list(y.shape)} int8: [{shown}]")
+        if flat.size > 2:
+            top = np.argsort(-flat.astype(np.int32), kind="stable")[:5]
+            print("  top-5 indices: " + ", ".join(str(int(i)) for i in top))
+        if args.engine == "qemu":
+            print(f"  {result['instructions']:,} instructions; peak SRAM {result['peak_sram_bytes']:,} B "
+                  f"(static {result['static_sram_bytes']:,} incl. arena {result['arena_bytes']:,}, "
+                  f"stack {result['stack_high_water_bytes']:,}); flash {result['flash_bytes']:,} B")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kilotrain", description="On-device int8 training for microcontrollers.")
     parser.add_argument("--version", action="version", version=f"kilotrain {__version__}")
@@ -66,6 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-build", action="store_true", help="boot the existing ELF without rebuilding")
     p.add_argument("--json", action="store_true", help="print the INFO answer as JSON")
     p.set_defaults(func=_cmd_qemu)
+
+    p = sub.add_parser("infer", help="run one frame through an int8 TFLite model and print the int8 output")
+    p.add_argument("model", type=Path, help="an int8 .tflite model")
+    p.add_argument("--image", required=True, help="PNG/BMP/JPEG (converted by the documented rule) or .npy int8 tensor")
+    p.add_argument("--engine", choices=("golden", "c", "qemu"), default="golden",
+                   help="golden = numpy model, c = the C kernels on the host, qemu = the firmware on the emulated M7")
+    p.add_argument("--json", action="store_true", help='print {"output": [...], "shape": [...], ...}')
+    p.set_defaults(func=_cmd_infer)
     return parser
 
 

@@ -19,6 +19,10 @@ class FrameType(enum.IntEnum):
 
     INFO = 0x01
     ECHO = 0x02
+    MODEL_INFO = 0x10
+    INPUT_WRITE = 0x11
+    INVOKE = 0x12
+    OUTPUT_READ = 0x13
     ERROR = 0x7F
 
 

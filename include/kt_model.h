@@ -1,0 +1,41 @@
+/**
+ * @file kt_model.h
+ * @brief The interface of a generated model (kilotrain's code generator writes kt_model.c into
+ *        the build tree; templates/kt_model.c.j2). The firmware app uses only this header.
+ */
+#ifndef KT_MODEL_H
+#define KT_MODEL_H
+
+#include <stdint.h>
+
+#include "kt_types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** What the generated model is. */
+typedef struct {
+    const char *name;     /**< model name (file stem) */
+    uint32_t arena_size;  /**< bytes of the planned activation arena */
+    uint32_t input_size;  /**< bytes of the int8 input tensor */
+    uint32_t output_size; /**< bytes of the int8 output tensor */
+    uint32_t op_count;    /**< ops in the schedule */
+} kt_model_desc;
+
+extern const kt_model_desc kt_model;
+
+/** The input tensor inside the arena (write input_size bytes, then invoke). */
+int8_t *kt_model_input(void);
+
+/** The output tensor inside the arena (valid after a successful invoke). */
+const int8_t *kt_model_output(void);
+
+/** Run the forward pass: the generated straight-line list of kernel calls. */
+kt_status kt_model_invoke(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KT_MODEL_H */

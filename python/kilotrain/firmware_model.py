@@ -1,0 +1,110 @@
+"""Run a model inside the firmware: generate its C, build the qemu_m7 image with it, boot QEMU
+and drive the model over the serial protocol (input upload, invoke, output read-back)."""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from . import codegen, toolchain
+from .device import Device
+from .ir import Graph
+from .paths import build_dir
+from .protocol import FrameType
+
+SECTION_RE_KEYS = (".data", ".bss", ".stack", ".text", ".rodata", ".isr_vector")
+
+
+@dataclass(frozen=True)
+class FirmwareImage:
+    """A firmware image built with a generated model, and its memory figures from the ELF."""
+
+    elf: Path
+    generated: codegen.Generated
+    sections: dict[str, int]
+
+    @property
+    def flash_bytes(self) -> int:
+        s = self.sections
+        return sum(s.get(k, 0) for k in (".isr_vector", ".text", ".rodata", ".data", ".ARM.exidx", ".init_array"))
+
+    @property
+    def static_sram_bytes(self) -> int:
+        """.data + .bss: the arena, the frame buffer and all other statics (no stack)."""
+        return self.sections.get(".data", 0) + self.sections.get(".bss", 0)
+
+
+@dataclass(frozen=True)
+class InvokeResult:
+    output: npt.NDArray[np.int8]
+    status: int
+    ticks: int
+    instructions: int | None  # ticks * instructions per tick, when the counter counts instructions
+    stack_high_water: int
+
+
+def _sections(elf: Path) -> dict[str, int]:
+    out = subprocess.run([toolchain.require("arm-none-eabi-size"), "-A", "-d", str(elf)],
+                         capture_output=True, text=True, check=True).stdout
+    sizes: dict[str, int] = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].startswith(".") and parts[1].isdigit():
+            sizes[parts[0]] = int(parts[1])
+    return sizes
+
+
+def build_with_model(graph: Graph, source_name: str, env_name: str = "qemu_m7") -> FirmwareImage:
+    """Generate the model's C into build/gen/<digest>, build ``env_name`` with it into
+    build/pio/<digest> (one build tree per generated model) and return the image."""
+    scratch = build_dir() / "gen" / "staging"
+    gen = codegen.generate(graph, scratch, source_name)
+    gen_dir = build_dir() / "gen" / gen.digest
+    final = codegen.generate(graph, gen_dir, source_name)
+    pio_build = build_dir() / "pio" / gen.digest
+    env = {"KILOTRAIN_MODEL_DIR": str(gen_dir), "PLATFORMIO_BUILD_DIR": str(pio_build)}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        toolchain.pio("run", "-e", env_name)
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    elf = pio_build / env_name / "firmware.elf"
+    return FirmwareImage(elf, final, _sections(elf))
+
+
+class ModelClient:
+    """The model commands of the serial protocol, over a Device."""
+
+    def __init__(self, device: Device) -> None:
+        self.device = device
+        payload = device.request(FrameType.MODEL_INFO).payload
+        self.arena_size, self.input_size, self.output_size, self.op_count = struct.unpack_from("<4I", payload)
+        self.name = payload[16:].decode("ascii", "replace")
+        self.chunk = device.info().max_payload - 4
+
+    def invoke(self, x: npt.NDArray[np.int8]) -> InvokeResult:
+        data = np.ascontiguousarray(x, dtype=np.int8).tobytes()
+        if len(data) != self.input_size:
+            raise ValueError(f"input of {len(data)} bytes; the firmware model takes {self.input_size}")
+        for off in range(0, len(data), self.chunk):
+            self.device.request(FrameType.INPUT_WRITE, struct.pack("<I", off) + data[off : off + self.chunk])
+        ans = self.device.request(FrameType.INVOKE, timeout=600).payload
+        status, lo, hi, per_tick, stack = struct.unpack("<iIIII", ans)
+        out = bytearray()
+        while len(out) < self.output_size:
+            n = min(self.chunk, self.output_size - len(out))
+            out += self.device.request(FrameType.OUTPUT_READ, struct.pack("<IH", len(out), n)).payload
+        ticks = lo | (hi << 32)
+        return InvokeResult(np.frombuffer(bytes(out), dtype=np.int8).copy(), status, ticks,
+                            ticks * per_tick if per_tick else None, stack)
