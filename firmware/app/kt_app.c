@@ -47,12 +47,12 @@ static void kt_app_info(kt_frame_sink sink, uint8_t seq)
     kt_frame_send(sink, KT_FRAME_INFO | KT_FRAME_ANSWER, seq, out, (uint16_t)(KT_INFO_FIXED_SIZE + n));
 }
 
+#ifdef KT_HAVE_MODEL
 static uint32_t kt_get_u32(const uint8_t *p)
 {
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
-#ifdef KT_HAVE_MODEL
 static void kt_app_model_info(kt_frame_sink sink, uint8_t seq)
 {
     uint8_t out[16 + 48];
