@@ -103,7 +103,8 @@ class AvgPoolParams:
 @dataclass(frozen=True)
 class MeanParams:
     """MEAN over H and W of an NHWC int8 tensor (keep_dims either way), TFLM's int8 rules:
-    requantized with ``multiplier``/``shift`` when input and output quantization differ."""
+    always requantized with ``multiplier``/``shift`` (s_in / s_out, 1/(H*W) folded in by the
+    kernel), even when input and output quantization are equal."""
 
     input_offset: int  # -zp_in
     output_offset: int  # +zp_out
