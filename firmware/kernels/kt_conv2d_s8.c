@@ -1,0 +1,112 @@
+/**
+ * @file kt_conv2d_s8.c
+ * @brief CONV_2D int8 with per-output-channel requantization (TFLM reference ConvPerChannel).
+ */
+#include "kt_kernels.h"
+#include "kt_requant.h"
+
+static int kt_conv_is_1x1_fast(const kt_conv_params *conv, const kt_dims *in,
+                               const kt_dims *f, const kt_dims *out)
+{
+    return f->h == 1 && f->w == 1 && conv->stride.h == 1 && conv->stride.w == 1 &&
+           conv->padding.h == 0 && conv->padding.w == 0 && out->h == in->h && out->w == in->w;
+}
+
+kt_status kt_conv2d_s8(const kt_conv_params *conv, const kt_per_channel_quant *quant,
+                       const kt_dims *input_dims, const int8_t *input,
+                       const kt_dims *filter_dims, const int8_t *filter, const int32_t *bias,
+                       const kt_dims *output_dims, int8_t *output)
+{
+    int32_t b, oy, ox, oc, ky, kx, c;
+    int32_t in_h, in_w, in_c, k_h, k_w, out_h, out_w, out_c;
+    int32_t st_h, st_w, pad_h, pad_w, dil_h, dil_w, in_off, out_off, act_min, act_max;
+
+    if (conv == NULL || quant == NULL || quant->multiplier == NULL || quant->shift == NULL ||
+        input_dims == NULL || input == NULL || filter_dims == NULL || filter == NULL ||
+        output_dims == NULL || output == NULL) {
+        return KT_ARG_ERROR;
+    }
+    if (kt_conv_is_1x1_fast(conv, input_dims, filter_dims, output_dims)) {
+        return kt_conv2d_1x1_s8(conv, quant, input_dims, input, filter_dims, filter, bias,
+                                output_dims, output);
+    }
+    in_h = input_dims->h;
+    in_w = input_dims->w;
+    in_c = input_dims->c;
+    k_h = filter_dims->h;
+    k_w = filter_dims->w;
+    out_h = output_dims->h;
+    out_w = output_dims->w;
+    out_c = output_dims->c;
+    st_h = conv->stride.h;
+    st_w = conv->stride.w;
+    pad_h = conv->padding.h;
+    pad_w = conv->padding.w;
+    dil_h = conv->dilation.h;
+    dil_w = conv->dilation.w;
+    in_off = conv->input_offset;
+    out_off = conv->output_offset;
+    act_min = conv->activation.min;
+    act_max = conv->activation.max;
+
+    if (input_dims->n < 1 || in_h < 1 || in_w < 1 || in_c < 1 || k_h < 1 || k_w < 1 ||
+        out_h < 1 || out_w < 1 || out_c < 1 || filter_dims->n != out_c ||
+        filter_dims->c != in_c || output_dims->n != input_dims->n || st_h < 1 || st_w < 1 ||
+        pad_h < 0 || pad_w < 0 || dil_h < 1 || dil_w < 1 || in_off < -127 || in_off > 128 ||
+        out_off < -128 || out_off > 127 || act_min < -128 || act_max > 127 ||
+        act_min > act_max) {
+        return KT_ARG_ERROR;
+    }
+    for (oc = 0; oc < out_c; ++oc) {
+        if (quant->shift[oc] < -31 || quant->shift[oc] > 30) {
+            return KT_ARG_ERROR;
+        }
+    }
+
+    for (b = 0; b < input_dims->n; ++b) {
+        const int8_t *in_b = input + (size_t)b * in_h * in_w * in_c;
+        for (oy = 0; oy < out_h; ++oy) {
+            const int32_t iy0 = oy * st_h - pad_h;
+            /* the filter rows that land inside the image, without per-tap tests */
+            int32_t ky_lo = 0, ky_hi = k_h;
+            while (ky_lo < k_h && iy0 + ky_lo * dil_h < 0) {
+                ++ky_lo;
+            }
+            while (ky_hi > ky_lo && iy0 + (ky_hi - 1) * dil_h >= in_h) {
+                --ky_hi;
+            }
+            for (ox = 0; ox < out_w; ++ox) {
+                const int32_t ix0 = ox * st_w - pad_w;
+                int32_t kx_lo = 0, kx_hi = k_w;
+                while (kx_lo < k_w && ix0 + kx_lo * dil_w < 0) {
+                    ++kx_lo;
+                }
+                while (kx_hi > kx_lo && ix0 + (kx_hi - 1) * dil_w >= in_w) {
+                    --kx_hi;
+                }
+                for (oc = 0; oc < out_c; ++oc) {
+                    const int8_t *f_oc = filter + (size_t)oc * k_h * k_w * in_c;
+                    int32_t acc = 0;
+                    for (ky = ky_lo; ky < ky_hi; ++ky) {
+                        const int8_t *in_row = in_b + (size_t)(iy0 + ky * dil_h) * in_w * in_c;
+                        const int8_t *f_row = f_oc + (size_t)ky * k_w * in_c;
+                        for (kx = kx_lo; kx < kx_hi; ++kx) {
+                            const int8_t *x = in_row + (size_t)(ix0 + kx * dil_w) * in_c;
+                            const int8_t *f = f_row + (size_t)kx * in_c;
+                            for (c = 0; c < in_c; ++c) {
+                                acc += (int32_t)f[c] * ((int32_t)x[c] + in_off);
+                            }
+                        }
+                    }
+                    if (bias != NULL) {
+                        acc += bias[oc];
+                    }
+                    output[(((size_t)b * out_h + oy) * out_w + ox) * out_c + oc] =
+                        kt_requantize_s8(acc, quant->multiplier[oc], quant->shift[oc], out_off,
+                                         act_min, act_max);
+                }
+            }
+        }
+    }
+    return KT_OK;
+}

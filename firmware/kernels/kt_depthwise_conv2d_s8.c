@@ -1,0 +1,129 @@
+/**
+ * @file kt_depthwise_conv2d_s8.c
+ * @brief DEPTHWISE_CONV_2D int8, per-channel requantization (TFLM reference
+ *        DepthwiseConvPerChannel): any filter size, stride, dilation and depth multiplier.
+ *
+ * Output channels are processed in blocks of KT_DW_BLOCK with the accumulators on the stack
+ * (no scratch buffer), filter taps outer and channels inner, so both the filter row and the input
+ * pixel are read contiguously. Output channel oc reads input channel oc / depth_multiplier; the
+ * index is stepped incrementally, no division in the loops.
+ */
+#include "kt_kernels.h"
+#include "kt_requant.h"
+
+/** Output channels accumulated together (KT_DW_BLOCK * 4 bytes of stack). */
+#define KT_DW_BLOCK 32
+
+kt_status kt_depthwise_conv2d_s8(const kt_dw_conv_params *dw, const kt_per_channel_quant *quant,
+                                 const kt_dims *input_dims, const int8_t *input,
+                                 const kt_dims *filter_dims, const int8_t *filter,
+                                 const int32_t *bias, const kt_dims *output_dims, int8_t *output)
+{
+    int32_t acc[KT_DW_BLOCK];
+    int32_t b, oy, ox, ky, kx, j, oc0;
+    int32_t in_h, in_w, in_c, k_h, k_w, out_h, out_w, out_c, dm;
+    int32_t st_h, st_w, pad_h, pad_w, dil_h, dil_w, in_off, out_off, act_min, act_max;
+
+    if (dw == NULL || quant == NULL || quant->multiplier == NULL || quant->shift == NULL ||
+        input_dims == NULL || input == NULL || filter_dims == NULL || filter == NULL ||
+        output_dims == NULL || output == NULL) {
+        return KT_ARG_ERROR;
+    }
+    in_h = input_dims->h;
+    in_w = input_dims->w;
+    in_c = input_dims->c;
+    k_h = filter_dims->h;
+    k_w = filter_dims->w;
+    out_h = output_dims->h;
+    out_w = output_dims->w;
+    out_c = output_dims->c;
+    dm = dw->depth_multiplier;
+    st_h = dw->stride.h;
+    st_w = dw->stride.w;
+    pad_h = dw->padding.h;
+    pad_w = dw->padding.w;
+    dil_h = dw->dilation.h;
+    dil_w = dw->dilation.w;
+    in_off = dw->input_offset;
+    out_off = dw->output_offset;
+    act_min = dw->activation.min;
+    act_max = dw->activation.max;
+
+    if (input_dims->n < 1 || in_h < 1 || in_w < 1 || in_c < 1 || k_h < 1 || k_w < 1 ||
+        out_h < 1 || out_w < 1 || dm < 1 || out_c != in_c * dm || filter_dims->n != 1 ||
+        filter_dims->c != out_c || output_dims->n != input_dims->n || st_h < 1 || st_w < 1 ||
+        pad_h < 0 || pad_w < 0 || dil_h < 1 || dil_w < 1 || in_off < -127 || in_off > 128 ||
+        out_off < -128 || out_off > 127 || act_min < -128 || act_max > 127 ||
+        act_min > act_max) {
+        return KT_ARG_ERROR;
+    }
+    for (j = 0; j < out_c; ++j) {
+        if (quant->shift[j] < -31 || quant->shift[j] > 30) {
+            return KT_ARG_ERROR;
+        }
+    }
+
+    for (oc0 = 0; oc0 < out_c; oc0 += KT_DW_BLOCK) {
+        const int32_t n = out_c - oc0 < KT_DW_BLOCK ? out_c - oc0 : KT_DW_BLOCK;
+        const int32_t ic0 = oc0 / dm; /* once per block */
+        const int32_t m0 = oc0 - ic0 * dm;
+        for (b = 0; b < input_dims->n; ++b) {
+            const int8_t *in_b = input + (size_t)b * in_h * in_w * in_c;
+            for (oy = 0; oy < out_h; ++oy) {
+                const int32_t iy0 = oy * st_h - pad_h;
+                int32_t ky_lo = 0, ky_hi = k_h;
+                while (ky_lo < k_h && iy0 + ky_lo * dil_h < 0) {
+                    ++ky_lo;
+                }
+                while (ky_hi > ky_lo && iy0 + (ky_hi - 1) * dil_h >= in_h) {
+                    --ky_hi;
+                }
+                for (ox = 0; ox < out_w; ++ox) {
+                    const int32_t ix0 = ox * st_w - pad_w;
+                    int8_t *y = output + (((size_t)b * out_h + oy) * out_w + ox) * out_c + oc0;
+                    int32_t kx_lo = 0, kx_hi = k_w;
+                    while (kx_lo < k_w && ix0 + kx_lo * dil_w < 0) {
+                        ++kx_lo;
+                    }
+                    while (kx_hi > kx_lo && ix0 + (kx_hi - 1) * dil_w >= in_w) {
+                        --kx_hi;
+                    }
+                    for (j = 0; j < n; ++j) {
+                        acc[j] = 0;
+                    }
+                    for (ky = ky_lo; ky < ky_hi; ++ky) {
+                        const int8_t *in_row = in_b + (size_t)(iy0 + ky * dil_h) * in_w * in_c;
+                        for (kx = kx_lo; kx < kx_hi; ++kx) {
+                            const int8_t *x = in_row + (size_t)(ix0 + kx * dil_w) * in_c + ic0;
+                            const int8_t *f = filter + ((size_t)ky * k_w + kx) * out_c + oc0;
+                            if (dm == 1) {
+                                for (j = 0; j < n; ++j) {
+                                    acc[j] += (int32_t)f[j] * ((int32_t)x[j] + in_off);
+                                }
+                            } else {
+                                int32_t m = m0, ic = 0;
+                                for (j = 0; j < n; ++j) {
+                                    acc[j] += (int32_t)f[j] * ((int32_t)x[ic] + in_off);
+                                    if (++m == dm) {
+                                        m = 0;
+                                        ++ic;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    for (j = 0; j < n; ++j) {
+                        const int32_t oc = oc0 + j;
+                        int32_t v = acc[j];
+                        if (bias != NULL) {
+                            v += bias[oc];
+                        }
+                        y[j] = kt_requantize_s8(v, quant->multiplier[oc], quant->shift[oc],
+                                                out_off, act_min, act_max);
+                    }
+                }
+            }
+        }
+    }
+    return KT_OK;
+}

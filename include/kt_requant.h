@@ -1,0 +1,106 @@
+/**
+ * @file kt_requant.h
+ * @brief Integer requantization helpers with TFLite Micro's reference rounding (bit-exact).
+ *
+ * These are the gemmlowp primitives TFLM's reference kernels are built on, in plain C99:
+ * - kt_srdhm():    SaturatingRoundingDoublingHighMul
+ * - kt_rdbpot():   RoundingDivideByPOT (round half away from zero)
+ * - kt_requantize(): MultiplyByQuantizedMultiplier with TFLM's default ("double") rounding:
+ *                  rdbpot(srdhm(x * 2^left, multiplier), right)
+ *
+ * Everything is integer; no floats. Signed right shifts are assumed arithmetic (true for GCC,
+ * Clang and armcc on every target kilotrain supports), as in CMSIS-NN.
+ */
+#ifndef KT_REQUANT_H
+#define KT_REQUANT_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/**
+ * @brief Saturating rounding doubling high multiply: round(a * b / 2^31), saturated.
+ *
+ * The only overflowing case, a == b == INT32_MIN, returns INT32_MAX. The rounding nudge is
+ * +2^30 for a non-negative product and 1 - 2^30 otherwise, then the 64-bit sum is divided by
+ * 2^31 truncating toward zero (gemmlowp / TFLM semantics).
+ */
+static inline int32_t kt_srdhm(int32_t a, int32_t b)
+{
+    int64_t ab;
+    int64_t nudge;
+    if (a == INT32_MIN && b == INT32_MIN) {
+        return INT32_MAX;
+    }
+    ab = (int64_t)a * (int64_t)b;
+    nudge = ab >= 0 ? (int64_t)(1 << 30) : (int64_t)(1 - (1 << 30));
+    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+}
+
+/**
+ * @brief Rounding arithmetic right shift: x / 2^exponent rounded half away from zero.
+ * @param exponent [0, 31]
+ */
+static inline int32_t kt_rdbpot(int32_t x, int32_t exponent)
+{
+    const int32_t mask = (int32_t)(((int64_t)1 << exponent) - 1);
+    const int32_t remainder = x & mask;
+    const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+/**
+ * @brief x * 2^left wrapping like a two's-complement int32 multiply (what TFLM's
+ *        `x * (1 << left_shift)` does on every real target), without signed-overflow UB.
+ * @param left [0, 31]
+ */
+static inline int32_t kt_shl_wrap(int32_t x, int32_t left)
+{
+    return (int32_t)((uint32_t)x << left);
+}
+
+/**
+ * @brief Requantize an int32 accumulator: TFLM's MultiplyByQuantizedMultiplier.
+ *
+ * Real multiplier = multiplier * 2^(shift - 31).
+ * @param acc        int32 accumulator
+ * @param multiplier Q31 multiplier, [2^30, 2^31 - 1] or 0
+ * @param shift      [-31, 30]; > 0 shifts left before the high multiply, < 0 rounds right after it
+ */
+static inline int32_t kt_requantize(int32_t acc, int32_t multiplier, int32_t shift)
+{
+    const int32_t left = shift > 0 ? shift : 0;
+    const int32_t right = shift > 0 ? 0 : -shift;
+    return kt_rdbpot(kt_srdhm(kt_shl_wrap(acc, left), multiplier), right);
+}
+
+/** @brief Clamp an int32 to [lo, hi]. */
+static inline int32_t kt_clamp(int32_t v, int32_t lo, int32_t hi)
+{
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
+/**
+ * @brief The common output stage of conv / depthwise / FC: requantize, add the output offset and
+ *        clamp to [act_min, act_max].
+ *
+ * The requantized value is first limited to [-256, 255]: the result is the same as adding the
+ * offset in exact (wide) arithmetic, and the int32 add can never overflow. (TFLM adds in int32;
+ * it only differs in the signed-overflow corner of absurd multipliers, where TFLM is undefined.)
+ * @param output_offset [-128, 127]
+ * @param act_min       [-128, 127], <= act_max
+ */
+static inline int8_t kt_requantize_s8(int32_t acc, int32_t multiplier, int32_t shift,
+                                      int32_t output_offset, int32_t act_min, int32_t act_max)
+{
+    const int32_t v = kt_clamp(kt_requantize(acc, multiplier, shift), -256, 255) + output_offset;
+    return (int8_t)kt_clamp(v, act_min, act_max);
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KT_REQUANT_H */

@@ -1,0 +1,107 @@
+"""CONV_2D: C kt_conv2d_s8 (and its 1x1 fast path) == golden conv2d, every byte."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kernel_strategies import (
+    KERNEL_SETTINGS,
+    activations,
+    biases,
+    geometries,
+    input_offsets,
+    int8s,
+    output_offsets,
+    per_channel,
+    rng,
+    weights,
+)
+from kilotrain import ckernels
+from kilotrain.golden.conv2d import conv2d as golden_conv2d
+from kilotrain.golden.params import ConvParams
+
+
+@st.composite
+def conv_cases(draw: st.DrawFn, one_by_one: bool = False):
+    r = rng(draw)
+    n = draw(st.integers(1, 2))
+    cin = draw(st.integers(1, 8))
+    cout = draw(st.integers(1, 8))
+    if one_by_one:
+        gh = gw = None
+        h, w = draw(st.integers(1, 10)), draw(st.integers(1, 10))
+        kh = kw = 1
+        stride, padding, dilation, out_hw = (1, 1), (0, 0), (1, 1), (h, w)
+    else:
+        gh, gw = draw(geometries()), draw(geometries())
+        h, w, kh, kw = gh.size, gw.size, gh.kernel, gw.kernel
+        stride, padding = (gh.stride, gw.stride), (gh.pad_before, gw.pad_before)
+        dilation, out_hw = (gh.dilation, gw.dilation), (gh.out, gw.out)
+    x = int8s(r, (n, h, w, cin))
+    filt = weights(r, (cout, kh, kw, cin))
+    bias = biases(draw, r, cout)
+    mult, shift = per_channel(draw, cout, kh * kw * cin)
+    lo, hi = draw(activations())
+    p = ConvParams(
+        stride=stride, padding=padding, dilation=dilation,
+        input_offset=draw(input_offsets), output_offset=draw(output_offsets),
+        multiplier=mult, shift=shift, act_min=lo, act_max=hi,
+    )
+    return x, filt, bias, p, out_hw
+
+
+@KERNEL_SETTINGS
+@given(case=conv_cases())
+def test_conv2d_matches_golden(case) -> None:
+    x, filt, bias, p, out_hw = case
+    np.testing.assert_array_equal(
+        ckernels.conv2d(x, filt, bias, p, out_hw), golden_conv2d(x, filt, bias, p, out_hw)
+    )
+
+
+@KERNEL_SETTINGS
+@given(case=conv_cases(one_by_one=True))
+def test_conv2d_1x1_fast_path_matches_golden(case) -> None:
+    x, filt, bias, p, out_hw = case
+    want = golden_conv2d(x, filt, bias, p, out_hw)
+    np.testing.assert_array_equal(ckernels.conv2d(x, filt, bias, p, out_hw), want)  # wrapper
+    np.testing.assert_array_equal(ckernels.conv2d_1x1(x, filt, bias, p), want)  # direct
+
+
+def test_conv2d_mobilenet_like_layer() -> None:
+    """A larger realistic layer: 3x3 stride 2 SAME (odd total), 16 -> 24 channels."""
+    r = np.random.default_rng(7)
+    x = int8s(r, (1, 17, 17, 16))
+    filt = weights(r, (24, 3, 3, 16))
+    bias = r.integers(-5000, 5000, 24).astype(np.int32)
+    mult = r.integers(1 << 30, 1 << 31, 24).astype(np.int32)
+    shift = r.integers(-10, -6, 24).astype(np.int32)
+    p = ConvParams((2, 2), (1, 1), (1, 1), 3, -5, mult, shift, 0, 127)
+    np.testing.assert_array_equal(
+        ckernels.conv2d(x, filt, bias, p, (9, 9)), golden_conv2d(x, filt, bias, p, (9, 9))
+    )
+
+
+def test_conv2d_rejects_bad_arguments() -> None:
+    r = np.random.default_rng(0)
+    x, filt = int8s(r, (1, 4, 4, 3)), weights(r, (2, 3, 3, 3))
+    m, s = np.full(2, 1 << 30, np.int32), np.full(2, -3, np.int32)
+    bad = [
+        ConvParams((0, 1), (0, 0), (1, 1), 0, 0, m, s),  # stride 0
+        ConvParams((1, 1), (0, 0), (0, 1), 0, 0, m, s),  # dilation 0
+        ConvParams((1, 1), (0, 0), (1, 1), 129, 0, m, s),  # input offset out of range
+        ConvParams((1, 1), (0, 0), (1, 1), 0, 0, m, np.full(2, 31, np.int32)),  # shift
+        ConvParams((1, 1), (0, 0), (1, 1), 0, 0, m, s, act_min=10, act_max=9),
+    ]
+    for p in bad:
+        with pytest.raises(ckernels.KernelError):
+            ckernels.conv2d(x, filt, None, p, (2, 2))
+    with pytest.raises(ckernels.KernelError):  # Cin mismatch
+        ckernels.conv2d(x, weights(r, (2, 3, 3, 4)), None, bad[0].__class__(
+            (1, 1), (0, 0), (1, 1), 0, 0, m, s), (2, 2))
+    with pytest.raises(ckernels.KernelError):  # the 1x1 path refuses a strided call
+        ckernels.conv2d_1x1(x, weights(r, (2, 1, 1, 3)), None,
+                            ConvParams((2, 2), (0, 0), (1, 1), 0, 0, m, s))

@@ -1,0 +1,36 @@
+"""PAD: C kt_pad_s8 == golden pad, every byte (rank 1-4)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kernel_strategies import KERNEL_SETTINGS, int8s, rng, shapes
+from kilotrain import ckernels
+from kilotrain.golden.pad import pad as golden_pad
+from kilotrain.golden.params import PadParams
+
+
+@st.composite
+def pad_cases(draw: st.DrawFn):
+    r = rng(draw)
+    shape = draw(shapes())
+    pads = tuple(
+        (draw(st.integers(0, 3)), draw(st.integers(0, 3))) for _ in shape
+    )
+    return int8s(r, shape), PadParams(paddings=pads, pad_value=draw(st.integers(-128, 127)))
+
+
+@KERNEL_SETTINGS
+@given(case=pad_cases())
+def test_pad_matches_golden(case) -> None:
+    x, p = case
+    np.testing.assert_array_equal(ckernels.pad(x, p), golden_pad(x, p))
+
+
+def test_pad_rejects_negative_padding() -> None:
+    x = np.zeros((2, 2), np.int8)
+    with pytest.raises(ValueError):
+        ckernels.pad(x, PadParams(((0, -1), (0, 0)), 0))
