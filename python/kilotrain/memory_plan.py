@@ -8,6 +8,7 @@ GreedyMemoryPlanner does the same), with offsets aligned to ``ALIGN`` bytes.
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 
 from .ir import Graph
@@ -16,10 +17,21 @@ ALIGN = 16
 
 
 @dataclass(frozen=True)
+class Request:
+    """A buffer to place: ``keys`` name what lives in it (tensor ids, or tuples such as
+    ``("grad", t)`` in a training schedule); it is alive from step ``first`` to ``last``."""
+
+    keys: tuple[Hashable, ...]
+    size: int
+    first: int
+    last: int
+
+
+@dataclass(frozen=True)
 class Buffer:
     """One planned buffer: the tensors that share it (a tensor and its RESHAPE aliases)."""
 
-    tensors: tuple[int, ...]
+    tensors: tuple[Hashable, ...]
     size: int
     first: int
     last: int
@@ -31,7 +43,7 @@ class MemoryPlan:
     buffers: tuple[Buffer, ...]
     arena_size: int
 
-    def offset(self, tensor: int) -> int:
+    def offset(self, tensor: Hashable) -> int:
         for b in self.buffers:
             if tensor in b.tensors:
                 return b.offset
@@ -86,20 +98,24 @@ def plan(graph: Graph) -> MemoryPlan:
         members.setdefault(owner(t), [])
         if t not in members[owner(t)]:
             members[owner(t)].append(t)
+    return plan_buffers(
+        Request(tuple(sorted(members[o])), _nbytes(graph, o), first[o], last[o]) for o in first
+    )
 
-    order = sorted(first, key=lambda o: (-_nbytes(graph, o), first[o]))
+
+def plan_buffers(requests: Iterable[Request]) -> MemoryPlan:
+    """Place buffers greedily by size (then by first use), each at the lowest aligned offset
+    that overlaps no already placed buffer alive at the same time."""
+    order = sorted(requests, key=lambda r: (-r.size, r.first))
     placed: list[Buffer] = []
-    for o in order:
-        size = _nbytes(graph, o)
-        live = sorted(
-            (b for b in placed if not (b.last < first[o] or last[o] < b.first)), key=lambda b: b.offset
-        )
+    for r in order:
+        live = sorted((b for b in placed if not (b.last < r.first or r.last < b.first)), key=lambda b: b.offset)
         offset = 0
         for b in live:
-            if offset + size <= b.offset:
+            if offset + r.size <= b.offset:
                 break
             offset = max(offset, _align(b.offset + b.size))
-        placed.append(Buffer(tuple(sorted(members[o])), size, first[o], last[o], offset))
+        placed.append(Buffer(r.keys, r.size, r.first, r.last, offset))
     arena = max((_align(b.offset + b.size) for b in placed), default=0)
     return MemoryPlan(tuple(sorted(placed, key=lambda b: b.offset)), arena)
 
