@@ -8,6 +8,7 @@
  * stays hot while all pixels stream past it.
  */
 #include "kt_kernels.h"
+#include "kt_dot.h"
 #include "kt_requant.h"
 
 kt_status kt_conv2d_1x1_s8(const kt_conv_params *conv, const kt_per_channel_quant *quant,
@@ -15,7 +16,7 @@ kt_status kt_conv2d_1x1_s8(const kt_conv_params *conv, const kt_per_channel_quan
                            const kt_dims *filter_dims, const int8_t *filter, const int32_t *bias,
                            const kt_dims *output_dims, int8_t *output)
 {
-    int32_t oc, p, c, in_c, out_c, pixels, in_off, out_off, act_min, act_max;
+    int32_t oc, p, in_c, out_c, pixels, in_off, out_off, act_min, act_max;
 
     if (conv == NULL || quant == NULL || quant->multiplier == NULL || quant->shift == NULL ||
         input_dims == NULL || input == NULL || filter_dims == NULL || filter == NULL ||
@@ -51,18 +52,12 @@ kt_status kt_conv2d_1x1_s8(const kt_conv_params *conv, const kt_per_channel_quan
         const int32_t shift = quant->shift[oc];
         const int8_t *x = input;
         int8_t *y = output + oc;
-        int32_t fsum = 0;
+        const int32_t fsum = kt_sum_s8(f, in_c);
         uint32_t start;
-        for (c = 0; c < in_c; ++c) {
-            fsum += f[c];
-        }
         /* unsigned: the folded start value wraps exactly like the int32 sum it replaces */
         start = (uint32_t)(bias != NULL ? bias[oc] : 0) + (uint32_t)fsum * (uint32_t)in_off;
         for (p = 0; p < pixels; ++p) {
-            int32_t acc = 0;
-            for (c = 0; c < in_c; ++c) {
-                acc += (int32_t)f[c] * (int32_t)x[c];
-            }
+            int32_t acc = kt_dot_s8(f, x, in_c, 0);
             acc = (int32_t)((uint32_t)acc + start);
             *y = kt_requantize_s8(acc, mult, shift, out_off, act_min, act_max);
             x += in_c;

@@ -3,6 +3,7 @@
  * @brief CONV_2D int8 with per-output-channel requantization (TFLM reference ConvPerChannel).
  */
 #include "kt_kernels.h"
+#include "kt_dot.h"
 #include "kt_requant.h"
 
 static int kt_conv_is_1x1_fast(const kt_conv_params *conv, const kt_dims *in,
@@ -17,7 +18,7 @@ kt_status kt_conv2d_s8(const kt_conv_params *conv, const kt_per_channel_quant *q
                        const kt_dims *filter_dims, const int8_t *filter, const int32_t *bias,
                        const kt_dims *output_dims, int8_t *output)
 {
-    int32_t b, oy, ox, oc, ky, kx, c;
+    int32_t b, oy, ox, oc, ky, kx;
     int32_t in_h, in_w, in_c, k_h, k_w, out_h, out_w, out_c;
     int32_t st_h, st_w, pad_h, pad_w, dil_h, dil_w, in_off, out_off, act_min, act_max;
 
@@ -93,9 +94,7 @@ kt_status kt_conv2d_s8(const kt_conv_params *conv, const kt_per_channel_quant *q
                         for (kx = kx_lo; kx < kx_hi; ++kx) {
                             const int8_t *x = in_row + (size_t)(ix0 + kx * dil_w) * in_c;
                             const int8_t *f = f_row + (size_t)kx * in_c;
-                            for (c = 0; c < in_c; ++c) {
-                                acc += (int32_t)f[c] * ((int32_t)x[c] + in_off);
-                            }
+                            acc = kt_dot_offset_s8(f, x, in_c, in_off, acc);
                         }
                     }
                     if (bias != NULL) {

@@ -7,6 +7,7 @@
  * sum_i w[i] * x[i] + o * sum_i w[i], exact in int32), so the inner loop is a plain dot product.
  */
 #include "kt_kernels.h"
+#include "kt_dot.h"
 #include "kt_requant.h"
 
 kt_status kt_fully_connected_s8(const kt_fc_params *fc, const kt_per_channel_quant *quant,
@@ -14,7 +15,7 @@ kt_status kt_fully_connected_s8(const kt_fc_params *fc, const kt_per_channel_qua
                                 const kt_dims *filter_dims, const int8_t *filter,
                                 const int32_t *bias, const kt_dims *output_dims, int8_t *output)
 {
-    int32_t b, o, i, batches, in_c, out_c, in_off, out_off, act_min, act_max, n_quant;
+    int32_t b, o, batches, in_c, out_c, in_off, out_off, act_min, act_max, n_quant;
 
     if (fc == NULL || quant == NULL || quant->multiplier == NULL || quant->shift == NULL ||
         input_dims == NULL || input == NULL || filter_dims == NULL || filter == NULL ||
@@ -48,18 +49,12 @@ kt_status kt_fully_connected_s8(const kt_fc_params *fc, const kt_per_channel_qua
         const int32_t q = fc->per_channel ? o : 0;
         const int32_t mult = quant->multiplier[q];
         const int32_t shift = quant->shift[q];
-        int32_t wsum = 0;
+        const int32_t wsum = kt_sum_s8(w, in_c);
         uint32_t start;
-        for (i = 0; i < in_c; ++i) {
-            wsum += w[i];
-        }
         start = (uint32_t)(bias != NULL ? bias[o] : 0) + (uint32_t)wsum * (uint32_t)in_off;
         for (b = 0; b < batches; ++b) {
             const int8_t *x = input + (size_t)b * in_c;
-            int32_t acc = 0;
-            for (i = 0; i < in_c; ++i) {
-                acc += (int32_t)w[i] * (int32_t)x[i];
-            }
+            int32_t acc = kt_dot_s8(w, x, in_c, 0);
             acc = (int32_t)((uint32_t)acc + start);
             output[(size_t)b * out_c + o] =
                 kt_requantize_s8(acc, mult, shift, out_off, act_min, act_max);

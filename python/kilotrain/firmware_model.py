@@ -3,6 +3,7 @@ and drive the model over the serial protocol (input upload, invoke, output read-
 
 from __future__ import annotations
 
+import hashlib
 import os
 import struct
 import subprocess
@@ -17,8 +18,6 @@ from .device import Device
 from .ir import Graph
 from .paths import build_dir
 from .protocol import FrameType
-
-SECTION_RE_KEYS = (".data", ".bss", ".stack", ".text", ".rodata", ".isr_vector")
 
 
 @dataclass(frozen=True)
@@ -60,15 +59,19 @@ def _sections(elf: Path) -> dict[str, int]:
     return sizes
 
 
-def build_with_model(graph: Graph, source_name: str, env_name: str = "qemu_m7") -> FirmwareImage:
+def build_with_model(graph: Graph, source_name: str, env_name: str = "qemu_m7",
+                     build_flags: tuple[str, ...] = ()) -> FirmwareImage:
     """Generate the model's C into build/gen/<digest>, build ``env_name`` with it into
-    build/pio/<digest> (one build tree per generated model) and return the image."""
+    build/pio/<digest>[-<flags>] (one build tree per generated model and flag set) and return
+    the image. ``build_flags`` are extra compiler flags, e.g. ``("-DKT_USE_DSP=0",)``."""
     scratch = build_dir() / "gen" / "staging"
     gen = codegen.generate(graph, scratch, source_name)
     gen_dir = build_dir() / "gen" / gen.digest
     final = codegen.generate(graph, gen_dir, source_name)
-    pio_build = build_dir() / "pio" / gen.digest
-    env = {"KILOTRAIN_MODEL_DIR": str(gen_dir), "PLATFORMIO_BUILD_DIR": str(pio_build)}
+    tag = gen.digest + ("-" + hashlib.sha256(" ".join(build_flags).encode()).hexdigest()[:8] if build_flags else "")
+    pio_build = build_dir() / "pio" / tag
+    env = {"KILOTRAIN_MODEL_DIR": str(gen_dir), "PLATFORMIO_BUILD_DIR": str(pio_build),
+           "PLATFORMIO_BUILD_FLAGS": " ".join(build_flags)}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:

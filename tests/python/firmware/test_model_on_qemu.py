@@ -75,6 +75,18 @@ def test_person_detect_golden_c_qemu_agree(person_graph: Graph, person_board) ->
         assert 0 < r.stack_high_water < 16 * 1024
 
 
+def test_dsp_path_equals_portable_path(person_graph: Graph, person_board) -> None:
+    """The ARMv7E-M DSP dot products (default on the M7) against a -DKT_USE_DSP=0 build."""
+    _, dsp_client = person_board
+    portable = build_with_model(person_graph, PERSON.name, build_flags=("-DKT_USE_DSP=0",))
+    with QemuBoard(portable.elf) as board:
+        client = ModelClient(board.device)
+        for name, x in _frames(person_graph):
+            a, b = client.invoke(x), dsp_client.invoke(x)
+            np.testing.assert_array_equal(a.output, b.output, err_msg=name)
+            assert b.instructions < a.instructions  # the point of the fast path
+
+
 def test_person_detect_memory_figures(person_graph: Graph, person_board) -> None:
     image, client = person_board
     mp = image.generated.plan

@@ -1,0 +1,84 @@
+/**
+ * @file kt_dot.h
+ * @brief int8 dot products shared by the conv / fully-connected kernels: portable C, or the
+ *        ARMv7E-M DSP path (SXTB16 + SMLAD: four multiply-accumulates in two instructions).
+ *
+ * The path is chosen at compile time: KT_USE_DSP defaults to 1 when the compiler targets a
+ * core with the DSP extension (__ARM_FEATURE_DSP, e.g. Cortex-M4/M7) and to 0 elsewhere;
+ * build with -DKT_USE_DSP=0 to force the portable path. Both paths return the same int32
+ * (sums wrap modulo 2^32 in both; no realistic layer comes near it), which the tests check by
+ * running the same models with both builds.
+ */
+#ifndef KT_DOT_H
+#define KT_DOT_H
+
+#include <stdint.h>
+#include <string.h>
+
+#ifndef KT_USE_DSP
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#define KT_USE_DSP 1
+#else
+#define KT_USE_DSP 0
+#endif
+#endif
+
+#if KT_USE_DSP
+#include <arm_acle.h>
+/* rotate right by 8: brings bytes 1 and 3 into the lanes SXTB16 extends (GCC folds it in) */
+#define KT_ROR8(w) (((w) >> 8) | ((w) << 24))
+#endif
+
+/** acc + sum_{i<n} a[i] * b[i]; n >= 0. */
+static inline int32_t kt_dot_s8(const int8_t *a, const int8_t *b, int32_t n, int32_t acc)
+{
+    int32_t i = 0;
+#if KT_USE_DSP
+    for (; i + 4 <= n; i += 4) {
+        uint32_t wa, wb;
+        memcpy(&wa, a + i, 4);
+        memcpy(&wb, b + i, 4);
+        /* lanes (0, 2) and (1, 3) sign-extended to 16 bits, then two dual MACs */
+        acc = (int32_t)__smlad(__sxtb16(wa), __sxtb16(wb), (uint32_t)acc);
+        acc = (int32_t)__smlad(__sxtb16(KT_ROR8(wa)), __sxtb16(KT_ROR8(wb)), (uint32_t)acc);
+    }
+#endif
+    for (; i < n; ++i) {
+        acc = (int32_t)((uint32_t)acc + (uint32_t)((int32_t)a[i] * (int32_t)b[i]));
+    }
+    return acc;
+}
+
+/** acc + sum_{i<n} a[i] * (b[i] + b_offset); b_offset in [-128, 128] (the input offset). */
+static inline int32_t kt_dot_offset_s8(const int8_t *a, const int8_t *b, int32_t n, int32_t b_offset,
+                                       int32_t acc)
+{
+    int32_t i = 0;
+#if KT_USE_DSP
+    /* the offset added to both 16-bit lanes: b + offset fits int16 ([-256, 255]) */
+    const uint32_t off2 = ((uint32_t)b_offset & 0xFFFFu) | ((uint32_t)b_offset << 16);
+    for (; i + 4 <= n; i += 4) {
+        uint32_t wa, wb;
+        memcpy(&wa, a + i, 4);
+        memcpy(&wb, b + i, 4);
+        acc = (int32_t)__smlad(__sxtb16(wa), __sxtab16(off2, wb), (uint32_t)acc);
+        acc = (int32_t)__smlad(__sxtb16(KT_ROR8(wa)), __sxtab16(off2, KT_ROR8(wb)), (uint32_t)acc);
+    }
+#endif
+    for (; i < n; ++i) {
+        acc = (int32_t)((uint32_t)acc + (uint32_t)((int32_t)a[i] * ((int32_t)b[i] + b_offset)));
+    }
+    return acc;
+}
+
+/** sum_{i<n} a[i] (the filter sum that folds an input offset out of a dot product). */
+static inline int32_t kt_sum_s8(const int8_t *a, int32_t n)
+{
+    int32_t s = 0;
+    for (int32_t i = 0; i < n; ++i) {
+        s += a[i];
+    }
+    return s;
+}
+
+#endif /* KT_DOT_H */
