@@ -31,7 +31,7 @@ def _cmd_qemu(args: argparse.Namespace) -> int:
     from . import toolchain
     from .qemu import QemuBoard
 
-    elf = toolchain.build("qemu_m7") if not args.no_build else toolchain.REPO_ROOT / ".pio/build/qemu_m7/firmware.elf"
+    elf = toolchain.program_path("qemu_m7") if args.no_build else toolchain.build("qemu_m7")
     with QemuBoard(elf, port=args.port or None) as board:
         info = board.device.info()
         echo = bytes(range(256)) * 4

@@ -4,7 +4,6 @@ and drive the model over the serial protocol (input upload, invoke, output read-
 from __future__ import annotations
 
 import hashlib
-import os
 import struct
 import subprocess
 from dataclasses import dataclass
@@ -70,18 +69,9 @@ def build_with_model(graph: Graph, source_name: str, env_name: str = "qemu_m7",
     final = codegen.generate(graph, gen_dir, source_name)
     tag = gen.digest + ("-" + hashlib.sha256(" ".join(build_flags).encode()).hexdigest()[:8] if build_flags else "")
     pio_build = build_dir() / "pio" / tag
-    env = {"KILOTRAIN_MODEL_DIR": str(gen_dir), "PLATFORMIO_BUILD_DIR": str(pio_build),
-           "PLATFORMIO_BUILD_FLAGS": " ".join(build_flags)}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        toolchain.pio("run", "-e", env_name)
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    toolchain.pio("run", "-e", env_name, extra_env={
+        "KILOTRAIN_MODEL_DIR": str(gen_dir), "PLATFORMIO_BUILD_DIR": str(pio_build),
+        "PLATFORMIO_BUILD_FLAGS": " ".join(build_flags)})
     elf = pio_build / env_name / "firmware.elf"
     return FirmwareImage(elf, final, _sections(elf))
 

@@ -58,9 +58,14 @@ def version(tool: Tool) -> str | None:
     return (out.stdout or out.stderr).strip().splitlines()[0]
 
 
-def pio_env() -> dict[str, str]:
+#: Variables that select what a build contains; only :func:`pio`'s ``extra_env`` sets them.
+BUILD_VARIABLES = ("KILOTRAIN_MODEL_DIR", "PLATFORMIO_BUILD_DIR", "PLATFORMIO_BUILD_FLAGS")
+
+
+def pio_env(extra_env: dict[str, str] | None = None) -> dict[str, str]:
     """Environment for running PlatformIO offline with the project-local core."""
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k not in BUILD_VARIABLES}
+    env.update(extra_env or {})
     env["PLATFORMIO_CORE_DIR"] = str(CORE_DIR)
     env["PLATFORMIO_SETTING_CHECK_PLATFORMIO_INTERVAL"] = "3650"  # no 61 s upgrade check
     env["PLATFORMIO_SETTING_ENABLE_TELEMETRY"] = "No"
@@ -93,11 +98,12 @@ def ensure_scons_shim() -> None:
         raise ToolError(f"could not install the SCons shim: {out.stderr.strip().splitlines()[-1:]}")
 
 
-def pio(*args: str, quiet: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run ``pio ARGS`` in the repository; raise ToolError with the first error line on failure."""
+def pio(*args: str, quiet: bool = True, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``pio ARGS`` in the repository; raise ToolError with the first error line on failure.
+    ``extra_env`` sets build variables (BUILD_VARIABLES) for this run only."""
     ensure_scons_shim()
     out = subprocess.run(
-        [*pio_command(), *args], cwd=REPO_ROOT, env=pio_env(),
+        [*pio_command(), *args], cwd=REPO_ROOT, env=pio_env(extra_env),
         capture_output=quiet, text=True, check=False,
     )
     if out.returncode != 0:
@@ -107,13 +113,21 @@ def pio(*args: str, quiet: bool = True) -> subprocess.CompletedProcess[str]:
     return out
 
 
+def program_path(env_name: str) -> Path:
+    """Where :func:`build` puts an environment's program. kilotrain's own builds live in
+    build/pio/plain, apart from .pio/build, so a `pio test` (which rebuilds .pio/build with
+    test flags) never removes an image a running tool is using."""
+    from .paths import build_dir
+
+    return build_dir() / "pio" / "plain" / env_name / ("program" if env_name == "native" else "firmware.elf")
+
+
 def build(env_name: str) -> Path:
-    """Build one PlatformIO environment and return its program (ELF on Cortex-M)."""
+    """Build one PlatformIO environment (without a model) and return its program."""
     if env_name != "native":
         require("arm-none-eabi-gcc")
-    pio("run", "-e", env_name)
-    build_dir = REPO_ROOT / ".pio" / "build" / env_name
-    program = build_dir / ("program" if env_name == "native" else "firmware.elf")
+    program = program_path(env_name)
+    pio("run", "-e", env_name, extra_env={"PLATFORMIO_BUILD_DIR": str(program.parents[1])})
     if not program.exists():
-        raise ToolError(f"the build of {env_name} produced no {program.name} in {build_dir}")
+        raise ToolError(f"the build of {env_name} produced no {program.name} in {program.parent}")
     return program
