@@ -38,6 +38,9 @@ enum {
     KT_FRAME_INPUT_WRITE = 0x11, /**< request: offset u32 + bytes into the model input; answer: empty */
     KT_FRAME_INVOKE = 0x12,      /**< request: empty; answer: status, counter ticks, stack high-water */
     KT_FRAME_OUTPUT_READ = 0x13, /**< request: offset u32, len u16; answer: those output bytes */
+    KT_FRAME_TRAIN_STEP = 0x20,  /**< request: step u32, label i32; answer: kt_train_result + counters */
+    KT_FRAME_PARAMS_READ = 0x21, /**< request: offset u32, len u16; answer: trainable parameter bytes */
+    KT_FRAME_TRAIN_INFO = 0x22,  /**< request: empty; answer: steps done u32, parameter bytes u32 */
     KT_FRAME_ERROR = 0x7F, /**< device -> host: code u8, 3 zero bytes, detail u32 LE */
     KT_FRAME_ANSWER = 0x80,
 };
@@ -50,6 +53,7 @@ typedef enum {
     KT_ERR_LENGTH = 4,       /**< declared length > KT_FRAME_MAX_PAYLOAD; detail = that length */
     KT_ERR_UNKNOWN_TYPE = 5, /**< no handler for this type; detail = the type */
     KT_ERR_BAD_PAYLOAD = 6,  /**< payload size or content is wrong for the type; detail = its length */
+    KT_ERR_STEP_ORDER = 7,   /**< TRAIN_STEP for a step that is neither the next nor the last; detail = steps done */
 } kt_frame_error;
 
 /** What feeding one byte (or an idle timeout) produced. */

@@ -6,6 +6,9 @@
 #ifdef KT_HAVE_MODEL
 #include "kt_model.h"
 #endif
+#ifdef KT_HAVE_TRAIN
+#include "kt_train.h"
+#endif
 
 static uint8_t *kt_put_u16(uint8_t *p, uint16_t v)
 {
@@ -115,6 +118,87 @@ static void kt_app_output_read(kt_frame_sink sink, uint8_t seq, const uint8_t *p
 }
 #endif /* KT_HAVE_MODEL */
 
+#ifdef KT_HAVE_TRAIN
+/* Exactly-once steps: the host names the step it wants applied; a repeat of the last step
+ * (a retry after a lost answer) gets the cached answer and changes nothing. */
+static uint32_t kt_steps_done;
+static uint8_t kt_last_step_answer[32];
+
+static void kt_app_train_step(kt_frame_sink sink, uint8_t seq, const uint8_t *payload, uint16_t len)
+{
+    if (len != 8u) {
+        kt_frame_send_error(sink, seq, KT_ERR_BAD_PAYLOAD, len);
+        return;
+    }
+    uint32_t step = kt_get_u32(payload);
+    int32_t label = (int32_t)kt_get_u32(payload + 4);
+    if (kt_steps_done > 0u && step == kt_steps_done - 1u) {
+        kt_frame_send(sink, KT_FRAME_TRAIN_STEP | KT_FRAME_ANSWER, seq, kt_last_step_answer,
+                      sizeof kt_last_step_answer);
+        return;
+    }
+    if (step != kt_steps_done) {
+        kt_frame_send_error(sink, seq, KT_ERR_STEP_ORDER, kt_steps_done);
+        return;
+    }
+    kt_train_result r = {0, 0, 0, 0};
+    uint64_t t0 = kt_bsp_counter();
+    r.status = kt_train_step(label, &r);
+    uint64_t ticks = kt_bsp_counter() - t0;
+    if (r.status == KT_OK) {
+        kt_steps_done++;
+    }
+    uint8_t *p = kt_put_u32(kt_last_step_answer, step);
+    p = kt_put_u32(p, (uint32_t)r.status);
+    p = kt_put_u32(p, r.p_label_q15);
+    p = kt_put_u32(p, (uint32_t)r.predicted);
+    p = kt_put_u32(p, r.saturated);
+    p = kt_put_u32(p, (uint32_t)ticks);
+    p = kt_put_u32(p, (uint32_t)(ticks >> 32));
+    (void)kt_put_u32(p, kt_bsp_stack_high_water());
+    kt_frame_send(sink, KT_FRAME_TRAIN_STEP | KT_FRAME_ANSWER, seq, kt_last_step_answer,
+                  sizeof kt_last_step_answer);
+}
+
+static uint32_t kt_params_size(void)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < kt_train_segment_count; i++) {
+        n += kt_train_segments[i].size;
+    }
+    return n;
+}
+
+/* Answers at most up to the end of the segment that holds @p offset (the host reads on until it
+ * has all it asked for), so no copy buffer is needed. */
+static void kt_app_params_read(kt_frame_sink sink, uint8_t seq, const uint8_t *payload, uint16_t len)
+{
+    if (len != 6u) {
+        kt_frame_send_error(sink, seq, KT_ERR_BAD_PAYLOAD, len);
+        return;
+    }
+    uint32_t offset = kt_get_u32(payload);
+    uint32_t n = (uint32_t)payload[4] | ((uint32_t)payload[5] << 8);
+    uint32_t total = kt_params_size();
+    if (n > KT_FRAME_MAX_PAYLOAD || offset > total || n > total - offset) {
+        kt_frame_send_error(sink, seq, KT_ERR_BAD_PAYLOAD, len);
+        return;
+    }
+    uint32_t base = 0;
+    for (uint32_t i = 0; i < kt_train_segment_count; i++) {
+        const kt_train_segment *sg = &kt_train_segments[i];
+        if (offset < base + sg->size) {
+            uint32_t from = offset - base;
+            uint32_t take = sg->size - from < n ? sg->size - from : n;
+            kt_frame_send(sink, KT_FRAME_PARAMS_READ | KT_FRAME_ANSWER, seq, sg->data + from, (uint16_t)take);
+            return;
+        }
+        base += sg->size;
+    }
+    kt_frame_send(sink, KT_FRAME_PARAMS_READ | KT_FRAME_ANSWER, seq, NULL, 0);
+}
+#endif /* KT_HAVE_TRAIN */
+
 void kt_app_handle(kt_frame_sink sink, uint8_t type, uint8_t seq, const uint8_t *payload, uint16_t len)
 {
     switch (type) {
@@ -141,6 +225,20 @@ void kt_app_handle(kt_frame_sink sink, uint8_t type, uint8_t seq, const uint8_t 
     case KT_FRAME_OUTPUT_READ:
         kt_app_output_read(sink, seq, payload, len);
         return;
+#endif
+#ifdef KT_HAVE_TRAIN
+    case KT_FRAME_TRAIN_STEP:
+        kt_app_train_step(sink, seq, payload, len);
+        return;
+    case KT_FRAME_PARAMS_READ:
+        kt_app_params_read(sink, seq, payload, len);
+        return;
+    case KT_FRAME_TRAIN_INFO: {
+        uint8_t out[8];
+        (void)kt_put_u32(kt_put_u32(out, kt_steps_done), kt_params_size());
+        kt_frame_send(sink, KT_FRAME_TRAIN_INFO | KT_FRAME_ANSWER, seq, out, sizeof out);
+        return;
+    }
 #endif
     default:
         kt_frame_send_error(sink, seq, KT_ERR_UNKNOWN_TYPE, type);

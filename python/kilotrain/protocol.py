@@ -23,6 +23,9 @@ class FrameType(enum.IntEnum):
     INPUT_WRITE = 0x11
     INVOKE = 0x12
     OUTPUT_READ = 0x13
+    TRAIN_STEP = 0x20
+    PARAMS_READ = 0x21
+    TRAIN_INFO = 0x22
     ERROR = 0x7F
 
 
@@ -35,6 +38,7 @@ class ErrorCode(enum.IntEnum):
     LENGTH = 4
     UNKNOWN_TYPE = 5
     BAD_PAYLOAD = 6
+    STEP_ORDER = 7
 
 
 @dataclass(frozen=True)

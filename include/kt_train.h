@@ -1,0 +1,47 @@
+/**
+ * @file kt_train.h
+ * @brief The interface of a generated training step (kilotrain's code generator writes
+ *        kt_train.c into the build tree from a training plan; templates/kt_train.c.j2).
+ *
+ * One step: forward pass on the input in kt_model_input() saving what backward needs,
+ * softmax cross-entropy against @p label, backward down to the earliest updated layer with
+ * fused in-place QAS updates, then the scale policy on every gradient exponent
+ * (docs/numerics.md). All integer; every buffer is in the planned arena or a planned static.
+ */
+#ifndef KT_TRAIN_H
+#define KT_TRAIN_H
+
+#include <stdint.h>
+
+#include "kt_types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** What one step reports. */
+typedef struct {
+    int32_t status;        /**< kt_status of the step */
+    uint32_t p_label_q15;  /**< softmax probability of the label, Q15 ([0, 32768]) */
+    int32_t predicted;     /**< argmax of the logits (forward pass of this step) */
+    uint32_t saturated;    /**< gradient elements clamped to [-127, 127] in this step */
+} kt_train_result;
+
+/** One contiguous piece of the trainable parameters (weights int8, biases int32 LE). */
+typedef struct {
+    const uint8_t *data;
+    uint32_t size;
+} kt_train_segment;
+
+/** Trainable parameters in the documented order (per trainable op: weights, then bias). */
+extern const kt_train_segment kt_train_segments[];
+extern const uint32_t kt_train_segment_count;
+
+/** Run one training step on the input already in kt_model_input(). @p label in [0, classes). */
+kt_status kt_train_step(int32_t label, kt_train_result *result);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KT_TRAIN_H */
