@@ -1,0 +1,99 @@
+/**
+ * @file kt_conv2d_update_s8.c
+ * @brief CONV_2D fused QAS update, in place (golden conv2d_update.py).
+ *
+ * The weight gradient is never stored: for each updated channel co, tap (ky, kx) and block of
+ * KT_GRAD_BLOCK input channels, acc[ci] = sum over output pixels of gy[.., co] * (x[.., ci] - zx)
+ * is accumulated on the stack (zero gradients skipped, taps in the padding skipped) and applied
+ * to the weights at once.
+ */
+#include "kt_train_kernels.h"
+
+kt_status kt_conv2d_update_s8(const kt_update_params *p, int32_t e_gy, const kt_dims *input_dims,
+                              const int8_t *input, const kt_dims *grad_output_dims,
+                              const int8_t *grad_output, const kt_dims *filter_dims,
+                              int8_t *filter, int32_t *bias)
+{
+    int32_t acc[KT_GRAD_BLOCK];
+    int32_t b, oy, ox, ky, kx, co, j, ci0;
+    int32_t in_h, in_w, in_c, k_h, k_w, out_h, out_w, out_c, nw, zx;
+
+    if (p == NULL || p->weight.multiplier == NULL || p->weight.shift == NULL ||
+        p->bias.multiplier == NULL || p->bias.shift == NULL || input_dims == NULL ||
+        input == NULL || grad_output_dims == NULL || grad_output == NULL ||
+        filter_dims == NULL || filter == NULL) {
+        return KT_ARG_ERROR;
+    }
+    in_h = input_dims->h;
+    in_w = input_dims->w;
+    in_c = input_dims->c;
+    k_h = filter_dims->h;
+    k_w = filter_dims->w;
+    out_h = grad_output_dims->h;
+    out_w = grad_output_dims->w;
+    out_c = grad_output_dims->c;
+    nw = p->n_weight_channels;
+    zx = p->input_zero_point;
+    if (input_dims->n < 1 || grad_output_dims->n != input_dims->n || in_h < 1 || in_w < 1 ||
+        in_c < 1 || out_h < 1 || out_w < 1 || out_c < 1 || k_h < 1 || k_w < 1 ||
+        filter_dims->n != out_c || filter_dims->c != in_c || p->stride.h < 1 ||
+        p->stride.w < 1 || p->dilation.h < 1 || p->dilation.w < 1 || p->padding.h < 0 ||
+        p->padding.w < 0 || nw < 0 || nw > out_c || zx < -128 || zx > 127 ||
+        e_gy < KT_GRAD_EXP_MIN || e_gy > KT_GRAD_EXP_MAX ||
+        !kt_all_in_range(p->weight.shift, out_c, KT_GRAD_SHIFT_MIN, KT_GRAD_SHIFT_MAX) ||
+        !kt_all_in_range(p->bias.shift, out_c, KT_GRAD_SHIFT_MIN, KT_GRAD_SHIFT_MAX)) {
+        return KT_ARG_ERROR;
+    }
+
+    for (co = 0; co < nw; ++co) {
+        for (ky = 0; ky < k_h; ++ky) {
+            for (kx = 0; kx < k_w; ++kx) {
+                int8_t *f = filter + (((size_t)co * k_h + ky) * k_w + kx) * in_c;
+                for (ci0 = 0; ci0 < in_c; ci0 += KT_GRAD_BLOCK) {
+                    const int32_t nb = in_c - ci0 < KT_GRAD_BLOCK ? in_c - ci0 : KT_GRAD_BLOCK;
+                    for (j = 0; j < nb; ++j) {
+                        acc[j] = 0;
+                    }
+                    for (b = 0; b < input_dims->n; ++b) {
+                        for (oy = 0; oy < out_h; ++oy) {
+                            const int32_t iy = oy * p->stride.h - p->padding.h + ky * p->dilation.h;
+                            const int8_t *gy_row;
+                            if (iy < 0 || iy >= in_h) {
+                                continue;
+                            }
+                            gy_row = grad_output + ((size_t)b * out_h + oy) * out_w * out_c + co;
+                            for (ox = 0; ox < out_w; ++ox) {
+                                const int32_t ix =
+                                    ox * p->stride.w - p->padding.w + kx * p->dilation.w;
+                                const int32_t g = gy_row[(size_t)ox * out_c];
+                                const int8_t *x;
+                                if (g == 0 || ix < 0 || ix >= in_w) {
+                                    continue;
+                                }
+                                x = input + (((size_t)b * in_h + iy) * in_w + ix) * in_c + ci0;
+                                for (j = 0; j < nb; ++j) {
+                                    acc[j] += g * ((int32_t)x[j] - zx);
+                                }
+                            }
+                        }
+                    }
+                    for (j = 0; j < nb; ++j) {
+                        f[ci0 + j] = kt_update_weight(f[ci0 + j], acc[j], p->weight.multiplier[co],
+                                                      p->weight.shift[co] + e_gy);
+                    }
+                }
+            }
+        }
+    }
+    if (bias != NULL) {
+        const int32_t pixels = input_dims->n * out_h * out_w;
+        for (co = 0; co < out_c; ++co) {
+            int32_t s = 0, i;
+            for (i = 0; i < pixels; ++i) {
+                s += grad_output[(size_t)i * out_c + co];
+            }
+            bias[co] = kt_update_bias(bias[co], s, p->bias.multiplier[co], p->bias.shift[co] + e_gy);
+        }
+    }
+    return KT_OK;
+}

@@ -1,0 +1,66 @@
+/**
+ * @file kt_fully_connected_input_grad_s8.c
+ * @brief FULLY_CONNECTED input gradient (golden fully_connected_input_grad.py): per batch row and
+ *        block of KT_GRAD_BLOCK input channels, acc[ci] += w[co, ci] * h[co] with h computed on
+ *        the fly (zeros skipped).
+ */
+#include "kt_train_kernels.h"
+
+kt_status kt_fully_connected_input_grad_s8(const kt_fc_grad_params *p, int32_t e_gy, int32_t e_gx,
+                                           const kt_dims *grad_output_dims,
+                                           const int8_t *grad_output, const kt_dims *filter_dims,
+                                           const int8_t *filter, const kt_dims *grad_input_dims,
+                                           int8_t *grad_input, kt_grad_stats *stats)
+{
+    int32_t acc[KT_GRAD_BLOCK];
+    int32_t b, co, j, ci0, in_c, out_c, hr, out_shift;
+
+    if (p == NULL || p->chan.multiplier == NULL || p->chan.shift == NULL ||
+        grad_output_dims == NULL || grad_output == NULL || filter_dims == NULL ||
+        filter == NULL || grad_input_dims == NULL || grad_input == NULL || stats == NULL) {
+        return KT_ARG_ERROR;
+    }
+    in_c = grad_input_dims->c;
+    out_c = grad_output_dims->c;
+    hr = p->headroom;
+    if (grad_input_dims->n < 1 || grad_output_dims->n != grad_input_dims->n ||
+        grad_input_dims->h != 1 || grad_input_dims->w != 1 || grad_output_dims->h != 1 ||
+        grad_output_dims->w != 1 || in_c < 1 || out_c < 1 || filter_dims->n != out_c ||
+        filter_dims->h != 1 || filter_dims->w != 1 || filter_dims->c != in_c || hr < 0 ||
+        hr > KT_GRAD_HEADROOM_MAX || e_gy < KT_GRAD_EXP_MIN || e_gy > KT_GRAD_EXP_MAX ||
+        e_gx < KT_GRAD_EXP_MIN || e_gx > KT_GRAD_EXP_MAX || p->x_shift < KT_GRAD_SHIFT_MIN ||
+        p->x_shift > KT_GRAD_SHIFT_MAX ||
+        !kt_all_in_range(p->chan.shift, out_c, KT_GRAD_SHIFT_MIN, KT_GRAD_CHAN_SHIFT_MAX)) {
+        return KT_ARG_ERROR;
+    }
+    out_shift = p->x_shift + e_gy - hr - e_gx;
+    kt_grad_stats_reset(stats);
+
+    for (b = 0; b < grad_input_dims->n; ++b) {
+        const int8_t *gy = grad_output + (size_t)b * out_c;
+        int8_t *gx = grad_input + (size_t)b * in_c;
+        for (ci0 = 0; ci0 < in_c; ci0 += KT_GRAD_BLOCK) {
+            const int32_t nb = in_c - ci0 < KT_GRAD_BLOCK ? in_c - ci0 : KT_GRAD_BLOCK;
+            for (j = 0; j < nb; ++j) {
+                acc[j] = 0;
+            }
+            for (co = 0; co < out_c; ++co) {
+                const int8_t *w;
+                int32_t h;
+                if (gy[co] == 0) {
+                    continue;
+                }
+                h = kt_scale_round(gy[co], p->chan.multiplier[co], p->chan.shift[co] + hr);
+                w = filter + (size_t)co * in_c + ci0;
+                for (j = 0; j < nb; ++j) {
+                    acc[j] += (int32_t)w[j] * h;
+                }
+            }
+            for (j = 0; j < nb; ++j) {
+                gx[ci0 + j] = kt_to_grad8(kt_scale_round(acc[j], p->x_multiplier, out_shift),
+                                          stats);
+            }
+        }
+    }
+    return KT_OK;
+}

@@ -1,0 +1,71 @@
+/**
+ * @file kt_fully_connected_update_s8.c
+ * @brief FULLY_CONNECTED fused QAS update, in place (golden fully_connected_update.py):
+ *        acc[co, ci] = sum_n gy[n, co] * (x[n, ci] - zx) per block of KT_GRAD_BLOCK input
+ *        channels on the stack, applied at once; bias from sum_n gy[n, co].
+ */
+#include "kt_train_kernels.h"
+
+kt_status kt_fully_connected_update_s8(const kt_update_params *p, int32_t e_gy,
+                                       const kt_dims *input_dims, const int8_t *input,
+                                       const kt_dims *grad_output_dims, const int8_t *grad_output,
+                                       const kt_dims *filter_dims, int8_t *filter, int32_t *bias)
+{
+    int32_t acc[KT_GRAD_BLOCK];
+    int32_t b, co, j, ci0, batch, in_c, out_c, nw, zx;
+
+    if (p == NULL || p->weight.multiplier == NULL || p->weight.shift == NULL ||
+        p->bias.multiplier == NULL || p->bias.shift == NULL || input_dims == NULL ||
+        input == NULL || grad_output_dims == NULL || grad_output == NULL ||
+        filter_dims == NULL || filter == NULL) {
+        return KT_ARG_ERROR;
+    }
+    batch = input_dims->n;
+    in_c = input_dims->c;
+    out_c = grad_output_dims->c;
+    nw = p->n_weight_channels;
+    zx = p->input_zero_point;
+    if (batch < 1 || grad_output_dims->n != batch || input_dims->h != 1 || input_dims->w != 1 ||
+        grad_output_dims->h != 1 || grad_output_dims->w != 1 || in_c < 1 || out_c < 1 ||
+        filter_dims->n != out_c || filter_dims->h != 1 || filter_dims->w != 1 ||
+        filter_dims->c != in_c || nw < 0 || nw > out_c || zx < -128 || zx > 127 ||
+        e_gy < KT_GRAD_EXP_MIN || e_gy > KT_GRAD_EXP_MAX ||
+        !kt_all_in_range(p->weight.shift, out_c, KT_GRAD_SHIFT_MIN, KT_GRAD_SHIFT_MAX) ||
+        !kt_all_in_range(p->bias.shift, out_c, KT_GRAD_SHIFT_MIN, KT_GRAD_SHIFT_MAX)) {
+        return KT_ARG_ERROR;
+    }
+
+    for (co = 0; co < nw; ++co) {
+        int8_t *w = filter + (size_t)co * in_c;
+        for (ci0 = 0; ci0 < in_c; ci0 += KT_GRAD_BLOCK) {
+            const int32_t nb = in_c - ci0 < KT_GRAD_BLOCK ? in_c - ci0 : KT_GRAD_BLOCK;
+            for (j = 0; j < nb; ++j) {
+                acc[j] = 0;
+            }
+            for (b = 0; b < batch; ++b) {
+                const int32_t g = grad_output[(size_t)b * out_c + co];
+                const int8_t *x = input + (size_t)b * in_c + ci0;
+                if (g == 0) {
+                    continue;
+                }
+                for (j = 0; j < nb; ++j) {
+                    acc[j] += g * ((int32_t)x[j] - zx);
+                }
+            }
+            for (j = 0; j < nb; ++j) {
+                w[ci0 + j] = kt_update_weight(w[ci0 + j], acc[j], p->weight.multiplier[co],
+                                              p->weight.shift[co] + e_gy);
+            }
+        }
+    }
+    if (bias != NULL) {
+        for (co = 0; co < out_c; ++co) {
+            int32_t s = 0;
+            for (b = 0; b < batch; ++b) {
+                s += grad_output[(size_t)b * out_c + co];
+            }
+            bias[co] = kt_update_bias(bias[co], s, p->bias.multiplier[co], p->bias.shift[co] + e_gy);
+        }
+    }
+    return KT_OK;
+}

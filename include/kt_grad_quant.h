@@ -1,0 +1,152 @@
+/**
+ * @file kt_grad_quant.h
+ * @brief Fixed-point primitives of the integer backward pass (docs/numerics.md, "Fixed-point
+ *        primitives (backward only)"), bit-exact twins of python/kilotrain/golden/grad_quant.py.
+ *
+ * - kt_scale_round(): round(acc * m * 2^(shift - 31)) with one rounding in 64 bits, ties away
+ *   from zero, saturated to int32;
+ * - kt_shift_round(): x * 2^-n, rounded (n > 0, ties away from zero; n >= 31 gives 0) or a
+ *   saturating left shift (n <= 0);
+ * - kt_to_grad8(): saturate to [-127, 127], updating kt_grad_stats.
+ *
+ * Integer only; int64 intermediates; signed right shifts are arithmetic (as in kt_requant.h).
+ */
+#ifndef KT_GRAD_QUANT_H
+#define KT_GRAD_QUANT_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Statistics of one int8 gradient tensor (scale policy input). */
+typedef struct {
+    int32_t saturated; /**< elements clamped by kt_to_grad8 (|v| > 127), >= 0 */
+    int32_t amax;      /**< max |g| after clamping, [0, 127] (0 for an empty tensor) */
+} kt_grad_stats;
+
+/** @brief p * 2^k saturated to int32 (k >= 0), p any int64 of magnitude <= 2^62. */
+static inline int32_t kt_sat_shl64(int64_t p, int64_t k)
+{
+    if (p == 0) {
+        return 0;
+    }
+    if (k >= 32) {
+        return p > 0 ? INT32_MAX : INT32_MIN;
+    }
+    if (p > ((int64_t)INT32_MAX >> k)) {
+        return INT32_MAX;
+    }
+    if (p < ((int64_t)INT32_MIN >> k)) {
+        return INT32_MIN;
+    }
+    return (int32_t)(p * ((int64_t)1 << k));
+}
+
+/** @brief p / 2^r rounded to nearest, ties away from zero, for r in [1, 62], |p| <= 2^62. */
+static inline int64_t kt_round_shr64(int64_t p, int32_t r)
+{
+    return (p + ((int64_t)1 << (r - 1)) - (p < 0 ? 1 : 0)) >> r;
+}
+
+/**
+ * @brief scale_round(acc, m, shift) = round(acc * m * 2^(shift - 31)), saturated to int32.
+ *
+ * p = (int64)acc * m (|p| <= 2^62); r = 31 - shift; r >= 63 gives 0; 0 < r < 63 gives
+ * (p + 2^(r-1) - (p < 0)) >> r; r <= 0 gives p * 2^-r; saturates to int32.
+ * @param acc   any int32
+ * @param m     Q31 multiplier (any int32; QuantizeMultiplier gives [2^30, 2^31-1] or 0)
+ * @param shift any int32 (compile-time shift plus run-time exponent differences)
+ */
+static inline int32_t kt_scale_round(int32_t acc, int32_t m, int32_t shift)
+{
+    const int64_t p = (int64_t)acc * (int64_t)m;
+    const int64_t r = 31 - (int64_t)shift;
+    if (r >= 63) {
+        return 0;
+    }
+    if (r > 0) {
+        const int64_t v = kt_round_shr64(p, (int32_t)r);
+        return v > INT32_MAX ? INT32_MAX : (v < INT32_MIN ? INT32_MIN : (int32_t)v);
+    }
+    return kt_sat_shl64(p, -r);
+}
+
+/**
+ * @brief shift_round(x, n) = x * 2^-n: n > 0 rounds to nearest, ties away from zero (n >= 31
+ *        gives 0); n <= 0 is a left shift saturating to int32.
+ * @param x any int32
+ * @param n any int32
+ */
+static inline int32_t kt_shift_round(int32_t x, int32_t n)
+{
+    if (n >= 31) {
+        return 0;
+    }
+    if (n > 0) {
+        return (int32_t)kt_round_shr64((int64_t)x, n);
+    }
+    return kt_sat_shl64((int64_t)x, -(int64_t)n);
+}
+
+/** @brief Reset gradient statistics (before a kernel writes a gradient tensor). */
+static inline void kt_grad_stats_reset(kt_grad_stats *s)
+{
+    s->saturated = 0;
+    s->amax = 0;
+}
+
+/**
+ * @brief to_grad8: saturate v to [-127, 127] (-128 is never produced); counts a clamped value
+ *        in s->saturated and raises s->amax to |result|.
+ */
+static inline int8_t kt_to_grad8(int64_t v, kt_grad_stats *s)
+{
+    int32_t g;
+    if (v > 127) {
+        g = 127;
+        s->saturated++;
+    } else if (v < -127) {
+        g = -127;
+        s->saturated++;
+    } else {
+        g = (int32_t)v;
+    }
+    if ((g < 0 ? -g : g) > s->amax) {
+        s->amax = g < 0 ? -g : g;
+    }
+    return (int8_t)g;
+}
+
+/** @brief Updated weight: clamp(w - scale_round(acc, m, shift), -127, 127). */
+static inline int8_t kt_update_weight(int8_t w, int32_t acc, int32_t m, int32_t shift)
+{
+    const int64_t v = (int64_t)w - kt_scale_round(acc, m, shift);
+    return (int8_t)(v > 127 ? 127 : (v < -127 ? -127 : v));
+}
+
+/** @brief Updated bias: sat32(b - scale_round(acc, m, shift)). */
+static inline int32_t kt_update_bias(int32_t b, int32_t acc, int32_t m, int32_t shift)
+{
+    const int64_t v = (int64_t)b - kt_scale_round(acc, m, shift);
+    return v > INT32_MAX ? INT32_MAX : (v < INT32_MIN ? INT32_MIN : (int32_t)v);
+}
+
+/** @brief 1 iff every v[i] (i < n) is in [lo, hi] (argument checks of the backward kernels). */
+static inline int kt_all_in_range(const int32_t *v, int32_t n, int32_t lo, int32_t hi)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        if (v[i] < lo || v[i] > hi) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KT_GRAD_QUANT_H */
