@@ -45,8 +45,11 @@ class _Emit:
 
 
 class _Gen:
-    def __init__(self, graph: Graph, mp: MemoryPlan) -> None:
-        self.g, self.mp = graph, mp
+    """Names and pointers of the generated C. ``trainable`` tensors become SRAM arrays
+    (``kt_p<id>``, initialised from flash at reset), every other constant a flash table."""
+
+    def __init__(self, graph: Graph, mp: MemoryPlan, trainable: frozenset[int] = frozenset()) -> None:
+        self.g, self.mp, self.trainable = graph, mp, trainable
         self.consts: dict[int, dict[str, Any]] = {}
 
     def ptr(self, t: int, const: bool = True) -> str:
@@ -58,7 +61,9 @@ class _Gen:
             if t not in self.consts:
                 ctype = "int8_t" if tensor.dtype == "int8" else "int32_t"
                 data = np.asarray(tensor.data)
-                self.consts[t] = {"name": f"kt_t{t}", "ctype": ctype, "count": max(data.size, 1),
+                train = t in self.trainable
+                self.consts[t] = {"name": f"kt_p{t}" if train else f"kt_t{t}", "ctype": ctype,
+                                  "count": max(data.size, 1), "trainable": train,
                                   "data": _c_values(data) if data.size else "0"}
             return self.consts[t]["name"]
         return f"&kt_arena[{self.mp.offset(t)}]"
@@ -219,12 +224,10 @@ class Generated:
     digest: str  # sha256 of the generated C: names a build directory per model
 
 
-def render(graph: Graph, source_name: str) -> tuple[str, MemoryPlan, int]:
-    """The generated C text, the memory plan and the constant bytes."""
-    mp = plan(graph)
-    gen = _Gen(graph, mp)
+def emit_forward(gen: _Gen) -> list[_Emit]:
+    """One _Emit per graph op, in execution order."""
     emits = []
-    for k, op in enumerate(graph.ops):
+    for k, op in enumerate(gen.g.ops):
         fn = EMITTERS.get(op.kind)
         if fn is None:
             raise ModelError(f"op {op.index} ({op.kind}): the code generator does not support this op; "
@@ -232,26 +235,51 @@ def render(graph: Graph, source_name: str) -> tuple[str, MemoryPlan, int]:
         e = _Emit(index=k, kind=op.kind)
         fn(gen, op, e)
         emits.append(e)
-    const_bytes = sum(int(c["count"]) * (1 if c["ctype"] == "int8_t" else 4) for c in gen.consts.values())
-    env = jinja2.Environment(
+    return emits
+
+
+def template_env() -> jinja2.Environment:
+    return jinja2.Environment(
         loader=jinja2.PackageLoader("kilotrain", "templates"), trim_blocks=True, lstrip_blocks=True,
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
     )
-    text = env.get_template("kt_model.c.j2").render(
+
+
+def model_context(gen: _Gen, emits: list[_Emit], source_name: str) -> dict[str, Any]:
+    """Template variables of kt_model.c.j2 (call after every pointer has been emitted)."""
+    g, mp = gen.g, gen.mp
+    return dict(
         version=__version__, source=source_name, name=Path(source_name).stem,
-        arena_size=max(mp.arena_size, 16), const_bytes=const_bytes,
-        input_offset=mp.offset(graph.inputs[0]), output_offset=mp.offset(graph.outputs[0]),
-        input_size=int(np.prod(graph.input.shape)), output_size=int(np.prod(graph.output.shape)),
+        arena_size=max(mp.arena_size, 16), const_bytes=const_bytes(gen),
+        input_offset=mp.offset(g.inputs[0]), output_offset=mp.offset(g.outputs[0]),
+        input_size=int(np.prod(g.input.shape)), output_size=int(np.prod(g.output.shape)),
         consts=list(gen.consts.values()), ops=emits,
     )
-    return text, mp, const_bytes
+
+
+def const_bytes(gen: _Gen) -> int:
+    return sum(int(c["count"]) * (1 if c["ctype"] == "int8_t" else 4) for c in gen.consts.values())
+
+
+def render(graph: Graph, source_name: str) -> tuple[str, MemoryPlan, int]:
+    """The generated C text, the memory plan and the constant bytes."""
+    gen = _Gen(graph, plan(graph))
+    emits = emit_forward(gen)
+    text = template_env().get_template("kt_model.c.j2").render(**model_context(gen, emits, source_name))
+    return text, gen.mp, const_bytes(gen)
+
+
+def write(text: str, out_dir: Path, filename: str) -> Path:
+    """Write generated text (only when it changed, so builds stay incremental)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / filename
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    return path
 
 
 def generate(graph: Graph, out_dir: Path, source_name: str) -> Generated:
     """Write kt_model.c into ``out_dir`` (created) and return what was written."""
-    text, mp, const_bytes = render(graph, source_name)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "kt_model.c"
-    if not path.exists() or path.read_text() != text:
-        path.write_text(text)
-    return Generated(out_dir, path, mp, const_bytes, hashlib.sha256(text.encode()).hexdigest()[:16])
+    text, mp, nbytes = render(graph, source_name)
+    path = write(text, out_dir, "kt_model.c")
+    return Generated(out_dir, path, mp, nbytes, hashlib.sha256(text.encode()).hexdigest()[:16])

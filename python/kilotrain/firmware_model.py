@@ -8,6 +8,7 @@ import struct
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -24,7 +25,7 @@ class FirmwareImage:
     """A firmware image built with a generated model, and its memory figures from the ELF."""
 
     elf: Path
-    generated: codegen.Generated
+    generated: Any  # codegen.Generated or codegen_train.GeneratedTraining
     sections: dict[str, int]
 
     @property
@@ -86,12 +87,16 @@ class ModelClient:
         self.name = payload[16:].decode("ascii", "replace")
         self.chunk = device.info().max_payload - 4
 
-    def invoke(self, x: npt.NDArray[np.int8]) -> InvokeResult:
+    def upload(self, x: npt.NDArray[np.int8]) -> None:
+        """Write one int8 input tensor into the model input (in frames of at most one payload)."""
         data = np.ascontiguousarray(x, dtype=np.int8).tobytes()
         if len(data) != self.input_size:
             raise ValueError(f"input of {len(data)} bytes; the firmware model takes {self.input_size}")
         for off in range(0, len(data), self.chunk):
             self.device.request(FrameType.INPUT_WRITE, struct.pack("<I", off) + data[off : off + self.chunk])
+
+    def invoke(self, x: npt.NDArray[np.int8]) -> InvokeResult:
+        self.upload(x)
         ans = self.device.request(FrameType.INVOKE, timeout=600).payload
         status, lo, hi, per_tick, stack = struct.unpack("<iIIII", ans)
         out = bytearray()

@@ -108,7 +108,9 @@ def pio(*args: str, quiet: bool = True, extra_env: dict[str, str] | None = None)
     )
     if out.returncode != 0:
         text = (out.stdout or "") + (out.stderr or "")
-        errors = [ln for ln in text.splitlines() if "error" in ln.lower() or "overflowed" in ln]
+        lines = text.splitlines()
+        errors = [ln for ln in lines if "error:" in ln or "overflowed" in ln or "***" in ln] or [
+            ln for ln in lines if "error" in ln.lower()]
         raise ToolError(f"pio {' '.join(args)} failed: {errors[0].strip() if errors else text.strip()[-300:]}")
     return out
 

@@ -1,0 +1,90 @@
+"""Train inside the firmware: generate the training step's C from a plan, build the qemu_m7
+image with it, and drive steps over the serial protocol (exactly-once TRAIN_STEP, parameter
+read-back for bit-exact comparison with the golden model)."""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from . import codegen_train, toolchain
+from .device import Device, DeviceTimeout
+from .firmware_model import FirmwareImage, ModelClient, _sections
+from .paths import build_dir
+from .protocol import FrameType
+from .train_plan import TrainPlan
+
+
+class StepFailed(RuntimeError):
+    """The device's training step returned a non-OK status."""
+
+
+@dataclass(frozen=True)
+class DeviceStep:
+    """One step as the device reports it (compare train_golden.StepResult)."""
+
+    step: int
+    status: int
+    p_label: int
+    prediction: int
+    saturations: int
+    ticks: int
+    stack_high_water: int
+
+
+def build_with_training(plan: TrainPlan, source_name: str, env_name: str = "qemu_m7",
+                        build_flags: tuple[str, ...] = ()) -> FirmwareImage:
+    """Generate kt_train.c into build/gen/train-<digest> and build ``env_name`` with it."""
+    staged = codegen_train.generate_train(plan, build_dir() / "gen" / "train-staging", source_name)
+    gen_dir = build_dir() / "gen" / f"train-{staged.digest}"
+    gen = codegen_train.generate_train(plan, gen_dir, source_name)
+    tag = "train-" + gen.digest + ("-" + hashlib.sha256(" ".join(build_flags).encode()).hexdigest()[:8] if build_flags else "")
+    pio_build = build_dir() / "pio" / tag
+    toolchain.pio("run", "-e", env_name, extra_env={
+        "KILOTRAIN_MODEL_DIR": str(gen_dir.resolve()), "PLATFORMIO_BUILD_DIR": str(pio_build),
+        "PLATFORMIO_BUILD_FLAGS": " ".join(build_flags)})
+    elf = pio_build / env_name / "firmware.elf"
+    return FirmwareImage(elf, gen, _sections(elf))
+
+
+class TrainClient(ModelClient):
+    """The training commands of the serial protocol."""
+
+    def __init__(self, device: Device) -> None:
+        super().__init__(device)
+        done, self.params_size = struct.unpack("<II", device.request(FrameType.TRAIN_INFO).payload)
+        self.steps_done = done
+
+    def step(self, x: npt.NDArray[np.int8], label: int, retries: int = 2) -> DeviceStep:
+        """Upload x, apply step ``steps_done`` with ``label``; a lost answer is retried with the
+        same step number, which the device answers from its cache without applying it again."""
+        self.upload(x)
+        payload = struct.pack("<Ii", self.steps_done, int(label))
+        for attempt in range(retries + 1):
+            try:
+                ans = self.device.request(FrameType.TRAIN_STEP, payload, timeout=600).payload
+                break
+            except DeviceTimeout:
+                if attempt == retries:
+                    raise
+        step, status, p, pred, sat, lo, hi, stack = struct.unpack("<IiIiIIII", ans)
+        if status != 0:
+            raise StepFailed(f"training step {step} returned status {status}")
+        self.steps_done = step + 1
+        return DeviceStep(step, status, p, pred, sat, lo | (hi << 32), stack)
+
+    def params(self) -> bytes:
+        """All trainable parameters, in params_sha256 order."""
+        out = bytearray()
+        while len(out) < self.params_size:
+            n = min(self.chunk, self.params_size - len(out))
+            out += self.device.request(FrameType.PARAMS_READ, struct.pack("<IH", len(out), n)).payload
+        return bytes(out)
+
+    def params_sha256(self) -> str:
+        return hashlib.sha256(self.params()).hexdigest()
