@@ -1,0 +1,92 @@
+"""The generated C training step on the emulated Cortex-M7 equals the golden model bit for bit:
+after every checked step the device's trainable parameters hash to the golden state's, and each
+step reports the same p_label, prediction and saturation count."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kilotrain import datasets, scheme, train_golden, train_plan, zoo
+from kilotrain.device import DeviceError
+from kilotrain.firmware_train import TrainClient, build_with_training
+from kilotrain.ir import Graph
+from kilotrain.paths import data_file
+from kilotrain.protocol import ErrorCode, FrameType
+from kilotrain.qemu import QemuBoard
+from kilotrain.tflite_import import load_tflite
+
+pytestmark = pytest.mark.qemu
+
+
+def _train_and_compare(graph: Graph, spec: object, xs: np.ndarray, ys: np.ndarray, steps: int,
+                       check_every: int, lr: float = 0.01) -> TrainClient:
+    plan = train_plan.build_plan(graph, scheme.resolve(spec, graph), lr)
+    image = build_with_training(plan, f"{graph.name or 'model'}.tflite")
+    state = train_golden.init_state(plan)
+    with QemuBoard(image.elf, icount=False) as board:
+        client = TrainClient(board.device)
+        assert client.params_sha256() == train_golden.params_sha256(state)
+        for i in range(steps):
+            x, y = xs[i % len(xs)], int(ys[i % len(ys)])
+            dev = client.step(x, y)
+            ref = train_golden.step(plan, state, x, y)
+            assert (dev.p_label, dev.prediction, dev.saturations) == (ref.p_label, ref.prediction, ref.saturations), f"step {i}"
+            if (i + 1) % check_every == 0 or i + 1 == steps:
+                assert client.params_sha256() == train_golden.params_sha256(state), f"parameters differ after step {i}"
+        # the run really changed the parameters it was asked to train
+        assert train_golden.params_sha256(state) != train_golden.params_sha256(train_golden.init_state(plan))
+        return client
+
+
+@pytest.fixture(scope="module")
+def digits_tiny() -> tuple[Graph, datasets.Dataset]:
+    graph = zoo.tiny_cnn(16, 4, seed=1)
+    return graph, datasets.load("digits", graph.input, seed=0, num_classes=4, limit=400)
+
+
+MIXED_TINY = {"n_bias_update": 5, "weight_layers": [1, 2, 4], "ratios": [0.5, 0.25, 1.0]}
+
+
+def test_tiny_cnn_200_steps_mixed_scheme(digits_tiny: tuple[Graph, datasets.Dataset], qemu_elf: Path) -> None:
+    """Residual ADD (gradient fan-out sum and rescale), MEAN, depthwise, partial channels."""
+    graph, ds = digits_tiny
+    _train_and_compare(graph, MIXED_TINY, ds.x_train, ds.y_train, steps=200, check_every=25)
+
+
+@pytest.mark.parametrize("spec", ["bias-only", "last-layer", "classifier-only"])
+def test_tiny_cnn_presets(digits_tiny: tuple[Graph, datasets.Dataset], spec: str, qemu_elf: Path) -> None:
+    graph, ds = digits_tiny
+    _train_and_compare(graph, spec, ds.x_train, ds.y_train, steps=30, check_every=10)
+
+
+@pytest.mark.slow
+def test_person_detect_on_lfw_mixed_scheme(qemu_elf: Path) -> None:
+    graph = load_tflite(data_file("person_detection/person_detect.tflite"))
+    ds = datasets.load("lfw", graph.input, seed=0)
+    spec = {"n_bias_update": 6, "weight_layers": [26, 24], "ratios": [0.25, 0.125]}
+    _train_and_compare(graph, spec, ds.x_train, ds.y_train, steps=12, check_every=4)
+
+
+def test_steps_apply_exactly_once(digits_tiny: tuple[Graph, datasets.Dataset], qemu_elf: Path) -> None:
+    graph, ds = digits_tiny
+    plan = train_plan.build_plan(graph, scheme.resolve("last-layer", graph), 0.01)
+    image = build_with_training(plan, "tiny_cnn.tflite")
+    with QemuBoard(image.elf, icount=False) as board:
+        client = TrainClient(board.device)
+        first = client.step(ds.x_train[0], int(ds.y_train[0]))
+        after_first = client.params_sha256()
+        # the host lost the answer and sends step 0 again: cached answer, nothing applied twice
+        again = board.device.request(FrameType.TRAIN_STEP, (0).to_bytes(4, "little") + int(ds.y_train[0]).to_bytes(4, "little"))
+        assert again.payload[:4] == (0).to_bytes(4, "little")
+        assert int.from_bytes(again.payload[8:12], "little") == first.p_label
+        assert client.params_sha256() == after_first
+        # a step from the future is refused and changes nothing
+        with pytest.raises(DeviceError) as err:
+            board.device.request(FrameType.TRAIN_STEP, (5).to_bytes(4, "little") + (0).to_bytes(4, "little"))
+        assert err.value.code == ErrorCode.STEP_ORDER and err.value.detail == 1
+        assert client.params_sha256() == after_first
+        # and training goes on with step 1
+        assert client.step(ds.x_train[1], int(ds.y_train[1])).step == 1
