@@ -84,7 +84,9 @@ class Device:
         while not self._pending:
             if time.monotonic() > deadline:
                 raise DeviceTimeout(f"no frame from the device within {timeout or self.timeout:.1f} s")
-            chunk = self.port.read(4096)
+            # pyserial's read(n) waits for n bytes or its timeout: ask for what is waiting (at least 1)
+            waiting = getattr(self.port, "in_waiting", None)
+            chunk = self.port.read(max(1, waiting) if waiting is not None else 4096)
             if chunk:
                 self._pending.extend(self._decoder.feed(chunk))
         return self._pending.pop(0)

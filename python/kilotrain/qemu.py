@@ -68,7 +68,12 @@ class QemuBoard:
                     raise ToolError(f"TCP port {self.port} on 127.0.0.1 is busy: free it or pass another --port")
                 raise ToolError(f"QEMU exited with code {self.proc.returncode}: {err.splitlines()[-1] if err else 'no message'}")
             try:
-                return serial.serial_for_url(f"socket://127.0.0.1:{self.port}", timeout=0.2)
+                port = serial.serial_for_url(f"socket://127.0.0.1:{self.port}", timeout=0.2)
+                # small request frames must not wait for Nagle / delayed ACKs (40 ms each)
+                sock = getattr(port, "_socket", None)
+                if sock is not None:
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                return port
             except serial.SerialException:
                 if time.monotonic() > deadline:
                     self.close()
