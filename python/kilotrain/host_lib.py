@@ -49,8 +49,9 @@ def library_path() -> Path:
     return paths.build_dir() / "host" / f"libkt_kernels-{_digest(_sources(), cc)}.so"
 
 
-def build() -> Path:
-    """Compile the kernels if the sources changed since the last build; return the library path."""
+def build(extra_sources: tuple[Path, ...] = (), name: str = "kt_kernels") -> Path:
+    """Compile the kernels (plus ``extra_sources``, e.g. a generated kt_train.c, into
+    lib<name>-<hash>.so) if the sources changed since the last build; return the library path."""
     cc = os.environ.get("CC", "gcc")
     if shutil.which(cc) is None:
         raise HostBuildError(
@@ -59,7 +60,8 @@ def build() -> Path:
     sources = _sources()
     if not sources:
         raise HostBuildError(f"no C sources in {KERNEL_DIR}")
-    lib = paths.build_dir() / "host" / f"libkt_kernels-{_digest(sources, cc)}.so"
+    sources += [Path(p) for p in extra_sources]
+    lib = paths.build_dir() / "host" / f"lib{name}-{_digest(sources, cc)}.so"
     if lib.exists():
         return lib
     lib.parent.mkdir(parents=True, exist_ok=True)
@@ -76,7 +78,7 @@ def build() -> Path:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    for old in lib.parent.glob("libkt_kernels-*.so"):  # superseded builds
+    for old in lib.parent.glob(f"lib{name}-*.so"):  # superseded builds
         if old != lib:
             old.unlink(missing_ok=True)
     return lib
