@@ -125,6 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="golden = numpy model, c = the C kernels on the host, qemu = the firmware on the emulated M7")
     p.add_argument("--json", action="store_true", help='print {"output": [...], "shape": [...], ...}')
     p.set_defaults(func=_cmd_infer)
+
+    from .cli_train import add_train_parser
+
+    add_train_parser(sub)
     return parser
 
 

