@@ -15,6 +15,7 @@ Steps walk the training split in a seeded order, reshuffled every epoch.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -131,8 +132,8 @@ def run_training(
         raise ValueError(f"unknown mode {mode!r}; use {', '.join(MODES)}")
     if engine not in ("golden", "c", "qemu"):
         raise ValueError(f"unknown engine {engine!r}; use golden, c or qemu")
-    if engine == "qemu":
-        raise NotImplementedError("--engine qemu is not yet available: the generated C training step does not exist yet; use --engine golden or c")
+    if engine == "qemu" and mode == "fp32":
+        raise ValueError("--engine qemu runs the integer step; --mode fp32 is the float reference (golden engine only)")
     if steps < 0:
         raise ValueError(f"--steps must be >= 0; got {steps}")
     if not lr > 0:
@@ -182,6 +183,17 @@ def run_training(
             fwd, bwd = ckernels, train_golden.backward_namespace(ckernels_train)
         state = train_golden.init_state(plan)
         loss0, acc0 = train_golden.evaluate(plan, state, xt, yt, fwd)
+    device: dict[str, Any] = {}
+    if engine == "qemu" and mode != "fp32":
+        from .firmware_train import TrainClient, build_with_training
+        from .qemu import QemuBoard
+
+        image = build_with_training(plan, f"{graph.name or 'model'}.tflite")
+        board = QemuBoard(image.elf)  # -icount: the device reports instructions per step
+        client = TrainClient(board.device)
+        per_tick = board.device.info().instructions_per_tick
+        device = {"flash_bytes": image.flash_bytes, "static_sram_bytes": image.static_sram_bytes,
+                  "arena_bytes": image.generated.memory.arena_size, "instructions": []}
     it: Any = order
     if progress:
         from tqdm import tqdm
@@ -194,6 +206,12 @@ def run_training(
         x, y = data.x_train[i], int(data.y_train[i])
         if mode == "fp32":
             loss, ok = ft.step(x, y, lr)
+        elif device:
+            d = client.step(x, y)
+            loss, ok = train_golden.loss_from_q15(d.p_label), d.prediction == y
+            sat += d.saturations
+            device["instructions"].append(d.ticks * per_tick)
+            device["stack_high_water_bytes"] = d.stack_high_water
         else:
             r = train_golden.step(plan, state, x, y, fwd=fwd, bwd=bwd)
             loss, ok = r.loss, r.correct
@@ -203,6 +221,18 @@ def run_training(
     if mode == "fp32":
         loss1, acc1 = ft.evaluate(xt, yt)
         sha = None
+    elif device:
+        from .firmware_train import state_from_params
+
+        blob = client.params()
+        board.close()
+        state = state_from_params(plan, blob)  # evaluate what the device learned
+        loss1, acc1 = train_golden.evaluate(plan, state, xt, yt, fwd)
+        sha = hashlib.sha256(blob).hexdigest()
+        ins = device.pop("instructions")
+        device.update(instructions_per_step_mean=int(np.mean(ins)) if ins else 0,
+                      instructions_per_step_max=int(max(ins)) if ins else 0)
+        device["peak_sram_bytes"] = device["static_sram_bytes"] + device.get("stack_high_water_bytes", 0)
     else:
         loss1, acc1 = train_golden.evaluate(plan, state, xt, yt, fwd)
         sha = train_golden.params_sha256(state)
@@ -228,6 +258,7 @@ def run_training(
         "memory": plan.memory.as_dict(),
         "params_sha256": sha,
         "seconds": round(time.time() - t0, 1),
+        **({"device": device} if device else {}),
     }
 
 

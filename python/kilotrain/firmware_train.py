@@ -8,6 +8,7 @@ import hashlib
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -18,6 +19,9 @@ from .firmware_model import FirmwareImage, ModelClient, _sections
 from .paths import build_dir
 from .protocol import FrameType
 from .train_plan import TrainPlan
+
+if TYPE_CHECKING:
+    from . import train_golden
 
 
 class StepFailed(RuntimeError):
@@ -88,3 +92,23 @@ class TrainClient(ModelClient):
 
     def params_sha256(self) -> str:
         return hashlib.sha256(self.params()).hexdigest()
+
+
+def state_from_params(plan: TrainPlan, blob: bytes) -> "train_golden.TrainState":
+    """A golden TrainState holding the parameters read back from a device (params_sha256 order);
+    the exponents are the plan's initial ones (evaluation does not use them)."""
+    from . import train_golden
+
+    state = train_golden.init_state(plan)
+    off = 0
+    for pos in sorted(state.biases):
+        if pos in state.weights:
+            w = state.weights[pos]
+            state.weights[pos] = np.frombuffer(blob, np.int8, w.size, off).reshape(w.shape).copy()
+            off += w.size
+        b = state.biases[pos]
+        state.biases[pos] = np.frombuffer(blob, "<i4", b.size, off).astype(np.int32)
+        off += 4 * b.size
+    if off != len(blob):
+        raise ValueError(f"device parameters: {len(blob)} bytes, the plan has {off}")
+    return state

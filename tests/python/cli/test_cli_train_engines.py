@@ -1,0 +1,39 @@
+"""`kilotrain train` from the shell: the golden model, the host C kernels and the firmware on
+the emulated Cortex-M7 end with the same params_sha256."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kilotrain import cli
+
+ARGS = ["train", "zoo:tiny_cnn", "--dataset", "digits", "--input-size", "16", "--limit", "300",
+        "--scheme", "{scheme}", "--steps", "25", "--seed", "3", "--json"]
+
+
+def _train(capsys: pytest.CaptureFixture[str], engine: str, scheme: str) -> dict:
+    argv = [a.replace("{scheme}", scheme) for a in ARGS] + ["--engine", engine]
+    assert cli.main(argv) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.qemu
+def test_three_engines_same_parameters(capsys: pytest.CaptureFixture[str], qemu_elf: Path) -> None:
+    golden = _train(capsys, "golden", "bias-only")
+    host_c = _train(capsys, "c", "bias-only")
+    device = _train(capsys, "qemu", "bias-only")
+    assert golden["params_sha256"] == host_c["params_sha256"] == device["params_sha256"]
+    assert golden["test_acc_after"] == device["test_acc_after"]
+    d = device["device"]
+    assert d["instructions_per_step_mean"] > 0 and d["peak_sram_bytes"] < 320 * 1024
+    assert d["peak_sram_bytes"] == d["static_sram_bytes"] + d["stack_high_water_bytes"]
+
+
+def test_bad_scheme_is_one_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [a.replace("{scheme}", "99kb") for a in ARGS] + ["--engine", "qemu"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "99kb" in err[0]
