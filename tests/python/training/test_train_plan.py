@@ -29,7 +29,7 @@ def test_person_detect_last_layer_plan(person_detect) -> None:  # type: ignore[n
     assert m.trainable_weights == 2 * 256 + 256 * 256 and m.trainable_biases == 4 * (2 + 256)
     assert m.total == sum(v for k, v in m.as_dict().items() if k not in ("total", "classifier_part"))
     assert m.classifier == 2 * 4 + 2 * 256 + 256
-    assert all(-24 <= e <= 8 for e in plan.e0) and plan.e0[0] == -6 or plan.e0[0] == -7
+    assert all(-24 <= e <= 8 for e in plan.e0) and plan.e0[0] in (-6, -7)
 
 
 def test_bias_only_person_detect_walks_to_the_stem(person_detect) -> None:  # type: ignore[no-untyped-def]
