@@ -256,6 +256,28 @@ def multiply_by_quantized_multiplier(
     return out
 
 
+def _conv(name: str, x: npt.ArrayLike, filt: npt.ArrayLike, bias: npt.ArrayLike | None, p: ConvParams,
+          out_hw: tuple[int, int] | None) -> npt.NDArray[np.int8]:
+    xa, fa = _i8(x), _i8(filt)
+    n, cout = xa.shape[0], fa.shape[0]
+    oh, ow = (xa.shape[1], xa.shape[2]) if out_hw is None else (int(out_hw[0]), int(out_hw[1]))
+    out = np.empty((n, oh, ow, cout), dtype=np.int8)
+    q, *keep = _per_channel(p.multiplier, p.shift, cout)
+    b = _bias(bias, cout)
+    cp = ConvParamsC(
+        Tile(*p.stride),
+        Tile(*p.padding),
+        Tile(*p.dilation),
+        p.input_offset,
+        p.output_offset,
+        _act(p.act_min, p.act_max),
+    )
+    d_in, d_f, d_out = _dims(xa.shape), _dims(fa.shape), _dims(out.shape)
+    _call(name, _ref(cp), _ref(q), _ref(d_in), _ptr(xa), _ref(d_f), _ptr(fa), _ptr(b), _ref(d_out), _ptr(out))
+    del keep
+    return out
+
+
 def conv2d(
     x: npt.ArrayLike,
     filt: npt.ArrayLike,
@@ -264,49 +286,14 @@ def conv2d(
     out_hw: tuple[int, int],
 ) -> npt.NDArray[np.int8]:
     """CONV_2D: x (N,H,W,Cin), filt (Cout,KH,KW,Cin), bias (Cout,) or None -> (N,OH,OW,Cout)."""
-    xa, fa = _i8(x), _i8(filt)
-    n, cout = xa.shape[0], fa.shape[0]
-    out = np.empty((n, int(out_hw[0]), int(out_hw[1]), cout), dtype=np.int8)
-    q, *keep = _per_channel(p.multiplier, p.shift, cout)
-    b = _bias(bias, cout)
-    cp = ConvParamsC(
-        Tile(*p.stride),
-        Tile(*p.padding),
-        Tile(*p.dilation),
-        p.input_offset,
-        p.output_offset,
-        _act(p.act_min, p.act_max),
-    )
-    d_in, d_f, d_out = _dims(xa.shape), _dims(fa.shape), _dims(out.shape)
-    _call("kt_conv2d_s8", _ref(cp), _ref(q), _ref(d_in), _ptr(xa), _ref(d_f), _ptr(fa), _ptr(b),
-          _ref(d_out), _ptr(out))
-    del keep
-    return out
+    return _conv("kt_conv2d_s8", x, filt, bias, p, out_hw)
 
 
 def conv2d_1x1(
     x: npt.ArrayLike, filt: npt.ArrayLike, bias: npt.ArrayLike | None, p: ConvParams
 ) -> npt.NDArray[np.int8]:
     """The 1x1 stride-1 no-padding fast path called directly (kt_conv2d_1x1_s8)."""
-    xa, fa = _i8(x), _i8(filt)
-    n, h, w, _ = xa.shape
-    cout = fa.shape[0]
-    out = np.empty((n, h, w, cout), dtype=np.int8)
-    q, *keep = _per_channel(p.multiplier, p.shift, cout)
-    b = _bias(bias, cout)
-    cp = ConvParamsC(
-        Tile(*p.stride),
-        Tile(*p.padding),
-        Tile(*p.dilation),
-        p.input_offset,
-        p.output_offset,
-        _act(p.act_min, p.act_max),
-    )
-    d_in, d_f, d_out = _dims(xa.shape), _dims(fa.shape), _dims(out.shape)
-    _call("kt_conv2d_1x1_s8", _ref(cp), _ref(q), _ref(d_in), _ptr(xa), _ref(d_f), _ptr(fa),
-          _ptr(b), _ref(d_out), _ptr(out))
-    del keep
-    return out
+    return _conv("kt_conv2d_1x1_s8", x, filt, bias, p, None)
 
 
 def depthwise_conv2d(
