@@ -59,22 +59,28 @@ def _sections(elf: Path) -> dict[str, int]:
     return sizes
 
 
-def build_with_model(graph: Graph, source_name: str, env_name: str = "qemu_m7",
-                     build_flags: tuple[str, ...] = ()) -> FirmwareImage:
-    """Generate the model's C into build/gen/<digest>, build ``env_name`` with it into
-    build/pio/<digest>[-<flags>] (one build tree per generated model and flag set) and return
-    the image. ``build_flags`` are extra compiler flags, e.g. ``("-DKT_USE_DSP=0",)``."""
-    scratch = build_dir() / "gen" / "staging"
-    gen = codegen.generate(graph, scratch, source_name)
-    gen_dir = build_dir() / "gen" / gen.digest
-    final = codegen.generate(graph, gen_dir, source_name)
-    tag = gen.digest + ("-" + hashlib.sha256(" ".join(build_flags).encode()).hexdigest()[:8] if build_flags else "")
+def build_firmware(filename: str, text: str, env_name: str = "qemu_m7", build_flags: tuple[str, ...] = (),
+                   prefix: str = "") -> tuple[Path, Path, str]:
+    """Write generated C ``text`` as build/gen/<prefix><digest>/<filename> and build ``env_name``
+    with it into build/pio/<prefix><digest>[-<flags hash>] (one build tree per generated file and
+    flag set). Returns (ELF, generated file, digest)."""
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    source = codegen.write(text, build_dir() / "gen" / f"{prefix}{digest}", filename)
+    tag = prefix + digest + ("-" + hashlib.sha256(" ".join(build_flags).encode()).hexdigest()[:8] if build_flags else "")
     pio_build = build_dir() / "pio" / tag
     toolchain.pio("run", "-e", env_name, extra_env={
-        "KILOTRAIN_MODEL_DIR": str(gen_dir), "PLATFORMIO_BUILD_DIR": str(pio_build),
+        "KILOTRAIN_MODEL_DIR": str(source.parent.resolve()), "PLATFORMIO_BUILD_DIR": str(pio_build),
         "PLATFORMIO_BUILD_FLAGS": " ".join(build_flags)})
-    elf = pio_build / env_name / "firmware.elf"
-    return FirmwareImage(elf, final, _sections(elf))
+    return pio_build / env_name / "firmware.elf", source, digest
+
+
+def build_with_model(graph: Graph, source_name: str, env_name: str = "qemu_m7",
+                     build_flags: tuple[str, ...] = ()) -> FirmwareImage:
+    """Generate the model's C and build ``env_name`` with it (see build_firmware). ``build_flags``
+    are extra compiler flags, e.g. ``("-DKT_USE_DSP=0",)``."""
+    text, mp, nconst = codegen.render(graph, source_name)
+    elf, source, digest = build_firmware("kt_model.c", text, env_name, build_flags)
+    return FirmwareImage(elf, codegen.Generated(source.parent, source, mp, nconst, digest), _sections(elf))
 
 
 class ModelClient:

@@ -13,10 +13,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from . import codegen_train, toolchain
+from . import codegen_train
 from .device import Device, DeviceTimeout
-from .firmware_model import FirmwareImage, ModelClient, _sections
-from .paths import build_dir
+from .firmware_model import FirmwareImage, ModelClient, _sections, build_firmware
 from .protocol import FrameType
 from .train_plan import TrainPlan
 
@@ -43,16 +42,10 @@ class DeviceStep:
 
 def build_with_training(plan: TrainPlan, source_name: str, env_name: str = "qemu_m7",
                         build_flags: tuple[str, ...] = ()) -> FirmwareImage:
-    """Generate kt_train.c into build/gen/train-<digest> and build ``env_name`` with it."""
-    staged = codegen_train.generate_train(plan, build_dir() / "gen" / "train-staging", source_name)
-    gen_dir = build_dir() / "gen" / f"train-{staged.digest}"
-    gen = codegen_train.generate_train(plan, gen_dir, source_name)
-    tag = "train-" + gen.digest + ("-" + hashlib.sha256(" ".join(build_flags).encode()).hexdigest()[:8] if build_flags else "")
-    pio_build = build_dir() / "pio" / tag
-    toolchain.pio("run", "-e", env_name, extra_env={
-        "KILOTRAIN_MODEL_DIR": str(gen_dir.resolve()), "PLATFORMIO_BUILD_DIR": str(pio_build),
-        "PLATFORMIO_BUILD_FLAGS": " ".join(build_flags)})
-    elf = pio_build / env_name / "firmware.elf"
+    """Generate the training step's C (kt_train.c) and build ``env_name`` with it."""
+    text, mp, nconst, ntrain = codegen_train.render_train(plan, source_name)
+    elf, source, digest = build_firmware("kt_train.c", text, env_name, build_flags, prefix="train-")
+    gen = codegen_train.GeneratedTraining(source.parent, source, mp, nconst, ntrain, digest)
     return FirmwareImage(elf, gen, _sections(elf))
 
 

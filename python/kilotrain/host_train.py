@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from . import codegen_train, host_lib
+from . import codegen, codegen_train, host_lib
 from .paths import build_dir
 from .train_plan import TrainPlan
 
@@ -30,8 +30,10 @@ class HostTrainer:
     library's statics: load a fresh library per run)."""
 
     def __init__(self, plan: TrainPlan, source_name: str = "model.tflite") -> None:
-        gen = codegen_train.generate_train(plan, build_dir() / "gen" / "host-train-staging", source_name)
-        gen = codegen_train.generate_train(plan, build_dir() / "gen" / f"host-train-{gen.digest}", source_name)
+        text, mp, nconst, ntrain = codegen_train.render_train(plan, source_name)
+        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+        source = codegen.write(text, build_dir() / "gen" / f"host-train-{digest}", "kt_train.c")
+        gen = codegen_train.GeneratedTraining(source.parent, source, mp, nconst, ntrain, digest)
         lib_path = host_lib.build((gen.source,), name=f"kt_train_{gen.digest}")
         # a private copy: ctypes would hand back the already-loaded library (and its trained state)
         self._copy = lib_path.with_name(f"{lib_path.stem}-{id(self):x}.so")
