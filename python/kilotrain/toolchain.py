@@ -4,6 +4,7 @@ the fix."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -101,11 +102,17 @@ def ensure_scons_shim() -> None:
 def pio(*args: str, quiet: bool = True, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``pio ARGS`` in the repository; raise ToolError with the first error line on failure.
     ``extra_env`` sets build variables (BUILD_VARIABLES) for this run only."""
-    ensure_scons_shim()
-    out = subprocess.run(
-        [*pio_command(), *args], cwd=REPO_ROOT, env=pio_env(extra_env),
-        capture_output=quiet, text=True, check=False,
-    )
+    # one PlatformIO run at a time per checkout: parallel test workers share the core, the
+    # SCons shim and (for plain builds) the build tree
+    lock_path = REPO_ROOT / ".pio" / "kilotrain.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        ensure_scons_shim()
+        out = subprocess.run(
+            [*pio_command(), *args], cwd=REPO_ROOT, env=pio_env(extra_env),
+            capture_output=quiet, text=True, check=False,
+        )
     if out.returncode != 0:
         text = (out.stdout or "") + (out.stderr or "")
         lines = text.splitlines()
