@@ -7,7 +7,9 @@
  *   from zero, saturated to int32;
  * - kt_shift_round(): x * 2^-n, rounded (n > 0, ties away from zero; n >= 31 gives 0) or a
  *   saturating left shift (n <= 0);
- * - kt_to_grad8(): saturate to [-127, 127], updating kt_grad_stats.
+ * - kt_to_grad8(): saturate to [-127, 127], updating kt_grad_stats;
+ * - kt_hash32(), kt_scale_round_sr(), kt_update_weight_q(): stochastic rounding of the int8
+ *   weight update.
  *
  * Integer only; int64 intermediates; signed right shifts are arithmetic (as in kt_requant.h).
  */
@@ -123,6 +125,62 @@ static inline int8_t kt_to_grad8(int64_t v, kt_grad_stats *s)
 static inline int8_t kt_update_weight(int8_t w, int32_t acc, int32_t m, int32_t shift)
 {
     const int64_t v = (int64_t)w - kt_scale_round(acc, m, shift);
+    return (int8_t)(v > 127 ? 127 : (v < -127 ? -127 : v));
+}
+
+/** @brief The "lowbias32" hash (mod 2^32) of the stochastic weight rounding. */
+static inline uint32_t kt_hash32(uint32_t x)
+{
+    x ^= x >> 16;
+    x *= 0x7feb352dU;
+    x ^= x >> 15;
+    x *= 0x846ca68bU;
+    x ^= x >> 16;
+    return x;
+}
+
+/** @brief Key of one layer's stochastic weight update: hash32(step * 0x85EBCA6B + op_position). */
+static inline uint32_t kt_update_key(uint32_t step, uint32_t op_position)
+{
+    return kt_hash32(step * 0x85EBCA6BU + op_position);
+}
+
+/**
+ * @brief Stochastic scale_round: floor(acc * m * 2^(shift - 31) + u * 2^-32), saturated to int32.
+ *
+ * p = (int64)acc * m; r = 31 - shift; r <= 0: p * 2^-r (saturating, as kt_scale_round);
+ * 0 < r <= 32: (p + (u >> (32 - r))) >> r; r > 32: ((p >> (r - 32)) + u) >> 32 (equal to
+ * (p + u * 2^(r - 32)) >> r, without overflow). Arithmetic shifts (floor).
+ */
+static inline int32_t kt_scale_round_sr(int32_t acc, int32_t m, int32_t shift, uint32_t u)
+{
+    const int64_t p = (int64_t)acc * (int64_t)m;
+    const int64_t r = 31 - (int64_t)shift;
+    int64_t v;
+    if (r <= 0) {
+        return kt_sat_shl64(p, -r);
+    }
+    if (r <= 32) {
+        v = (p + (int64_t)(u >> (32 - r))) >> r;
+    } else {
+        v = ((p >> (r - 32 > 63 ? 63 : r - 32)) + (int64_t)u) >> 32;
+    }
+    return v > INT32_MAX ? INT32_MAX : (v < INT32_MIN ? INT32_MIN : (int32_t)v);
+}
+
+/**
+ * @brief Updated weight with the contract's rounding: stochastic (u = hash32(key ^ index)) if
+ *        stochastic != 0, else kt_update_weight(). index = the element's flat index in the
+ *        layer's weight tensor.
+ */
+static inline int8_t kt_update_weight_q(int8_t w, int32_t acc, int32_t m, int32_t shift,
+                                        int32_t stochastic, uint32_t key, uint32_t index)
+{
+    int64_t v;
+    if (!stochastic) {
+        return kt_update_weight(w, acc, m, shift);
+    }
+    v = (int64_t)w - kt_scale_round_sr(acc, m, shift, kt_hash32(key ^ index));
     return (int8_t)(v > 127 ? 127 : (v < -127 ? -127 : v));
 }
 

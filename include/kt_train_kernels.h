@@ -87,6 +87,7 @@ typedef struct {
     kt_tile padding;
     kt_tile dilation;
     int32_t depth_multiplier;    /**< depthwise only (>= 1; Cout = Cin * dm) */
+    int32_t stochastic;          /**< 1: weights round stochastically (u = hash32(key ^ i)), 0: nearest */
 } kt_update_params;
 
 /** ReLU mask parameters (ReluMaskParams). */
@@ -158,16 +159,20 @@ kt_status kt_fully_connected_input_grad_s8(const kt_fc_grad_params *p, int32_t e
  *        W[co] = clamp(W[co] - scale_round(sum gy * (x - zx), weight.m[co], weight.s[co] + e_gy),
  *        -127, 127); for every co b[co] = sat32(b[co] - scale_round(sum gy, bias.m[co],
  *        bias.s[co] + e_gy)). Taps in the padding add 0. Call it after the layer's input
- *        gradient (which uses the old weights).
+ *        gradient (which uses the old weights). With p->stochastic = 1 the weight delta is
+ *        kt_scale_round_sr(acc, .., hash32(key ^ i)) instead, i = the element's flat index in
+ *        the filter (docs/numerics.md).
  * @param e_gy             exponent of gy
+ * @param key              per-layer, per-step key (kt_update_key()); ignored if stochastic = 0
  * @param input_dims       {N, H, W, Cin} (saved forward input x)
  * @param grad_output_dims {N, OH, OW, Cout}
  * @param filter_dims      {Cout, KH, KW, Cin}
  * @param filter           int8, updated in place
  * @param bias             int32 [Cout], updated in place, or NULL
  */
-kt_status kt_conv2d_update_s8(const kt_update_params *p, int32_t e_gy, const kt_dims *input_dims,
-                              const int8_t *input, const kt_dims *grad_output_dims,
+kt_status kt_conv2d_update_s8(const kt_update_params *p, int32_t e_gy, uint32_t key,
+                              const kt_dims *input_dims, const int8_t *input,
+                              const kt_dims *grad_output_dims,
                               const int8_t *grad_output, const kt_dims *filter_dims,
                               int8_t *filter, int32_t *bias);
 
@@ -176,7 +181,7 @@ kt_status kt_conv2d_update_s8(const kt_update_params *p, int32_t e_gy, const kt_
  *        co / depth_multiplier). Same arguments as kt_conv2d_update_s8(); filter_dims
  *        {1, KH, KW, Cout}.
  */
-kt_status kt_depthwise_conv2d_update_s8(const kt_update_params *p, int32_t e_gy,
+kt_status kt_depthwise_conv2d_update_s8(const kt_update_params *p, int32_t e_gy, uint32_t key,
                                         const kt_dims *input_dims, const int8_t *input,
                                         const kt_dims *grad_output_dims, const int8_t *grad_output,
                                         const kt_dims *filter_dims, int8_t *filter,
@@ -186,7 +191,7 @@ kt_status kt_depthwise_conv2d_update_s8(const kt_update_params *p, int32_t e_gy,
  * @brief FULLY_CONNECTED fused QAS update, in place. input_dims {N, 1, 1, Cin},
  *        grad_output_dims {N, 1, 1, Cout}, filter_dims {Cout, 1, 1, Cin}.
  */
-kt_status kt_fully_connected_update_s8(const kt_update_params *p, int32_t e_gy,
+kt_status kt_fully_connected_update_s8(const kt_update_params *p, int32_t e_gy, uint32_t key,
                                        const kt_dims *input_dims, const int8_t *input,
                                        const kt_dims *grad_output_dims, const int8_t *grad_output,
                                        const kt_dims *filter_dims, int8_t *filter, int32_t *bias);

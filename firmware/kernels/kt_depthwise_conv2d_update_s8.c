@@ -7,7 +7,7 @@
  */
 #include "kt_train_kernels.h"
 
-kt_status kt_depthwise_conv2d_update_s8(const kt_update_params *p, int32_t e_gy,
+kt_status kt_depthwise_conv2d_update_s8(const kt_update_params *p, int32_t e_gy, uint32_t key,
                                         const kt_dims *input_dims, const int8_t *input,
                                         const kt_dims *grad_output_dims, const int8_t *grad_output,
                                         const kt_dims *filter_dims, int8_t *filter,
@@ -38,7 +38,7 @@ kt_status kt_depthwise_conv2d_update_s8(const kt_update_params *p, int32_t e_gy,
         k_w < 1 || filter_dims->n != 1 || filter_dims->c != out_c || p->stride.h < 1 ||
         p->stride.w < 1 || p->dilation.h < 1 || p->dilation.w < 1 || p->padding.h < 0 ||
         p->padding.w < 0 || nw < 0 || nw > out_c || zx < -128 || zx > 127 ||
-        e_gy < KT_GRAD_EXP_MIN || e_gy > KT_GRAD_EXP_MAX ||
+        e_gy < KT_GRAD_EXP_MIN || e_gy > KT_GRAD_EXP_MAX || p->stochastic < 0 || p->stochastic > 1 ||
         !kt_all_in_range(p->weight.shift, out_c, KT_GRAD_SHIFT_MIN, KT_GRAD_SHIFT_MAX) ||
         !kt_all_in_range(p->bias.shift, out_c, KT_GRAD_SHIFT_MIN, KT_GRAD_SHIFT_MAX)) {
         return KT_ARG_ERROR;
@@ -70,7 +70,9 @@ kt_status kt_depthwise_conv2d_update_s8(const kt_update_params *p, int32_t e_gy,
                         }
                     }
                 }
-                *f = kt_update_weight(*f, acc, p->weight.multiplier[co], p->weight.shift[co] + e_gy);
+                *f = kt_update_weight_q(*f, acc, p->weight.multiplier[co],
+                                        p->weight.shift[co] + e_gy, p->stochastic, key,
+                                        (uint32_t)(f - filter));
             }
         }
     }

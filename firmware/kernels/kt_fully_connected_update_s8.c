@@ -6,7 +6,7 @@
  */
 #include "kt_train_kernels.h"
 
-kt_status kt_fully_connected_update_s8(const kt_update_params *p, int32_t e_gy,
+kt_status kt_fully_connected_update_s8(const kt_update_params *p, int32_t e_gy, uint32_t key,
                                        const kt_dims *input_dims, const int8_t *input,
                                        const kt_dims *grad_output_dims, const int8_t *grad_output,
                                        const kt_dims *filter_dims, int8_t *filter, int32_t *bias)
@@ -29,7 +29,7 @@ kt_status kt_fully_connected_update_s8(const kt_update_params *p, int32_t e_gy,
         grad_output_dims->h != 1 || grad_output_dims->w != 1 || in_c < 1 || out_c < 1 ||
         filter_dims->n != out_c || filter_dims->h != 1 || filter_dims->w != 1 ||
         filter_dims->c != in_c || nw < 0 || nw > out_c || zx < -128 || zx > 127 ||
-        e_gy < KT_GRAD_EXP_MIN || e_gy > KT_GRAD_EXP_MAX ||
+        e_gy < KT_GRAD_EXP_MIN || e_gy > KT_GRAD_EXP_MAX || p->stochastic < 0 || p->stochastic > 1 ||
         !kt_all_in_range(p->weight.shift, out_c, KT_GRAD_SHIFT_MIN, KT_GRAD_SHIFT_MAX) ||
         !kt_all_in_range(p->bias.shift, out_c, KT_GRAD_SHIFT_MIN, KT_GRAD_SHIFT_MAX)) {
         return KT_ARG_ERROR;
@@ -53,8 +53,9 @@ kt_status kt_fully_connected_update_s8(const kt_update_params *p, int32_t e_gy,
                 }
             }
             for (j = 0; j < nb; ++j) {
-                w[ci0 + j] = kt_update_weight(w[ci0 + j], acc[j], p->weight.multiplier[co],
-                                              p->weight.shift[co] + e_gy);
+                w[ci0 + j] = kt_update_weight_q(w[ci0 + j], acc[j], p->weight.multiplier[co],
+                                                p->weight.shift[co] + e_gy, p->stochastic, key,
+                                                (uint32_t)((size_t)co * in_c + (size_t)(ci0 + j)));
             }
         }
     }

@@ -7,7 +7,7 @@ updates a copy in place). A non-OK status raises :class:`kilotrain.ckernels.Kern
 
 from __future__ import annotations
 
-from ctypes import POINTER, Structure, c_int32, c_uint16, c_void_p
+from ctypes import POINTER, Structure, c_int32, c_uint16, c_uint32, c_void_p
 from typing import Any
 
 import numpy as np
@@ -94,6 +94,7 @@ class UpdateParamsC(Structure):
         ("padding", Tile),
         ("dilation", Tile),
         ("depth_multiplier", c_int32),
+        ("stochastic", c_int32),
     ]
 
 
@@ -119,9 +120,9 @@ _SIGNATURES: dict[str, list[Any]] = {
     "kt_conv2d_input_grad_s8": [_P, c_int32, c_int32] + [_P] * 7,
     "kt_depthwise_conv2d_input_grad_s8": [_P, c_int32, c_int32] + [_P] * 7,
     "kt_fully_connected_input_grad_s8": [_P, c_int32, c_int32] + [_P] * 7,
-    "kt_conv2d_update_s8": [_P, c_int32] + [_P] * 7,
-    "kt_depthwise_conv2d_update_s8": [_P, c_int32] + [_P] * 7,
-    "kt_fully_connected_update_s8": [_P, c_int32] + [_P] * 7,
+    "kt_conv2d_update_s8": [_P, c_int32, c_uint32] + [_P] * 7,
+    "kt_depthwise_conv2d_update_s8": [_P, c_int32, c_uint32] + [_P] * 7,
+    "kt_fully_connected_update_s8": [_P, c_int32, c_uint32] + [_P] * 7,
     "kt_relu_mask_pack_s8": [_P, c_int32, _P, _P],
     "kt_relu_mask_apply_s8": [c_int32, _P, _P, _P],
     "kt_avg_pool_grad_s8": [_P, c_int32, c_int32, _P, _P, _P, _P, _P],
@@ -237,12 +238,16 @@ def fully_connected_input_grad(
 # --- fused updates ------------------------------------------------------------------------------
 
 
+def _key(key: int) -> c_uint32:
+    return c_uint32(int(key) & 0xFFFFFFFF)
+
+
 def _update_struct(p: UpdateParams, cout: int) -> tuple[UpdateParamsC, list[Any]]:
     wq, *k1 = _quant(p.weight_multiplier, p.weight_shift, cout)
     bq, *k2 = _quant(p.bias_multiplier, p.bias_shift, cout)
     up = UpdateParamsC(_int(p.n_weight_channels), wq, bq, _int(p.input_zero_point),
                        _tile(p.stride), _tile(p.padding), _tile(p.dilation),
-                       _int(p.depth_multiplier))
+                       _int(p.depth_multiplier), _int(bool(p.stochastic)))
     return up, [*k1, *k2]
 
 
@@ -252,7 +257,7 @@ def _bias_copy(bias: npt.ArrayLike | None) -> npt.NDArray[np.int32] | None:
 
 def conv2d_update(
     x: npt.ArrayLike, gy: npt.ArrayLike, filt: npt.ArrayLike, bias: npt.ArrayLike | None,
-    p: UpdateParams, e_gy: int,
+    p: UpdateParams, e_gy: int, key: int = 0,
 ) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int32] | None]:
     """x (N,H,W,Cin), gy (N,OH,OW,Cout), filt (Cout,KH,KW,Cin), bias (Cout,) or None ->
     (new filt, new bias)."""
@@ -263,7 +268,8 @@ def conv2d_update(
         raise ValueError(f"bias shape {b.shape} != ({g.shape[3]},)")
     up, keep = _update_struct(p, g.shape[3])
     d_x, d_g, d_f = _dims(xa.shape), _dims(g.shape), _dims(f.shape)
-    _call("kt_conv2d_update_s8", _ref(up), _int(e_gy), _ref(d_x), _ptr(xa), _ref(d_g), _ptr(g),
+    _call("kt_conv2d_update_s8", _ref(up), _int(e_gy), _key(key),
+          _ref(d_x), _ptr(xa), _ref(d_g), _ptr(g),
           _ref(d_f), _ptr(f), _ptr(b))
     del keep
     return f, b
@@ -271,7 +277,7 @@ def conv2d_update(
 
 def depthwise_conv2d_update(
     x: npt.ArrayLike, gy: npt.ArrayLike, filt: npt.ArrayLike, bias: npt.ArrayLike | None,
-    p: UpdateParams, e_gy: int,
+    p: UpdateParams, e_gy: int, key: int = 0,
 ) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int32] | None]:
     """x (N,H,W,Cin), gy (N,OH,OW,Cout), filt (1,KH,KW,Cout), bias (Cout,) or None ->
     (new filt, new bias)."""
@@ -282,7 +288,8 @@ def depthwise_conv2d_update(
         raise ValueError(f"bias shape {b.shape} != ({g.shape[3]},)")
     up, keep = _update_struct(p, g.shape[3])
     d_x, d_g, d_f = _dims(xa.shape), _dims(g.shape), _dims(f.shape)
-    _call("kt_depthwise_conv2d_update_s8", _ref(up), _int(e_gy), _ref(d_x), _ptr(xa), _ref(d_g),
+    _call("kt_depthwise_conv2d_update_s8", _ref(up), _int(e_gy), _key(key),
+          _ref(d_x), _ptr(xa), _ref(d_g),
           _ptr(g), _ref(d_f), _ptr(f), _ptr(b))
     del keep
     return f, b
@@ -290,7 +297,7 @@ def depthwise_conv2d_update(
 
 def fully_connected_update(
     x: npt.ArrayLike, gy: npt.ArrayLike, w: npt.ArrayLike, bias: npt.ArrayLike | None,
-    p: UpdateParams, e_gy: int,
+    p: UpdateParams, e_gy: int, key: int = 0,
 ) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int32] | None]:
     """x (N,Cin), gy (N,Cout), w (Cout,Cin), bias (Cout,) or None -> (new w, new bias)."""
     xa, g = _i8(x), _i8(gy)
@@ -304,7 +311,8 @@ def fully_connected_update(
     d_x = Dims(xa.shape[0], 1, 1, xa.shape[1])
     d_g = Dims(g.shape[0], 1, 1, g.shape[1])
     d_f = Dims(f.shape[0], 1, 1, f.shape[1])
-    _call("kt_fully_connected_update_s8", _ref(up), _int(e_gy), _ref(d_x), _ptr(xa), _ref(d_g),
+    _call("kt_fully_connected_update_s8", _ref(up), _int(e_gy), _key(key),
+          _ref(d_x), _ptr(xa), _ref(d_g),
           _ptr(g), _ref(d_f), _ptr(f), _ptr(b))
     del keep
     return f, b

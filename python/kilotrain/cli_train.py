@@ -3,12 +3,14 @@ reference), report loss / accuracy before and after on the test split and the tr
 parameters' SHA-256.
 
     kilotrain train MODEL --dataset NAME --scheme SCHEME --steps N --seed S
-                    [--engine golden|c|qemu] [--lr LR] [--mode int8|int8-noqas|fp32] [--json]
+                    [--engine golden|c|qemu] [--lr LR] [--mode int8|int8-noqas|fp32]
+                    [--rounding stochastic|nearest] [--json]
 
 MODEL is a ``.tflite`` path or a zoo name: ``zoo:tiny_cnn``, ``zoo:mbv2-w0.35``,
 ``zoo:proxyless-w0.3`` (``--input-size`` sets a zoo model's resolution; its class count follows
 the data set). ``--mode fp32`` trains the float reference of the same graph and layers
 (:mod:`kilotrain.float_reference`); ``int8-noqas`` is the integer step without QAS.
+``--rounding`` picks the int8 weight update's rounding (stochastic by default, or to nearest).
 Steps walk the training split in a seeded order, reshuffled every epoch.
 """
 
@@ -122,6 +124,7 @@ def run_training(
     graph: Any = None,
     data: Any = None,
     head: int | None = None,
+    rounding: str = "stochastic",
 ) -> dict[str, Any]:
     """Train and evaluate; returns the report dict the CLI prints (see docs/training.md)."""
     from . import datasets, train_golden, train_plan
@@ -159,7 +162,7 @@ def run_training(
     if eval_limit is not None:
         xt, yt = xt[:eval_limit], yt[:eval_limit]
     calib = [(data.x_train[i], int(data.y_train[i])) for i in range(min(8, len(data.y_train)))]
-    plan = train_plan.build_plan(graph, scheme, lr, qas=(mode != "int8-noqas"), calib=calib)
+    plan = train_plan.build_plan(graph, scheme, lr, qas=(mode != "int8-noqas"), calib=calib, rounding=rounding)
     rng = np.random.default_rng(seed)
     order: list[int] = []
     while len(order) < steps:
@@ -242,6 +245,7 @@ def run_training(
         "dataset": dataset,
         "scheme": plan.scheme.name,
         "mode": mode,
+        "rounding": rounding if mode != "fp32" else None,
         "engine": engine if mode != "fp32" else "float",
         "steps": steps,
         "seed": seed,
@@ -267,6 +271,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         r = run_training(
             args.model, args.dataset, args.scheme, args.steps, args.seed, args.lr, args.engine, args.mode,
             args.input_size, args.limit, None, progress=not args.json, head=args.new_head,
+            rounding=args.rounding,
         )
     except NotImplementedError as e:
         print(f"kilotrain train: {e}", file=sys.stderr)
@@ -278,7 +283,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(json.dumps(r))
         return 0
     print(f"{r['model']} on {r['dataset']} ({r['train_size']} train / {r['test_size']} test), scheme {r['scheme']}, "
-          f"{r['mode']} ({r['engine']}), {r['steps']} steps, lr {r['lr']}, seed {r['seed']}")
+          f"{r['mode']}{'' if r['rounding'] is None else ', ' + r['rounding'] + ' rounding'} ({r['engine']}), {r['steps']} steps, lr {r['lr']}, seed {r['seed']}")
     print(f"  test loss {r['test_loss_before']:.4f} -> {r['test_loss_after']:.4f}   "
           f"accuracy {100 * r['test_acc_before']:.1f}% -> {100 * r['test_acc_after']:.1f}%")
     print(f"  train loss (last epoch) {r['train_loss_last_epoch']}, gradient saturations {r['gradient_saturations']}, "
@@ -300,6 +305,8 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=("golden", "c", "qemu"), default="golden")
     p.add_argument("--lr", type=float, default=0.01, help="learning rate in real units (QAS)")
     p.add_argument("--mode", choices=MODES, default="int8", help="int8 (QAS), int8-noqas, or fp32 (float reference)")
+    p.add_argument("--rounding", choices=("stochastic", "nearest"), default="stochastic",
+                   help="int8 weight update rounding (default stochastic)")
     p.add_argument("--input-size", type=int, default=None, help="zoo models: input resolution")
     p.add_argument("--limit", type=int, default=None, help="use at most this many images of the data set")
     p.add_argument("--new-head", type=int, default=None, metavar="N",

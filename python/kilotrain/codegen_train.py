@@ -200,11 +200,12 @@ def _weighted(tg: _TrainGen, s: Any) -> None:
         u = s.update
         wq, bq = tg.quant(u.weight_multiplier, u.weight_shift), tg.quant(u.bias_multiplier, u.bias_shift)
         pp = tg.struct("kt_update_params", f"{{{u.n_weight_channels}, {wq}, {bq}, {u.input_zero_point}, {_tile(u.stride)}, "
-                                           f"{_tile(u.padding)}, {_tile(u.dilation)}, {u.depth_multiplier}}}")
+                                           f"{_tile(u.padding)}, {_tile(u.dilation)}, {u.depth_multiplier}, {int(bool(u.stochastic))}}}")
         xs = gen.ptr(s.saved_input) if s.saved_input is not None else f"(const int8_t *){gy}"  # bias only: not read
         fn = {"CONV_2D": "kt_conv2d_update_s8", "DEPTHWISE_CONV_2D": "kt_depthwise_conv2d_update_s8"}.get(s.kind, "kt_fully_connected_update_s8")
         wmut = w if w_t in gen.trainable else f"(int8_t *){w}"  # bias only: weights are not written
-        tg.backward.append(f"{fn}({pp}, {tg.exp(s.gy)}, {xd}, {xs}, {yd}, {gy}, {wd}, {wmut}, {gen.ptr(b_t)})")
+        key = f"kt_update_key(kt_step_count, {s.op_pos}u)"  # = train_golden's update_key(step, op_pos)
+        tg.backward.append(f"{fn}({pp}, {tg.exp(s.gy)}, {key}, {xd}, {xs}, {yd}, {gy}, {wd}, {wmut}, {gen.ptr(b_t)})")
 
 
 def _backward(tg: _TrainGen) -> None:

@@ -36,6 +36,7 @@ from .golden.depthwise_conv2d_input_grad import depthwise_conv2d_input_grad
 from .golden.depthwise_conv2d_update import depthwise_conv2d_update
 from .golden.fully_connected_input_grad import fully_connected_input_grad
 from .golden.fully_connected_update import fully_connected_update
+from .golden.grad_quant import update_key
 from .golden.grad_rescale import grad_rescale
 from .golden.grad_sum import grad_sum
 from .golden.pad_grad import pad_grad
@@ -225,12 +226,13 @@ def step(
                     xs = saved[s.saved_input]
                 else:  # bias only: the input is not read
                     xs = np.zeros(xt.shape, np.int8)
+                key = update_key(state.step, s.op_pos)  # stochastic weight rounding (numerics.md)
                 if s.kind == "CONV_2D":
-                    nw, nb = bwd.conv2d_update(xs, gy, w, b, s.update, e_gy)
+                    nw, nb = bwd.conv2d_update(xs, gy, w, b, s.update, e_gy, key)
                 elif s.kind == "DEPTHWISE_CONV_2D":
-                    nw, nb = bwd.depthwise_conv2d_update(xs, gy, w, b, s.update, e_gy)
+                    nw, nb = bwd.depthwise_conv2d_update(xs, gy, w, b, s.update, e_gy, key)
                 else:
-                    nw, nb = bwd.fully_connected_update(xs.reshape(-1, w.shape[1]), gy.reshape(-1, w.shape[0]), w, b, s.update, e_gy)
+                    nw, nb = bwd.fully_connected_update(xs.reshape(-1, w.shape[1]), gy.reshape(-1, w.shape[0]), w, b, s.update, e_gy, key)
                 if s.op_pos in state.weights:
                     state.weights[s.op_pos] = np.asarray(nw, dtype=np.int8).reshape(w.shape)
                 state.biases[s.op_pos] = np.asarray(nb, dtype=np.int32)

@@ -234,6 +234,11 @@ class TrainPlan:
     calib_amax: list[float] = field(default_factory=list)
 
     @property
+    def rounding(self) -> str:
+        """"stochastic" if the weight updates round stochastically, else "nearest"."""
+        return "stochastic" if any(s.update is not None and s.update.stochastic for s in self.steps) else "nearest"
+
+    @property
     def scheme(self) -> SparseScheme:
         return self.structure.scheme
 
@@ -248,7 +253,7 @@ class TrainPlan:
     def summary(self) -> str:
         g = self.graph
         lines = [
-            f"training plan: {g.name} scheme {self.scheme.name} (lr {self.lr}, {'QAS' if self.qas else 'no QAS'})",
+            f"training plan: {g.name} scheme {self.scheme.name} (lr {self.lr}, {'QAS' if self.qas else 'no QAS'}, {self.rounding} rounding)",
             f"  trainable ops: {len(self.trainable)}; backward steps: {len(self.steps)}; gradient tensors: {len(self.grads)} ({self.n_exp_slots} exponents); masks: {len(self.masks)}",
         ]
         for k, v in self.memory.as_dict().items():  # noqa: B007
@@ -268,12 +273,21 @@ def _per_channel_weight_bytes(graph: Graph, op: Op) -> int:
     return int(np.prod(w[1:]))
 
 
-def build_plan(graph: Graph, scheme: Any, lr: float, *, qas: bool = True, calib: list[tuple[np.ndarray, int]] | None = None, calib_seed: int = 0) -> TrainPlan:
+ROUNDINGS = ("stochastic", "nearest")
+
+
+def build_plan(graph: Graph, scheme: Any, lr: float, *, qas: bool = True, calib: list[tuple[np.ndarray, int]] | None = None, calib_seed: int = 0,
+               rounding: str = "stochastic") -> TrainPlan:
     """The training plan of ``graph`` under ``scheme`` with learning rate ``lr``.
+
+    ``rounding``: the int8 weight update rounds ``"stochastic"``-ally (default; the key is
+    derived from the step counter and the layer, docs/numerics.md) or to ``"nearest"``.
 
     ``calib``: (int8 input, label) pairs for the initial exponents; default: 4 seeded random
     inputs with random labels.
     """
+    if rounding not in ROUNDINGS:
+        raise ValueError(f"rounding {rounding!r} not in {ROUNDINGS}")
     st = structure(graph, scheme)
     grads: list[GradTensor] = []
     tensor_grad: dict[int, int] = {}  # tensor id -> gradient id of its whole gradient
@@ -350,7 +364,8 @@ def build_plan(graph: Graph, scheme: Any, lr: float, *, qas: bool = True, calib:
                         kw = dict(stride=op.params.stride, padding=op.params.padding, dilation=op.params.dilation)
                     if op.kind == "DEPTHWISE_CONV_2D":
                         kw["depth_multiplier"] = op.params.depth_multiplier
-                    step.update = gp.update_params(lr, xt.s, sw, upd.ratio if upd.n_channels else 0.0, cout=cout, input_zero_point=xt.zp, qas=qas, out_pixels=pixels, **kw)
+                    step.update = gp.update_params(lr, xt.s, sw, upd.ratio if upd.n_channels else 0.0, cout=cout, input_zero_point=xt.zp, qas=qas, out_pixels=pixels,
+                                                   stochastic=(rounding == "stochastic"), **kw)
                     step.update_info = upd
                     if step.update.n_weight_channels != upd.n_channels:
                         raise PlanError(f"{where}: update channels {step.update.n_weight_channels} != scheme's {upd.n_channels}")

@@ -53,26 +53,40 @@ def check_update(name: str, p, cout: int) -> tuple[np.ndarray, ...]:
     check_shifts(f"{name}: bias_shift", arrs[3])
     if not 0 <= int(p.n_weight_channels) <= cout:
         raise ValueError(f"{name}: n_weight_channels {p.n_weight_channels} not in [0, {cout}]")
+    if int(p.stochastic) not in (0, 1):
+        raise ValueError(f"{name}: stochastic {p.stochastic} not 0 or 1")
     if not -128 <= int(p.input_zero_point) <= 127:
         raise ValueError(f"{name}: input_zero_point {p.input_zero_point} not in [-128, 127]")
     return tuple(arrs)
 
 
 def apply_update(w_cfirst: np.ndarray, acc_w: np.ndarray, bias, acc_b: np.ndarray,
-                 wm: np.ndarray, ws: np.ndarray, bm: np.ndarray, bs: np.ndarray, e_gy: int
-                 ) -> tuple[np.ndarray, np.ndarray | None]:
+                 wm: np.ndarray, ws: np.ndarray, bm: np.ndarray, bs: np.ndarray, e_gy: int,
+                 stochastic: bool = False, key: int = 0,
+                 index: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """The fused update tail. ``w_cfirst`` (Cout, ...) int8 weights (channel axis first),
     ``acc_w`` (n, ...) int64 weight-gradient accumulators of the first n channels, ``acc_b``
     (Cout,) bias accumulators (both wrapped to int32 here, as C's int32 accumulators).
-    Returns (new weights (Cout, ...) int8, new bias int32 or None)."""
-    from .grad_quant import INT32_MAX, INT32_MIN, _wrap32, scale_round
+    ``stochastic``: round the weight deltas stochastically with ``u = hash32(key ^ i)``, ``i`` =
+    ``index`` (shape of ``acc_w``: each element's flat index in the layer's weight tensor;
+    default the C-order index of ``w_cfirst``). Returns (new weights (Cout, ...) int8, new bias
+    int32 or None)."""
+    from .grad_quant import (INT32_MAX, INT32_MIN, _wrap32, hash32, scale_round,
+                             scale_round_stochastic)
 
     nw = acc_w.shape[0]
     new_w = np.array(w_cfirst, dtype=np.int8, copy=True)
     if nw:
         bshape = (nw,) + (1,) * (acc_w.ndim - 1)
-        delta = scale_round(_wrap32(acc_w), wm[:nw].reshape(bshape),
-                            (ws[:nw] + e_gy).reshape(bshape))
+        if stochastic:
+            if index is None:
+                index = np.arange(acc_w.size, dtype=np.int64).reshape(acc_w.shape)
+            u = hash32(np.asarray(index, dtype=np.int64) ^ (int(key) & 0xFFFFFFFF))
+            delta = scale_round_stochastic(_wrap32(acc_w), wm[:nw].reshape(bshape),
+                                           (ws[:nw] + e_gy).reshape(bshape), u.astype(np.int64))
+        else:
+            delta = scale_round(_wrap32(acc_w), wm[:nw].reshape(bshape),
+                                (ws[:nw] + e_gy).reshape(bshape))
         new_w[:nw] = np.clip(w_cfirst[:nw].astype(np.int64) - delta, -127, 127)
     new_b = None
     if bias is not None:

@@ -4,7 +4,9 @@
                          (ih = oh*sh - pt + kh*dh, iw likewise; taps in the padding add 0)
     acc_b[co]          = sum over output pixels of gy[n,oh,ow,co]
     W[co] = clamp(W[co] - scale_round(acc_w, weight_multiplier[co], weight_shift[co] + e_gy), -127, 127)
-            for co < n_weight_channels (other channels unchanged)
+            for co < n_weight_channels (other channels unchanged); with ``p.stochastic`` the weight
+            delta is scale_round_stochastic(acc_w, .., u = hash32(key ^ i)) instead, i = the
+            element's flat index in the OHWI filter
     b[co] = sat32(b[co] - scale_round(acc_b, bias_multiplier[co], bias_shift[co] + e_gy))  (all co)
 
 Accumulators are int32 in C (the compiler checks P*128*255 < 2**31); here exact then wrapped.
@@ -27,6 +29,7 @@ def conv2d_update(
     bias: npt.NDArray[np.int32] | None,
     p: UpdateParams,
     e_gy: int,
+    key: int = 0,
 ) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int32] | None]:
     """x (N,H,W,Cin) int8 saved input (zero point p.input_zero_point), gy (N,OH,OW,Cout) int8
     (exponent e_gy), filt (Cout,KH,KW,Cin) int8, bias (Cout,) int32 or None -> (new filt, new
@@ -49,4 +52,5 @@ def conv2d_update(
         for i, j, v in padded_taps(x_off, (kh, kw), p.stride, p.padding, p.dilation, (oh, ow)):
             acc_w[:, i, j, :] = (gt @ v.reshape(-1, cin).astype(np.float64)).astype(np.int64)
     acc_b = gy.astype(np.int64).reshape(-1, cout).sum(axis=0)
-    return apply_update(filt, acc_w, bias, acc_b, wm, ws, bm, bs, int(e_gy))
+    return apply_update(filt, acc_w, bias, acc_b, wm, ws, bm, bs, int(e_gy),
+                        bool(p.stochastic), int(key))

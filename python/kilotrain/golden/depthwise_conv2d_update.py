@@ -24,6 +24,7 @@ def depthwise_conv2d_update(
     bias: npt.NDArray[np.int32] | None,
     p: UpdateParams,
     e_gy: int,
+    key: int = 0,
 ) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int32] | None]:
     """x (N,H,W,Cin) int8, gy (N,OH,OW,Cout) int8, filt (1,KH,KW,Cout) int8 with Cout = Cin *
     p.depth_multiplier, bias (Cout,) int32 or None -> (new filt, new bias)."""
@@ -47,5 +48,8 @@ def depthwise_conv2d_update(
             acc_w[:, i, j] = (g * v).reshape(-1, nw).sum(axis=0)
     acc_b = gy.astype(np.int64).reshape(-1, cout).sum(axis=0)
     w_cfirst = np.moveaxis(filt[0], -1, 0)  # (Cout, KH, KW)
-    new_w, new_b = apply_update(w_cfirst, acc_w, bias, acc_b, wm, ws, bm, bs, int(e_gy))
+    index = (np.arange(kh * kw, dtype=np.int64).reshape(1, kh, kw) * cout
+             + np.arange(nw, dtype=np.int64).reshape(nw, 1, 1))  # flat index in (1,KH,KW,Cout)
+    new_w, new_b = apply_update(w_cfirst, acc_w, bias, acc_b, wm, ws, bm, bs, int(e_gy),
+                                bool(p.stochastic), int(key), index)
     return np.ascontiguousarray(np.moveaxis(new_w, 0, -1)[None]), new_b

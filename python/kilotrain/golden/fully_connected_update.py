@@ -22,6 +22,7 @@ def fully_connected_update(
     bias: npt.NDArray[np.int32] | None,
     p: UpdateParams,
     e_gy: int,
+    key: int = 0,
 ) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int32] | None]:
     """x (N,Cin) int8, gy (N,Cout) int8, w (Cout,Cin) int8, bias (Cout,) int32 or None ->
     (new w, new bias)."""
@@ -36,4 +37,5 @@ def fully_connected_update(
     x_off = x.astype(np.float64) - p.input_zero_point
     acc_w = (gy[:, :nw].astype(np.float64).T @ x_off).astype(np.int64)
     acc_b = gy.astype(np.int64).sum(axis=0)
-    return apply_update(w, acc_w, bias, acc_b, wm, ws, bm, bs, int(e_gy))
+    return apply_update(w, acc_w, bias, acc_b, wm, ws, bm, bs, int(e_gy),
+                        bool(p.stochastic), int(key))

@@ -99,7 +99,8 @@ class UpdateParams:
     (entries >= n_weight_channels are unused); ``bias_multiplier/bias_shift`` (Cout,) =
     QuantizeMultiplier(lr / (s_x * s_W[co])); ``input_zero_point`` zx of the saved input x.
     Geometry (``stride``, ``padding``, ``dilation``, ``depth_multiplier``) is the forward op's;
-    FC ignores it.
+    FC ignores it. ``stochastic``: the weight deltas are rounded stochastically with the update
+    kernel's run-time ``key`` (docs/numerics.md); else to nearest. Biases always round to nearest.
     """
 
     n_weight_channels: int  # [0, Cout]; 0 = bias only
@@ -112,6 +113,7 @@ class UpdateParams:
     padding: tuple[int, int] = (0, 0)
     dilation: tuple[int, int] = (1, 1)
     depth_multiplier: int = 1  # depthwise only
+    stochastic: bool = False  # weights: stochastic rounding with the step's key (else nearest)
 
 
 @dataclass(frozen=True)
@@ -251,11 +253,13 @@ def update_params(
     dilation: tuple[int, int] = (1, 1),
     depth_multiplier: int = 1,
     out_pixels: int | None = None,
+    stochastic: bool = True,
 ) -> UpdateParams:
     """Build an :class:`UpdateParams`: n = ceil(ratio * Cout) weight channels; QAS multipliers
     lr*s_x/s_W (weights) and lr/(s_x*s_W) (bias), or lr*s_x*s_W for both without QAS.
     ``out_pixels`` (P = N*OH*OW per step), when given, is checked against the overflow bound
-    P*128*255 < 2**31 (ValueError otherwise)."""
+    P*128*255 < 2**31 (ValueError otherwise). ``stochastic``: stochastic rounding of the weight
+    update (default), else round to nearest."""
     s = _scales(s_w, cout)
     if not (lr > 0 and s_x > 0):
         raise ValueError(f"update_params: lr {lr} and s_x {s_x} must be > 0")
@@ -277,7 +281,8 @@ def update_params(
         if np.any(sh > SHIFT_MAX):
             raise ValueError(f"update_params: {name} multiplier too large (shift > {SHIFT_MAX})")
     return UpdateParams(n_channels(ratio, cout), wm, ws, bm, bs, int(input_zero_point),
-                        tuple(stride), tuple(padding), tuple(dilation), int(depth_multiplier))
+                        tuple(stride), tuple(padding), tuple(dilation), int(depth_multiplier),
+                        bool(stochastic))
 
 
 def pool_grad_params(filter_hw: tuple[int, int], stride: tuple[int, int]) -> PoolGradParams:

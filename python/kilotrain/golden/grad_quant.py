@@ -5,6 +5,8 @@ functions of ``include/kt_grad_quant.h``.
 * :func:`scale_round` — ``acc * m * 2**(shift - 31)`` with one rounding (ties away from zero),
   saturated to int32;
 * :func:`shift_round` — ``x * 2**-n`` rounded (ties away from zero) or a saturating left shift;
+* :func:`hash32`, :func:`update_key` and :func:`scale_round_stochastic` — the stochastic rounding
+  of the int8 weight update (docs/numerics.md, "fused QAS update");
 * :func:`to_grad8` — saturate to the symmetric int8 gradient range [-127, 127], with
   :class:`GradStats`.
 """
@@ -72,6 +74,49 @@ def scale_round(acc: npt.ArrayLike, m: npt.ArrayLike, shift: npt.ArrayLike) -> I
     pos = np.clip(pos, INT32_MIN, INT32_MAX)
     neg = _sat_shl(p, np.maximum(-r, 0))
     return np.where(r >= 63, 0, np.where(r > 0, pos, neg)).astype(np.int64)
+
+
+_M32 = np.uint64(0xFFFFFFFF)
+
+
+def hash32(x: npt.ArrayLike) -> npt.NDArray[np.uint64]:
+    """The "lowbias32" integer hash of uint32 values (mod 2**32): ``x ^= x >> 16;
+    x *= 0x7feb352d; x ^= x >> 15; x *= 0x846ca68b; x ^= x >> 16``. Returns uint64 arrays holding
+    uint32 values (any integer input is first reduced mod 2**32)."""
+    v = np.asarray(np.asarray(x, dtype=np.int64) & 0xFFFFFFFF, dtype=np.uint64)
+    v = v ^ (v >> np.uint64(16))
+    v = (v * np.uint64(0x7FEB352D)) & _M32
+    v = v ^ (v >> np.uint64(15))
+    v = (v * np.uint64(0x846CA68B)) & _M32
+    v = v ^ (v >> np.uint64(16))
+    return v
+
+
+def update_key(step: int, op_position: int) -> int:
+    """The per-layer, per-step key of the stochastic weight rounding:
+    ``hash32(step * 0x85EBCA6B + op_position)`` (uint32 wrap-around); ``step`` = steps done
+    before this one, ``op_position`` = the layer's index in ``graph.ops``."""
+    return int(hash32((int(step) * 0x85EBCA6B + int(op_position)) & 0xFFFFFFFF))
+
+
+def scale_round_stochastic(acc: npt.ArrayLike, m: npt.ArrayLike, shift: npt.ArrayLike,
+                           u: npt.ArrayLike) -> I64:
+    """``floor(acc * m * 2**(shift - 31) + u * 2**-32)``, saturated to int32: stochastic
+    rounding with the uint32 random value ``u``. With ``p = acc * m`` and ``r = 31 - shift``:
+    ``r <= 0`` gives ``p * 2**-r`` (exact, saturating, as :func:`scale_round`);
+    ``0 < r <= 32`` gives ``(p + (u >> (32 - r))) >> r``; ``r > 32`` gives
+    ``((p >> (r - 32)) + u) >> 32`` (= ``(p + u * 2**(r - 32)) >> r`` exactly, without
+    overflow). Shifts are arithmetic (floor). Returns int64 (int32 values)."""
+    a = _wrap32(acc)
+    mm = np.asarray(m, dtype=np.int64)
+    r = 31 - np.asarray(shift, dtype=np.int64)
+    uu = np.asarray(np.asarray(u, dtype=np.int64) & 0xFFFFFFFF, dtype=np.int64)
+    p, r, uu = np.broadcast_arrays(a * mm, r, uu)
+    small = (p + (uu >> (32 - np.clip(r, 1, 32)))) >> np.clip(r, 1, 32)
+    big = ((p >> np.clip(r - 32, 0, 63)) + uu) >> 32
+    pos = np.clip(np.where(r > 32, big, small), INT32_MIN, INT32_MAX)
+    neg = _sat_shl(p, np.maximum(-r, 0))
+    return np.where(r > 0, pos, neg).astype(np.int64)
 
 
 def shift_round(x: npt.ArrayLike, n: npt.ArrayLike) -> I64:

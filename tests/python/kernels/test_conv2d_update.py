@@ -1,5 +1,5 @@
 """CONV_2D fused QAS update: C kt_conv2d_update_s8 (in place) == golden conv2d_update, every
-updated weight and bias."""
+updated weight and bias, with round-to-nearest and stochastic weight rounding (random key)."""
 
 from __future__ import annotations
 
@@ -48,18 +48,19 @@ def cases(draw: st.DrawFn):
     bm, bs = update_quant(draw, cout, e_gy, math.log2(math.sqrt(pixels) * 73 + 1))
     p = UpdateParams(gp.n_channels(ratio, cout), wm, ws, bm, bs, draw(zero_points),
                      (gh.stride, gw.stride), (gh.pad_before, gw.pad_before),
-                     (gh.dilation, gw.dilation))
-    return x, gy, filt, bias, p, e_gy
+                     (gh.dilation, gw.dilation),
+                     stochastic=draw(st.booleans()))
+    return x, gy, filt, bias, p, e_gy, draw(st.integers(0, 2**32 - 1))
 
 
 @GRAD_SETTINGS
 @given(case=cases())
 def test_conv2d_update_matches_golden(case) -> None:
-    x, gy, filt, bias, p, e_gy = case
+    x, gy, filt, bias, p, e_gy, key = case
     filt0 = filt.copy()
     bias0 = None if bias is None else bias.copy()
-    want = conv2d_update(x, gy, filt, bias, p, e_gy)
-    got = ckernels_train.conv2d_update(x, gy, filt, bias, p, e_gy)
+    want = conv2d_update(x, gy, filt, bias, p, e_gy, key)
+    got = ckernels_train.conv2d_update(x, gy, filt, bias, p, e_gy, key)
     check_update(got, want, filt, p.n_weight_channels)
     np.testing.assert_array_equal(filt, filt0)  # inputs are not modified
     if bias is not None:

@@ -1,5 +1,6 @@
 """DEPTHWISE_CONV_2D fused QAS update: C kt_depthwise_conv2d_update_s8 (in place) == golden,
-every updated weight and bias."""
+every updated weight and bias, with
+round-to-nearest and stochastic weight rounding (random key)."""
 
 from __future__ import annotations
 
@@ -39,16 +40,17 @@ def cases(draw: st.DrawFn):
     bm, bs = update_quant(draw, cout, e_gy, math.log2(math.sqrt(pixels) * 73 + 1))
     p = UpdateParams(gp.n_channels(ratio, cout), wm, ws, bm, bs, draw(zero_points),
                      (gh.stride, gw.stride), (gh.pad_before, gw.pad_before),
-                     (gh.dilation, gw.dilation), dm)
-    return x, gy, filt, bias, p, e_gy
+                     (gh.dilation, gw.dilation), dm,
+                     stochastic=draw(st.booleans()))
+    return x, gy, filt, bias, p, e_gy, draw(st.integers(0, 2**32 - 1))
 
 
 @GRAD_SETTINGS
 @given(case=cases())
 def test_depthwise_conv2d_update_matches_golden(case) -> None:
-    x, gy, filt, bias, p, e_gy = case
-    want = depthwise_conv2d_update(x, gy, filt, bias, p, e_gy)
-    got = ckernels_train.depthwise_conv2d_update(x, gy, filt, bias, p, e_gy)
+    x, gy, filt, bias, p, e_gy, key = case
+    want = depthwise_conv2d_update(x, gy, filt, bias, p, e_gy, key)
+    got = ckernels_train.depthwise_conv2d_update(x, gy, filt, bias, p, e_gy, key)
     np.testing.assert_array_equal(got[0], want[0])
     if bias is None:
         assert got[1] is None and want[1] is None

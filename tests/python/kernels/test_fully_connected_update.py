@@ -1,5 +1,5 @@
 """FULLY_CONNECTED fused QAS update: C kt_fully_connected_update_s8 (in place) == golden, every
-updated weight and bias."""
+updated weight and bias, with round-to-nearest and stochastic weight rounding (random key)."""
 
 from __future__ import annotations
 
@@ -35,16 +35,17 @@ def cases(draw: st.DrawFn):
     e_gy = draw(exponents)
     wm, ws = update_quant(draw, cout, e_gy, math.log2(math.sqrt(n) * 73 * 100 + 1))
     bm, bs = update_quant(draw, cout, e_gy, math.log2(math.sqrt(n) * 73 + 1))
-    p = UpdateParams(gp.n_channels(ratio, cout), wm, ws, bm, bs, draw(zero_points))
-    return x, gy, w, bias, p, e_gy
+    p = UpdateParams(gp.n_channels(ratio, cout), wm, ws, bm, bs, draw(zero_points),
+                     stochastic=draw(st.booleans()))
+    return x, gy, w, bias, p, e_gy, draw(st.integers(0, 2**32 - 1))
 
 
 @GRAD_SETTINGS
 @given(case=cases())
 def test_fully_connected_update_matches_golden(case) -> None:
-    x, gy, w, bias, p, e_gy = case
-    want = fully_connected_update(x, gy, w, bias, p, e_gy)
-    got = ckernels_train.fully_connected_update(x, gy, w, bias, p, e_gy)
+    x, gy, w, bias, p, e_gy, key = case
+    want = fully_connected_update(x, gy, w, bias, p, e_gy, key)
+    got = ckernels_train.fully_connected_update(x, gy, w, bias, p, e_gy, key)
     np.testing.assert_array_equal(got[0], want[0])
     if bias is None:
         assert got[1] is None and want[1] is None
@@ -68,3 +69,55 @@ def test_fully_connected_update_saturates() -> None:
         assert nb.tolist() == [-(2**31), 2**31 - 1]
     with pytest.raises(KernelError):
         ckernels_train.fully_connected_update(x, gy, w, bias, p, 65)
+
+
+@GRAD_SETTINGS
+@given(data=st.data())
+def test_stochastic_update_extreme_shifts_match_golden(data) -> None:
+    """C kt_scale_round_sr == golden scale_round_stochastic over the whole shift range (every
+    r = 31 - shift - e_gy branch: left shift, r <= 32, r > 32, r >= 63)."""
+    r = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    n, cin, cout = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 9)), data.draw(st.integers(1, 6))
+    x, gy, w = int8s(r, (n, cin)), int8s(r, (n, cout)), weights(r, (cout, cin))
+    m = r.integers(-(2**31), 2**31, cout).astype(np.int32)
+    s = r.integers(gp.SHIFT_MIN, gp.SHIFT_MAX + 1, cout).astype(np.int32)
+    p = UpdateParams(cout, m, s, m, s, data.draw(zero_points), stochastic=True)
+    e_gy = data.draw(exponents)
+    key = data.draw(st.integers(0, 2**32 - 1))
+    want = fully_connected_update(x, gy, w, None, p, e_gy, key)
+    got = ckernels_train.fully_connected_update(x, gy, w, None, p, e_gy, key)
+    np.testing.assert_array_equal(got[0], want[0])
+
+
+def test_stochastic_update_is_unbiased() -> None:
+    """Golden vs float: over many keys the mean stochastic weight step equals the exact real
+    update acc_w * m * 2^(shift + e_gy - 31), also for steps far below one LSB (which
+    round-to-nearest drops)."""
+    r = np.random.default_rng(0)
+    x, gy = int8s(r, (1, 16)), int8s(r, (1, 4))
+    w = np.zeros((4, 16), np.int8)
+    lr_real = np.array([3e-5, 3e-4, 2e-3, 1e-2])  # per-channel weight multiplier (real)
+    ms, ss = zip(*(gp.quantize_multiplier(v) for v in lr_real))
+    m, s = np.array(ms, np.int32), np.array(ss, np.int32)
+    e_gy = -6
+    acc = gy[0].astype(np.int64)[:, None] * (x[0].astype(np.int64) + 5)[None, :]
+    exact = acc * np.array(ms, np.float64)[:, None] * 2.0 ** (np.array(ss)[:, None] + e_gy - 31)
+    keys = 4000
+    total = np.zeros(w.shape)
+    for kind in ("stochastic", "nearest"):
+        p = UpdateParams(4, m, s, m, s, -5, stochastic=(kind == "stochastic"))
+        total[:] = 0
+        for k in range(keys):
+            total -= fully_connected_update(x, gy, w, None, p, e_gy, gp_key(k))[0]
+        mean = total / keys
+        if kind == "stochastic":
+            np.testing.assert_allclose(mean, exact, atol=0.05)
+        else:
+            assert np.abs(mean - exact).max() > 0.05  # nearest is biased for sub-LSB steps
+    assert (np.abs(exact) < 0.5).any()
+
+
+def gp_key(k: int) -> int:
+    from kilotrain.golden.grad_quant import update_key
+
+    return update_key(k, 3)

@@ -71,7 +71,10 @@ def test_gradients_match_float_on_mbv2_digits(mbv2_48) -> None:  # type: ignore[
     from kilotrain import datasets
 
     data = datasets.load("digits", mbv2_48.input, seed=0, limit=120)
-    plan = build_plan(mbv2_48, "99kb", 0.001, calib=[(data.x_train[i], int(data.y_train[i])) for i in range(8)])
+    # warm-up with round-to-nearest updates: the documented state (docs/training.md, "Gradient
+    # check"); with the stochastic default the warmed-up weights differ (min cosine 0.945)
+    plan = build_plan(mbv2_48, "99kb", 0.001, calib=[(data.x_train[i], int(data.y_train[i])) for i in range(8)],
+                      rounding="nearest")
     cos = gradient_cosines(plan, data, warm=10, n=3)
     assert len(cos) == len([g for g in plan.grads if g.role != "view"])
     assert min(cos.values()) >= 0.97, cos  # measured 0.977 (docs/training.md)
