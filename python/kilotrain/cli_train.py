@@ -288,6 +288,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
           f"accuracy {100 * r['test_acc_before']:.1f}% -> {100 * r['test_acc_after']:.1f}%")
     print(f"  train loss (last epoch) {r['train_loss_last_epoch']}, gradient saturations {r['gradient_saturations']}, "
           f"training memory {r['memory']['total']} B, {r['seconds']} s")
+    if "device" in r:
+        d = r["device"]
+        print(f"  on the device: {d['instructions_per_step_mean']:,} instructions/step (mean), peak SRAM "
+              f"{d['peak_sram_bytes']:,} B (static {d['static_sram_bytes']:,} incl. arena {d['arena_bytes']:,}, "
+              f"stack {d.get('stack_high_water_bytes', 0):,}), flash {d['flash_bytes']:,} B")
     if r["params_sha256"]:
         print(f"  params_sha256 {r['params_sha256']}")
     return 0
