@@ -11,8 +11,7 @@ Import("env")  # noqa: F821 - provided by SCons
 
 model_dir = os.environ.get("KILOTRAIN_MODEL_DIR")
 if model_dir:
-    model_dir = os.path.abspath(model_dir)  # relative to the project directory
-if model_dir:
+    model_dir = os.path.abspath(model_dir)  # a relative path is relative to the project directory
     env.Append(CPPDEFINES=["KT_HAVE_MODEL"])  # noqa: F821
     if os.path.exists(os.path.join(model_dir, "kt_train.c")):
         env.Append(CPPDEFINES=["KT_HAVE_TRAIN"])  # noqa: F821
