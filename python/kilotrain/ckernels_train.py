@@ -255,12 +255,11 @@ def _bias_copy(bias: npt.ArrayLike | None) -> npt.NDArray[np.int32] | None:
     return None if bias is None else np.array(bias, dtype=np.int32, copy=True).ravel()
 
 
-def conv2d_update(
-    x: npt.ArrayLike, gy: npt.ArrayLike, filt: npt.ArrayLike, bias: npt.ArrayLike | None,
-    p: UpdateParams, e_gy: int, key: int = 0,
+def _spatial_update(
+    name: str, x: npt.ArrayLike, gy: npt.ArrayLike, filt: npt.ArrayLike, bias: npt.ArrayLike | None,
+    p: UpdateParams, e_gy: int, key: int,
 ) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int32] | None]:
-    """x (N,H,W,Cin), gy (N,OH,OW,Cout), filt (Cout,KH,KW,Cin), bias (Cout,) or None ->
-    (new filt, new bias)."""
+    """The in-place C update of a conv / depthwise layer, on copies of filt and bias."""
     xa, g = _i8(x), _i8(gy)
     f = np.array(filt, dtype=np.int8, copy=True, order="C")
     b = _bias_copy(bias)
@@ -268,11 +267,19 @@ def conv2d_update(
         raise ValueError(f"bias shape {b.shape} != ({g.shape[3]},)")
     up, keep = _update_struct(p, g.shape[3])
     d_x, d_g, d_f = _dims(xa.shape), _dims(g.shape), _dims(f.shape)
-    _call("kt_conv2d_update_s8", _ref(up), _int(e_gy), _key(key),
-          _ref(d_x), _ptr(xa), _ref(d_g), _ptr(g),
+    _call(name, _ref(up), _int(e_gy), _key(key), _ref(d_x), _ptr(xa), _ref(d_g), _ptr(g),
           _ref(d_f), _ptr(f), _ptr(b))
     del keep
     return f, b
+
+
+def conv2d_update(
+    x: npt.ArrayLike, gy: npt.ArrayLike, filt: npt.ArrayLike, bias: npt.ArrayLike | None,
+    p: UpdateParams, e_gy: int, key: int = 0,
+) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int32] | None]:
+    """x (N,H,W,Cin), gy (N,OH,OW,Cout), filt (Cout,KH,KW,Cin), bias (Cout,) or None ->
+    (new filt, new bias)."""
+    return _spatial_update("kt_conv2d_update_s8", x, gy, filt, bias, p, e_gy, key)
 
 
 def depthwise_conv2d_update(
@@ -281,18 +288,7 @@ def depthwise_conv2d_update(
 ) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int32] | None]:
     """x (N,H,W,Cin), gy (N,OH,OW,Cout), filt (1,KH,KW,Cout), bias (Cout,) or None ->
     (new filt, new bias)."""
-    xa, g = _i8(x), _i8(gy)
-    f = np.array(filt, dtype=np.int8, copy=True, order="C")
-    b = _bias_copy(bias)
-    if b is not None and b.shape != (g.shape[3],):
-        raise ValueError(f"bias shape {b.shape} != ({g.shape[3]},)")
-    up, keep = _update_struct(p, g.shape[3])
-    d_x, d_g, d_f = _dims(xa.shape), _dims(g.shape), _dims(f.shape)
-    _call("kt_depthwise_conv2d_update_s8", _ref(up), _int(e_gy), _key(key),
-          _ref(d_x), _ptr(xa), _ref(d_g),
-          _ptr(g), _ref(d_f), _ptr(f), _ptr(b))
-    del keep
-    return f, b
+    return _spatial_update("kt_depthwise_conv2d_update_s8", x, gy, filt, bias, p, e_gy, key)
 
 
 def fully_connected_update(
