@@ -1,14 +1,13 @@
 """Code generator: turn an IR graph into C for the firmware (a jinja2 template).
 
-Output, in the build tree only (never committed): ``kt_model.c`` with the constant tables
-(weights, biases, per-channel multipliers and shifts, in flash), one static arena of the size
+Output (written into the build tree by firmware_model.build_firmware, never committed):
+``kt_model.c`` with the constant tables (weights, biases, per-channel multipliers and shifts, in flash), one static arena of the size
 the memory planner computed, and ``kt_model_invoke()``: a straight-line list of kernel calls
 with every dimension and parameter a compile-time constant. Its interface is include/kt_model.h.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -276,10 +275,3 @@ def write(text: str, out_dir: Path, filename: str) -> Path:
     if not path.exists() or path.read_text() != text:
         path.write_text(text)
     return path
-
-
-def generate(graph: Graph, out_dir: Path, source_name: str) -> Generated:
-    """Write kt_model.c into ``out_dir`` (created) and return what was written."""
-    text, mp, nbytes = render(graph, source_name)
-    path = write(text, out_dir, "kt_model.c")
-    return Generated(out_dir, path, mp, nbytes, hashlib.sha256(text.encode()).hexdigest()[:16])

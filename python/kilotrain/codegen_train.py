@@ -12,7 +12,6 @@ schedule; trainable weights and biases are SRAM arrays initialised from flash at
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -273,9 +272,3 @@ def render_train(plan: TrainPlan, source_name: str) -> tuple[str, MemoryPlan, in
     )
     text = codegen.template_env().get_template("kt_train.c.j2").render(**ctx)
     return text, mp, codegen.const_bytes(gen), sum(n for _, n in segments)
-
-
-def generate_train(plan: TrainPlan, out_dir: Path, source_name: str) -> GeneratedTraining:
-    text, mp, nconst, ntrain = render_train(plan, source_name)
-    path = codegen.write(text, out_dir, "kt_train.c")
-    return GeneratedTraining(out_dir, path, mp, nconst, ntrain, hashlib.sha256(text.encode()).hexdigest()[:16])

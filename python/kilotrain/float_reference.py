@@ -178,7 +178,7 @@ class FloatTrainer:
                 cnt += c
             return acc / cnt
         if k in ("PAD", "PADV2"):
-            tin, tout = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+            tout = g.tensors[op.outputs[0]]
             fill = (op.params.pad_value - tout.zp) * tout.s
             return np.pad(x, op.params.paddings, constant_values=fill).astype(self.dtype)
         if k == "TRANSPOSE":

@@ -205,7 +205,7 @@ def step(
         if s.kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
             if s.mask is not None:
                 gy = bwd.relu_mask_apply(gy, masks[s.mask])
-            wid, bid = op.inputs[1], op.inputs[2]
+            wid = op.inputs[1]
             w = state.weights.get(s.op_pos)
             if w is None:
                 w = g.tensors[wid].data
