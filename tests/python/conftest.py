@@ -15,14 +15,14 @@ def _need(command: str) -> None:
 
 @pytest.fixture(scope="session")
 def native_program() -> Path:
-    from kilotrain import toolchain
+    from kilotrain.device import toolchain
 
     return toolchain.build("native")
 
 
 @pytest.fixture(scope="session")
 def qemu_elf() -> Path:
-    from kilotrain import toolchain
+    from kilotrain.device import toolchain
 
     _need("arm-none-eabi-gcc")
     _need("qemu-system-arm")

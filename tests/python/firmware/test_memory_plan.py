@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from kilotrain import memory_plan
+from kilotrain.codegen import memory_plan
 from kilotrain.paths import data_file
-from kilotrain.tflite_import import load_tflite
+from kilotrain.model.tflite import load_tflite
 
 
 def test_memory_plan_never_overlaps_live_tensors() -> None:

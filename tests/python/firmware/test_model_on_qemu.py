@@ -8,13 +8,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kilotrain import ckernels, codegen, executor, images, memory_plan, toolchain
-from kilotrain.firmware_model import ModelClient, build_with_model
-from kilotrain.golden.params import ConvParams
-from kilotrain.ir import Graph, Op, Tensor
+from kilotrain.kernels import forward as ckernels
+from kilotrain.codegen import model as codegen
+from kilotrain.reference import executor
+from kilotrain.data import images
+from kilotrain.codegen import memory_plan
+from kilotrain.device import toolchain
+from kilotrain.device.firmware import ModelClient, build_with_model
+from kilotrain.model.params import ConvParams
+from kilotrain.model.ir import Graph, Op, Tensor
 from kilotrain.paths import data_file
-from kilotrain.qemu import QemuBoard
-from kilotrain.tflite_import import load_tflite
+from kilotrain.device.boards import QemuBoard
+from kilotrain.model.tflite import load_tflite
 
 pytestmark = pytest.mark.qemu
 

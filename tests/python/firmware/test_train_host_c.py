@@ -6,11 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kilotrain import datasets, scheme, train_golden, train_plan, zoo
-from kilotrain.host_train import HostTrainer
-from kilotrain.ir import Graph
+from kilotrain.data import datasets
+from kilotrain.training import scheme
+from kilotrain.training import step as train_golden
+from kilotrain.training import plan as train_plan
+from kilotrain.model import zoo
+from kilotrain.device.host import HostTrainer
+from kilotrain.model.ir import Graph
 from kilotrain.paths import data_file
-from kilotrain.tflite_import import load_tflite
+from kilotrain.model.tflite import load_tflite
 
 
 def _run(graph: Graph, spec: object, xs: np.ndarray, ys: np.ndarray, steps: int, lr: float = 0.01) -> None:

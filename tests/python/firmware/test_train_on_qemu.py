@@ -9,14 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kilotrain import datasets, scheme, train_golden, train_plan, zoo
-from kilotrain.device import DeviceError
-from kilotrain.firmware_train import TrainClient, build_with_training
-from kilotrain.ir import Graph
+from kilotrain.data import datasets
+from kilotrain.training import scheme
+from kilotrain.training import step as train_golden
+from kilotrain.training import plan as train_plan
+from kilotrain.model import zoo
+from kilotrain.device.link import DeviceError
+from kilotrain.device.train_client import TrainClient, build_with_training
+from kilotrain.model.ir import Graph
 from kilotrain.paths import data_file
-from kilotrain.protocol import ErrorCode, FrameType
-from kilotrain.qemu import QemuBoard
-from kilotrain.tflite_import import load_tflite
+from kilotrain.device.protocol import ErrorCode, FrameType
+from kilotrain.device.boards import QemuBoard
+from kilotrain.model.tflite import load_tflite
 
 pytestmark = pytest.mark.qemu
 

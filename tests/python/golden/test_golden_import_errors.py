@@ -10,9 +10,11 @@ from golden_testutil import ModelBuilder
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
 
 import flatbuffers
-from kilotrain import executor, images, paths
-from kilotrain.ir import ModelError
-from kilotrain.tflite_import import load_tflite, read_tflite
+from kilotrain.reference import executor
+from kilotrain.data import images
+from kilotrain import paths
+from kilotrain.model.ir import ModelError
+from kilotrain.model.tflite import load_tflite, read_tflite
 
 PERSON = paths.data_file("person_detection/person_detect.tflite")
 

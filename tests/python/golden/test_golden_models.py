@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 from tflite_micro.python.tflite_micro import runtime
 
-from kilotrain import executor, images, paths
-from kilotrain.golden import quant
-from kilotrain.tflite_import import load_tflite
+from kilotrain.reference import executor
+from kilotrain.data import images
+from kilotrain import paths
+from kilotrain.reference import quant
+from kilotrain.model.tflite import load_tflite
 
 PERSON = "person_detection/person_detect.tflite"
 MOBILENET = "mobilenet_v2_imagenet/mobilenet_v2_quantized_1x3x224x224.tflite"

@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
 
-from kilotrain import executor
-from kilotrain.tflite_import import compute_out_size, read_tflite
+from kilotrain.reference import executor
+from kilotrain.model.tflite import compute_out_size, read_tflite
 
 from golden_testutil import ModelBuilder, act_code, tflm_run
 

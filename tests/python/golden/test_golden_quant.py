@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kilotrain.golden import quant
+from kilotrain.reference import quant
 
 I32 = st.integers(-(2**31), 2**31 - 1)
 

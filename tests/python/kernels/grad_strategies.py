@@ -12,8 +12,8 @@ import numpy as np
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from kilotrain.golden import grad_params as gp
-from kilotrain.golden.quant import quantize_multiplier
+from kilotrain.reference import grad_params as gp
+from kilotrain.reference.quant import quantize_multiplier
 
 #: One property's budget (the backward suite stays well under a minute on 2 cores);
 #: KILOTRAIN_KERNEL_EXAMPLES=5000 runs a deeper search.

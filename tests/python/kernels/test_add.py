@@ -17,10 +17,10 @@ from kernel_strategies import (
     rng,
     shapes,
 )
-from kilotrain import ckernels
-from kilotrain.golden.add import add as golden_add
-from kilotrain.golden.params import AddParams
-from kilotrain.golden.quant import quantize_multiplier
+from kilotrain.kernels import forward as ckernels
+from kilotrain.reference.add import add as golden_add
+from kilotrain.model.params import AddParams
+from kilotrain.reference.quant import quantize_multiplier
 
 log_scales = st.floats(min_value=-10.0, max_value=2.0).map(lambda e: 2.0**e)
 

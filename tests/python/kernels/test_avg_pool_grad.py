@@ -10,11 +10,11 @@ from hypothesis import strategies as st
 
 from grad_strategies import GRAD_SETTINGS, assert_stats_equal, exponents, grads, out_exponent
 from kernel_strategies import rng
-from kilotrain import ckernels_train
-from kilotrain.ckernels import KernelError
-from kilotrain.golden import grad_params as gp
-from kilotrain.golden.avg_pool_grad import avg_pool_grad
-from kilotrain.golden.grad_params import PoolGradParams
+from kilotrain.kernels import backward as ckernels_train
+from kilotrain.kernels.forward import KernelError
+from kilotrain.reference import grad_params as gp
+from kilotrain.reference.avg_pool_grad import avg_pool_grad
+from kilotrain.reference.grad_params import PoolGradParams
 
 
 @st.composite

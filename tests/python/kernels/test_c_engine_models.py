@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kilotrain import ckernels, executor, paths
-from kilotrain.tflite_import import load_tflite
+from kilotrain.kernels import forward as ckernels
+from kilotrain.reference import executor
+from kilotrain import paths
+from kilotrain.model.tflite import load_tflite
 
 MODELS = [
     "person_detection/person_detect.tflite",

@@ -19,9 +19,9 @@ from kernel_strategies import (
     rng,
     weights,
 )
-from kilotrain import ckernels
-from kilotrain.golden.conv2d import conv2d as golden_conv2d
-from kilotrain.golden.params import ConvParams
+from kilotrain.kernels import forward as ckernels
+from kilotrain.reference.conv2d import conv2d as golden_conv2d
+from kilotrain.model.params import ConvParams
 
 
 @st.composite

@@ -19,9 +19,9 @@ from kernel_strategies import (
     rng,
     weights,
 )
-from kilotrain import ckernels
-from kilotrain.golden.depthwise_conv2d import depthwise_conv2d as golden_dw
-from kilotrain.golden.params import DepthwiseConvParams
+from kilotrain.kernels import forward as ckernels
+from kilotrain.reference.depthwise_conv2d import depthwise_conv2d as golden_dw
+from kilotrain.model.params import DepthwiseConvParams
 
 
 @st.composite

@@ -12,11 +12,11 @@ from grad_strategies import (
     GRAD_SETTINGS, assert_stats_equal, chan_fold, exponents, grads, input_grad_tail,
 )
 from kernel_strategies import geometries, rng, weights
-from kilotrain import ckernels_train
-from kilotrain.ckernels import KernelError
-from kilotrain.golden import grad_params as gp
-from kilotrain.golden.depthwise_conv2d_input_grad import depthwise_conv2d_input_grad
-from kilotrain.golden.grad_params import DepthwiseConvGradParams
+from kilotrain.kernels import backward as ckernels_train
+from kilotrain.kernels.forward import KernelError
+from kilotrain.reference import grad_params as gp
+from kilotrain.reference.depthwise_conv2d_input_grad import depthwise_conv2d_input_grad
+from kilotrain.reference.grad_params import DepthwiseConvGradParams
 
 
 @st.composite

@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 
 from grad_strategies import GRAD_SETTINGS, exponents, grads, int32_biases, update_quant
 from kernel_strategies import geometries, int8s, rng, weights, zero_points
-from kilotrain import ckernels_train
-from kilotrain.ckernels import KernelError
-from kilotrain.golden import grad_params as gp
-from kilotrain.golden.depthwise_conv2d_update import depthwise_conv2d_update
-from kilotrain.golden.grad_params import UpdateParams
+from kilotrain.kernels import backward as ckernels_train
+from kilotrain.kernels.forward import KernelError
+from kilotrain.reference import grad_params as gp
+from kilotrain.reference.depthwise_conv2d_update import depthwise_conv2d_update
+from kilotrain.reference.grad_params import UpdateParams
 
 
 @st.composite

@@ -18,9 +18,9 @@ from kernel_strategies import (
     rng,
     weights,
 )
-from kilotrain import ckernels
-from kilotrain.golden.fully_connected import fully_connected as golden_fc
-from kilotrain.golden.params import FullyConnectedParams
+from kilotrain.kernels import forward as ckernels
+from kilotrain.reference.fully_connected import fully_connected as golden_fc
+from kilotrain.model.params import FullyConnectedParams
 
 
 @st.composite

@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 
 from grad_strategies import GRAD_SETTINGS, exponents, grads, int32_biases, update_quant
 from kernel_strategies import int8s, rng, weights, zero_points
-from kilotrain import ckernels_train
-from kilotrain.ckernels import KernelError
-from kilotrain.golden import grad_params as gp
-from kilotrain.golden.fully_connected_update import fully_connected_update
-from kilotrain.golden.grad_params import UpdateParams
+from kilotrain.kernels import backward as ckernels_train
+from kilotrain.kernels.forward import KernelError
+from kilotrain.reference import grad_params as gp
+from kilotrain.reference.fully_connected_update import fully_connected_update
+from kilotrain.reference.grad_params import UpdateParams
 
 
 @st.composite
@@ -118,6 +118,6 @@ def test_stochastic_update_is_unbiased() -> None:
 
 
 def gp_key(k: int) -> int:
-    from kilotrain.golden.grad_quant import update_key
+    from kilotrain.reference.grad_quant import update_key
 
     return update_key(k, 3)

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from grad_strategies import GRAD_SETTINGS
-from kilotrain.golden.grad_quant import (
+from kilotrain.reference.grad_quant import (
     hash32,
     scale_round,
     scale_round_stochastic,

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from grad_strategies import GRAD_SETTINGS, assert_stats_equal, exponents
 from kernel_strategies import int8s, rng, shapes
-from kilotrain import ckernels_train
-from kilotrain.ckernels import KernelError
-from kilotrain.golden.grad_rescale import grad_rescale
+from kilotrain.kernels import backward as ckernels_train
+from kilotrain.kernels.forward import KernelError
+from kilotrain.reference.grad_rescale import grad_rescale
 
 
 @GRAD_SETTINGS

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from grad_strategies import GRAD_SETTINGS, assert_stats_equal, exponents
 from kernel_strategies import int8s, rng, shapes
-from kilotrain import ckernels_train
-from kilotrain.golden.grad_sum import grad_sum
+from kilotrain.kernels import backward as ckernels_train
+from kilotrain.reference.grad_sum import grad_sum
 
 
 @GRAD_SETTINGS

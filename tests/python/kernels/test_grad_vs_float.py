@@ -13,20 +13,20 @@ import math
 import numpy as np
 import pytest
 
-from kilotrain.golden import grad_params as gp
-from kilotrain.golden.avg_pool_grad import avg_pool_grad
-from kilotrain.golden.conv2d_input_grad import conv2d_input_grad
-from kilotrain.golden.conv2d_update import conv2d_update
-from kilotrain.golden.depthwise_conv2d_input_grad import depthwise_conv2d_input_grad
-from kilotrain.golden.depthwise_conv2d_update import depthwise_conv2d_update
-from kilotrain.golden.fully_connected_input_grad import fully_connected_input_grad
-from kilotrain.golden.fully_connected_update import fully_connected_update
-from kilotrain.golden.grad_rescale import grad_rescale
-from kilotrain.golden.grad_sum import grad_sum
-from kilotrain.golden.pad_grad import pad_grad
-from kilotrain.golden.params import PadParams, TransposeParams
-from kilotrain.golden.softmax_ce_grad import softmax_ce_grad
-from kilotrain.golden.transpose_grad import transpose_grad
+from kilotrain.reference import grad_params as gp
+from kilotrain.reference.avg_pool_grad import avg_pool_grad
+from kilotrain.reference.conv2d_input_grad import conv2d_input_grad
+from kilotrain.reference.conv2d_update import conv2d_update
+from kilotrain.reference.depthwise_conv2d_input_grad import depthwise_conv2d_input_grad
+from kilotrain.reference.depthwise_conv2d_update import depthwise_conv2d_update
+from kilotrain.reference.fully_connected_input_grad import fully_connected_input_grad
+from kilotrain.reference.fully_connected_update import fully_connected_update
+from kilotrain.reference.grad_rescale import grad_rescale
+from kilotrain.reference.grad_sum import grad_sum
+from kilotrain.reference.pad_grad import pad_grad
+from kilotrain.model.params import PadParams, TransposeParams
+from kilotrain.reference.softmax_ce_grad import softmax_ce_grad
+from kilotrain.reference.transpose_grad import transpose_grad
 
 SEEDS = range(6)
 
@@ -307,8 +307,8 @@ def test_softmax_ce_grad_vs_float(seed, s_z) -> None:
 
 def test_pad_and_transpose_grads_are_adjoints() -> None:
     """<op(x), g> == <x, op_grad(g)> for PAD (zero fill) and TRANSPOSE."""
-    from kilotrain.golden.pad import pad
-    from kilotrain.golden.transpose import transpose
+    from kilotrain.reference.pad import pad
+    from kilotrain.reference.transpose import transpose
 
     r = np.random.default_rng(0)
     x = r.integers(-128, 128, (1, 4, 5, 3)).astype(np.int8)

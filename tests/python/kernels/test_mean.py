@@ -15,10 +15,10 @@ from kernel_strategies import (
     rng,
     shifts,
 )
-from kilotrain import ckernels
-from kilotrain.golden.mean import mean as golden_mean
-from kilotrain.golden.params import MeanParams
-from kilotrain.golden.quant import quantize_multiplier
+from kilotrain.kernels import forward as ckernels
+from kilotrain.reference.mean import mean as golden_mean
+from kilotrain.model.params import MeanParams
+from kilotrain.reference.quant import quantize_multiplier
 
 
 @st.composite

@@ -8,9 +8,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kernel_strategies import KERNEL_SETTINGS, int8s, rng, shapes
-from kilotrain import ckernels
-from kilotrain.golden.pad import pad as golden_pad
-from kilotrain.golden.params import PadParams
+from kilotrain.kernels import forward as ckernels
+from kilotrain.reference.pad import pad as golden_pad
+from kilotrain.model.params import PadParams
 
 
 @st.composite

@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kernel_strategies import KERNEL_SETTINGS, multipliers, shifts
-from kilotrain import ckernels
-from kilotrain.golden import quant as golden
+from kilotrain.kernels import forward as ckernels
+from kilotrain.reference import quant as golden
 
 int32s = st.one_of(
     st.integers(-(2**31), 2**31 - 1),

@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 
 from grad_strategies import GRAD_SETTINGS, grads
 from kernel_strategies import activations, int8s, rng, shapes
-from kilotrain import ckernels_train
-from kilotrain.golden.grad_params import ReluMaskParams
-from kilotrain.golden.relu_mask import mask_bytes, relu_mask_apply, relu_mask_pack
+from kilotrain.kernels import backward as ckernels_train
+from kilotrain.reference.grad_params import ReluMaskParams
+from kilotrain.reference.relu_mask import mask_bytes, relu_mask_apply, relu_mask_pack
 
 
 @GRAD_SETTINGS

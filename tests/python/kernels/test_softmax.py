@@ -10,10 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kernel_strategies import KERNEL_SETTINGS, int8s, rng
-from kilotrain import ckernels
-from kilotrain.golden.params import SoftmaxParams
-from kilotrain.golden.quant import quantize_multiplier_greater_than_one
-from kilotrain.golden.softmax import softmax as golden_softmax
+from kilotrain.kernels import forward as ckernels
+from kilotrain.model.params import SoftmaxParams
+from kilotrain.reference.quant import quantize_multiplier_greater_than_one
+from kilotrain.reference.softmax import softmax as golden_softmax
 
 
 def tflm_params(input_scale: float, beta: float = 1.0) -> SoftmaxParams:

@@ -10,10 +10,10 @@ from hypothesis import strategies as st
 
 from grad_strategies import GRAD_SETTINGS, assert_stats_equal, exponents
 from kernel_strategies import int8s, rng
-from kilotrain import ckernels_train
-from kilotrain.ckernels import KernelError
-from kilotrain.golden import grad_params as gp
-from kilotrain.golden.softmax_ce_grad import softmax_ce_grad
+from kilotrain.kernels import backward as ckernels_train
+from kilotrain.kernels.forward import KernelError
+from kilotrain.reference import grad_params as gp
+from kilotrain.reference.softmax_ce_grad import softmax_ce_grad
 
 
 @st.composite

@@ -8,9 +8,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kernel_strategies import KERNEL_SETTINGS, int8s, rng, shapes
-from kilotrain import ckernels
-from kilotrain.golden.params import TransposeParams
-from kilotrain.golden.transpose import transpose as golden_transpose
+from kilotrain.kernels import forward as ckernels
+from kilotrain.model.params import TransposeParams
+from kilotrain.reference.transpose import transpose as golden_transpose
 
 
 @st.composite

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 import kilotrain
-from kilotrain.device import Device, DeviceError
-from kilotrain.protocol import ErrorCode, FrameType, encode
-from kilotrain.qemu import NativeBoard, QemuBoard
+from kilotrain.device.link import Device, DeviceError
+from kilotrain.device.protocol import ErrorCode, FrameType, encode
+from kilotrain.device.boards import NativeBoard, QemuBoard
 
 MAX_PAYLOAD = 2048
 

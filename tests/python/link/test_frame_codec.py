@@ -7,7 +7,7 @@ import zlib
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kilotrain.protocol import FrameDecoder, FrameType, Info, encode
+from kilotrain.device.protocol import FrameDecoder, FrameType, Info, encode
 
 
 @given(st.integers(0, 255), st.integers(0, 255), st.binary(max_size=600), st.integers(1, 64))

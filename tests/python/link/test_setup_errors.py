@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from kilotrain import cli, toolchain
-from kilotrain.qemu import QemuBoard
+from kilotrain import cli
+from kilotrain.device import toolchain
+from kilotrain.device.boards import QemuBoard
 
 
 def _one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
@@ -50,7 +51,7 @@ def test_port_busy(qemu_elf: Path, capsys: pytest.CaptureFixture[str]) -> None:
 def test_doctor_names_the_fix(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     real_which = shutil.which
     monkeypatch.setattr(toolchain.shutil, "which", lambda c: None if c == "qemu-system-arm" else real_which(c))
-    from kilotrain import doctor
+    from kilotrain.device import doctor
 
     assert doctor.main() == 1
     out = capsys.readouterr().out

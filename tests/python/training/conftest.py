@@ -6,13 +6,14 @@ import functools
 
 import pytest
 
-from kilotrain import datasets, zoo
+from kilotrain.data import datasets
+from kilotrain.model import zoo
 from kilotrain.paths import DataNotFound, data_file
 
 
 @functools.lru_cache(maxsize=None)
 def _person_detect():  # type: ignore[no-untyped-def]
-    from kilotrain.tflite_import import load_tflite
+    from kilotrain.model.tflite import load_tflite
 
     return load_tflite(data_file("person_detection/person_detect.tflite"))
 

@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from kilotrain import cli_train, datasets
+from kilotrain.cli import train as cli_train
+from kilotrain.data import datasets
 
 
 def test_train_json_is_deterministic(capsys) -> None:  # type: ignore[no-untyped-def]
@@ -51,9 +52,9 @@ def test_mnist5k(tiny) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_new_head_replaces_the_classifier(person_detect, lfw_pd) -> None:  # type: ignore[no-untyped-def]
-    from kilotrain import executor
-    from kilotrain.scheme import classifier_op
-    from kilotrain.train_plan import build_plan
+    from kilotrain.reference import executor
+    from kilotrain.training.scheme import classifier_op
+    from kilotrain.training.plan import build_plan
 
     g = cli_train.new_head(person_detect, 5, lfw_pd.x_train[:4])
     cls = classifier_op(g)

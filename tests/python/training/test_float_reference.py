@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from kilotrain import executor
-from kilotrain.float_reference import FloatTrainer
-from kilotrain.scheme import SparseScheme
+from kilotrain.reference import executor
+from kilotrain.training.float_reference import FloatTrainer
+from kilotrain.training.scheme import SparseScheme
 
 
 def test_fake_quant_forward_tracks_int8(tiny, digits_tiny) -> None:  # type: ignore[no-untyped-def]

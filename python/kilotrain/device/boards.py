@@ -1,0 +1,125 @@
+"""Boot the qemu_m7 firmware in QEMU (mps2-an500, Cortex-M7) with its UART on a loopback TCP
+port, and talk to it with pyserial's ``socket://`` URL."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import serial
+
+from kilotrain.device.link import Device
+from kilotrain.device.toolchain import ToolError, require
+
+QEMU_MACHINE = "mps2-an500"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def qemu_command(elf: Path, port: int, icount: bool = True) -> list[str]:
+    cmd = [require("qemu-system-arm"), "-M", QEMU_MACHINE, "-nographic", "-monitor", "none"]
+    if icount:  # SysTick then counts instructions: 40 per tick, deterministic
+        cmd += ["-icount", "shift=0,align=off,sleep=off"]
+    cmd += [
+        "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on",
+        "-semihosting-config", "enable=on,target=native",
+        "-kernel", str(elf),
+    ]
+    return cmd
+
+
+class QemuBoard:
+    """A running QEMU board; use as a context manager. ``device`` talks to its UART."""
+
+    def __init__(self, elf: Path, port: int | None = None, timeout: float = 20.0, icount: bool = True) -> None:
+        if not Path(elf).exists():
+            raise ToolError(f"firmware {elf} does not exist: build it with `pio run -e qemu_m7`")
+        if port is not None and not port_is_free(port):
+            raise ToolError(f"TCP port {port} on 127.0.0.1 is busy: free it or pass another --port (0 picks a free one)")
+        self.port = port or free_port()
+        self.timeout = timeout
+        self.proc = subprocess.Popen(
+            qemu_command(Path(elf), self.port, icount),
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        self.device = Device(self._connect(), timeout=timeout)
+
+    def _connect(self) -> serial.SerialBase:
+        deadline = time.monotonic() + 10.0
+        while True:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode(errors="replace").strip() if self.proc.stderr else ""
+                if "Address already in use" in err:
+                    raise ToolError(f"TCP port {self.port} on 127.0.0.1 is busy: free it or pass another --port")
+                raise ToolError(f"QEMU exited with code {self.proc.returncode}: {err.splitlines()[-1] if err else 'no message'}")
+            try:
+                port = serial.serial_for_url(f"socket://127.0.0.1:{self.port}", timeout=0.2)
+                # small request frames must not wait for Nagle / delayed ACKs (40 ms each)
+                sock = getattr(port, "_socket", None)
+                if sock is not None:
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                return port
+            except serial.SerialException:
+                if time.monotonic() > deadline:
+                    self.close()
+                    raise ToolError(f"QEMU did not open its serial port {self.port} within 10 s")
+                time.sleep(0.05)
+
+    def close(self) -> None:
+        if getattr(self, "device", None) is not None:
+            try:
+                self.device.close()
+            except Exception:  # noqa: BLE001 - closing a dead socket is not an error
+                pass
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream:
+                stream.close()
+
+    def __enter__(self) -> "QemuBoard":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class NativeBoard:
+    """The native firmware build serving the protocol over stdin/stdout."""
+
+    def __init__(self, program: Path, timeout: float = 10.0) -> None:
+        from kilotrain.device.link import PipePort
+
+        self.proc = subprocess.Popen([str(program)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.device = Device(PipePort(self.proc, timeout=0.2), timeout=timeout)
+
+    def close(self) -> None:
+        self.device.close()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+
+    def __enter__(self) -> "NativeBoard":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

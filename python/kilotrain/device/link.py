@@ -1,0 +1,122 @@
+"""Talk to a kilotrain device (a board, QEMU or the native build) over a byte stream."""
+
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+import time
+from typing import Protocol
+
+from kilotrain.device.protocol import ANSWER, ErrorCode, Frame, FrameDecoder, FrameType, Info, encode
+
+
+class Port(Protocol):
+    """The part of pyserial's ``Serial`` kilotrain uses."""
+
+    def write(self, data: bytes) -> int | None: ...
+    def read(self, size: int = 1) -> bytes: ...
+    def close(self) -> None: ...
+
+
+class DeviceError(RuntimeError):
+    """The device answered with an ERROR frame."""
+
+    def __init__(self, code: ErrorCode, detail: int, seq: int) -> None:
+        super().__init__(f"device error {code.name} (detail {detail}) for frame seq {seq}")
+        self.code, self.detail, self.seq = code, detail, seq
+
+
+class DeviceTimeout(TimeoutError):
+    """No (complete) answer arrived in time."""
+
+
+class PipePort:
+    """A Port over a child process's stdin/stdout (the native firmware build)."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], timeout: float = 1.0) -> None:
+        assert proc.stdin is not None and proc.stdout is not None
+        self.proc, self.timeout = proc, timeout
+        self._in, self._out = proc.stdin, proc.stdout
+
+    def write(self, data: bytes) -> int:
+        self._in.write(data)
+        self._in.flush()
+        return len(data)
+
+    def read(self, size: int = 1) -> bytes:
+        ready, _, _ = select.select([self._out], [], [], self.timeout)
+        if not ready:
+            return b""
+        return os.read(self._out.fileno(), size)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self._in.close()
+            try:
+                self.proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class Device:
+    """Request/answer exchange with sequence numbers over any Port."""
+
+    def __init__(self, port: Port, timeout: float = 10.0) -> None:
+        self.port = port
+        self.timeout = timeout
+        self._decoder = FrameDecoder()
+        self._pending: list[Frame] = []
+        self._seq = 0
+
+    def next_seq(self) -> int:
+        self._seq = (self._seq + 1) & 0xFF
+        return self._seq
+
+    def send_raw(self, data: bytes) -> None:
+        """Write bytes as they are (tests use this to send broken frames)."""
+        self.port.write(data)
+
+    def read_frame(self, timeout: float | None = None) -> Frame:
+        """The next frame from the device, or DeviceTimeout."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while not self._pending:
+            if time.monotonic() > deadline:
+                raise DeviceTimeout(f"no frame from the device within {timeout or self.timeout:.1f} s")
+            # pyserial's read(n) waits for n bytes or its timeout: ask for what is waiting (at least 1)
+            waiting = getattr(self.port, "in_waiting", None)
+            chunk = self.port.read(max(1, waiting) if waiting is not None else 4096)
+            if chunk:
+                self._pending.extend(self._decoder.feed(chunk))
+        return self._pending.pop(0)
+
+    def request(self, type_: int, payload: bytes = b"", timeout: float | None = None) -> Frame:
+        """Send one request and return its answer; an ERROR answer raises DeviceError."""
+        seq = self.next_seq()
+        self.port.write(encode(type_, seq, payload))
+        while True:
+            frame = self.read_frame(timeout)
+            if frame.seq != seq:
+                continue  # a stale answer or error about earlier bytes
+            if frame.is_error:
+                code, detail = frame.error()
+                raise DeviceError(code, detail, frame.seq)
+            if frame.type != (type_ | ANSWER):
+                raise DeviceError(ErrorCode.UNKNOWN_TYPE, frame.type, frame.seq)
+            return frame
+
+    def info(self) -> Info:
+        return Info.parse(self.request(FrameType.INFO).payload)
+
+    def echo(self, data: bytes) -> bytes:
+        return self.request(FrameType.ECHO, data).payload
+
+    def close(self) -> None:
+        self.port.close()
+
+    def __enter__(self) -> "Device":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,90 @@
+"""Host build of the C kernels: every ``firmware/kernels/*.c`` compiled with the host gcc into one
+shared library, loaded with ctypes.
+
+The library lands in ``paths.build_dir() / "host"`` with a hash of the sources, headers and
+compiler flags in its file name, so it is rebuilt exactly when one of them changes and a stale
+library is never loaded. Building is atomic (compile to a temporary name, then rename), so two
+test processes building at once do not see a half-written file.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+from kilotrain import paths
+
+#: Compiler flags of the host build (the firmware build uses the same warnings).
+CFLAGS = ("-std=c99", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror")
+
+KERNEL_DIR = paths.REPO_ROOT / "firmware" / "kernels"
+INCLUDE_DIR = paths.REPO_ROOT / "include"
+
+
+class HostBuildError(RuntimeError):
+    """The host library could not be built (no compiler, or the C does not compile)."""
+
+
+def _sources() -> list[Path]:
+    return sorted(KERNEL_DIR.glob("*.c"))
+
+
+def _digest(sources: list[Path], cc: str) -> str:
+    h = hashlib.sha256()
+    h.update(" ".join((cc, *CFLAGS)).encode())
+    for f in sources + sorted(INCLUDE_DIR.glob("*.h")):
+        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def library_path() -> Path:
+    """Path of the (possibly not yet built) library for the current sources."""
+    cc = os.environ.get("CC", "gcc")
+    return paths.build_dir() / "host" / f"libkt_kernels-{_digest(_sources(), cc)}.so"
+
+
+def build(extra_sources: tuple[Path, ...] = (), name: str = "kt_kernels") -> Path:
+    """Compile the kernels (plus ``extra_sources``, e.g. a generated kt_train.c, into
+    lib<name>-<hash>.so) if the sources changed since the last build; return the library path."""
+    cc = os.environ.get("CC", "gcc")
+    if shutil.which(cc) is None:
+        raise HostBuildError(
+            f"host C compiler {cc!r} not found on PATH: install gcc (or set CC) to build the kernels"
+        )
+    sources = _sources()
+    if not sources:
+        raise HostBuildError(f"no C sources in {KERNEL_DIR}")
+    sources += [Path(p) for p in extra_sources]
+    lib = paths.build_dir() / "host" / f"lib{name}-{_digest(sources, cc)}.so"
+    if lib.exists():
+        return lib
+    lib.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=lib.stem + ".", suffix=".tmp", dir=lib.parent)
+    os.close(fd)
+    cmd = [cc, *CFLAGS, f"-I{INCLUDE_DIR}", "-o", tmp, *map(str, sources)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise HostBuildError(
+                f"compiling the kernels failed ({' '.join(cmd)}):\n{proc.stderr.strip()}"
+            )
+        os.replace(tmp, lib)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    for old in lib.parent.glob(f"lib{name}-*.so"):  # superseded builds
+        if old != lib:
+            old.unlink(missing_ok=True)
+    return lib
+
+
+@lru_cache(maxsize=1)
+def load() -> ctypes.CDLL:
+    """Build if needed and load the kernel library (once per process)."""
+    return ctypes.CDLL(str(build()))

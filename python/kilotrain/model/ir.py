@@ -1,0 +1,152 @@
+"""The model IR: an int8 graph of tensors and ops whose parameters are already integer.
+
+* :class:`Tensor` — name, shape, dtype (``"int8"`` or ``"int32"``), quantization (per-tensor or
+  per-channel scale + zero point, float32 as stored in a TFLite file) and optional constant data.
+* :class:`Op` — kind (TFLite builtin name, e.g. ``"CONV_2D"``), input/output tensor ids, the
+  kernel parameter record of :mod:`kilotrain.model.params` derived at import time, the fused
+  activation, and for convolutions their index in network order (0 = stem).
+* :class:`Graph` — tensors (a list; an op refers to tensors by position), ops in execution order,
+  graph inputs and outputs.
+
+Floats appear only as stored quantization scales; every op's arithmetic is in ``Op.params``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+
+class ModelError(ValueError):
+    """A model cannot be read or is outside what kilotrain supports; the message says why."""
+
+
+#: Op kinds the IR, the importer and the executor support.
+SUPPORTED_OPS: tuple[str, ...] = (
+    "CONV_2D",
+    "DEPTHWISE_CONV_2D",
+    "FULLY_CONNECTED",
+    "ADD",
+    "AVERAGE_POOL_2D",
+    "MEAN",
+    "PAD",
+    "PADV2",
+    "TRANSPOSE",
+    "SOFTMAX",
+    "RESHAPE",
+)
+
+#: Op kinds counted as "conv layers" for sparse-update schemes (network order, 0 = stem).
+CONV_KINDS: tuple[str, ...] = ("CONV_2D", "DEPTHWISE_CONV_2D")
+
+
+@dataclass
+class Tensor:
+    """One tensor. ``scale``/``zero_point`` have length 1 (per-tensor) or C (per-channel along
+    ``quantized_dimension``); both are None for an unquantized int32 shape/index tensor."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str  # "int8" | "int32"
+    scale: npt.NDArray[np.float32] | None = None
+    zero_point: npt.NDArray[np.int64] | None = None
+    quantized_dimension: int = 0
+    data: np.ndarray | None = None
+
+    @property
+    def is_const(self) -> bool:
+        """True if the tensor holds constant data (weights, bias, shapes)."""
+        return self.data is not None
+
+    @property
+    def per_channel(self) -> bool:
+        """True if quantized with more than one scale."""
+        return self.scale is not None and self.scale.size > 1
+
+    @property
+    def s(self) -> float:
+        """The per-tensor scale (raises if per-channel or unquantized)."""
+        if self.scale is None or self.scale.size != 1:
+            raise ModelError(f"tensor {self.name!r} has no single per-tensor scale")
+        return float(self.scale[0])
+
+    @property
+    def zp(self) -> int:
+        """The per-tensor zero point (raises if per-channel or unquantized)."""
+        if self.zero_point is None or self.zero_point.size != 1:
+            raise ModelError(f"tensor {self.name!r} has no single per-tensor zero point")
+        return int(self.zero_point[0])
+
+    @property
+    def np_dtype(self) -> type[np.integer[Any]]:
+        """The numpy dtype."""
+        return np.int8 if self.dtype == "int8" else np.int32
+
+
+@dataclass
+class Op:
+    """One operator. ``inputs`` may contain -1 for an absent optional input (e.g. no bias)."""
+
+    kind: str
+    inputs: list[int]
+    outputs: list[int]
+    params: Any = None
+    activation: str = "NONE"
+    conv_index: int | None = None
+    index: int = -1  # position in the source model's operator list
+
+    def __repr__(self) -> str:
+        extra = f", conv_index={self.conv_index}" if self.conv_index is not None else ""
+        return f"Op(#{self.index} {self.kind}, in={self.inputs}, out={self.outputs}{extra})"
+
+
+@dataclass
+class Graph:
+    """A whole int8 model."""
+
+    tensors: list[Tensor]
+    ops: list[Op]
+    inputs: list[int]
+    outputs: list[int]
+    name: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def tensor(self, i: int) -> Tensor:
+        """Tensor by id."""
+        return self.tensors[i]
+
+    @property
+    def input(self) -> Tensor:
+        """The (first) graph input."""
+        return self.tensors[self.inputs[0]]
+
+    @property
+    def output(self) -> Tensor:
+        """The (first) graph output."""
+        return self.tensors[self.outputs[0]]
+
+    def conv_layers(self) -> list[Op]:
+        """CONV_2D and DEPTHWISE_CONV_2D ops in network order (``op.conv_index`` = position)."""
+        return [op for op in self.ops if op.kind in CONV_KINDS]
+
+    def number_convs(self) -> None:
+        """(Re)assign ``conv_index`` to the conv layers in execution order."""
+        k = 0
+        for op in self.ops:
+            if op.kind in CONV_KINDS:
+                op.conv_index = k
+                k += 1
+            else:
+                op.conv_index = None
+
+    def summary(self) -> str:
+        """One line per op: index, kind, output shape."""
+        lines = []
+        for op in self.ops:
+            out = self.tensors[op.outputs[0]]
+            ci = f" conv#{op.conv_index}" if op.conv_index is not None else ""
+            lines.append(f"{op.index:3d} {op.kind:18s} -> {list(out.shape)}{ci}")
+        return "\n".join(lines)
