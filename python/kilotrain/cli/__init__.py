@@ -52,9 +52,9 @@ def _cmd_qemu(args: argparse.Namespace) -> int:
 def _cmd_infer(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from kilotrain.reference import executor
     from kilotrain.data import images
     from kilotrain.model.tflite import load_tflite
+    from kilotrain.reference import executor
 
     graph = load_tflite(args.model)
     x = images.load_input(args.image, graph.input)
@@ -66,8 +66,8 @@ def _cmd_infer(args: argparse.Namespace) -> int:
 
         y = np.asarray(executor.run(graph, x, ckernels))
     else:
-        from kilotrain.device.firmware import ModelClient, build_with_model
         from kilotrain.device.boards import QemuBoard
+        from kilotrain.device.firmware import ModelClient, build_with_model
 
         image = build_with_model(graph, args.model.name)
         with QemuBoard(image.elf) as board:

@@ -56,11 +56,15 @@ def new_head(graph: Any, num_classes: int, calib_x: np.ndarray, seed: int = 0) -
     logits of ``calib_x`` (int8 inputs); the RESHAPE/SOFTMAX after it are resized."""
     import copy
 
-    from kilotrain.reference import executor
-    from kilotrain.model.params import ConvParams, FullyConnectedParams
     from kilotrain.model.ir import Tensor
+    from kilotrain.model.params import ConvParams, FullyConnectedParams
+    from kilotrain.model.quantize import (
+        conv_multipliers,
+        fc_multipliers,
+        softmax_params,
+    )
+    from kilotrain.reference import executor
     from kilotrain.training.scheme import classifier_op
-    from kilotrain.model.tflite import conv_multipliers, fc_multipliers, softmax_params
 
     g = copy.deepcopy(graph)
     cls = classifier_op(g)
@@ -128,8 +132,8 @@ def run_training(
 ) -> dict[str, Any]:
     """Train and evaluate; returns the report dict the CLI prints (see docs/training.md)."""
     from kilotrain.data import datasets
-    from kilotrain.training import step as train_golden
     from kilotrain.training import plan as train_plan
+    from kilotrain.training import step as train_golden
     from kilotrain.training.float_reference import FloatTrainer
     from kilotrain.training.scheme import classifier_op
 
@@ -182,8 +186,8 @@ def run_training(
         fwd, bwd = golden, train_golden.GOLDEN_BACKWARD
         if engine == "c":
             try:
-                from kilotrain.kernels import forward as ckernels
                 from kilotrain.kernels import backward as ckernels_train
+                from kilotrain.kernels import forward as ckernels
             except ImportError as e:
                 raise NotImplementedError(f"--engine c needs kilotrain.kernels.backward (the C backward kernels via ctypes): {e}") from None
             fwd, bwd = ckernels, train_golden.backward_namespace(ckernels_train)
@@ -191,8 +195,8 @@ def run_training(
         loss0, acc0 = train_golden.evaluate(plan, state, xt, yt, fwd)
     device: dict[str, Any] = {}
     if engine == "qemu" and mode != "fp32":
-        from kilotrain.device.train_client import TrainClient, build_with_training
         from kilotrain.device.boards import QemuBoard
+        from kilotrain.device.train_client import TrainClient, build_with_training
 
         image = build_with_training(plan, f"{graph.name or 'model'}.tflite")
         board = QemuBoard(image.elf)  # -icount: the device reports instructions per step

@@ -16,10 +16,9 @@ import jinja2
 import numpy as np
 
 from kilotrain import __version__
-from kilotrain.model.ir import Graph, ModelError, Op
 from kilotrain.codegen.memory_plan import MemoryPlan, plan
-
-KT_MAX_RANK = 4
+from kilotrain.contract import MAX_RANK
+from kilotrain.model.ir import Graph, ModelError, Op
 
 
 def _c_values(a: np.ndarray) -> str:
@@ -27,9 +26,9 @@ def _c_values(a: np.ndarray) -> str:
 
 
 def _dims4(shape: tuple[int, ...]) -> tuple[int, ...]:
-    if len(shape) > KT_MAX_RANK:
-        raise ModelError(f"tensor rank {len(shape)} > {KT_MAX_RANK} is not supported by the C kernels")
-    return (1,) * (KT_MAX_RANK - len(shape)) + tuple(int(d) for d in shape)
+    if len(shape) > MAX_RANK:
+        raise ModelError(f"tensor rank {len(shape)} > {MAX_RANK} is not supported by the C kernels")
+    return (1,) * (MAX_RANK - len(shape)) + tuple(int(d) for d in shape)
 
 
 @dataclass
@@ -166,8 +165,8 @@ def _pad(gen: _Gen, op: Op, e: _Emit) -> None:
     p, i = op.params, e.index
     x, y = op.inputs[0], op.outputs[0]
     rank = len(p.paddings)
-    before = [b for b, _ in p.paddings] + [0] * (KT_MAX_RANK - rank)
-    after = [a for _, a in p.paddings] + [0] * (KT_MAX_RANK - rank)
+    before = [b for b, _ in p.paddings] + [0] * (MAX_RANK - rank)
+    after = [a for _, a in p.paddings] + [0] * (MAX_RANK - rank)
     e.decls.append(f"static const kt_pad_params op{i}_p = {{{rank}, {{{_c_values(np.array(before))}}}, "
                    f"{{{_c_values(np.array(after))}}}, {p.pad_value}}};")
     shape = _shape_array(e, gen.shape(x))
@@ -177,7 +176,7 @@ def _pad(gen: _Gen, op: Op, e: _Emit) -> None:
 def _transpose(gen: _Gen, op: Op, e: _Emit) -> None:
     p, i = op.params, e.index
     x, y = op.inputs[0], op.outputs[0]
-    perm = list(p.perm) + [0] * (KT_MAX_RANK - len(p.perm))
+    perm = list(p.perm) + [0] * (MAX_RANK - len(p.perm))
     e.decls.append(f"static const kt_transpose_params op{i}_p = {{{len(p.perm)}, {{{_c_values(np.array(perm))}}}}};")
     shape = _shape_array(e, gen.shape(x))
     e.call = f"kt_transpose_s8(&op{i}_p, {shape}, {gen.ptr(x)}, {gen.ptr(y)})"

@@ -18,14 +18,13 @@ from typing import Any
 
 import numpy as np
 
+from kilotrain import contract
 from kilotrain.codegen import model as codegen
-from kilotrain.codegen.model import _c_values, _dims4, _Gen
-from kilotrain.reference import grad_params as gp
-from kilotrain.model.ir import ModelError
 from kilotrain.codegen.memory_plan import MemoryPlan, Request, plan_buffers
+from kilotrain.codegen.model import _c_values, _dims4, _Gen
+from kilotrain.model import ops
+from kilotrain.model.ir import ModelError
 from kilotrain.training.plan import TrainPlan
-
-AMAX_LOW = 32  # train_golden.AMAX_LOW
 
 
 def _nbytes(shape: tuple[int, ...], itemsize: int = 1) -> int:
@@ -217,7 +216,7 @@ def _backward(tg: _TrainGen) -> None:
             count = tg.plan.grads[gid].size
             tg.backward.append(f"kt_grad_sum_s8({count}, {tg.grad(a)}, {tg.exp(a)}, {tg.grad(b)}, {tg.exp(b)}, "
                                f"{tg.exp(gid)}, {tg.grad(gid)}, {tg.stats(gid)})")
-        elif s.kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+        elif s.kind in ops.WEIGHTED:
             _weighted(tg, s)
         elif s.kind == "ADD":
             count = tg.plan.grads[s.gy].size
@@ -267,8 +266,8 @@ def render_train(plan: TrainPlan, source_name: str) -> tuple[str, MemoryPlan, in
         train_forward=tg.forward, train_backward=tg.backward, n_stats=len(tg.stat_slots),
         stat_slots=_c_values(np.array(tg.stat_slots)), classes=classes,
         logits=gen.ptr(plan.logits), logits_slot=plan.grads[plan.logits_grad].exp_slot,
-        logits_grad=tg.grad(plan.logits_grad), amax_low=AMAX_LOW,
-        exp_min=gp.POLICY_EXP_MIN, exp_max=gp.POLICY_EXP_MAX,
+        logits_grad=tg.grad(plan.logits_grad), amax_low=contract.AMAX_LOW,
+        exp_min=contract.POLICY_EXP_MIN, exp_max=contract.POLICY_EXP_MAX,
     )
     text = codegen.template_env().get_template("kt_train.c.j2").render(**ctx)
     return text, mp, codegen.const_bytes(gen), sum(n for _, n in segments)

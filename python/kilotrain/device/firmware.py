@@ -16,9 +16,9 @@ import numpy.typing as npt
 from kilotrain.codegen import model as codegen
 from kilotrain.device import toolchain
 from kilotrain.device.link import Device
+from kilotrain.device.protocol import FrameType
 from kilotrain.model.ir import Graph
 from kilotrain.paths import build_dir
-from kilotrain.device.protocol import FrameType
 
 
 @dataclass(frozen=True)

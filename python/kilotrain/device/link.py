@@ -8,7 +8,15 @@ import subprocess
 import time
 from typing import Protocol
 
-from kilotrain.device.protocol import ANSWER, ErrorCode, Frame, FrameDecoder, FrameType, Info, encode
+from kilotrain.device.protocol import (
+    ANSWER,
+    ErrorCode,
+    Frame,
+    FrameDecoder,
+    FrameType,
+    Info,
+    encode,
+)
 
 
 class Port(Protocol):

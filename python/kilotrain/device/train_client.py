@@ -13,8 +13,13 @@ import numpy as np
 import numpy.typing as npt
 
 from kilotrain.codegen import train as codegen_train
+from kilotrain.device.firmware import (
+    FirmwareImage,
+    ModelClient,
+    _sections,
+    build_firmware,
+)
 from kilotrain.device.link import Device, DeviceTimeout
-from kilotrain.device.firmware import FirmwareImage, ModelClient, _sections, build_firmware
 from kilotrain.device.protocol import FrameType
 from kilotrain.training.plan import TrainPlan
 

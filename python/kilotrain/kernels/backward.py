@@ -13,8 +13,19 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from kilotrain.contract import STATUS
 from kilotrain.kernels import build as host_lib
-from kilotrain.kernels.forward import _STATUS, Dims, KernelError, PerChannelQuant, Tile, _dims, _i8, _i32, _ptr, _ref
+from kilotrain.kernels.forward import (
+    Dims,
+    KernelError,
+    PerChannelQuant,
+    Tile,
+    _dims,
+    _i8,
+    _i32,
+    _ptr,
+    _ref,
+)
 from kilotrain.reference.grad_params import (
     ConvGradParams,
     DepthwiseConvGradParams,
@@ -143,7 +154,7 @@ def _fn(name: str) -> Any:
 def _call(name: str, *args: Any) -> None:
     status = _fn(name)(*args)
     if status != 0:
-        raise KernelError(f"{name} returned {_STATUS.get(status, status)}")
+        raise KernelError(f"{name} returned {STATUS.get(status, status)}")
 
 
 def _int(v: Any) -> int:

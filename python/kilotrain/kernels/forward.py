@@ -9,13 +9,13 @@ Outputs are allocated here in numpy and filled by the C kernel; a non-OK status 
 from __future__ import annotations
 
 import ctypes
-import math
 from ctypes import POINTER, Structure, c_int32, c_void_p
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from kilotrain.contract import MAX_RANK, STATUS
 from kilotrain.kernels import build as host_lib
 from kilotrain.model.params import (
     AddParams,
@@ -28,10 +28,6 @@ from kilotrain.model.params import (
     SoftmaxParams,
     TransposeParams,
 )
-
-KT_MAX_RANK = 4
-
-_STATUS = {0: "KT_OK", -1: "KT_ARG_ERROR", -2: "KT_NO_IMPL"}
 
 
 class KernelError(ValueError):
@@ -121,14 +117,14 @@ class MeanParamsC(Structure):
 class PadParamsC(Structure):
     _fields_ = [
         ("rank", c_int32),
-        ("before", c_int32 * KT_MAX_RANK),
-        ("after", c_int32 * KT_MAX_RANK),
+        ("before", c_int32 * MAX_RANK),
+        ("after", c_int32 * MAX_RANK),
         ("pad_value", c_int32),
     ]
 
 
 class TransposeParamsC(Structure):
-    _fields_ = [("rank", c_int32), ("perm", c_int32 * KT_MAX_RANK)]
+    _fields_ = [("rank", c_int32), ("perm", c_int32 * MAX_RANK)]
 
 
 class SoftmaxParamsC(Structure):
@@ -167,7 +163,7 @@ def _fn(name: str) -> Any:
 def _call(name: str, *args: Any) -> None:
     status = _fn(name)(*args)
     if status != 0:
-        raise KernelError(f"{name} returned {_STATUS.get(status, status)}")
+        raise KernelError(f"{name} returned {STATUS.get(status, status)}")
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -219,25 +215,6 @@ def _bias(bias: npt.ArrayLike | None, n: int) -> npt.NDArray[np.int32] | None:
 # --- the golden signatures ----------------------------------------------------------------------
 
 
-def quantize_multiplier(real: float) -> tuple[int, int]:
-    """TFLM's ``QuantizeMultiplier`` (compile time, floats allowed): real ~= m * 2**(shift - 31).
-
-    frexp; the Q31 significand rounded half away from zero; 2**31 halved with shift + 1; a shift
-    below -31 flushes to (0, 0). No clamp of large shifts (TFLM's default, non single-rounding
-    build).
-    """
-    real = float(real)
-    if real == 0.0:
-        return 0, 0
-    q, shift = math.frexp(real)
-    scaled = q * 2.0**31  # exact: a power-of-two scaling
-    q_fixed = int(math.floor(abs(scaled) + 0.5)) * (1 if scaled >= 0 else -1)
-    if abs(q_fixed) == 2**31:
-        q_fixed //= 2
-        shift += 1
-    if shift < -31:
-        return 0, 0
-    return int(q_fixed), int(shift)
 
 
 def multiply_by_quantized_multiplier(
@@ -348,9 +325,9 @@ def fully_connected(
 
 
 def _dims4(shape: tuple[int, ...]) -> Dims:
-    if len(shape) > KT_MAX_RANK:
-        raise ValueError(f"rank {len(shape)} > {KT_MAX_RANK}")
-    return Dims(*([1] * (KT_MAX_RANK - len(shape)) + [int(v) for v in shape]))
+    if len(shape) > MAX_RANK:
+        raise ValueError(f"rank {len(shape)} > {MAX_RANK}")
+    return Dims(*([1] * (MAX_RANK - len(shape)) + [int(v) for v in shape]))
 
 
 def add(a: npt.ArrayLike, b: npt.ArrayLike, p: AddParams) -> npt.NDArray[np.int8]:
@@ -402,11 +379,11 @@ def pad(x: npt.ArrayLike, p: PadParams) -> npt.NDArray[np.int8]:
     """PAD / PADV2: rank <= 4, ``p.paddings`` = ((before, after),) * rank."""
     xa = _i8(x)
     rank = xa.ndim
-    if not 1 <= rank <= KT_MAX_RANK or len(p.paddings) != rank:
+    if not 1 <= rank <= MAX_RANK or len(p.paddings) != rank:
         raise ValueError(f"pad: rank {rank} with paddings {p.paddings}")
-    before = [int(b) for b, _ in p.paddings] + [0] * (KT_MAX_RANK - rank)
-    after = [int(a) for _, a in p.paddings] + [0] * (KT_MAX_RANK - rank)
-    pp = PadParamsC(rank, (c_int32 * KT_MAX_RANK)(*before), (c_int32 * KT_MAX_RANK)(*after),
+    before = [int(b) for b, _ in p.paddings] + [0] * (MAX_RANK - rank)
+    after = [int(a) for _, a in p.paddings] + [0] * (MAX_RANK - rank)
+    pp = PadParamsC(rank, (c_int32 * MAX_RANK)(*before), (c_int32 * MAX_RANK)(*after),
                     int(p.pad_value))
     shape = tuple(s + b + a for s, b, a in zip(xa.shape, before, after))
     out = np.empty(shape, dtype=np.int8)
@@ -419,10 +396,10 @@ def transpose(x: npt.ArrayLike, p: TransposeParams) -> npt.NDArray[np.int8]:
     """TRANSPOSE: output axis i is input axis p.perm[i]; rank <= 4."""
     xa = _i8(x)
     rank = xa.ndim
-    if not 1 <= rank <= KT_MAX_RANK or len(p.perm) != rank:
+    if not 1 <= rank <= MAX_RANK or len(p.perm) != rank:
         raise ValueError(f"transpose: rank {rank} with perm {p.perm}")
-    perm = [int(v) for v in p.perm] + [0] * (KT_MAX_RANK - rank)
-    tp = TransposeParamsC(rank, (c_int32 * KT_MAX_RANK)(*perm))
+    perm = [int(v) for v in p.perm] + [0] * (MAX_RANK - rank)
+    tp = TransposeParamsC(rank, (c_int32 * MAX_RANK)(*perm))
     if sorted(p.perm) != list(range(rank)):
         raise ValueError(f"transpose: {p.perm} is not a permutation of 0..{rank - 1}")
     out = np.empty(tuple(xa.shape[i] for i in p.perm), dtype=np.int8)

@@ -19,28 +19,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from kilotrain.model.ops import CONV_KINDS
+
 
 class ModelError(ValueError):
     """A model cannot be read or is outside what kilotrain supports; the message says why."""
-
-
-#: Op kinds the IR, the importer and the executor support.
-SUPPORTED_OPS: tuple[str, ...] = (
-    "CONV_2D",
-    "DEPTHWISE_CONV_2D",
-    "FULLY_CONNECTED",
-    "ADD",
-    "AVERAGE_POOL_2D",
-    "MEAN",
-    "PAD",
-    "PADV2",
-    "TRANSPOSE",
-    "SOFTMAX",
-    "RESHAPE",
-)
-
-#: Op kinds counted as "conv layers" for sparse-update schemes (network order, 0 = stem).
-CONV_KINDS: tuple[str, ...] = ("CONV_2D", "DEPTHWISE_CONV_2D")
 
 
 @dataclass

@@ -18,26 +18,26 @@ from typing import Any
 import numpy as np
 import tflite
 
+from kilotrain.model.geometry import compute_out_size, compute_padding
+from kilotrain.model.ir import Graph, ModelError, Op, Tensor
+from kilotrain.model.ops import SUPPORTED_OPS
 from kilotrain.model.params import (
-    AddParams,
     AvgPoolParams,
     ConvParams,
     DepthwiseConvParams,
     FullyConnectedParams,
-    MeanParams,
     PadParams,
     ReshapeParams,
-    SoftmaxParams,
     TransposeParams,
 )
-from kilotrain.reference.quant import (
+from kilotrain.model.quantize import (
     activation_range,
-    quantize_multiplier,
-    quantize_multiplier_greater_than_one,
-    quantize_multiplier_smaller_than_one_exp,
-    quantize_multipliers,
+    add_params,
+    conv_multipliers,
+    fc_multipliers,
+    mean_params,
+    softmax_params,
 )
-from kilotrain.model.ir import SUPPORTED_OPS, Graph, ModelError, Op, Tensor
 
 _OPCODE_NAMES: dict[int, str] = {
     v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_") and isinstance(v, int)
@@ -166,72 +166,10 @@ def _options(cls: Any, opts: tuple[int, Any]) -> Any:
 # ----------------------------------------------------------------------------- TFLM geometry
 
 
-def compute_out_size(padding: str, image: int, filt: int, stride: int, dilation: int) -> int:
-    """TFLite ``ComputeOutSize``."""
-    eff = (filt - 1) * dilation + 1
-    if padding == "SAME":
-        return (image + stride - 1) // stride
-    return (image + stride - eff) // stride
-
-
-def compute_padding(stride: int, dilation: int, in_size: int, filt: int, out_size: int) -> int:
-    """TFLite ``ComputePaddingWithOffset``: the top/left padding (the odd extra goes bottom/right)."""
-    eff = (filt - 1) * dilation + 1
-    total = max((out_size - 1) * stride + eff - in_size, 0)
-    return total // 2
-
 
 # ----------------------------------------------------------------------------- TFLM Prepare formulas
 # Shared with kilotrain.model.zoo so Python-built models get exactly the importer's parameters.
 
-
-def conv_multipliers(s_in: float, w_scales: np.ndarray, s_out: float, channels: int) -> tuple[np.ndarray, np.ndarray]:
-    """``PopulateConvolutionQuantizationParams``: per channel (double)s_in * (double)s_w / (double)s_out,
-    a single weight scale broadcast to all channels."""
-    w_s = np.broadcast_to(np.asarray(w_scales, dtype=np.float32).astype(np.float64).reshape(-1), (channels,))
-    return quantize_multipliers([float(s_in) * float(sw) / float(s_out) for sw in w_s])
-
-
-def fc_multipliers(s_in: float, w_scales: np.ndarray, s_out: float) -> tuple[np.ndarray, np.ndarray]:
-    """FULLY_CONNECTED: per-tensor weights use ``GetQuantizedConvolutionMultipler``
-    ((double)(float s_in * float s_w) / (double)s_out, one multiplier); per-channel weights use
-    the conv formula."""
-    ws = np.asarray(w_scales, dtype=np.float32).reshape(-1)
-    if ws.size == 1:
-        prod = float(np.float32(s_in) * ws[0])
-        m, s = quantize_multiplier(prod / float(np.float32(s_out)))
-        return np.array([m], np.int32), np.array([s], np.int32)
-    return conv_multipliers(s_in, ws, s_out, ws.size)
-
-
-def add_params(s1: float, zp1: int, s2: float, zp2: int, s_out: float, zp_out: int, act: str) -> AddParams:
-    """``CalculateOpDataAdd`` (int8: left_shift 20)."""
-    left_shift = 20
-    twice_max = 2.0 * float(max(np.float32(s1), np.float32(s2)))
-    m1, sh1 = quantize_multiplier_smaller_than_one_exp(float(np.float32(s1)) / twice_max)
-    m2, sh2 = quantize_multiplier_smaller_than_one_exp(float(np.float32(s2)) / twice_max)
-    mo, so = quantize_multiplier_smaller_than_one_exp(twice_max / ((1 << left_shift) * float(np.float32(s_out))))
-    act_min, act_max = activation_range(act, s_out, zp_out)
-    return AddParams(
-        input1_offset=-int(zp1), input2_offset=-int(zp2), output_offset=int(zp_out), left_shift=left_shift,
-        input1_multiplier=m1, input1_shift=sh1, input2_multiplier=m2, input2_shift=sh2,
-        output_multiplier=mo, output_shift=so, act_min=act_min, act_max=act_max,
-    )
-
-
-def mean_params(s_in: float, zp_in: int, s_out: float, zp_out: int) -> MeanParams:
-    """MEAN Prepare: QuantizeMultiplier((double)s_in / (double)s_out)."""
-    m, s = quantize_multiplier(float(np.float32(s_in)) / float(np.float32(s_out)))
-    return MeanParams(input_offset=-int(zp_in), output_offset=int(zp_out), multiplier=m, shift=s)
-
-
-def softmax_params(s_in: float, beta: float = 1.0) -> SoftmaxParams:
-    """``CalculateSoftmaxParams`` for int8 (double rounding build): PreprocessSoftmaxScaling with
-    5 integer bits, then diff_min = -CalculateInputRadius(5, left_shift)."""
-    real = min(float(np.float32(beta)) * float(np.float32(s_in)) * float(1 << (31 - 5)), float((1 << 31) - 1))
-    mult, left = quantize_multiplier_greater_than_one(real)
-    radius = int(np.floor(1.0 * ((1 << 5) - 1) * float(1 << (31 - 5)) / float(1 << left)))
-    return SoftmaxParams(input_multiplier=mult, input_left_shift=left, diff_min=-radius)
 
 
 # ----------------------------------------------------------------------------- builder

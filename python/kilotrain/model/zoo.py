@@ -16,11 +16,16 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from kilotrain.reference.conv2d import im2col
-from kilotrain.model.params import ConvParams, DepthwiseConvParams, FullyConnectedParams
-from kilotrain.reference.quant import activation_range
+from kilotrain.model.geometry import compute_out_size, compute_padding, im2col
 from kilotrain.model.ir import Graph, Op, Tensor
-from kilotrain.model.tflite import add_params, compute_out_size, compute_padding, conv_multipliers, fc_multipliers, mean_params
+from kilotrain.model.params import ConvParams, DepthwiseConvParams, FullyConnectedParams
+from kilotrain.model.quantize import (
+    activation_range,
+    add_params,
+    conv_multipliers,
+    fc_multipliers,
+    mean_params,
+)
 
 F64 = npt.NDArray[np.float64]
 

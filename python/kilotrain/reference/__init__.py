@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from kilotrain.reference.add import add
 from kilotrain.reference.avg_pool import avg_pool
-from .conv2d import conv2d
-from .depthwise_conv2d import depthwise_conv2d
 from kilotrain.reference.fully_connected import fully_connected
 from kilotrain.reference.mean import mean
 from kilotrain.reference.pad import pad
 from kilotrain.reference.softmax import softmax
 from kilotrain.reference.transpose import transpose
+
+from .conv2d import conv2d
+from .depthwise_conv2d import depthwise_conv2d
 
 __all__ = [
     "add",

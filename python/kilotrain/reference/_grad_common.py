@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from kilotrain.reference.grad_params import CHAN_SHIFT_MAX, HEADROOM_MAX, check_exponent, check_shifts
+from kilotrain.contract import CHAN_SHIFT_MAX, HEADROOM_MAX
+from kilotrain.reference.grad_params import check_exponent, check_shifts
 
 
 def check_fold(name: str, chan_multiplier: npt.ArrayLike, chan_shift: npt.ArrayLike,
@@ -71,8 +72,14 @@ def apply_update(w_cfirst: np.ndarray, acc_w: np.ndarray, bias, acc_b: np.ndarra
     ``index`` (shape of ``acc_w``: each element's flat index in the layer's weight tensor;
     default the C-order index of ``w_cfirst``). Returns (new weights (Cout, ...) int8, new bias
     int32 or None)."""
-    from kilotrain.reference.grad_quant import (INT32_MAX, INT32_MIN, _wrap32, hash32, scale_round,
-                             scale_round_stochastic)
+    from kilotrain.reference.grad_quant import (
+        INT32_MAX,
+        INT32_MIN,
+        _wrap32,
+        hash32,
+        scale_round,
+        scale_round_stochastic,
+    )
 
     nw = acc_w.shape[0]
     new_w = np.array(w_cfirst, dtype=np.int8, copy=True)

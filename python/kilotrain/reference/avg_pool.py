@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from kilotrain.reference.conv2d import padded_taps
+from kilotrain.model.geometry import padded_taps
 from kilotrain.model.params import AvgPoolParams
 
 

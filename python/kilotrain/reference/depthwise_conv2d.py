@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from kilotrain.reference.conv2d import padded_taps
+from kilotrain.model.geometry import padded_taps
 from kilotrain.model.params import DepthwiseConvParams
 from kilotrain.reference.quant import requantize
 

@@ -11,7 +11,12 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from kilotrain.reference._grad_common import check_exponents, check_fold, check_geometry, scatter_size
+from kilotrain.reference._grad_common import (
+    check_exponents,
+    check_fold,
+    check_geometry,
+    scatter_size,
+)
 from kilotrain.reference.grad_params import DepthwiseConvGradParams
 from kilotrain.reference.grad_quant import GradStats, _wrap32, scale_round, to_grad8
 

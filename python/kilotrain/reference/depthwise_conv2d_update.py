@@ -12,8 +12,13 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from kilotrain.reference._grad_common import apply_update, check_exponents, check_geometry, check_update
-from kilotrain.reference.conv2d import padded_taps
+from kilotrain.model.geometry import padded_taps
+from kilotrain.reference._grad_common import (
+    apply_update,
+    check_exponents,
+    check_geometry,
+    check_update,
+)
 from kilotrain.reference.grad_params import UpdateParams
 
 

@@ -27,22 +27,17 @@ from fractions import Fraction
 import numpy as np
 import numpy.typing as npt
 
+from kilotrain.contract import (
+    EXP_MAX,
+    EXP_MIN,
+    HEADROOM_MAX,
+    SHIFT_MAX,
+    SHIFT_MIN,
+)
+from kilotrain.model.quantize import quantize_multiplier, quantize_multipliers
 from kilotrain.reference.grad_quant import GradStats  # noqa: F401  (re-exported; defined with to_grad8)
-from kilotrain.reference.quant import quantize_multiplier, quantize_multipliers
 
 I32 = npt.NDArray[np.int32]
-
-#: Range of every compile-time shift in a backward record.
-SHIFT_MIN, SHIFT_MAX = -31, 63
-#: Range of every run-time gradient exponent argument.
-EXP_MIN, EXP_MAX = -64, 64
-#: Largest per-channel fold shift (chan_shift): the fold ratio s_W[co] / max s_W is <= 1.
-CHAN_SHIFT_MAX = 1
-#: Range of the input-gradient headroom H.
-HEADROOM_MAX = 8
-#: The scale policy's exponent window (docs/numerics.md, "Scale policy").
-POLICY_EXP_MIN, POLICY_EXP_MAX = -24, 8
-
 
 @dataclass(frozen=True)
 class ConvGradParams:

@@ -15,8 +15,6 @@ int64, wrapped to int32 where C would wrap).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import numpy.typing as npt
 
@@ -31,59 +29,6 @@ def _wrap32(x: np.ndarray) -> I64:
     """Two's-complement wrap of int64 values to the int32 range (what C's int32 arithmetic does)."""
     return np.asarray(x, dtype=np.int64).astype(np.int32).astype(np.int64)
 
-
-def _round_half_away(x: float) -> int:
-    """C's ``std::round`` for a double: halves away from zero (exact, no float re-rounding)."""
-    fl = math.floor(abs(x))
-    r = fl + (1 if abs(x) - fl >= 0.5 else 0)
-    return int(r if x >= 0 else -r)
-
-
-def quantize_multiplier(real: float) -> tuple[int, int]:
-    """TFLM's ``QuantizeMultiplier``: ``real ~= multiplier * 2**(shift - 31)``.
-
-    frexp-based; the Q31 significand is rounded half away from zero; a significand that rounds
-    up to 2**31 is halved (shift + 1); a shift below -31 gives (0, 0). Returns (multiplier, shift).
-    """
-    real = float(real)
-    if real == 0.0:
-        return 0, 0
-    q, shift = math.frexp(real)
-    q_fixed = _round_half_away(q * float(1 << 31))
-    if abs(q_fixed) == (1 << 31):
-        q_fixed //= 2
-        shift += 1
-    if shift < -31:
-        return 0, 0
-    return int(q_fixed), int(shift)
-
-
-def quantize_multiplier_smaller_than_one_exp(real: float) -> tuple[int, int]:
-    """TFLM's ``QuantizeMultiplierSmallerThanOneExp``: 0 < real < 1, shift <= 0."""
-    if not 0.0 < real < 1.0:
-        raise ValueError(f"multiplier {real} not in (0, 1)")
-    m, s = quantize_multiplier(real)
-    if s > 0:
-        raise ValueError(f"multiplier {real} gives positive shift {s}")
-    return m, s
-
-
-def quantize_multiplier_greater_than_one(real: float) -> tuple[int, int]:
-    """TFLM's ``QuantizeMultiplierGreaterThanOne``: real > 1, shift >= 0."""
-    if not real > 1.0:
-        raise ValueError(f"multiplier {real} not > 1")
-    m, s = quantize_multiplier(real)
-    if s < 0:
-        raise ValueError(f"multiplier {real} gives negative shift {s}")
-    return m, s
-
-
-def quantize_multipliers(reals: ArrayLike) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
-    """:func:`quantize_multiplier` over an array of reals (per-channel); int32 arrays."""
-    pairs = [quantize_multiplier(float(r)) for r in np.ravel(np.asarray(reals, dtype=np.float64))]
-    mult = np.array([p[0] for p in pairs], dtype=np.int32)
-    shift = np.array([p[1] for p in pairs], dtype=np.int32)
-    return mult, shift
 
 
 def saturating_rounding_doubling_high_mul(a: ArrayLike, b: ArrayLike) -> I64:
@@ -167,28 +112,4 @@ def requantize(
     return np.clip(y, act_min, act_max).astype(np.int8)
 
 
-def quantize_activation_bound(f: float, scale: float, zero_point: int) -> int:
-    """TFLM's ``Quantize`` helper of ``CalculateActivationRangeQuantized``:
-    ``zp + (int)roundf(f / scale)`` with the division in float32."""
-    q = np.float32(f) / np.float32(scale)
-    return int(zero_point) + _round_half_away(float(q))
 
-
-def activation_range(activation: str, scale: float, zero_point: int) -> tuple[int, int]:
-    """TFLM's ``CalculateActivationRangeQuantized`` for an int8 output."""
-    qmin, qmax = -128, 127
-    if activation == "NONE":
-        return qmin, qmax
-    if activation == "RELU":
-        return max(qmin, quantize_activation_bound(0.0, scale, zero_point)), qmax
-    if activation == "RELU6":
-        return (
-            max(qmin, quantize_activation_bound(0.0, scale, zero_point)),
-            min(qmax, quantize_activation_bound(6.0, scale, zero_point)),
-        )
-    if activation == "RELU_N1_TO_1":
-        return (
-            max(qmin, quantize_activation_bound(-1.0, scale, zero_point)),
-            min(qmax, quantize_activation_bound(1.0, scale, zero_point)),
-        )
-    raise ValueError(f"unsupported fused activation {activation!r}")

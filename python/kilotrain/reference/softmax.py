@@ -24,8 +24,8 @@ from kilotrain.reference.quant import (
     INT32_MIN,
     multiply_by_quantized_multiplier_greater_than_one,
     rounding_divide_by_pot,
-    saturating_rounding_doubling_high_mul as _srdhm,
 )
+from kilotrain.reference.quant import saturating_rounding_doubling_high_mul as _srdhm
 
 I64 = npt.NDArray[np.int64]
 

@@ -29,9 +29,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from kilotrain.reference.conv2d import padded_taps
+from kilotrain.model import ops
+from kilotrain.model.geometry import padded_taps
 from kilotrain.model.ir import Graph, Op
-from kilotrain.training.plan import Structure, structure
+from kilotrain.training.scheme import SchemeSpec
+from kilotrain.training.structure import Structure, structure
 
 F = npt.NDArray[np.floating[Any]]
 
@@ -85,17 +87,20 @@ class FloatTrainer:
     dtype: Any = np.float32
     fake_quant: bool = True
     layers: dict[int, FloatLayer] = field(default_factory=dict)
-    #: when a dict, backward() stores every input-gradient contribution under (op pos, tensor id)
-    record: dict[tuple[int, int], F] | None = None
 
     @classmethod
-    def create(cls, graph: Graph, scheme: Any, dtype: Any = np.float32, fake_quant: bool = True) -> "FloatTrainer":
+    def create(cls, graph: Graph, scheme: SchemeSpec, dtype: Any = np.float32, fake_quant: bool = True) -> FloatTrainer:
         """Dequantize every conv/dwconv/FC op's weights and bias."""
-        st = structure(graph, scheme)
+        return cls.for_structure(structure(graph, scheme), dtype, fake_quant)
+
+    @classmethod
+    def for_structure(cls, st: Structure, dtype: Any = np.float32, fake_quant: bool = True) -> FloatTrainer:
+        """:meth:`create` for an analysis already made (the plan's own, so both walk the same ops)."""
+        graph = st.graph
         t = cls(graph, st, dtype, fake_quant)
         for pos in st.forward_ops:
             op = graph.ops[pos]
-            if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+            if op.kind in ops.WEIGHTED:
                 t.layers[pos] = t._dequant_layer(op)
         return t
 
@@ -212,9 +217,11 @@ class FloatTrainer:
         return env[self.st.logits].reshape(-1)
 
     # ---------------------------------------------------------------- backward
-    def backward(self, env: dict[int, F], masks: dict[int, np.ndarray], label: int) -> tuple[dict[int, F], dict[int, tuple[F, F]], float, F]:
+    def backward(self, env: dict[int, F], masks: dict[int, np.ndarray], label: int,
+                 record: dict[tuple[int, int], F] | None = None) -> tuple[dict[int, F], dict[int, tuple[F, F]], float, F]:
         """Float backward over the plan's backward ops. Returns (tensor grads, op pos -> (dW, db),
-        loss, softmax probabilities). Gradients of frozen weights are not computed."""
+        loss, softmax probabilities). Gradients of frozen weights are not computed. ``record``,
+        when given, receives every input-gradient contribution under (op pos, tensor id)."""
         g = self.graph
         z = self.logits(env).astype(np.float64)
         e = np.exp(z - z.max())
@@ -231,8 +238,8 @@ class FloatTrainer:
                 gy = gy * masks[pos]
             upd = self.st.updates.get(pos)
             for tin, gx in self._op_backward(op, pos, env, gy, upd, pgrads):
-                if self.record is not None:
-                    self.record[(pos, tin)] = gx
+                if record is not None:
+                    record[(pos, tin)] = gx
                 if tin in self.st.grad_tensors:
                     grads[tin] = grads[tin] + gx if tin in grads else gx
         return grads, pgrads, loss, p
@@ -243,7 +250,7 @@ class FloatTrainer:
         xin = op.inputs[0]
         want_x = xin in self.st.grad_tensors
         out: list[tuple[int, F]] = []
-        if k in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+        if k in ops.WEIGHTED:
             L = self.layers[pos]
             x = env[xin]
             if k == "FULLY_CONNECTED":
@@ -365,9 +372,11 @@ def env_from_int(graph: Graph, env_q: dict[int, np.ndarray], dtype: Any = np.flo
     return out
 
 
-def backward_from_int(trainer: FloatTrainer, env_q: dict[int, np.ndarray], label: int) -> tuple[dict[int, F], dict[int, tuple[F, F]], float]:
+def backward_from_int(trainer: FloatTrainer, env_q: dict[int, np.ndarray], label: int,
+                      record: dict[tuple[int, int], F] | None = None) -> tuple[dict[int, F], dict[int, tuple[F, F]], float]:
     """Float gradients for the integer forward's activations (dequantized) and its ReLU masks.
-    The trainer's float weights should equal the integer model's (a fresh FloatTrainer)."""
+    The trainer's float weights should equal the integer model's (a fresh FloatTrainer);
+    ``record`` as in :meth:`FloatTrainer.backward`."""
     g = trainer.graph
     env = env_from_int(g, env_q, trainer.dtype)
     masks = {}
@@ -376,56 +385,8 @@ def backward_from_int(trainer: FloatTrainer, env_q: dict[int, np.ndarray], label
         m = relu_mask_from_q(op, np.asarray(env_q[op.outputs[0]]))
         if m is not None:
             masks[pos] = m
-    grads, pgrads, loss, _ = trainer.backward(env, masks, label)
+    grads, pgrads, loss, _ = trainer.backward(env, masks, label, record)
     return grads, pgrads, loss
 
 
-def cosine(a: np.ndarray, b: np.ndarray) -> float:
-    """Cosine similarity of two arrays (1.0 if both are zero)."""
-    a = np.asarray(a, np.float64).ravel()
-    b = np.asarray(b, np.float64).ravel()
-    na, nb = np.linalg.norm(a), np.linalg.norm(b)
-    if na == 0 and nb == 0:
-        return 1.0
-    if na == 0 or nb == 0:
-        return 0.0
-    return float(a @ b / (na * nb))
 
-
-def sync_from_state(trainer: FloatTrainer, plan: Any, state: Any) -> None:
-    """Set the trainer's float parameters to the integer state's (dequantized)."""
-    g = trainer.graph
-    for pos, b in state.biases.items():
-        op = g.ops[pos]
-        s_in = g.tensors[op.inputs[0]].s
-        sw = np.broadcast_to(g.tensors[op.inputs[1]].scale.astype(np.float64), b.shape)
-        trainer.layers[pos].b = (b.astype(np.float64) * s_in * sw).astype(trainer.dtype)
-    for pos, w in state.weights.items():
-        op = g.ops[pos]
-        sw = g.tensors[op.inputs[1]].scale.astype(np.float64)
-        shape = (1, 1, 1, -1) if op.kind == "DEPTHWISE_CONV_2D" else (-1,) + (1,) * (w.ndim - 1)
-        trainer.layers[pos].w = (w.astype(np.float64) * sw.reshape(shape)).astype(trainer.dtype)
-
-
-def gradient_cosines(plan: Any, state: Any, samples: list[tuple[np.ndarray, int]]) -> dict[int, float]:
-    """Per integer gradient tensor of ``plan`` (gradient id -> min over ``samples``): the cosine
-    between the integer gradient ``g · 2^e`` of one step from ``state`` (not modified) and the
-    float64 gradient for the same integer forward activations and parameters. View gradients
-    (RESHAPE/PAD/TRANSPOSE) are left out (they equal their source)."""
-    from kilotrain.training import step as tg
-
-    ft = FloatTrainer.create(plan.graph, plan.scheme, dtype=np.float64)
-    ft.st = plan.structure
-    sync_from_state(ft, plan, state)
-    cos: dict[int, list[float]] = {}
-    for x, y in samples:
-        env_q = tg.forward(plan, state, x)
-        _, rec, exps = tg.step_recorded(plan, state.copy(), x, int(y))
-        ft.record = {}
-        gf, _, _ = backward_from_int(ft, env_q, int(y))
-        for gid, arr in rec.items():
-            gt = plan.grads[gid]
-            f = ft.record[(gt.consumer, gt.tensor)] if gt.role == "contribution" else gf[gt.tensor]
-            cos.setdefault(gid, []).append(cosine(arr.astype(np.float64) * 2.0 ** exps[gt.exp_slot], f))
-        ft.record = None
-    return {gid: min(c) for gid, c in cos.items()}

@@ -33,92 +33,16 @@ from typing import Any
 
 import numpy as np
 
-from kilotrain.reference import grad_params as gp
+from kilotrain import contract
+from kilotrain.model import ops
 from kilotrain.model.ir import Graph, ModelError, Op
-from kilotrain.training.scheme import LayerUpdate, SchemeError, SparseScheme, classifier_op, resolve, validate
+from kilotrain.reference import executor
+from kilotrain.reference import grad_params as gp
+from kilotrain.training.float_reference import FloatTrainer, backward_from_int
+from kilotrain.training.scheme import LayerUpdate, SchemeError, SchemeSpec, SparseScheme, classifier_op
+from kilotrain.training.structure import PlanError, Structure, structure
 
-#: Op kinds the integer backward can pass a gradient through.
-BACKWARD_KINDS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "MEAN", "AVERAGE_POOL_2D", "RESHAPE", "PAD", "PADV2", "TRANSPOSE")
-#: Kinds that only move bytes: their input gradient shares the output gradient's exponent.
-VIEW_KINDS = ("RESHAPE", "PAD", "PADV2", "TRANSPOSE")
-WEIGHTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
-
-
-class PlanError(SchemeError):
-    """The training plan cannot be built for this model and scheme; the message names the op."""
-
-
-@dataclass
-class Structure:
-    """The graph analysis of a (graph, scheme) — see :func:`structure`."""
-
-    graph: Graph
-    scheme: SparseScheme
-    updates: dict[int, LayerUpdate]  # op position -> what it updates
-    forward_ops: list[int]  # op positions run in the training forward pass
-    backward_ops: list[int]  # op positions, reverse execution order
-    logits: int  # tensor id
-    classifier: int  # op position
-    first: int  # earliest trainable op position (backprop stops there)
-    grad_tensors: set[int]  # tensor ids that receive a gradient
-    contributors: dict[int, list[int]]  # tensor id -> backward op positions giving it a gradient (reverse order)
-
-
-def structure(graph: Graph, scheme: Any) -> Structure:
-    """Analyse ``graph`` under ``scheme`` (a SparseScheme or anything :func:`resolve` takes)."""
-    sch = resolve(scheme, graph)
-    ups = validate(sch, graph)
-    updates = {u.op_position: u for u in ups}
-    producer = {o: i for i, op in enumerate(graph.ops) for o in op.outputs}
-    out = graph.outputs[0]
-    pos_out = producer.get(out)
-    logits = out
-    if pos_out is not None and graph.ops[pos_out].kind == "SOFTMAX":
-        logits = graph.ops[pos_out].inputs[0]
-    lpos = producer[logits]
-    cls = classifier_op(graph)
-    cpos = graph.ops.index(cls)
-    # forward: every op needed for the logits (all ops up to lpos that feed it)
-    needed: set[int] = set()
-    stack = [logits]
-    while stack:
-        t = stack.pop()
-        p = producer.get(t)
-        if p is None or p in needed:
-            continue
-        needed.add(p)
-        stack.extend(i for i in graph.ops[p].inputs if i >= 0 and graph.tensors[i].data is None)
-    forward_ops = sorted(needed)
-    first = min(updates)
-    grad_tensors: set[int] = {logits}
-    contributors: dict[int, list[int]] = {}
-    backward_ops: list[int] = []
-    for pos in reversed(forward_ops):
-        if pos < first:
-            break
-        op = graph.ops[pos]
-        if op.outputs[0] not in grad_tensors:
-            continue  # its output does not reach the logits' gradient
-        if op.kind not in BACKWARD_KINDS:
-            raise PlanError(f"op {op.index} ({op.kind}) is on the backward path but has no integer backward; supported: {', '.join(BACKWARD_KINDS)}")
-        if op.kind in WEIGHTED and getattr(op.params, "dilation", (1, 1)) != (1, 1):
-            raise PlanError(f"op {op.index} ({op.kind}) is dilated; dilated convolutions have no integer backward yet")
-        backward_ops.append(pos)
-        acts = op.inputs[:2] if op.kind == "ADD" else op.inputs[:1]
-        for t in acts:
-            if t < 0 or graph.tensors[t].data is not None:
-                continue
-            p = producer.get(t)
-            if p is None or p < first:
-                continue  # graph input or before the earliest trainable op: backprop stops
-            grad_tensors.add(t)
-            contributors.setdefault(t, []).append(pos)
-    for t, cons in contributors.items():
-        if len(cons) > 2:
-            raise PlanError(f"tensor {t} ({graph.tensors[t].name!r}) is read by {len(cons)} ops on the backward path; fan-out above 2 is not supported")
-        if len(cons) > 1 and any(graph.ops[c].kind in VIEW_KINDS for c in cons):
-            raise PlanError(f"tensor {t} ({graph.tensors[t].name!r}) is read by a {'/'.join(VIEW_KINDS)} op and another op; fan-out through a view op is not supported")
-    return Structure(graph, sch, updates, forward_ops, backward_ops, logits, cpos, first, grad_tensors, contributors)
+__all__ = ["PlanError", "Structure", "TrainPlan", "build_plan", "structure"]
 
 
 # ------------------------------------------------------------------------------------------ plan
@@ -276,8 +200,8 @@ def _per_channel_weight_bytes(graph: Graph, op: Op) -> int:
 ROUNDINGS = ("stochastic", "nearest")
 
 
-def build_plan(graph: Graph, scheme: Any, lr: float, *, qas: bool = True, calib: list[tuple[np.ndarray, int]] | None = None, calib_seed: int = 0,
-               rounding: str = "stochastic") -> TrainPlan:
+def build_plan(graph: Graph, scheme: SchemeSpec, lr: float, *, qas: bool = True, calib: list[tuple[np.ndarray, int]] | None = None, calib_seed: int = 0,
+               rounding: str = "stochastic", engine: str = "golden") -> TrainPlan:
     """The training plan of ``graph`` under ``scheme`` with learning rate ``lr``.
 
     ``rounding``: the int8 weight update rounds ``"stochastic"``-ally (default; the key is
@@ -285,10 +209,13 @@ def build_plan(graph: Graph, scheme: Any, lr: float, *, qas: bool = True, calib:
 
     ``calib``: (int8 input, label) pairs for the initial exponents; default: 4 seeded random
     inputs with random labels.
+
+    ``engine``: the engine that will run the step (:data:`kilotrain.model.ops.ENGINES`); the plan
+    refuses an op on the backward path that this engine cannot pass a gradient through.
     """
     if rounding not in ROUNDINGS:
         raise ValueError(f"rounding {rounding!r} not in {ROUNDINGS}")
-    st = structure(graph, scheme)
+    st = structure(graph, scheme, engine)
     grads: list[GradTensor] = []
     tensor_grad: dict[int, int] = {}  # tensor id -> gradient id of its whole gradient
     contrib: dict[tuple[int, int], int] = {}  # (consumer pos, tensor) -> gradient id
@@ -324,7 +251,7 @@ def build_plan(graph: Graph, scheme: Any, lr: float, *, qas: bool = True, calib:
         for t in acts:
             if t not in st.grad_tensors:
                 continue
-            if op.kind in VIEW_KINDS:
+            if op.kind in ops.VIEW_KINDS:
                 gid = new_grad(t, "view", grads[gy].exp_slot, pos)
             elif len(st.contributors[t]) > 1:
                 gid = new_grad(t, "contribution", None, pos)
@@ -336,7 +263,7 @@ def build_plan(graph: Graph, scheme: Any, lr: float, *, qas: bool = True, calib:
             step.gx.append(gid)
             step.gx_tensors.append(t)
         try:
-            if op.kind in WEIGHTED:
+            if op.kind in ops.WEIGHTED:
                 if op.activation in ("RELU", "RELU6"):
                     p = op.params
                     mp = gp.ReluMaskParams(int(p.act_min), int(p.act_max), op.activation == "RELU6")
@@ -412,22 +339,16 @@ def build_plan(graph: Graph, scheme: Any, lr: float, *, qas: bool = True, calib:
 
 def _initial_exponents(graph: Graph, st: Structure, grads: list[GradTensor], n_slots: int, calib: list[tuple[np.ndarray, int]] | None, seed: int) -> tuple[list[int], list[float]]:
     """e0 per exponent slot from a float backward pass (float_reference) over calibration samples."""
-    from kilotrain.reference import executor
-    from kilotrain.training.float_reference import FloatTrainer, backward_from_int
-
     if calib is None:
         rng = np.random.default_rng(seed)
         ncls = int(np.prod(graph.tensors[st.logits].shape))
         calib = [(rng.integers(-128, 128, graph.input.shape).astype(np.int8), int(rng.integers(ncls))) for _ in range(4)]
-    ft = FloatTrainer.create(graph, st.scheme, dtype=np.float64)
-    ft.st = st
+    ft = FloatTrainer.for_structure(st, dtype=np.float64)
     amax = [0.0] * n_slots
     for x, y in calib:
         _, env_q = executor.run(graph, x, return_all=True)
         record: dict[tuple[int, int], np.ndarray] = {}
-        ft.record = record
-        grads_f, _, _ = backward_from_int(ft, env_q, int(y))
-        ft.record = None
+        grads_f, _, _ = backward_from_int(ft, env_q, int(y), record)
         for gt in grads:
             if gt.role == "logits" or gt.role == "grad" and gt.consumer is None:
                 v = grads_f.get(gt.tensor)
@@ -439,8 +360,8 @@ def _initial_exponents(graph: Graph, st: Structure, grads: list[GradTensor], n_s
                 amax[gt.exp_slot] = max(amax[gt.exp_slot], float(np.max(np.abs(v))) if np.size(v) else 0.0)
     e0 = []
     for a in amax:
-        e = gp.POLICY_EXP_MIN if a <= 0 else math.ceil(math.log2(a / 100.0))
-        e0.append(int(min(max(e, gp.POLICY_EXP_MIN), gp.POLICY_EXP_MAX)))
+        e = contract.POLICY_EXP_MIN if a <= 0 else math.ceil(math.log2(a / 100.0))
+        e0.append(int(min(max(e, contract.POLICY_EXP_MIN), contract.POLICY_EXP_MAX)))
     return e0, amax
 
 
@@ -459,7 +380,7 @@ def _memory(graph: Graph, st: Structure, grads: list[GradTensor], masks: list[Ma
     for gt in grads:
         buf_of[gt.id] = gt.id
     for s in steps:
-        if s.kind in VIEW_KINDS and s.gy is not None:
+        if s.kind in ops.VIEW_KINDS and s.gy is not None:
             for gx in s.gx:
                 buf_of[gx] = buf_of[s.gy]
     birth: dict[int, int] = {buf_of[grads[0].id]: -1}
@@ -477,7 +398,7 @@ def _memory(graph: Graph, st: Structure, grads: list[GradTensor], masks: list[Ma
         peak = max(peak, live)
     # the backward kernels need no scratch buffer (docs/kernels.md, "Loop structure"): the input
     # gradient's int32 accumulators are one block of 32 channels on the stack (128 B)
-    scratch = 4 * 32 if any(s.kind in WEIGHTED and s.grad_params is not None for s in steps) else 0
+    scratch = 4 * contract.GRAD_BLOCK if any(s.kind in ops.WEIGHTED and s.grad_params is not None for s in steps) else 0
     cls = st.updates[st.classifier]
     cop = graph.ops[st.classifier]
     cls_b = 4 * graph.tensors[cop.outputs[0]].shape[-1] + cls.n_channels * _per_channel_weight_bytes(graph, cop)

@@ -116,6 +116,10 @@ PAPER_MBV2_W035: dict[str, tuple[int, list[int], list[float]]] = {
 PRESETS: tuple[str, ...] = ("classifier-only", "bias-only", "last-layer", *PAPER_MBV2_W035)
 
 
+#: What names a scheme: a preset name or JSON path, a JSON object, or a scheme.
+SchemeSpec = str | Path | dict[str, Any] | SparseScheme
+
+
 def classifier_op(graph: Graph) -> Op:
     """The op whose output is the logits (through RESHAPEs), i.e. the input of the final SOFTMAX
     if there is one, else the graph output. Must be a FULLY_CONNECTED or CONV_2D."""
@@ -158,7 +162,7 @@ def _non_trainable_reason(graph: Graph, op: Op, weights: bool) -> str | None:
     return None
 
 
-def resolve(spec: str | Path | dict[str, Any] | SparseScheme, graph: Graph | None = None) -> SparseScheme:
+def resolve(spec: SchemeSpec, graph: Graph | None = None) -> SparseScheme:
     """A scheme from a preset name, a JSON file path, a JSON dict or a scheme; ``graph`` is needed
     for ``bias-only`` and ``last-layer`` (and for validation, see :func:`validate`)."""
     if isinstance(spec, SparseScheme):

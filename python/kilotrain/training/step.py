@@ -27,9 +27,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from kilotrain.reference import executor
+from kilotrain import contract
 from kilotrain import reference as golden
-from kilotrain.reference import grad_params as gp
+from kilotrain.model import ops
+from kilotrain.model.ir import Graph
+from kilotrain.reference import executor
 from kilotrain.reference.avg_pool_grad import avg_pool_grad
 from kilotrain.reference.conv2d_input_grad import conv2d_input_grad
 from kilotrain.reference.conv2d_update import conv2d_update
@@ -44,7 +46,6 @@ from kilotrain.reference.pad_grad import pad_grad
 from kilotrain.reference.relu_mask import relu_mask_apply, relu_mask_pack
 from kilotrain.reference.softmax_ce_grad import softmax_ce_grad
 from kilotrain.reference.transpose_grad import transpose_grad
-from kilotrain.model.ir import Graph
 from kilotrain.training.plan import TrainPlan
 
 #: Names a backward kernel namespace must provide.
@@ -75,8 +76,6 @@ def backward_namespace(module: Any) -> SimpleNamespace:
     return SimpleNamespace(**{n: getattr(module, n, getattr(GOLDEN_BACKWARD, n)) for n in BACKWARD_OPS})
 
 
-#: Scale policy constants (docs/numerics.md, "Scale policy").
-AMAX_LOW = 32
 
 
 @dataclass
@@ -203,7 +202,7 @@ def step(
             continue
         gy = G[s.gy]
         e_gy = ge(s.gy)
-        if s.kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+        if s.kind in ops.WEIGHTED:
             if s.mask is not None:
                 gy = bwd.relu_mask_apply(gy, masks[s.mask])
             wid = op.inputs[1]
@@ -264,9 +263,9 @@ def step(
         sat_total += int(st.saturated)
         if st.saturated > 0:
             new[slot] = exps[slot] + 1
-        elif st.amax < AMAX_LOW:
+        elif st.amax < contract.AMAX_LOW:
             new[slot] = exps[slot] - 1
-        new[slot] = min(max(new[slot], gp.POLICY_EXP_MIN), gp.POLICY_EXP_MAX)
+        new[slot] = min(max(new[slot], contract.POLICY_EXP_MIN), contract.POLICY_EXP_MAX)
     res = StepResult(int(np.asarray(p_label).ravel()[0]), loss_from_q15(int(np.asarray(p_label).ravel()[0])), bool(np.asarray(correct).ravel()[0]), sat_total, int(np.argmax(z)))
     state.exps = new
     state.step += 1

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from kilotrain import cli
 from kilotrain.paths import DataNotFound, data_file
 

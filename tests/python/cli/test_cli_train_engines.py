@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from kilotrain import cli
 
 ARGS = ["train", "zoo:tiny_cnn", "--dataset", "digits", "--input-size", "16", "--limit", "300",

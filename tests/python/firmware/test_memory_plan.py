@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from kilotrain.codegen import memory_plan
-from kilotrain.paths import data_file
 from kilotrain.model.tflite import load_tflite
+from kilotrain.paths import data_file
 
 
 def test_memory_plan_never_overlaps_live_tensors() -> None:

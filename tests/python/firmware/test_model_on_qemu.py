@@ -7,19 +7,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from kilotrain.kernels import forward as ckernels
-from kilotrain.codegen import model as codegen
-from kilotrain.reference import executor
-from kilotrain.data import images
 from kilotrain.codegen import memory_plan
+from kilotrain.codegen import model as codegen
+from kilotrain.data import images
 from kilotrain.device import toolchain
-from kilotrain.device.firmware import ModelClient, build_with_model
-from kilotrain.model.params import ConvParams
-from kilotrain.model.ir import Graph, Op, Tensor
-from kilotrain.paths import data_file
 from kilotrain.device.boards import QemuBoard
+from kilotrain.device.firmware import ModelClient, build_with_model
+from kilotrain.kernels import forward as ckernels
+from kilotrain.model.ir import Graph, Op, Tensor
+from kilotrain.model.params import ConvParams
 from kilotrain.model.tflite import load_tflite
+from kilotrain.paths import data_file
+from kilotrain.reference import executor
 
 pytestmark = pytest.mark.qemu
 

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from kilotrain.data import datasets
+from kilotrain.device.host import HostTrainer
+from kilotrain.model import zoo
+from kilotrain.model.ir import Graph
+from kilotrain.model.tflite import load_tflite
+from kilotrain.paths import data_file
+from kilotrain.training import plan as train_plan
 from kilotrain.training import scheme
 from kilotrain.training import step as train_golden
-from kilotrain.training import plan as train_plan
-from kilotrain.model import zoo
-from kilotrain.device.host import HostTrainer
-from kilotrain.model.ir import Graph
-from kilotrain.paths import data_file
-from kilotrain.model.tflite import load_tflite
 
 
 def _run(graph: Graph, spec: object, xs: np.ndarray, ys: np.ndarray, steps: int, lr: float = 0.01) -> None:

@@ -8,19 +8,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from kilotrain.data import datasets
+from kilotrain.device.boards import QemuBoard
+from kilotrain.device.link import DeviceError
+from kilotrain.device.protocol import ErrorCode, FrameType
+from kilotrain.device.train_client import TrainClient, build_with_training
+from kilotrain.model import zoo
+from kilotrain.model.ir import Graph
+from kilotrain.model.tflite import load_tflite
+from kilotrain.paths import data_file
+from kilotrain.training import plan as train_plan
 from kilotrain.training import scheme
 from kilotrain.training import step as train_golden
-from kilotrain.training import plan as train_plan
-from kilotrain.model import zoo
-from kilotrain.device.link import DeviceError
-from kilotrain.device.train_client import TrainClient, build_with_training
-from kilotrain.model.ir import Graph
-from kilotrain.paths import data_file
-from kilotrain.device.protocol import ErrorCode, FrameType
-from kilotrain.device.boards import QemuBoard
-from kilotrain.model.tflite import load_tflite
 
 pytestmark = pytest.mark.qemu
 

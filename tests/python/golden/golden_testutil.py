@@ -107,7 +107,7 @@ def tflm_run(model: bytes, x: np.ndarray | list[np.ndarray]) -> tuple[np.ndarray
 def graph_to_tflite(g: Any) -> bytes:
     """Write a kilotrain IR graph (conv/dwconv/add/mean/fc/softmax/reshape, SAME or VALID
     padding) back to .tflite bytes, so TFLM can run Python-built models."""
-    from kilotrain.model.tflite import compute_out_size, compute_padding
+    from kilotrain.model.geometry import compute_out_size, compute_padding
 
     b = ModelBuilder()
     ids: dict[int, int] = {}

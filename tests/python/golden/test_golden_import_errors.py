@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import flatbuffers
 import numpy as np
 import pytest
 from golden_testutil import ModelBuilder
-from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
-
-import flatbuffers
-from kilotrain.reference import executor
-from kilotrain.data import images
 from kilotrain import paths
+from kilotrain.data import images
 from kilotrain.model.ir import ModelError
 from kilotrain.model.tflite import load_tflite, read_tflite
+from kilotrain.reference import executor
+from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
 
 PERSON = paths.data_file("person_detection/person_detect.tflite")
 

@@ -6,13 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tflite_micro.python.tflite_micro import runtime
-
-from kilotrain.reference import executor
-from kilotrain.data import images
 from kilotrain import paths
-from kilotrain.reference import quant
+from kilotrain.data import images
 from kilotrain.model.tflite import load_tflite
+from kilotrain.reference import executor, quant
+from tflite_micro.python.tflite_micro import runtime
 
 PERSON = "person_detection/person_detect.tflite"
 MOBILENET = "mobilenet_v2_imagenet/mobilenet_v2_quantized_1x3x224x224.tflite"

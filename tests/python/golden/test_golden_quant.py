@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
+from kilotrain.model import quantize
 from kilotrain.reference import quant
 
 I32 = st.integers(-(2**31), 2**31 - 1)
@@ -61,7 +61,7 @@ def test_rounding_divide_by_pot_matches_scalar(x: int, e: int) -> None:
 @settings(max_examples=500, deadline=None)
 @given(st.integers(-(2**24), 2**24), st.floats(1e-6, 30.0))
 def test_multiply_by_quantized_multiplier_matches_scalar(x: int, real: float) -> None:
-    m, s = quant.quantize_multiplier(real)
+    m, s = quantize.quantize_multiplier(real)
     assert int(quant.multiply_by_quantized_multiplier(x, m, s)) == mbqm_ref(x, m, s)
     # and it approximates x * real within one unit (plus the Q31 representation error)
     assert abs(mbqm_ref(x, m, s) - x * m * 2.0 ** (s - 31)) <= 1.0
@@ -79,7 +79,7 @@ def test_multiply_by_quantized_multiplier_broadcasts_per_channel() -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.floats(1e-12, 1e6))
 def test_quantize_multiplier_is_frexp_rounded(real: float) -> None:
-    m, s = quant.quantize_multiplier(real)
+    m, s = quantize.quantize_multiplier(real)
     if s == 0 and m == 0:
         assert real < 2.0**-31
         return
@@ -89,21 +89,21 @@ def test_quantize_multiplier_is_frexp_rounded(real: float) -> None:
 
 
 def test_quantize_multiplier_known_values() -> None:
-    assert quant.quantize_multiplier(1.0) == (2**30, 1)
-    assert quant.quantize_multiplier(0.5) == (2**30, 0)
-    assert quant.quantize_multiplier(0.0) == (0, 0)
+    assert quantize.quantize_multiplier(1.0) == (2**30, 1)
+    assert quantize.quantize_multiplier(0.5) == (2**30, 0)
+    assert quantize.quantize_multiplier(0.0) == (0, 0)
     # significand rounds up to 2**31 -> halved, exponent + 1
-    assert quant.quantize_multiplier(1.0 - 2.0**-40) == (2**30, 1)
+    assert quantize.quantize_multiplier(1.0 - 2.0**-40) == (2**30, 1)
     # shift below -31 -> (0, 0)
-    assert quant.quantize_multiplier(2.0**-40) == (0, 0)
+    assert quantize.quantize_multiplier(2.0**-40) == (0, 0)
     q, e = math.frexp(0.1)
-    assert quant.quantize_multiplier(0.1) == (round(q * 2**31), e)
+    assert quantize.quantize_multiplier(0.1) == (round(q * 2**31), e)
 
 
 def test_single_rounding_differs_from_double_rounding() -> None:
     """The two TFLite rounding modes disagree on ties of the high product; golden uses double."""
     x = np.arange(-(2**16), 2**16, dtype=np.int64)
-    m, s = quant.quantize_multiplier(0.3)
+    m, s = quantize.quantize_multiplier(0.3)
     d = quant.multiply_by_quantized_multiplier(x, m, s - 3)
     sgl = quant.multiply_by_quantized_multiplier_single(x, m, s - 3)
     assert np.count_nonzero(d != sgl) > 0
@@ -121,4 +121,4 @@ def test_single_rounding_differs_from_double_rounding() -> None:
     ],
 )
 def test_activation_range(act: str, scale: float, zp: int, want: tuple[int, int]) -> None:
-    assert quant.activation_range(act, scale, zp) == want
+    assert quantize.activation_range(act, scale, zp) == want

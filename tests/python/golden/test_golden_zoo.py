@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from golden_testutil import graph_to_tflite, tflm_run
-
-from kilotrain.reference import executor
 from kilotrain.model import zoo
 from kilotrain.model.tflite import read_tflite
+from kilotrain.reference import executor
 
 
 def _bit_exact_with_tflm(g, seed: int = 0) -> None:  # type: ignore[no-untyped-def]

@@ -11,9 +11,9 @@ import os
 import numpy as np
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-
+from kilotrain import contract
+from kilotrain.model.quantize import quantize_multiplier
 from kilotrain.reference import grad_params as gp
-from kilotrain.reference.quant import quantize_multiplier
 
 #: One property's budget (the backward suite stays well under a minute on 2 cores);
 #: KILOTRAIN_KERNEL_EXAMPLES=5000 runs a deeper search.
@@ -24,8 +24,8 @@ GRAD_SETTINGS = settings(
 )
 
 #: Run-time exponents: mostly the scale policy's window, sometimes anything legal.
-exponents = st.one_of(st.integers(gp.POLICY_EXP_MIN, gp.POLICY_EXP_MAX),
-                      st.integers(gp.EXP_MIN, gp.EXP_MAX))
+exponents = st.one_of(st.integers(contract.POLICY_EXP_MIN, contract.POLICY_EXP_MAX),
+                      st.integers(contract.EXP_MIN, contract.EXP_MAX))
 multipliers = st.one_of(st.integers(1 << 30, (1 << 31) - 1),
                         st.sampled_from([0, 1 << 30, (1 << 31) - 1]))
 
@@ -64,7 +64,7 @@ def out_exponent(draw: st.DrawFn, x_shift: int, e_gy: int, log2_typical: float) 
     otherwise any legal exponent."""
     if draw(st.integers(0, 3)) > 0:
         e = x_shift + e_gy + round(log2_typical) - 6 + draw(st.integers(-2, 2))
-        return int(np.clip(e, gp.EXP_MIN, gp.EXP_MAX))
+        return int(np.clip(e, contract.EXP_MIN, contract.EXP_MAX))
     return draw(exponents)
 
 
@@ -74,7 +74,7 @@ def input_grad_tail(draw: st.DrawFn, k: int, e_gy: int, gy: np.ndarray, chan_m: 
     calibrated e_gx uses the rms of gy and of the fold ratios."""
     h = headroom_for(draw, k)
     xm = draw(st.one_of(st.integers(1 << 30, (1 << 31) - 1), multipliers))
-    xs = draw(st.one_of(st.integers(-12, 0), st.integers(gp.SHIFT_MIN, gp.SHIFT_MAX)))
+    xs = draw(st.one_of(st.integers(-12, 0), st.integers(contract.SHIFT_MIN, contract.SHIFT_MAX)))
     ratio = chan_m.astype(np.float64) * np.exp2(chan_s.astype(np.float64) - 31)
     g_rms = float(np.sqrt(np.mean(gy.astype(np.float64) ** 2))) if gy.size else 0.0
     r_rms = float(np.sqrt(np.mean(ratio**2)))
@@ -91,9 +91,9 @@ def update_quant(draw: st.DrawFn, cout: int, e_gy: int, log2_acc: float
     if draw(st.booleans()):
         centre = -round(log2_acc) - e_gy + 3
         lo, hi = centre - 3, centre + 3
-        sh = st.integers(max(gp.SHIFT_MIN, lo), max(gp.SHIFT_MIN, min(gp.SHIFT_MAX, hi)))
+        sh = st.integers(max(contract.SHIFT_MIN, lo), max(contract.SHIFT_MIN, min(contract.SHIFT_MAX, hi)))
     else:
-        sh = st.integers(gp.SHIFT_MIN, gp.SHIFT_MAX)
+        sh = st.integers(contract.SHIFT_MIN, contract.SHIFT_MAX)
     s = np.array(draw(st.lists(sh, min_size=cout, max_size=cout)), np.int32)
     return m, s
 

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from kernel_strategies import (
     KERNEL_SETTINGS,
     activations,
@@ -18,9 +17,9 @@ from kernel_strategies import (
     shapes,
 )
 from kilotrain.kernels import forward as ckernels
-from kilotrain.reference.add import add as golden_add
 from kilotrain.model.params import AddParams
-from kilotrain.reference.quant import quantize_multiplier
+from kilotrain.model.quantize import quantize_multiplier
+from kilotrain.reference.add import add as golden_add
 
 log_scales = st.floats(min_value=-10.0, max_value=2.0).map(lambda e: 2.0**e)
 

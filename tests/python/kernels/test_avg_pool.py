@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from kernel_strategies import KERNEL_SETTINGS, activations, geometries, int8s, rng
 from kilotrain.kernels import forward as ckernels
-from kilotrain.reference.avg_pool import avg_pool as golden_avg_pool
 from kilotrain.model.params import AvgPoolParams
+from kilotrain.reference.avg_pool import avg_pool as golden_avg_pool
 
 
 @st.composite

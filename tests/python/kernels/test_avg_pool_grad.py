@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from grad_strategies import (
+    GRAD_SETTINGS,
+    assert_stats_equal,
+    exponents,
+    grads,
+    out_exponent,
+)
 from hypothesis import given
 from hypothesis import strategies as st
-
-from grad_strategies import GRAD_SETTINGS, assert_stats_equal, exponents, grads, out_exponent
 from kernel_strategies import rng
+from kilotrain import contract
 from kilotrain.kernels import backward as ckernels_train
 from kilotrain.kernels.forward import KernelError
 from kilotrain.reference import grad_params as gp
@@ -36,7 +42,7 @@ def cases(draw: st.DrawFn):
         p = gp.pool_grad_params((fh, fw), (sh, sw))
     else:
         p = PoolGradParams((fh, fw), (sh, sw), draw(st.integers(1 << 30, (1 << 31) - 1)),
-                           draw(st.integers(gp.SHIFT_MIN, gp.SHIFT_MAX)))
+                           draw(st.integers(contract.SHIFT_MIN, contract.SHIFT_MAX)))
     e_gy = draw(exponents)
     e_gx = out_exponent(draw, p.count_shift, e_gy, np.log2(73.0 * 4))
     return gy, p, (h, w), e_gy, e_gx

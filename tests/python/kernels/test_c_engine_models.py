@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from kilotrain.kernels import forward as ckernels
-from kilotrain.reference import executor
 from kilotrain import paths
+from kilotrain.kernels import forward as ckernels
 from kilotrain.model.tflite import load_tflite
+from kilotrain.reference import executor
 
 MODELS = [
     "person_detection/person_detect.tflite",

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from kernel_strategies import (
     KERNEL_SETTINGS,
     activations,
@@ -20,8 +19,8 @@ from kernel_strategies import (
     weights,
 )
 from kilotrain.kernels import forward as ckernels
-from kilotrain.reference.depthwise_conv2d import depthwise_conv2d as golden_dw
 from kilotrain.model.params import DepthwiseConvParams
+from kilotrain.reference.depthwise_conv2d import depthwise_conv2d as golden_dw
 
 
 @st.composite

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from grad_strategies import (
+    GRAD_SETTINGS,
+    assert_stats_equal,
+    chan_fold,
+    exponents,
+    grads,
+    input_grad_tail,
+)
 from hypothesis import given
 from hypothesis import strategies as st
-
-from grad_strategies import (
-    GRAD_SETTINGS, assert_stats_equal, chan_fold, exponents, grads, input_grad_tail,
-)
 from kernel_strategies import geometries, rng, weights
 from kilotrain.kernels import backward as ckernels_train
 from kilotrain.kernels.forward import KernelError

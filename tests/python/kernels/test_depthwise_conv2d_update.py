@@ -8,10 +8,9 @@ import math
 
 import numpy as np
 import pytest
+from grad_strategies import GRAD_SETTINGS, exponents, grads, int32_biases, update_quant
 from hypothesis import given
 from hypothesis import strategies as st
-
-from grad_strategies import GRAD_SETTINGS, exponents, grads, int32_biases, update_quant
 from kernel_strategies import geometries, int8s, rng, weights, zero_points
 from kilotrain.kernels import backward as ckernels_train
 from kilotrain.kernels.forward import KernelError

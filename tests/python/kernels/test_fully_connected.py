@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from kernel_strategies import (
     KERNEL_SETTINGS,
     activations,
@@ -19,8 +18,8 @@ from kernel_strategies import (
     weights,
 )
 from kilotrain.kernels import forward as ckernels
-from kilotrain.reference.fully_connected import fully_connected as golden_fc
 from kilotrain.model.params import FullyConnectedParams
+from kilotrain.reference.fully_connected import fully_connected as golden_fc
 
 
 @st.composite

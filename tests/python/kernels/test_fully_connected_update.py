@@ -7,11 +7,11 @@ import math
 
 import numpy as np
 import pytest
+from grad_strategies import GRAD_SETTINGS, exponents, grads, int32_biases, update_quant
 from hypothesis import given
 from hypothesis import strategies as st
-
-from grad_strategies import GRAD_SETTINGS, exponents, grads, int32_biases, update_quant
 from kernel_strategies import int8s, rng, weights, zero_points
+from kilotrain import contract
 from kilotrain.kernels import backward as ckernels_train
 from kilotrain.kernels.forward import KernelError
 from kilotrain.reference import grad_params as gp
@@ -80,7 +80,7 @@ def test_stochastic_update_extreme_shifts_match_golden(data) -> None:
     n, cin, cout = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 9)), data.draw(st.integers(1, 6))
     x, gy, w = int8s(r, (n, cin)), int8s(r, (n, cout)), weights(r, (cout, cin))
     m = r.integers(-(2**31), 2**31, cout).astype(np.int32)
-    s = r.integers(gp.SHIFT_MIN, gp.SHIFT_MAX + 1, cout).astype(np.int32)
+    s = r.integers(contract.SHIFT_MIN, contract.SHIFT_MAX + 1, cout).astype(np.int32)
     p = UpdateParams(cout, m, s, m, s, data.draw(zero_points), stochastic=True)
     e_gy = data.draw(exponents)
     key = data.draw(st.integers(0, 2**32 - 1))

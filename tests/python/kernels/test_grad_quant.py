@@ -5,10 +5,9 @@ definitions evaluated with Python's exact integers (docs/numerics.md, "Fixed-poi
 from __future__ import annotations
 
 import numpy as np
+from grad_strategies import GRAD_SETTINGS
 from hypothesis import given
 from hypothesis import strategies as st
-
-from grad_strategies import GRAD_SETTINGS
 from kilotrain.reference.grad_quant import (
     hash32,
     scale_round,

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from grad_strategies import GRAD_SETTINGS, assert_stats_equal, exponents
 from hypothesis import given
 from hypothesis import strategies as st
-
-from grad_strategies import GRAD_SETTINGS, assert_stats_equal, exponents
 from kernel_strategies import int8s, rng, shapes
 from kilotrain.kernels import backward as ckernels_train
 from kilotrain.reference.grad_sum import grad_sum

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 import pytest
-
+from kilotrain.model.params import PadParams, TransposeParams
 from kilotrain.reference import grad_params as gp
 from kilotrain.reference.avg_pool_grad import avg_pool_grad
 from kilotrain.reference.conv2d_input_grad import conv2d_input_grad
@@ -24,7 +24,6 @@ from kilotrain.reference.fully_connected_update import fully_connected_update
 from kilotrain.reference.grad_rescale import grad_rescale
 from kilotrain.reference.grad_sum import grad_sum
 from kilotrain.reference.pad_grad import pad_grad
-from kilotrain.model.params import PadParams, TransposeParams
 from kilotrain.reference.softmax_ce_grad import softmax_ce_grad
 from kilotrain.reference.transpose_grad import transpose_grad
 

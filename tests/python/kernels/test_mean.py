@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
-
 from kernel_strategies import (
     KERNEL_SETTINGS,
     input_offsets,
@@ -16,9 +15,9 @@ from kernel_strategies import (
     shifts,
 )
 from kilotrain.kernels import forward as ckernels
-from kilotrain.reference.mean import mean as golden_mean
 from kilotrain.model.params import MeanParams
-from kilotrain.reference.quant import quantize_multiplier
+from kilotrain.model.quantize import quantize_multiplier
+from kilotrain.reference.mean import mean as golden_mean
 
 
 @st.composite

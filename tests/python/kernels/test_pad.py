@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from kernel_strategies import KERNEL_SETTINGS, int8s, rng, shapes
 from kilotrain.kernels import forward as ckernels
-from kilotrain.reference.pad import pad as golden_pad
 from kilotrain.model.params import PadParams
+from kilotrain.reference.pad import pad as golden_pad
 
 
 @st.composite

@@ -4,10 +4,9 @@ relu_mask_apply, every byte (including the zero padding bits of the last byte)."
 from __future__ import annotations
 
 import numpy as np
+from grad_strategies import GRAD_SETTINGS, grads
 from hypothesis import given
 from hypothesis import strategies as st
-
-from grad_strategies import GRAD_SETTINGS, grads
 from kernel_strategies import activations, int8s, rng, shapes
 from kilotrain.kernels import backward as ckernels_train
 from kilotrain.reference.grad_params import ReluMaskParams

@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from kernel_strategies import KERNEL_SETTINGS, int8s, rng
 from kilotrain.kernels import forward as ckernels
 from kilotrain.model.params import SoftmaxParams
-from kilotrain.reference.quant import quantize_multiplier_greater_than_one
+from kilotrain.model.quantize import quantize_multiplier_greater_than_one
 from kilotrain.reference.softmax import softmax as golden_softmax
 
 

@@ -7,12 +7,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 import kilotrain
+import pytest
+from kilotrain.device.boards import NativeBoard, QemuBoard
 from kilotrain.device.link import Device, DeviceError
 from kilotrain.device.protocol import ErrorCode, FrameType, encode
-from kilotrain.device.boards import NativeBoard, QemuBoard
 
 MAX_PAYLOAD = 2048
 

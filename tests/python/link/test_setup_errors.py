@@ -7,7 +7,6 @@ import socket
 from pathlib import Path
 
 import pytest
-
 from kilotrain import cli
 from kilotrain.device import toolchain
 from kilotrain.device.boards import QemuBoard

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 
 import pytest
-
 from kilotrain.data import datasets
 from kilotrain.model import zoo
 from kilotrain.paths import DataNotFound, data_file

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from kilotrain import reference as golden
 from kilotrain.training import step as tg
 from kilotrain.training.plan import build_plan
 
@@ -14,8 +12,8 @@ from kilotrain.training.plan import build_plan
 @pytest.fixture(scope="module")
 def c_engines():  # type: ignore[no-untyped-def]
     try:
-        from kilotrain.kernels import forward as ckernels
         from kilotrain.kernels import backward as ckernels_train
+        from kilotrain.kernels import forward as ckernels
     except Exception as e:  # noqa: BLE001 - no compiler / not built
         pytest.skip(f"C kernels unavailable: {e}")
     return ckernels, tg.backward_namespace(ckernels_train)

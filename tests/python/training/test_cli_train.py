@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-
 from kilotrain.cli import train as cli_train
 from kilotrain.data import datasets
 
@@ -53,8 +52,8 @@ def test_mnist5k(tiny) -> None:  # type: ignore[no-untyped-def]
 
 def test_new_head_replaces_the_classifier(person_detect, lfw_pd) -> None:  # type: ignore[no-untyped-def]
     from kilotrain.reference import executor
-    from kilotrain.training.scheme import classifier_op
     from kilotrain.training.plan import build_plan
+    from kilotrain.training.scheme import classifier_op
 
     g = cli_train.new_head(person_detect, 5, lfw_pd.x_train[:4])
     cls = classifier_op(g)

@@ -4,7 +4,6 @@ gradient (finite differences)."""
 from __future__ import annotations
 
 import numpy as np
-
 from kilotrain.reference import executor
 from kilotrain.training.float_reference import FloatTrainer
 from kilotrain.training.scheme import SparseScheme

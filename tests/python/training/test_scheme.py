@@ -5,9 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from kilotrain.model import zoo
-from kilotrain.training.scheme import PAPER_MBV2_W035, SchemeError, SparseScheme, classifier_op, resolve, scheme_layers, validate
+from kilotrain.training.scheme import (
+    PAPER_MBV2_W035,
+    SchemeError,
+    SparseScheme,
+    classifier_op,
+    resolve,
+    scheme_layers,
+    validate,
+)
 
 
 def test_presets_on_tiny(tiny) -> None:  # type: ignore[no-untyped-def]

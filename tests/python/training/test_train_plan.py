@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from kilotrain.model import zoo
 from kilotrain.reference import grad_params as gp
-from kilotrain.training.scheme import SparseScheme
 from kilotrain.training.plan import PlanError, build_plan, structure
+from kilotrain.training.scheme import SparseScheme
 
 
 def test_person_detect_last_layer_plan(person_detect) -> None:  # type: ignore[no-untyped-def]

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from kilotrain.training import step as tg
-from kilotrain.training.float_reference import gradient_cosines as float_gradient_cosines
+from kilotrain.training.gradcheck import gradient_cosines as float_gradient_cosines
 from kilotrain.training.plan import build_plan
 
 

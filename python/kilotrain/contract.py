@@ -1,0 +1,29 @@
+"""The contract facts shared by the golden model, the C kernels, the code generators and the
+training plan, each defined once (docs/numerics.md says what they mean). The C headers spell
+the same numbers as macros; tests/python/architecture/test_contract.py parses include/*.h and
+fails when the two disagree."""
+
+from __future__ import annotations
+
+#: Largest tensor rank the C kernels handle (kt_kernels.h: KT_MAX_RANK).
+MAX_RANK = 4
+
+#: Kernel status codes (kt_types.h: kt_status).
+STATUS: dict[int, str] = {0: "KT_OK", -1: "KT_ARG_ERROR", -2: "KT_NO_IMPL"}
+
+#: Range of every compile-time shift in a backward record (kt_train_kernels.h: KT_GRAD_SHIFT_MIN/MAX).
+SHIFT_MIN, SHIFT_MAX = -31, 63
+#: Range of every run-time gradient exponent argument (KT_GRAD_EXP_MIN/MAX).
+EXP_MIN, EXP_MAX = -64, 64
+#: Largest per-channel fold shift (chan_shift): the fold ratio s_W[co] / max s_W is <= 1 (KT_GRAD_CHAN_SHIFT_MAX).
+CHAN_SHIFT_MAX = 1
+#: Largest input-gradient headroom H (KT_GRAD_HEADROOM_MAX).
+HEADROOM_MAX = 8
+#: int32 accumulators per block of the backward kernels, on the stack (KT_GRAD_BLOCK).
+GRAD_BLOCK = 32
+
+#: The scale policy (docs/numerics.md, "Scale policy"): an exponent goes up by one after a step in
+#: which its tensor saturated, down by one when max |g| < AMAX_LOW, and stays in
+#: [POLICY_EXP_MIN, POLICY_EXP_MAX].
+AMAX_LOW = 32
+POLICY_EXP_MIN, POLICY_EXP_MAX = -24, 8
