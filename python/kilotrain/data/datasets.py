@@ -26,7 +26,9 @@ from kilotrain.data.images import load_input
 from kilotrain.model.ir import Tensor
 
 #: Known data set names.
-DATASETS: tuple[str, ...] = ("mnist5k", "digits", "lfw")
+#: The data sets and their class counts.
+CLASSES: dict[str, int] = {"mnist5k": 10, "digits": 10, "lfw": 2}
+DATASETS: tuple[str, ...] = tuple(CLASSES)
 
 
 class DatasetError(ValueError):

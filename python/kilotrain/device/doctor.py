@@ -50,16 +50,3 @@ def run_checks() -> list[Check]:
         d = REPO_ROOT / "tools" / "pio" / platform
         checks.append(Check(f"local package {platform}", d.is_dir(), str(d) if d.is_dir() else "restore tools/pio from git"))
     return checks
-
-
-def main(fix: bool = False) -> int:
-    if fix:
-        toolchain.ensure_scons_shim()
-    checks = run_checks()
-    width = max(len(c.name) for c in checks)
-    for c in checks:
-        mark = "ok " if c.ok else "MISSING"
-        print(f"{c.name:<{width}}  {mark:<7}  {c.detail}")
-    missing = [c for c in checks if not c.ok]
-    print(f"{len(checks) - len(missing)} of {len(checks)} checks passed" + ("" if not missing else "; fixes above"))
-    return 0 if not missing else 1

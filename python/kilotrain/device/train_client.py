@@ -7,12 +7,14 @@ from __future__ import annotations
 import hashlib
 import struct
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from kilotrain import reference as golden
 from kilotrain.codegen import train as codegen_train
+from kilotrain.device.boards import QemuBoard
 from kilotrain.device.firmware import (
     FirmwareImage,
     ModelClient,
@@ -21,10 +23,9 @@ from kilotrain.device.firmware import (
 )
 from kilotrain.device.link import Device, DeviceTimeout
 from kilotrain.device.protocol import FrameType
+from kilotrain.training import step as train_golden
 from kilotrain.training.plan import TrainPlan
-
-if TYPE_CHECKING:
-    from kilotrain.training import step as train_golden
+from kilotrain.training.step import StepResult
 
 
 class StepFailed(RuntimeError):
@@ -91,11 +92,9 @@ class TrainClient(ModelClient):
         return hashlib.sha256(self.params()).hexdigest()
 
 
-def state_from_params(plan: TrainPlan, blob: bytes) -> "train_golden.TrainState":
+def state_from_params(plan: TrainPlan, blob: bytes) -> train_golden.TrainState:
     """A golden TrainState holding the parameters read back from a device (params_sha256 order);
     the exponents are the plan's initial ones (evaluation does not use them)."""
-    from kilotrain.training import step as train_golden
-
     state = train_golden.init_state(plan)
     off = 0
     for pos in sorted(state.biases):
@@ -109,3 +108,64 @@ def state_from_params(plan: TrainPlan, blob: bytes) -> "train_golden.TrainState"
     if off != len(blob):
         raise ValueError(f"device parameters: {len(blob)} bytes, the plan has {off}")
     return state
+
+
+class DeviceEngine:
+    """A :class:`kilotrain.training.engines.TrainEngine` on a board running the generated step:
+    each step uploads the frame and applies one exactly-once TRAIN_STEP; evaluation runs the
+    golden forward on the parameters read back from the device (the device trains, the host
+    checks). :meth:`on_qemu` builds the image and boots the emulated Cortex-M7 (``-icount``: the
+    device reports instructions per step)."""
+
+    def __init__(self, plan: TrainPlan, client: TrainClient, image: FirmwareImage, board: Any, name: str) -> None:
+        self.plan, self.client, self.image, self.board, self.name = plan, client, image, board, name
+        self.per_tick = client.device.info().instructions_per_tick
+        self.instructions: list[int] = []
+        self.stack_high_water: int | None = None
+        self._blob: bytes | None = None
+        self._steps = 0
+
+    @classmethod
+    def on_qemu(cls, plan: TrainPlan, source_name: str) -> DeviceEngine:
+        image = build_with_training(plan, source_name)
+        board = QemuBoard(image.elf)
+        try:
+            return cls(plan, TrainClient(board.device), image, board, "qemu")
+        except BaseException:
+            board.close()
+            raise
+
+    def step(self, x: np.ndarray, label: int) -> StepResult:
+        d = self.client.step(x, label)
+        self._blob = None
+        self._steps += 1
+        self.instructions.append(d.ticks * self.per_tick)
+        self.stack_high_water = d.stack_high_water
+        return StepResult(d.p_label, train_golden.loss_from_q15(d.p_label), d.prediction == int(label), d.saturations, d.prediction)
+
+    def params(self) -> bytes:
+        """The device's trainable parameters (read once per state)."""
+        if self._blob is None:
+            self._blob = self.client.params()
+        return self._blob
+
+    def evaluate(self, xs: np.ndarray, ys: np.ndarray) -> tuple[float, float]:
+        state = train_golden.init_state(self.plan) if self._steps == 0 else state_from_params(self.plan, self.params())
+        return train_golden.evaluate(self.plan, state, xs, ys, golden)
+
+    def params_sha256(self) -> str | None:
+        return hashlib.sha256(self.params()).hexdigest()
+
+    def figures(self) -> dict[str, Any]:
+        ins = self.instructions
+        out: dict[str, Any] = {"flash_bytes": self.image.flash_bytes, "static_sram_bytes": self.image.static_sram_bytes,
+                               "arena_bytes": self.image.generated.memory.arena_size}
+        if self.stack_high_water is not None:
+            out["stack_high_water_bytes"] = self.stack_high_water
+        out.update(instructions_per_step_mean=int(np.mean(ins)) if ins else 0,
+                   instructions_per_step_max=int(max(ins)) if ins else 0)
+        out["peak_sram_bytes"] = out["static_sram_bytes"] + out.get("stack_high_water_bytes", 0)
+        return out
+
+    def close(self) -> None:
+        self.board.close()

@@ -3,6 +3,10 @@ the signatures of the numpy golden ops (``kilotrain.reference.<name>``), taking 
 (:mod:`kilotrain.reference.grad_params`) and returning the same values (int8 gradients with
 :class:`~kilotrain.reference.grad_quant.GradStats`; updates return new arrays — the C kernel
 updates a copy in place). A non-OK status raises :class:`kilotrain.kernels.forward.KernelError`.
+
+PAD's and TRANSPOSE's gradients move bytes only and have no C kernel (the generated step refuses
+them, see :mod:`kilotrain.model.ops`): this set re-exports the golden ops for them, exact by
+definition, so it is a complete :class:`kilotrain.training.step.BackwardKernels`.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ from kilotrain.reference.grad_params import (
     UpdateParams,
 )
 from kilotrain.reference.grad_quant import GradStats
+from kilotrain.reference.pad_grad import pad_grad as pad_grad
+from kilotrain.reference.transpose_grad import transpose_grad as transpose_grad
 
 __all__ = [
     "KernelError",

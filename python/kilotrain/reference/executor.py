@@ -9,8 +9,7 @@ view change done here. :data:`DISPATCH` maps each op kind to the adapter calling
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -19,6 +18,22 @@ from kilotrain import reference as golden
 from kilotrain.model.ir import Graph, ModelError, Op
 
 Env = dict[int, np.ndarray]
+
+
+class ForwardKernels(Protocol):
+    """The forward ops the executor calls, with the golden signatures: :mod:`kilotrain.reference`
+    (numpy, the definition) or :mod:`kilotrain.kernels.forward` (the C kernels on the host)."""
+
+    conv2d: Callable[..., Any]
+    depthwise_conv2d: Callable[..., Any]
+    fully_connected: Callable[..., Any]
+    add: Callable[..., Any]
+    avg_pool: Callable[..., Any]
+    mean: Callable[..., Any]
+    pad: Callable[..., Any]
+    transpose: Callable[..., Any]
+    softmax: Callable[..., Any]
+
 Adapter = Callable[[Graph, Op, Env, Any], np.ndarray]
 
 
@@ -123,7 +138,7 @@ def check_input(graph: Graph, x: npt.ArrayLike) -> npt.NDArray[np.int8]:
 def run(
     graph: Graph,
     x: npt.ArrayLike,
-    ops_module: ModuleType | Any = golden,
+    ops_module: ForwardKernels = golden,
     *,
     return_all: bool = False,
 ) -> npt.NDArray[np.int8] | tuple[npt.NDArray[np.int8], dict[int, npt.NDArray[np.int8]]]:

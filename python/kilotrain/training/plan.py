@@ -39,7 +39,13 @@ from kilotrain.model.ir import Graph, ModelError, Op
 from kilotrain.reference import executor
 from kilotrain.reference import grad_params as gp
 from kilotrain.training.float_reference import FloatTrainer, backward_from_int
-from kilotrain.training.scheme import LayerUpdate, SchemeError, SchemeSpec, SparseScheme, classifier_op
+from kilotrain.training.scheme import (
+    LayerUpdate,
+    SchemeError,
+    SchemeSpec,
+    SparseScheme,
+    classifier_op,
+)
 from kilotrain.training.structure import PlanError, Structure, structure
 
 __all__ = ["PlanError", "Structure", "TrainPlan", "build_plan", "structure"]

@@ -6,8 +6,8 @@ scheme updates weights), the int32 biases of every trainable layer, one exponent
 exponent slot of the plan, and the step counter. :func:`step` runs one training step on one
 (int8 input, label) pair — deterministic: the same plan, state and data give the same bytes.
 
-Kernels are pluggable: ``fwd`` is an engine with the forward op names (``kilotrain.reference`` or
-``kilotrain.kernels.forward``), ``bwd`` a namespace with the backward op names of :data:`BACKWARD_OPS`
+Kernels are pluggable: ``fwd`` is a :class:`~kilotrain.reference.executor.ForwardKernels`
+(``kilotrain.reference`` or ``kilotrain.kernels.forward``), ``bwd`` a :class:`BackwardKernels`
 (default :data:`GOLDEN_BACKWARD`, the numpy golden ops; ``kilotrain.kernels.backward`` exposes the
 same names for the C kernels).
 
@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from types import ModuleType, SimpleNamespace
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -31,51 +32,37 @@ from kilotrain import contract
 from kilotrain import reference as golden
 from kilotrain.model import ops
 from kilotrain.model.ir import Graph
+from kilotrain.reference import backward as golden_backward
 from kilotrain.reference import executor
-from kilotrain.reference.avg_pool_grad import avg_pool_grad
-from kilotrain.reference.conv2d_input_grad import conv2d_input_grad
-from kilotrain.reference.conv2d_update import conv2d_update
-from kilotrain.reference.depthwise_conv2d_input_grad import depthwise_conv2d_input_grad
-from kilotrain.reference.depthwise_conv2d_update import depthwise_conv2d_update
-from kilotrain.reference.fully_connected_input_grad import fully_connected_input_grad
-from kilotrain.reference.fully_connected_update import fully_connected_update
+from kilotrain.reference.executor import ForwardKernels
 from kilotrain.reference.grad_quant import update_key
-from kilotrain.reference.grad_rescale import grad_rescale
-from kilotrain.reference.grad_sum import grad_sum
-from kilotrain.reference.pad_grad import pad_grad
-from kilotrain.reference.relu_mask import relu_mask_apply, relu_mask_pack
-from kilotrain.reference.softmax_ce_grad import softmax_ce_grad
-from kilotrain.reference.transpose_grad import transpose_grad
 from kilotrain.training.plan import TrainPlan
 
-#: Names a backward kernel namespace must provide.
-BACKWARD_OPS: tuple[str, ...] = (
-    "softmax_ce_grad", "relu_mask_pack", "relu_mask_apply",
-    "conv2d_input_grad", "depthwise_conv2d_input_grad", "fully_connected_input_grad",
-    "conv2d_update", "depthwise_conv2d_update", "fully_connected_update",
-    "avg_pool_grad", "grad_rescale", "grad_sum", "pad_grad", "transpose_grad",
-)
 
+class BackwardKernels(Protocol):
+    """The backward and update ops a training step calls: :mod:`kilotrain.reference.backward`
+    (numpy, the definition) or :mod:`kilotrain.kernels.backward` (the C kernels on the host)."""
+
+    softmax_ce_grad: Callable[..., Any]
+    relu_mask_pack: Callable[..., Any]
+    relu_mask_apply: Callable[..., Any]
+    conv2d_input_grad: Callable[..., Any]
+    depthwise_conv2d_input_grad: Callable[..., Any]
+    fully_connected_input_grad: Callable[..., Any]
+    conv2d_update: Callable[..., Any]
+    depthwise_conv2d_update: Callable[..., Any]
+    fully_connected_update: Callable[..., Any]
+    avg_pool_grad: Callable[..., Any]
+    grad_rescale: Callable[..., Any]
+    grad_sum: Callable[..., Any]
+    pad_grad: Callable[..., Any]
+    transpose_grad: Callable[..., Any]
+
+
+#: Names a backward kernel set provides (the members of :class:`BackwardKernels`).
+BACKWARD_OPS: tuple[str, ...] = tuple(BackwardKernels.__annotations__)
 #: The numpy golden backward kernels.
-GOLDEN_BACKWARD = SimpleNamespace(
-    softmax_ce_grad=softmax_ce_grad, relu_mask_pack=relu_mask_pack, relu_mask_apply=relu_mask_apply,
-    conv2d_input_grad=conv2d_input_grad, depthwise_conv2d_input_grad=depthwise_conv2d_input_grad,
-    fully_connected_input_grad=fully_connected_input_grad, conv2d_update=conv2d_update,
-    depthwise_conv2d_update=depthwise_conv2d_update, fully_connected_update=fully_connected_update,
-    avg_pool_grad=avg_pool_grad, grad_rescale=grad_rescale, grad_sum=grad_sum, pad_grad=pad_grad,
-    transpose_grad=transpose_grad,
-)
-
-def backward_namespace(module: Any) -> SimpleNamespace:
-    """A backward kernel namespace from ``module`` (e.g. ``kilotrain.kernels.backward``); names it
-    lacks fall back to the golden ops (only byte moves like pad_grad / transpose_grad may)."""
-    missing = [n for n in BACKWARD_OPS if not hasattr(module, n)]
-    allowed = {"pad_grad", "transpose_grad"}
-    if set(missing) - allowed:
-        raise AttributeError(f"{getattr(module, '__name__', module)} lacks backward kernels {sorted(set(missing) - allowed)}")
-    return SimpleNamespace(**{n: getattr(module, n, getattr(GOLDEN_BACKWARD, n)) for n in BACKWARD_OPS})
-
-
+GOLDEN_BACKWARD: BackwardKernels = golden_backward
 
 
 @dataclass
@@ -137,7 +124,7 @@ def _param_env(plan: TrainPlan, state: TrainState) -> dict[int, np.ndarray]:
     return env
 
 
-def forward(plan: TrainPlan, state: TrainState, x: npt.ArrayLike, fwd: ModuleType | Any = golden) -> dict[int, np.ndarray]:
+def forward(plan: TrainPlan, state: TrainState, x: npt.ArrayLike, fwd: ForwardKernels = golden) -> dict[int, np.ndarray]:
     """The training forward pass (up to the logits) with the state's parameters; returns the
     tensor environment (tensor id -> int8)."""
     g = plan.graph
@@ -170,8 +157,8 @@ def step(
     x: npt.ArrayLike,
     label: int,
     *,
-    fwd: ModuleType | Any = golden,
-    bwd: Any = GOLDEN_BACKWARD,
+    fwd: ForwardKernels = golden,
+    bwd: BackwardKernels = GOLDEN_BACKWARD,
 ) -> StepResult:
     """One integer training step on (x, label); updates ``state`` in place."""
     g = plan.graph
@@ -307,7 +294,7 @@ def step_recorded(plan: TrainPlan, state: TrainState, x: npt.ArrayLike, label: i
     return res, rec, exps_before
 
 
-def evaluate(plan: TrainPlan, state: TrainState, xs: np.ndarray, ys: np.ndarray, fwd: ModuleType | Any = golden, progress: bool = False) -> tuple[float, float]:
+def evaluate(plan: TrainPlan, state: TrainState, xs: np.ndarray, ys: np.ndarray, fwd: ForwardKernels = golden, progress: bool = False) -> tuple[float, float]:
     """(mean loss from the Q15 p_label, accuracy) of the state's model over a set."""
     losses, correct = [], 0
     it = range(len(ys))

@@ -50,9 +50,7 @@ def test_port_busy(qemu_elf: Path, capsys: pytest.CaptureFixture[str]) -> None:
 def test_doctor_names_the_fix(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     real_which = shutil.which
     monkeypatch.setattr(toolchain.shutil, "which", lambda c: None if c == "qemu-system-arm" else real_which(c))
-    from kilotrain.device import doctor
-
-    assert doctor.main() == 1
+    assert cli.main(["doctor"]) == 1
     out = capsys.readouterr().out
     qemu_line = next(ln for ln in out.splitlines() if ln.startswith("QEMU"))
     assert "MISSING" in qemu_line and "apt-get install" in qemu_line and "qemu-system-arm" in qemu_line

@@ -16,7 +16,7 @@ def c_engines():  # type: ignore[no-untyped-def]
         from kilotrain.kernels import forward as ckernels
     except Exception as e:  # noqa: BLE001 - no compiler / not built
         pytest.skip(f"C kernels unavailable: {e}")
-    return ckernels, tg.backward_namespace(ckernels_train)
+    return ckernels, ckernels_train
 
 
 def _both(plan, data, n, c_engines):  # type: ignore[no-untyped-def]

@@ -1,4 +1,4 @@
-"""``kilotrain train`` (via cli_train.main until cli.py wires it) and the data sets."""
+"""``kilotrain train`` and the data sets."""
 
 from __future__ import annotations
 
@@ -6,29 +6,30 @@ import json
 
 import numpy as np
 import pytest
-from kilotrain.cli import train as cli_train
+from kilotrain import cli
 from kilotrain.data import datasets
+from kilotrain.training.head import new_head
 
 
 def test_train_json_is_deterministic(capsys) -> None:  # type: ignore[no-untyped-def]
     pytest.importorskip("sklearn")
     argv = ["train", "zoo:tiny_cnn", "--dataset", "digits", "--scheme", "last-layer", "--steps", "40", "--seed", "3", "--lr", "0.05", "--limit", "300", "--json"]
-    assert cli_train.main(argv) == 0
+    assert cli.main(argv) == 0
     a = json.loads(capsys.readouterr().out)
-    assert cli_train.main(argv) == 0
+    assert cli.main(argv) == 0
     b = json.loads(capsys.readouterr().out)
     assert a["params_sha256"] == b["params_sha256"] and len(a["params_sha256"]) == 64
     assert a["steps"] == 40 and a["scheme"] == "last-layer" and 0 <= a["test_acc_after"] <= 1
 
 
 def test_train_errors_are_one_line(capsys) -> None:  # type: ignore[no-untyped-def]
-    assert cli_train.main(["train", "zoo:tiny_cnn", "--dataset", "cifar", "--steps", "1"]) == 2
+    assert cli.main(["train", "zoo:tiny_cnn", "--dataset", "cifar", "--steps", "1"]) == 2
     assert "unknown data set 'cifar'" in capsys.readouterr().err
-    assert cli_train.main(["train", "zoo:tiny_cnn", "--dataset", "digits", "--steps", "1", "--engine", "qemu", "--mode", "fp32"]) == 2
+    assert cli.main(["train", "zoo:tiny_cnn", "--dataset", "digits", "--steps", "1", "--engine", "qemu", "--mode", "fp32"]) == 2
     assert "float reference" in capsys.readouterr().err
-    assert cli_train.main(["train", "zoo:nope", "--dataset", "digits", "--steps", "1"]) == 2
+    assert cli.main(["train", "zoo:nope", "--dataset", "digits", "--steps", "1"]) == 2
     assert "unknown zoo model" in capsys.readouterr().err
-    assert cli_train.main(["train", "zoo:tiny_cnn", "--dataset", "digits", "--scheme", "9kb", "--steps", "1"]) == 2
+    assert cli.main(["train", "zoo:tiny_cnn", "--dataset", "digits", "--scheme", "9kb", "--steps", "1"]) == 2
     assert "unknown scheme" in capsys.readouterr().err
 
 
@@ -55,7 +56,7 @@ def test_new_head_replaces_the_classifier(person_detect, lfw_pd) -> None:  # typ
     from kilotrain.training.plan import build_plan
     from kilotrain.training.scheme import classifier_op
 
-    g = cli_train.new_head(person_detect, 5, lfw_pd.x_train[:4])
+    g = new_head(person_detect, 5, lfw_pd.x_train[:4])
     cls = classifier_op(g)
     assert g.tensors[cls.inputs[1]].shape == (5, 1, 1, 256) and g.tensors[g.outputs[0]].shape == (1, 5)
     y = executor.run(g, lfw_pd.x_test[0])
