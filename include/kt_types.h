@@ -16,6 +16,10 @@
 extern "C" {
 #endif
 
+/** Version of the C interface (these headers) that generated code is written against; generated
+ *  C checks it and refuses to build against another (python/kilotrain/contract.py: C_API_VERSION). */
+#define KT_C_API_VERSION 1
+
 /** Status returned by kernels and engine calls. */
 typedef enum {
     KT_OK = 0,          /**< success */

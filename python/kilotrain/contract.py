@@ -5,6 +5,10 @@ fails when the two disagree."""
 
 from __future__ import annotations
 
+#: Version of the C interface generated code is written against (kt_types.h: KT_C_API_VERSION):
+#: generated C refuses to build against headers of another version (nanopb's habit).
+C_API_VERSION = 1
+
 #: Largest tensor rank the C kernels handle (kt_kernels.h: KT_MAX_RANK).
 MAX_RANK = 4
 

@@ -1,8 +1,8 @@
-"""Code generator for the training step: a training plan (``train_plan.TrainPlan``) becomes one
-C file, ``kt_train.c`` (the model of codegen.py plus ``kt_train_step()``), written into the
-build tree from ``templates/kt_train.c.j2``.
+"""Code generator for the training step: a training plan (:class:`kilotrain.training.plan.TrainPlan`)
+becomes one C file, ``kt_train.c`` (the model of :mod:`kilotrain.codegen.model` plus
+``kt_train_step()``), written into the build tree from ``templates/kt_train.c.j2``.
 
-The C does exactly what ``train_golden.step`` does, in the same order: the forward ops up to
+The C does exactly what :func:`kilotrain.training.step.step` does, in the same order: the forward ops up to
 the logits with ReLU masks packed right after their op, the softmax cross-entropy gradient,
 every backward step of the plan (mask, input gradient, fused in-place update, fan-out sums,
 rescales, pool gradients; RESHAPE is an alias), then the scale policy on the exponents. One
@@ -12,6 +12,7 @@ schedule; trainable weights and biases are SRAM arrays initialised from flash at
 
 from __future__ import annotations
 
+from ctypes import Structure
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,21 @@ import numpy as np
 
 from kilotrain import contract
 from kilotrain.codegen import model as codegen
+from kilotrain.codegen.emit import CFile, c_values, template_env
 from kilotrain.codegen.memory_plan import MemoryPlan, Request, plan_buffers
-from kilotrain.codegen.model import _c_values, _dims4, _Gen
+from kilotrain.codegen.model import _Emit
+from kilotrain.kernels.cstructs import (
+    ConvGradParamsC,
+    DwConvGradParamsC,
+    FcGradParamsC,
+    PoolGradParamsC,
+    ReluMaskParamsC,
+    UpdateParamsC,
+)
 from kilotrain.model import ops
 from kilotrain.model.ir import ModelError
-from kilotrain.training.plan import TrainPlan
+from kilotrain.training.plan import BackwardStep, TrainPlan
+from kilotrain.training.structure import check_backward
 
 
 def _nbytes(shape: tuple[int, ...], itemsize: int = 1) -> int:
@@ -102,52 +113,41 @@ class GeneratedTraining:
 
 
 class _TrainGen:
-    def __init__(self, plan: TrainPlan, gen: _Gen) -> None:
+    """The training step's calls and declarations, through the shared :class:`CFile`."""
+
+    def __init__(self, plan: TrainPlan, gen: CFile) -> None:
         self.plan, self.gen, self.g = plan, gen, plan.graph
         self.decls: list[str] = []
         self.forward: list[str] = []
         self.backward: list[str] = []
         self.stat_slots: list[int] = []
-        self._n = 0
 
-    def name(self, stem: str) -> str:
-        self._n += 1
-        return f"tr{self._n}_{stem}"
+    def grad(self, gid: int | None) -> str:
+        return self.gen.arena(("grad", gid))
 
-    def grad(self, gid: int) -> str:
-        return f"&kt_arena[{self.gen.mp.offset(('grad', gid))}]"
-
-    def exp(self, gid: int) -> str:
+    def exp(self, gid: int | None) -> str:
+        assert gid is not None
         return f"kt_exps[{self.plan.grads[gid].exp_slot}]"
 
     def stats(self, gid: int) -> str:
         self.stat_slots.append(self.plan.grads[gid].exp_slot)
         return f"&st[{len(self.stat_slots) - 1}]"
 
-    def dims(self, shape: tuple[int, ...]) -> str:
-        n = self.name("dims")
-        a, b, c, d = _dims4(tuple(int(v) for v in shape))
-        self.decls.append(f"static const kt_dims {n} = {{{a}, {b}, {c}, {d}}};")
-        return f"&{n}"
+    def dims(self, owner: str, what: str, shape: tuple[int, ...]) -> str:
+        return self.gen.dims(self.decls, owner, what, shape)
 
-    def quant(self, mult: Any, shift: Any) -> str:
-        m, s = np.atleast_1d(np.asarray(mult)), np.atleast_1d(np.asarray(shift))
-        n = self.name("q")
-        self.decls += [f"static const int32_t {n}_m[{m.size}] = {{{_c_values(m)}}};",
-                       f"static const int32_t {n}_s[{s.size}] = {{{_c_values(s)}}};"]
-        return f"{{{n}_m, {n}_s}}"
+    def quant(self, owner: str, what: str, mult: Any, shift: Any) -> dict[str, str]:
+        return self.gen.quant(self.decls, owner, what, mult, shift)
 
-    def struct(self, ctype: str, init: str) -> str:
-        n = self.name("p")
-        self.decls.append(f"static const {ctype} {n} = {init};")
-        return f"&{n}"
+    def struct(self, owner: str, what: str, struct: type[Structure], values: dict[str, Any]) -> str:
+        return self.gen.struct(self.decls, owner, what, struct, values)
 
 
-def _tile(t: tuple[int, int]) -> str:
-    return f"{{{int(t[0])}, {int(t[1])}}}"
+def _tile(t: tuple[int, int]) -> dict[str, int]:
+    return {"h": int(t[0]), "w": int(t[1])}
 
 
-def _forward(tg: _TrainGen, emits: list[codegen._Emit]) -> None:
+def _forward(tg: _TrainGen, emits: list[_Emit]) -> None:
     masks_by_op = {m.op_pos: m for m in tg.plan.masks}
     for pos in tg.plan.forward_ops:
         e = emits[pos]
@@ -156,69 +156,74 @@ def _forward(tg: _TrainGen, emits: list[codegen._Emit]) -> None:
         m = masks_by_op.get(pos)
         if m is not None:
             p = m.params
-            pp = tg.struct("kt_relu_mask_params", f"{{{p.act_min}, {p.act_max}, {int(p.relu6)}}}")
+            pp = tg.struct(f"mask{m.id}", "p", ReluMaskParamsC, {"act_min": p.act_min, "act_max": p.act_max, "relu6": int(p.relu6)})
             y = tg.gen.ptr(tg.g.ops[pos].outputs[0])
-            tg.forward.append(f"kt_relu_mask_pack_s8({pp}, {m.elements}, {y}, (uint8_t *)&kt_arena[{tg.gen.mp.offset(('mask', m.id))}])")
+            tg.forward.append(f"kt_relu_mask_pack_s8({pp}, {m.elements}, {y}, (uint8_t *){tg.gen.arena(('mask', m.id))})")
 
 
-def _weighted(tg: _TrainGen, s: Any) -> None:
+def _weighted(tg: _TrainGen, s: BackwardStep, o: str) -> None:
     g, gen = tg.g, tg.gen
     op = g.ops[s.op_pos]
     x_t, w_t, b_t, y_t = op.inputs[0], op.inputs[1], op.inputs[2], op.outputs[0]
     xshape, yshape, wshape = g.tensors[x_t].shape, g.tensors[y_t].shape, g.tensors[w_t].shape
-    fc = s.kind == "FULLY_CONNECTED"
-    if fc:
+    if s.kind == "FULLY_CONNECTED":
         cout, cin = wshape
         batch = int(np.prod(xshape)) // cin
-        xd, yd, wd = tg.dims((batch, 1, 1, cin)), tg.dims((batch, 1, 1, cout)), tg.dims((cout, 1, 1, cin))
+        xd, yd, wd = tg.dims(o, "in", (batch, 1, 1, cin)), tg.dims(o, "gy", (batch, 1, 1, cout)), tg.dims(o, "f", (cout, 1, 1, cin))
     else:
-        xd, yd, wd = tg.dims(xshape), tg.dims(yshape), tg.dims(wshape)
+        xd, yd, wd = tg.dims(o, "in", xshape), tg.dims(o, "gy", yshape), tg.dims(o, "f", wshape)
     gy = tg.grad(s.gy)
     count = int(np.prod(yshape))
     if s.mask is not None:
-        tg.backward.append(f"kt_relu_mask_apply_s8({count}, (const uint8_t *)&kt_arena[{gen.mp.offset(('mask', s.mask))}], {gy}, {gy})")
+        tg.backward.append(f"kt_relu_mask_apply_s8({count}, (const uint8_t *){gen.arena(('mask', s.mask))}, {gy}, {gy})")
     w = gen.ptr(w_t)
     if s.gx:
         gid = s.gx[0]
         p = s.grad_params
-        chan = tg.quant(p.chan_multiplier, p.chan_shift)
+        common = {"chan": tg.quant(o, "chan", p.chan_multiplier, p.chan_shift), "headroom": p.headroom,
+                  "x_multiplier": p.x_multiplier, "x_shift": p.x_shift}
+        geometry = {"stride": _tile(p.stride), "padding": _tile(p.padding), "dilation": _tile(p.dilation)} if s.kind != "FULLY_CONNECTED" else {}
         if s.kind == "CONV_2D":
-            pp = tg.struct("kt_conv_grad_params", f"{{{_tile(p.stride)}, {_tile(p.padding)}, {_tile(p.dilation)}, {chan}, "
-                                                  f"{p.headroom}, {p.x_multiplier}, {p.x_shift}}}")
+            pp = tg.struct(o, "gp", ConvGradParamsC, {**geometry, **common})
             fn = "kt_conv2d_input_grad_s8"
         elif s.kind == "DEPTHWISE_CONV_2D":
-            pp = tg.struct("kt_dw_conv_grad_params", f"{{{_tile(p.stride)}, {_tile(p.padding)}, {_tile(p.dilation)}, "
-                                                     f"{p.depth_multiplier}, {chan}, {p.headroom}, {p.x_multiplier}, {p.x_shift}}}")
+            pp = tg.struct(o, "gp", DwConvGradParamsC, {**geometry, "depth_multiplier": p.depth_multiplier, **common})
             fn = "kt_depthwise_conv2d_input_grad_s8"
         else:
-            pp = tg.struct("kt_fc_grad_params", f"{{{chan}, {p.headroom}, {p.x_multiplier}, {p.x_shift}}}")
+            pp = tg.struct(o, "gp", FcGradParamsC, common)
             fn = "kt_fully_connected_input_grad_s8"
         tg.backward.append(f"{fn}({pp}, {tg.exp(s.gy)}, {tg.exp(gid)}, {yd}, {gy}, {wd}, {w}, {xd}, {tg.grad(gid)}, {tg.stats(gid)})")
     if s.update is not None:
         u = s.update
-        wq, bq = tg.quant(u.weight_multiplier, u.weight_shift), tg.quant(u.bias_multiplier, u.bias_shift)
-        pp = tg.struct("kt_update_params", f"{{{u.n_weight_channels}, {wq}, {bq}, {u.input_zero_point}, {_tile(u.stride)}, "
-                                           f"{_tile(u.padding)}, {_tile(u.dilation)}, {u.depth_multiplier}, {int(bool(u.stochastic))}}}")
+        pp = tg.struct(o, "up", UpdateParamsC, {
+            "n_weight_channels": u.n_weight_channels, "weight": tg.quant(o, "wq", u.weight_multiplier, u.weight_shift),
+            "bias": tg.quant(o, "bq", u.bias_multiplier, u.bias_shift), "input_zero_point": u.input_zero_point,
+            "stride": _tile(u.stride), "padding": _tile(u.padding), "dilation": _tile(u.dilation),
+            "depth_multiplier": u.depth_multiplier, "stochastic": int(bool(u.stochastic))})
         xs = gen.ptr(s.saved_input) if s.saved_input is not None else f"(const int8_t *){gy}"  # bias only: not read
         fn = {"CONV_2D": "kt_conv2d_update_s8", "DEPTHWISE_CONV_2D": "kt_depthwise_conv2d_update_s8"}.get(s.kind, "kt_fully_connected_update_s8")
         wmut = w if w_t in gen.trainable else f"(int8_t *){w}"  # bias only: weights are not written
-        key = f"kt_update_key(kt_step_count, {s.op_pos}u)"  # = train_golden's update_key(step, op_pos)
+        key = f"kt_update_key(kt_step_count, {s.op_pos}u)"  # = the golden update_key(step, op_pos)
         tg.backward.append(f"{fn}({pp}, {tg.exp(s.gy)}, {key}, {xd}, {xs}, {yd}, {gy}, {wd}, {wmut}, {gen.ptr(b_t)})")
 
 
 def _backward(tg: _TrainGen) -> None:
     g = tg.g
-    for s in tg.plan.steps:
+    for j, s in enumerate(tg.plan.steps):
         op = g.ops[s.op_pos]
+        o = f"bw{j}"
         if s.kind == "GRAD_SUM":
             a, b = s.sum_inputs
             gid = s.gx[0]
             count = tg.plan.grads[gid].size
             tg.backward.append(f"kt_grad_sum_s8({count}, {tg.grad(a)}, {tg.exp(a)}, {tg.grad(b)}, {tg.exp(b)}, "
                                f"{tg.exp(gid)}, {tg.grad(gid)}, {tg.stats(gid)})")
-        elif s.kind in ops.WEIGHTED:
-            _weighted(tg, s)
+            continue
+        check_backward(op.index, s.kind, "qemu")  # the generated step is what the firmware runs
+        if s.kind in ops.WEIGHTED:
+            _weighted(tg, s, o)
         elif s.kind == "ADD":
+            assert s.gy is not None
             count = tg.plan.grads[s.gy].size
             for gid in s.gx:
                 tg.backward.append(f"kt_grad_rescale_s8({count}, {tg.exp(s.gy)}, {tg.exp(gid)}, {tg.grad(s.gy)}, "
@@ -227,13 +232,14 @@ def _backward(tg: _TrainGen) -> None:
             xshape = g.tensors[op.inputs[0]].shape
             yshape = (xshape[0], 1, 1, xshape[3]) if s.kind == "MEAN" else g.tensors[op.outputs[0]].shape
             p = s.grad_params
-            pp = tg.struct("kt_pool_grad_params", f"{{{_tile(p.filter)}, {_tile(p.stride)}, {p.count_multiplier}, {p.count_shift}}}")
+            pp = tg.struct(o, "gp", PoolGradParamsC, {"filter": _tile(p.filter), "stride": _tile(p.stride),
+                                                      "count_multiplier": p.count_multiplier, "count_shift": p.count_shift})
             gid = s.gx[0]
-            tg.backward.append(f"kt_avg_pool_grad_s8({pp}, {tg.exp(s.gy)}, {tg.exp(gid)}, {tg.dims(yshape)}, {tg.grad(s.gy)}, "
-                               f"{tg.dims(xshape)}, {tg.grad(gid)}, {tg.stats(gid)})")
+            tg.backward.append(f"kt_avg_pool_grad_s8({pp}, {tg.exp(s.gy)}, {tg.exp(gid)}, {tg.dims(o, 'gy', yshape)}, {tg.grad(s.gy)}, "
+                               f"{tg.dims(o, 'in', xshape)}, {tg.grad(gid)}, {tg.stats(gid)})")
         elif s.kind == "RESHAPE":
             continue  # an alias in the memory plan
-        else:
+        else:  # pragma: no cover - check_backward refused it above
             raise ModelError(f"op {op.index} ({s.kind}): the training code generator has no C backward for this op")
 
 
@@ -250,7 +256,7 @@ def render_train(plan: TrainPlan, source_name: str) -> tuple[str, MemoryPlan, in
         trainable.add(op.inputs[2])
         segments.append((op.inputs[2], _nbytes(g.tensors[op.inputs[2]].shape, 4)))
     mp = training_memory_plan(plan)
-    gen = _Gen(g, mp, frozenset(trainable))
+    gen = CFile(g, mp, frozenset(trainable))
     emits = codegen.emit_forward(gen)
     tg = _TrainGen(plan, gen)
     _forward(tg, emits)
@@ -260,14 +266,14 @@ def render_train(plan: TrainPlan, source_name: str) -> tuple[str, MemoryPlan, in
     ctx = codegen.model_context(gen, emits, source_name)
     classes = int(np.prod(g.tensors[plan.logits].shape))
     ctx.update(
-        n_slots=plan.n_exp_slots, e0=_c_values(np.array(plan.e0)),
+        n_slots=plan.n_exp_slots, e0=c_values(np.array(plan.e0)),
         segments=[{"name": gen.ptr(t), "size": n} for t, n in segments],
-        exp_table=_c_values(plan.softmax_ce.exp_table), train_decls=tg.decls,
+        exp_table=c_values(plan.softmax_ce.exp_table), train_decls=tg.decls,
         train_forward=tg.forward, train_backward=tg.backward, n_stats=len(tg.stat_slots),
-        stat_slots=_c_values(np.array(tg.stat_slots)), classes=classes,
+        stat_slots=c_values(np.array(tg.stat_slots)), classes=classes,
         logits=gen.ptr(plan.logits), logits_slot=plan.grads[plan.logits_grad].exp_slot,
         logits_grad=tg.grad(plan.logits_grad), amax_low=contract.AMAX_LOW,
         exp_min=contract.POLICY_EXP_MIN, exp_max=contract.POLICY_EXP_MAX,
     )
-    text = codegen.template_env().get_template("kt_train.c.j2").render(**ctx)
-    return text, mp, codegen.const_bytes(gen), sum(n for _, n in segments)
+    text = template_env().get_template("kt_train.c.j2").render(**ctx)
+    return text, mp, gen.const_bytes, sum(n for _, n in segments)

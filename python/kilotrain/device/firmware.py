@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from kilotrain.codegen import emit
 from kilotrain.codegen import model as codegen
 from kilotrain.device import toolchain
 from kilotrain.device.link import Device
@@ -66,7 +67,7 @@ def build_firmware(filename: str, text: str, env_name: str = "qemu_m7", build_fl
     with it into build/pio/<prefix><digest>[-<flags hash>] (one build tree per generated file and
     flag set). Returns (ELF, generated file, digest)."""
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    source = codegen.write(text, build_dir() / "gen" / f"{prefix}{digest}", filename)
+    source = emit.write(text, build_dir() / "gen" / f"{prefix}{digest}", filename)
     tag = prefix + digest + ("-" + hashlib.sha256(" ".join(build_flags).encode()).hexdigest()[:8] if build_flags else "")
     pio_build = build_dir() / "pio" / tag
     toolchain.pio("run", "-e", env_name, extra_env={

@@ -11,20 +11,12 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from kilotrain.codegen import model as codegen
+from kilotrain.codegen import emit
 from kilotrain.codegen import train as codegen_train
 from kilotrain.kernels import build as host_lib
+from kilotrain.kernels.cstructs import TrainResultC, TrainSegmentC
 from kilotrain.paths import build_dir
 from kilotrain.training.plan import TrainPlan
-
-
-class _Result(ctypes.Structure):
-    _fields_ = [("status", ctypes.c_int32), ("p_label_q15", ctypes.c_uint32),
-                ("predicted", ctypes.c_int32), ("saturated", ctypes.c_uint32)]
-
-
-class _Segment(ctypes.Structure):
-    _fields_ = [("data", ctypes.c_void_p), ("size", ctypes.c_uint32)]
 
 
 class HostTrainer:
@@ -34,7 +26,7 @@ class HostTrainer:
     def __init__(self, plan: TrainPlan, source_name: str = "model.tflite") -> None:
         text, mp, nconst, ntrain = codegen_train.render_train(plan, source_name)
         digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-        source = codegen.write(text, build_dir() / "gen" / f"host-train-{digest}", "kt_train.c")
+        source = emit.write(text, build_dir() / "gen" / f"host-train-{digest}", "kt_train.c")
         gen = codegen_train.GeneratedTraining(source.parent, source, mp, nconst, ntrain, digest)
         lib_path = host_lib.build((gen.source,), name=f"kt_train_{gen.digest}")
         # a private copy: ctypes would hand back the already-loaded library (and its trained state)
@@ -43,7 +35,7 @@ class HostTrainer:
         self.lib = ctypes.CDLL(str(self._copy))
         self.generated = gen
         self.lib.kt_model_input.restype = ctypes.POINTER(ctypes.c_int8)
-        self.lib.kt_train_step.argtypes = [ctypes.c_int32, ctypes.POINTER(_Result)]
+        self.lib.kt_train_step.argtypes = [ctypes.c_int32, ctypes.POINTER(TrainResultC)]
         self.lib.kt_train_step.restype = ctypes.c_int32
         self.input_size = int(np.prod(plan.graph.input.shape))
 
@@ -53,7 +45,7 @@ class HostTrainer:
         if data.size != self.input_size:
             raise ValueError(f"input of {data.size} bytes; the model takes {self.input_size}")
         ctypes.memmove(self.lib.kt_model_input(), data.ctypes.data, data.size)
-        r = _Result()
+        r = TrainResultC()
         status = self.lib.kt_train_step(int(label), ctypes.byref(r))
         if status != 0:
             raise RuntimeError(f"kt_train_step returned status {status}")
@@ -61,7 +53,7 @@ class HostTrainer:
 
     def params(self) -> bytes:
         count = ctypes.c_uint32.in_dll(self.lib, "kt_train_segment_count").value
-        segs = (_Segment * count).in_dll(self.lib, "kt_train_segments")
+        segs = (TrainSegmentC * count).in_dll(self.lib, "kt_train_segments")
         return b"".join(ctypes.string_at(s.data, s.size) for s in segs)
 
     def params_sha256(self) -> str:

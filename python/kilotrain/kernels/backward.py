@@ -11,7 +11,7 @@ definition, so it is a complete :class:`kilotrain.training.step.BackwardKernels`
 
 from __future__ import annotations
 
-from ctypes import POINTER, Structure, c_int32, c_uint16, c_uint32, c_void_p
+from ctypes import POINTER, c_int32, c_uint16, c_uint32, c_void_p
 from typing import Any
 
 import numpy as np
@@ -19,6 +19,16 @@ import numpy.typing as npt
 
 from kilotrain.contract import STATUS
 from kilotrain.kernels import build as host_lib
+from kilotrain.kernels.cstructs import (
+    ConvGradParamsC,
+    DwConvGradParamsC,
+    FcGradParamsC,
+    GradStatsC,
+    PoolGradParamsC,
+    ReluMaskParamsC,
+    SoftmaxCeParamsC,
+    UpdateParamsC,
+)
 from kilotrain.kernels.forward import (
     Dims,
     KernelError,
@@ -62,74 +72,6 @@ __all__ = [
 
 # --- C structs (mirror include/kt_train_kernels.h) ----------------------------------------------
 
-
-class GradStatsC(Structure):
-    _fields_ = [("saturated", c_int32), ("amax", c_int32)]
-
-
-class ConvGradParamsC(Structure):
-    _fields_ = [
-        ("stride", Tile),
-        ("padding", Tile),
-        ("dilation", Tile),
-        ("chan", PerChannelQuant),
-        ("headroom", c_int32),
-        ("x_multiplier", c_int32),
-        ("x_shift", c_int32),
-    ]
-
-
-class DwConvGradParamsC(Structure):
-    _fields_ = [
-        ("stride", Tile),
-        ("padding", Tile),
-        ("dilation", Tile),
-        ("depth_multiplier", c_int32),
-        ("chan", PerChannelQuant),
-        ("headroom", c_int32),
-        ("x_multiplier", c_int32),
-        ("x_shift", c_int32),
-    ]
-
-
-class FcGradParamsC(Structure):
-    _fields_ = [
-        ("chan", PerChannelQuant),
-        ("headroom", c_int32),
-        ("x_multiplier", c_int32),
-        ("x_shift", c_int32),
-    ]
-
-
-class UpdateParamsC(Structure):
-    _fields_ = [
-        ("n_weight_channels", c_int32),
-        ("weight", PerChannelQuant),
-        ("bias", PerChannelQuant),
-        ("input_zero_point", c_int32),
-        ("stride", Tile),
-        ("padding", Tile),
-        ("dilation", Tile),
-        ("depth_multiplier", c_int32),
-        ("stochastic", c_int32),
-    ]
-
-
-class ReluMaskParamsC(Structure):
-    _fields_ = [("act_min", c_int32), ("act_max", c_int32), ("relu6", c_int32)]
-
-
-class PoolGradParamsC(Structure):
-    _fields_ = [
-        ("filter", Tile),
-        ("stride", Tile),
-        ("count_multiplier", c_int32),
-        ("count_shift", c_int32),
-    ]
-
-
-class SoftmaxCeParamsC(Structure):
-    _fields_ = [("exp_table", POINTER(c_uint16))]
 
 
 _P = c_void_p

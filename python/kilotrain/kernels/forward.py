@@ -17,6 +17,21 @@ import numpy.typing as npt
 
 from kilotrain.contract import MAX_RANK, STATUS
 from kilotrain.kernels import build as host_lib
+from kilotrain.kernels.cstructs import (
+    Activation,
+    AddParamsC,
+    ConvParamsC,
+    Dims,
+    DwConvParamsC,
+    FcParamsC,
+    MeanParamsC,
+    PadParamsC,
+    PerChannelQuant,
+    PoolParamsC,
+    SoftmaxParamsC,
+    Tile,
+    TransposeParamsC,
+)
 from kilotrain.model.params import (
     AddParams,
     AvgPoolParams,
@@ -36,103 +51,6 @@ class KernelError(ValueError):
 
 # --- C structs (mirror include/kt_types.h and include/kt_kernels.h) ----------------------------
 
-
-class Dims(Structure):
-    _fields_ = [("n", c_int32), ("h", c_int32), ("w", c_int32), ("c", c_int32)]
-
-
-class Tile(Structure):
-    _fields_ = [("h", c_int32), ("w", c_int32)]
-
-
-class Activation(Structure):
-    _fields_ = [("min", c_int32), ("max", c_int32)]
-
-
-class PerChannelQuant(Structure):
-    _fields_ = [("multiplier", POINTER(c_int32)), ("shift", POINTER(c_int32))]
-
-
-class ConvParamsC(Structure):
-    _fields_ = [
-        ("stride", Tile),
-        ("padding", Tile),
-        ("dilation", Tile),
-        ("input_offset", c_int32),
-        ("output_offset", c_int32),
-        ("activation", Activation),
-    ]
-
-
-class DwConvParamsC(Structure):
-    _fields_ = [
-        ("stride", Tile),
-        ("padding", Tile),
-        ("dilation", Tile),
-        ("depth_multiplier", c_int32),
-        ("input_offset", c_int32),
-        ("output_offset", c_int32),
-        ("activation", Activation),
-    ]
-
-
-class FcParamsC(Structure):
-    _fields_ = [
-        ("input_offset", c_int32),
-        ("output_offset", c_int32),
-        ("per_channel", c_int32),
-        ("activation", Activation),
-    ]
-
-
-class AddParamsC(Structure):
-    _fields_ = [
-        ("input1_offset", c_int32),
-        ("input2_offset", c_int32),
-        ("output_offset", c_int32),
-        ("left_shift", c_int32),
-        ("input1_multiplier", c_int32),
-        ("input1_shift", c_int32),
-        ("input2_multiplier", c_int32),
-        ("input2_shift", c_int32),
-        ("output_multiplier", c_int32),
-        ("output_shift", c_int32),
-        ("activation", Activation),
-    ]
-
-
-class PoolParamsC(Structure):
-    _fields_ = [("filter", Tile), ("stride", Tile), ("padding", Tile), ("activation", Activation)]
-
-
-class MeanParamsC(Structure):
-    _fields_ = [
-        ("input_offset", c_int32),
-        ("output_offset", c_int32),
-        ("multiplier", c_int32),
-        ("shift", c_int32),
-    ]
-
-
-class PadParamsC(Structure):
-    _fields_ = [
-        ("rank", c_int32),
-        ("before", c_int32 * MAX_RANK),
-        ("after", c_int32 * MAX_RANK),
-        ("pad_value", c_int32),
-    ]
-
-
-class TransposeParamsC(Structure):
-    _fields_ = [("rank", c_int32), ("perm", c_int32 * MAX_RANK)]
-
-
-class SoftmaxParamsC(Structure):
-    _fields_ = [
-        ("input_multiplier", c_int32),
-        ("input_left_shift", c_int32),
-        ("diff_min", c_int32),
-    ]
 
 
 _P = c_void_p

@@ -116,7 +116,7 @@ def check_backward(op_index: int, kind: str, engine: str) -> None:
     can pass a gradient through an op of ``kind`` (the capability table, :mod:`kilotrain.model.ops`)."""
     if kind in ops.backward_kinds(engine):
         return
-    others = sorted(ops.OPS[kind].backward) if kind in ops.OPS else []
+    others = [e for e in ops.ENGINES if kind in ops.OPS and e in ops.OPS[kind].backward]
     fix = f"or train with --engine {' | '.join(others)}" if others else "no engine can"
     raise PlanError(
         f"op {op_index} ({kind}) is on the backward path but the {engine} engine has no integer backward for it "

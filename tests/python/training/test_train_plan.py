@@ -88,3 +88,39 @@ def test_initial_exponents_follow_the_rule(tiny) -> None:  # type: ignore[no-unt
     for e, a in zip(plan.e0, plan.calib_amax):
         if a > 0:
             assert e == min(max(int(np.ceil(np.log2(a / 100))), -24), 8)
+
+
+def _with_pad_before_head(tiny):  # type: ignore[no-untyped-def]
+    """tiny with an identity PAD (zero padding) between the ADD and the conv after it."""
+    import copy
+
+    from kilotrain.model.ir import Op, Tensor
+    from kilotrain.model.params import PadParams
+
+    g = copy.deepcopy(tiny)
+    pos = next(i for i, op in enumerate(g.ops) if op.kind == "ADD")
+    src = g.tensors[g.ops[pos].outputs[0]]
+    g.tensors.append(Tensor("padded", src.shape, "int8", src.scale, src.zero_point))
+    t_new = len(g.tensors) - 1
+    g.ops[pos + 1].inputs[0] = t_new
+    g.ops.insert(pos + 1, Op("PAD", [g.ops[pos].outputs[0]], [t_new], PadParams(((0, 0),) * 4, src.zp), index=99))
+    return g
+
+
+def test_each_engine_refuses_only_what_it_cannot_train(tiny) -> None:  # type: ignore[no-untyped-def]
+    """One capability table: PAD passes a gradient on the host engines, but the generated step
+    (qemu) has no C backward for it, so the plan and the training code generator refuse it with
+    the same one-line error naming the op and the fix."""
+    from kilotrain.codegen.train import render_train
+
+    g = _with_pad_before_head(tiny)
+    plan = build_plan(g, "bias-only", 0.01, engine="golden")
+    assert any(s.kind == "PAD" for s in plan.steps)
+    build_plan(g, "bias-only", 0.01, engine="c")
+    with pytest.raises(PlanError, match=r"op 99 \(PAD\) .* the qemu engine has no integer backward .*--engine golden \| c") as e:
+        build_plan(g, "bias-only", 0.01, engine="qemu")
+    assert "\n" not in str(e.value)
+    with pytest.raises(PlanError, match=r"op 99 \(PAD\) .* qemu engine"):
+        render_train(plan, "tiny.tflite")
+    # a scheme whose backprop stops above the PAD trains on every engine
+    build_plan(g, "last-layer", 0.01, engine="qemu")

@@ -1,0 +1,124 @@
+"""The one C emitter both code generators (model and training) write through: tensor pointers
+into the planned arena or the constant tables, and file-scope declarations of parameter records
+as C99 designated initialisers built from the ctypes mirrors of the headers
+(:func:`kilotrain.kernels.cstructs.initializer`), so a reordered C struct field can never shift
+a value. Every emitted symbol is named ``<owner>_<what>``: the owner is ``op<i>`` for the
+forward op at schedule position i, ``bw<j>`` for backward step j, ``mask<k>`` for ReLU mask k."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from ctypes import Structure
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+
+from kilotrain.codegen.memory_plan import MemoryPlan
+from kilotrain.contract import MAX_RANK
+from kilotrain.kernels.cstructs import C_NAMES, Dims, PerChannelQuant, initializer
+from kilotrain.model.ir import Graph, ModelError
+
+
+def c_values(a: Any) -> str:
+    """Comma-separated C literals of an array's elements (C order)."""
+    return ",".join(map(str, np.asarray(a).reshape(-1).tolist()))
+
+
+def dims4(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """A shape as the kernels' 4-D {n, h, w, c} (leading 1s)."""
+    if len(shape) > MAX_RANK:
+        raise ModelError(f"tensor rank {len(shape)} > {MAX_RANK} is not supported by the C kernels")
+    n, h, w, c = (1,) * (MAX_RANK - len(shape)) + tuple(int(d) for d in shape)
+    return n, h, w, c
+
+
+class CFile:
+    """Names, pointers and declarations of one generated C file. ``trainable`` constant tensors
+    become SRAM arrays (``kt_p<id>``, initialised from flash at reset), every other constant a
+    flash table (``kt_t<id>``); activations live in the arena at the memory plan's offsets."""
+
+    def __init__(self, graph: Graph, mp: MemoryPlan, trainable: frozenset[int] = frozenset()) -> None:
+        self.g, self.mp, self.trainable = graph, mp, trainable
+        self.consts: dict[int, dict[str, Any]] = {}
+        self._names: set[str] = set()
+
+    # ---- tensors
+    def ptr(self, t: int) -> str:
+        """C expression for tensor t's data."""
+        if t < 0:
+            return "NULL"
+        tensor = self.g.tensors[t]
+        if tensor.is_const:
+            if t not in self.consts:
+                ctype = "int8_t" if tensor.dtype == "int8" else "int32_t"
+                data = np.asarray(tensor.data)
+                train = t in self.trainable
+                self.consts[t] = {"name": f"kt_p{t}" if train else f"kt_t{t}", "ctype": ctype,
+                                  "count": max(data.size, 1), "trainable": train,
+                                  "data": c_values(data) if data.size else "0"}
+            return str(self.consts[t]["name"])
+        return self.arena(t)
+
+    def arena(self, key: Any) -> str:
+        """Pointer to a planned arena buffer (an activation id, ("mask", k) or ("grad", j))."""
+        return f"&kt_arena[{self.mp.offset(key)}]"
+
+    def shape(self, t: int) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.g.tensors[t].shape)
+
+    @property
+    def const_bytes(self) -> int:
+        return sum(int(c["count"]) * (1 if c["ctype"] == "int8_t" else 4) for c in self.consts.values())
+
+    # ---- declarations
+    def symbol(self, owner: str, what: str) -> str:
+        name = f"{owner}_{what}"
+        k = 1
+        while name in self._names:
+            k += 1
+            name = f"{owner}_{what}{k}"
+        self._names.add(name)
+        return name
+
+    def array(self, decls: list[str], owner: str, what: str, ctype: str, values: Any) -> str:
+        """``static const <ctype> <owner>_<what>[n] = {...};`` — returns the name."""
+        v = np.atleast_1d(np.asarray(values))
+        name = self.symbol(owner, what)
+        decls.append(f"static const {ctype} {name}[{v.size}] = {{{c_values(v)}}};")
+        return name
+
+    def struct(self, decls: list[str], owner: str, what: str, struct: type[Structure], values: Mapping[str, Any]) -> str:
+        """A const parameter record with a designated initialiser — returns ``&name``."""
+        name = self.symbol(owner, what)
+        decls.append(f"static const {C_NAMES[struct]} {name} = {initializer(struct, values)};")
+        return f"&{name}"
+
+    def dims(self, decls: list[str], owner: str, what: str, shape: tuple[int, ...]) -> str:
+        n, h, w, c = dims4(shape)
+        return self.struct(decls, owner, what, Dims, {"n": n, "h": h, "w": w, "c": c})
+
+    def quant(self, decls: list[str], owner: str, what: str, mult: Any, shift: Any) -> dict[str, str]:
+        """Per-channel multiplier and shift tables; returns the kt_per_channel_quant field values."""
+        return {"multiplier": self.array(decls, owner, f"{what}_mult", "int32_t", mult),
+                "shift": self.array(decls, owner, f"{what}_shift", "int32_t", shift)}
+
+    def quant_struct(self, decls: list[str], owner: str, what: str, mult: Any, shift: Any) -> str:
+        return self.struct(decls, owner, what, PerChannelQuant, self.quant(decls, owner, what, mult, shift))
+
+
+def template_env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("kilotrain.codegen", "templates"), trim_blocks=True, lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+    )
+
+
+def write(text: str, out_dir: Path, filename: str) -> Path:
+    """Write generated text (only when it changed, so builds stay incremental)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / filename
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    return path
