@@ -44,6 +44,5 @@ def data_file(relative: str) -> Path:
     if shared.exists():
         return shared
     raise DataNotFound(
-        f"{relative} not found in {committed.parent} nor in {shared.parent}; "
-        f"set {DATA_ENV} to the folder that holds it"
+        f"{relative} not found in {committed.parent} nor in {shared.parent}; set {DATA_ENV} to the folder that holds it"
     )

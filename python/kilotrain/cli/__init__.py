@@ -10,6 +10,7 @@ from collections.abc import Callable
 from kilotrain import __version__
 from kilotrain.cli import board, infer, train
 from kilotrain.device.toolchain import ToolError
+from kilotrain.extras import MissingExtra
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
-    except (ToolError, ValueError, FileNotFoundError) as exc:
+    except (ToolError, ValueError, FileNotFoundError, MissingExtra) as exc:
         print(f"kilotrain: error: {exc}", file=sys.stderr)
         return 2
 

@@ -39,12 +39,18 @@ def _qemu(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({**asdict(info), "echo_ok": echoed, "port": board.port}))
     else:
-        print(f"kilotrain firmware {info.firmware_version} (protocol {info.protocol_version}) on {info.board}, "
-              f"QEMU {board.port}/tcp")
-        print(f"  SRAM  {info.sram_bytes // 1024} KB, static use {info.static_ram_bytes} B "
-              f"(stack {info.stack_bytes} B, high-water {info.stack_high_water_bytes} B)")
-        print(f"  flash {info.flash_bytes // 1024} KB; counter {info.counter_hz} Hz, "
-              f"{info.instructions_per_tick} instructions/tick; max frame payload {info.max_payload} B")
+        print(
+            f"kilotrain firmware {info.firmware_version} (protocol {info.protocol_version}) on {info.board}, "
+            f"QEMU {board.port}/tcp"
+        )
+        print(
+            f"  SRAM  {info.sram_bytes // 1024} KB, static use {info.static_ram_bytes} B "
+            f"(stack {info.stack_bytes} B, high-water {info.stack_high_water_bytes} B)"
+        )
+        print(
+            f"  flash {info.flash_bytes // 1024} KB; counter {info.counter_hz} Hz, "
+            f"{info.instructions_per_tick} instructions/tick; max frame payload {info.max_payload} B"
+        )
         print(f"  INFO round trip ok; 1 KiB ECHO {'ok' if echoed else 'MISMATCH'}")
     return 0 if echoed else 1
 

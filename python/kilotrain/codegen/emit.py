@@ -55,9 +55,13 @@ class CFile:
                 ctype = "int8_t" if tensor.dtype == "int8" else "int32_t"
                 data = np.asarray(tensor.data)
                 train = t in self.trainable
-                self.consts[t] = {"name": f"kt_p{t}" if train else f"kt_t{t}", "ctype": ctype,
-                                  "count": max(data.size, 1), "trainable": train,
-                                  "data": c_values(data) if data.size else "0"}
+                self.consts[t] = {
+                    "name": f"kt_p{t}" if train else f"kt_t{t}",
+                    "ctype": ctype,
+                    "count": max(data.size, 1),
+                    "trainable": train,
+                    "data": c_values(data) if data.size else "0",
+                }
             return str(self.consts[t]["name"])
         return self.arena(t)
 
@@ -89,7 +93,9 @@ class CFile:
         decls.append(f"static const {ctype} {name}[{v.size}] = {{{c_values(v)}}};")
         return name
 
-    def struct(self, decls: list[str], owner: str, what: str, struct: type[Structure], values: Mapping[str, Any]) -> str:
+    def struct(
+        self, decls: list[str], owner: str, what: str, struct: type[Structure], values: Mapping[str, Any]
+    ) -> str:
         """A const parameter record with a designated initialiser — returns ``&name``."""
         name = self.symbol(owner, what)
         decls.append(f"static const {C_NAMES[struct]} {name} = {initializer(struct, values)};")
@@ -101,8 +107,10 @@ class CFile:
 
     def quant(self, decls: list[str], owner: str, what: str, mult: Any, shift: Any) -> dict[str, str]:
         """Per-channel multiplier and shift tables; returns the kt_per_channel_quant field values."""
-        return {"multiplier": self.array(decls, owner, f"{what}_mult", "int32_t", mult),
-                "shift": self.array(decls, owner, f"{what}_shift", "int32_t", shift)}
+        return {
+            "multiplier": self.array(decls, owner, f"{what}_mult", "int32_t", mult),
+            "shift": self.array(decls, owner, f"{what}_shift", "int32_t", shift),
+        }
 
     def quant_struct(self, decls: list[str], owner: str, what: str, mult: Any, shift: Any) -> str:
         return self.struct(decls, owner, what, PerChannelQuant, self.quant(decls, owner, what, mult, shift))
@@ -110,8 +118,11 @@ class CFile:
 
 def template_env() -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.PackageLoader("kilotrain.codegen", "templates"), trim_blocks=True, lstrip_blocks=True,
-        undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+        loader=jinja2.PackageLoader("kilotrain.codegen", "templates"),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
     )
 
 

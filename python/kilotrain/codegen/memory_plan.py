@@ -98,9 +98,7 @@ def plan(graph: Graph) -> MemoryPlan:
         members.setdefault(owner(t), [])
         if t not in members[owner(t)]:
             members[owner(t)].append(t)
-    return plan_buffers(
-        Request(tuple(sorted(members[o])), _nbytes(graph, o), first[o], last[o]) for o in first
-    )
+    return plan_buffers(Request(tuple(sorted(members[o])), _nbytes(graph, o), first[o], last[o]) for o in first)
 
 
 def plan_buffers(requests: Iterable[Request]) -> MemoryPlan:

@@ -1,16 +1,18 @@
 """Code generator: turn an IR graph into C for the firmware (a jinja2 template).
 
-Output (written into the build tree by :func:`kilotrain.device.firmware.build_firmware`, never committed):
-``kt_model.c`` with the constant tables (weights, biases, per-channel multipliers and shifts, in flash), one static arena of the size
-the memory planner computed, and ``kt_model_invoke()``: a straight-line list of kernel calls
-with every dimension and parameter a compile-time constant. Its interface is include/kt_model.h.
+Output (written into the build tree by :func:`kilotrain.device.firmware.build_firmware`, never
+committed): ``kt_model.c`` with the constant tables (weights, biases, per-channel multipliers and
+shifts, in flash), one static arena of the size the memory planner computed, and
+``kt_model_invoke()``: a straight-line list of kernel calls with every dimension and parameter a
+compile-time constant. Its interface is include/kt_model.h.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -63,12 +65,22 @@ def _conv(gen: CFile, op: Op, e: _Emit) -> None:
     y = op.outputs[0]
     q = gen.quant_struct(d, o, "q", p.multiplier, p.shift)
     dw = op.kind == "DEPTHWISE_CONV_2D"
-    fields: dict[str, Any] = {"stride": _tile(p.stride), "padding": _tile(p.padding), "dilation": _tile(p.dilation),
-                              "input_offset": p.input_offset, "output_offset": p.output_offset, "activation": _act(p)}
+    fields: dict[str, Any] = {
+        "stride": _tile(p.stride),
+        "padding": _tile(p.padding),
+        "dilation": _tile(p.dilation),
+        "input_offset": p.input_offset,
+        "output_offset": p.output_offset,
+        "activation": _act(p),
+    }
     if dw:
         fields["depth_multiplier"] = p.depth_multiplier
     pp = gen.struct(d, o, "p", DwConvParamsC if dw else ConvParamsC, fields)
-    xd, fd, yd = gen.dims(d, o, "in", gen.shape(x)), gen.dims(d, o, "f", gen.shape(f)), gen.dims(d, o, "out", gen.shape(y))
+    xd, fd, yd = (
+        gen.dims(d, o, "in", gen.shape(x)),
+        gen.dims(d, o, "f", gen.shape(f)),
+        gen.dims(d, o, "out", gen.shape(y)),
+    )
     fn = "kt_depthwise_conv2d_s8" if dw else "kt_conv2d_s8"
     e.comment = f"{gen.shape(x)} -> {gen.shape(y)}, filter {gen.shape(f)}"
     e.call = f"{fn}({pp}, {q}, {xd}, {gen.ptr(x)}, {fd}, {gen.ptr(f)}, {gen.ptr(b)}, {yd}, {gen.ptr(y)})"
@@ -81,29 +93,60 @@ def _fc(gen: CFile, op: Op, e: _Emit) -> None:
     batch = int(np.prod(gen.shape(x))) // cin
     per_channel = int(np.atleast_1d(p.multiplier).size != 1)
     q = gen.quant_struct(d, o, "q", p.multiplier, p.shift)
-    pp = gen.struct(d, o, "p", FcParamsC, {"input_offset": p.input_offset, "output_offset": p.output_offset,
-                                           "per_channel": per_channel, "activation": _act(p)})
+    pp = gen.struct(
+        d,
+        o,
+        "p",
+        FcParamsC,
+        {
+            "input_offset": p.input_offset,
+            "output_offset": p.output_offset,
+            "per_channel": per_channel,
+            "activation": _act(p),
+        },
+    )
     xd, fd = gen.dims(d, o, "in", (batch, 1, 1, cin)), gen.dims(d, o, "f", (cout, 1, 1, cin))
     yd = gen.dims(d, o, "out", (batch, 1, 1, cout))
     e.comment = f"{cin} -> {cout}"
-    e.call = f"kt_fully_connected_s8({pp}, {q}, {xd}, {gen.ptr(x)}, {fd}, {gen.ptr(w)}, {gen.ptr(b)}, {yd}, {gen.ptr(y)})"
+    e.call = (
+        f"kt_fully_connected_s8({pp}, {q}, {xd}, {gen.ptr(x)}, {fd}, {gen.ptr(w)}, {gen.ptr(b)}, {yd}, {gen.ptr(y)})"
+    )
 
 
 def _add(gen: CFile, op: Op, e: _Emit) -> None:
     p, o, d = op.params, e.owner, e.decls
     a, b, y = op.inputs[0], op.inputs[1], op.outputs[0]
-    names = ("input1_offset", "input2_offset", "output_offset", "left_shift", "input1_multiplier", "input1_shift",
-             "input2_multiplier", "input2_shift", "output_multiplier", "output_shift")
+    names = (
+        "input1_offset",
+        "input2_offset",
+        "output_offset",
+        "left_shift",
+        "input1_multiplier",
+        "input1_shift",
+        "input2_multiplier",
+        "input2_shift",
+        "output_multiplier",
+        "output_shift",
+    )
     pp = gen.struct(d, o, "p", AddParamsC, {**{n: getattr(p, n) for n in names}, "activation": _act(p)})
-    ad, bd, yd = gen.dims(d, o, "a", gen.shape(a)), gen.dims(d, o, "b", gen.shape(b)), gen.dims(d, o, "out", gen.shape(y))
+    ad, bd, yd = (
+        gen.dims(d, o, "a", gen.shape(a)),
+        gen.dims(d, o, "b", gen.shape(b)),
+        gen.dims(d, o, "out", gen.shape(y)),
+    )
     e.call = f"kt_add_s8({pp}, {ad}, {gen.ptr(a)}, {bd}, {gen.ptr(b)}, {yd}, {gen.ptr(y)})"
 
 
 def _avg_pool(gen: CFile, op: Op, e: _Emit) -> None:
     p, o, d = op.params, e.owner, e.decls
     x, y = op.inputs[0], op.outputs[0]
-    pp = gen.struct(d, o, "p", PoolParamsC, {"filter": _tile(p.filter), "stride": _tile(p.stride),
-                                             "padding": _tile(p.padding), "activation": _act(p)})
+    pp = gen.struct(
+        d,
+        o,
+        "p",
+        PoolParamsC,
+        {"filter": _tile(p.filter), "stride": _tile(p.stride), "padding": _tile(p.padding), "activation": _act(p)},
+    )
     xd, yd = gen.dims(d, o, "in", gen.shape(x)), gen.dims(d, o, "out", gen.shape(y))
     e.call = f"kt_avg_pool_s8({pp}, {xd}, {gen.ptr(x)}, {yd}, {gen.ptr(y)})"
 
@@ -112,8 +155,18 @@ def _mean(gen: CFile, op: Op, e: _Emit) -> None:
     p, o, d = op.params, e.owner, e.decls
     x, y = op.inputs[0], op.outputs[0]
     n, _, _, c = dims4(gen.shape(x))
-    pp = gen.struct(d, o, "p", MeanParamsC, {"input_offset": p.input_offset, "output_offset": p.output_offset,
-                                             "multiplier": p.multiplier, "shift": p.shift})
+    pp = gen.struct(
+        d,
+        o,
+        "p",
+        MeanParamsC,
+        {
+            "input_offset": p.input_offset,
+            "output_offset": p.output_offset,
+            "multiplier": p.multiplier,
+            "shift": p.shift,
+        },
+    )
     xd, yd = gen.dims(d, o, "in", gen.shape(x)), gen.dims(d, o, "out", (n, 1, 1, c))
     e.call = f"kt_mean_s8({pp}, {xd}, {gen.ptr(x)}, {yd}, {gen.ptr(y)})"
 
@@ -121,8 +174,18 @@ def _mean(gen: CFile, op: Op, e: _Emit) -> None:
 def _pad(gen: CFile, op: Op, e: _Emit) -> None:
     p, o, d = op.params, e.owner, e.decls
     x, y = op.inputs[0], op.outputs[0]
-    pp = gen.struct(d, o, "p", PadParamsC, {"rank": len(p.paddings), "before": [b for b, _ in p.paddings],
-                                            "after": [a for _, a in p.paddings], "pad_value": p.pad_value})
+    pp = gen.struct(
+        d,
+        o,
+        "p",
+        PadParamsC,
+        {
+            "rank": len(p.paddings),
+            "before": [b for b, _ in p.paddings],
+            "after": [a for _, a in p.paddings],
+            "pad_value": p.pad_value,
+        },
+    )
     shape = gen.array(d, o, "shape", "int32_t", gen.shape(x))
     e.call = f"kt_pad_s8({pp}, {shape}, {gen.ptr(x)}, {gen.ptr(y)})"
 
@@ -141,8 +204,13 @@ def _softmax(gen: CFile, op: Op, e: _Emit) -> None:
     shape = gen.shape(x)
     depth = shape[-1]
     rows = int(np.prod(shape)) // depth
-    pp = gen.struct(d, o, "p", SoftmaxParamsC, {"input_multiplier": p.input_multiplier,
-                                                "input_left_shift": p.input_left_shift, "diff_min": p.diff_min})
+    pp = gen.struct(
+        d,
+        o,
+        "p",
+        SoftmaxParamsC,
+        {"input_multiplier": p.input_multiplier, "input_left_shift": p.input_left_shift, "diff_min": p.diff_min},
+    )
     e.call = f"kt_softmax_s8({pp}, {rows}, {depth}, {gen.ptr(x)}, {gen.ptr(y)})"
 
 
@@ -182,31 +250,42 @@ def emit_forward(gen: CFile) -> list[_Emit]:
     for k, op in enumerate(gen.g.ops):
         fn = EMITTERS.get(op.kind)
         if fn is None:
-            raise ModelError(f"op {op.index} ({op.kind}): the code generator does not support this op; "
-                             f"supported: {', '.join(EMITTERS)}")
+            raise ModelError(
+                f"op {op.index} ({op.kind}): the code generator does not support this op; "
+                f"supported: {', '.join(EMITTERS)}"
+            )
         e = _Emit(index=k, kind=op.kind)
         fn(gen, op, e)
         emits.append(e)
     return emits
 
 
-
-
 def model_context(gen: CFile, emits: list[_Emit], source_name: str) -> dict[str, Any]:
     """Template variables of kt_model.c.j2 (call after every pointer has been emitted)."""
     g, mp = gen.g, gen.mp
-    return dict(
-        version=__version__, source=source_name,
-        arena_size=max(mp.arena_size, 16), const_bytes=gen.const_bytes, abi_version=C_API_VERSION,
-        input_offset=mp.offset(g.inputs[0]), output_offset=mp.offset(g.outputs[0]),
-        input_size=int(np.prod(g.input.shape)), output_size=int(np.prod(g.output.shape)),
-        consts=list(gen.consts.values()), ops=emits,
-        model_desc=initializer(ModelDescC, {"name": f'"{Path(source_name).stem}"', "arena_size": max(mp.arena_size, 16),
-                                            "input_size": int(np.prod(g.input.shape)),
-                                            "output_size": int(np.prod(g.output.shape)), "op_count": len(emits)}),
-    )
-
-
+    return {
+        "version": __version__,
+        "source": source_name,
+        "arena_size": max(mp.arena_size, 16),
+        "const_bytes": gen.const_bytes,
+        "abi_version": C_API_VERSION,
+        "input_offset": mp.offset(g.inputs[0]),
+        "output_offset": mp.offset(g.outputs[0]),
+        "input_size": int(np.prod(g.input.shape)),
+        "output_size": int(np.prod(g.output.shape)),
+        "consts": list(gen.consts.values()),
+        "ops": emits,
+        "model_desc": initializer(
+            ModelDescC,
+            {
+                "name": f'"{Path(source_name).stem}"',
+                "arena_size": max(mp.arena_size, 16),
+                "input_size": int(np.prod(g.input.shape)),
+                "output_size": int(np.prod(g.output.shape)),
+                "op_count": len(emits),
+            },
+        ),
+    }
 
 
 def render(graph: Graph, source_name: str) -> tuple[str, MemoryPlan, int]:
@@ -215,4 +294,3 @@ def render(graph: Graph, source_name: str) -> tuple[str, MemoryPlan, int]:
     emits = emit_forward(gen)
     text = template_env().get_template("kt_model.c.j2").render(**model_context(gen, emits, source_name))
     return text, gen.mp, gen.const_bytes
-

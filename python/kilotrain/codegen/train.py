@@ -156,9 +156,13 @@ def _forward(tg: _TrainGen, emits: list[_Emit]) -> None:
         m = masks_by_op.get(pos)
         if m is not None:
             p = m.params
-            pp = tg.struct(f"mask{m.id}", "p", ReluMaskParamsC, {"act_min": p.act_min, "act_max": p.act_max, "relu6": int(p.relu6)})
+            pp = tg.struct(
+                f"mask{m.id}", "p", ReluMaskParamsC, {"act_min": p.act_min, "act_max": p.act_max, "relu6": int(p.relu6)}
+            )
             y = tg.gen.ptr(tg.g.ops[pos].outputs[0])
-            tg.forward.append(f"kt_relu_mask_pack_s8({pp}, {m.elements}, {y}, (uint8_t *){tg.gen.arena(('mask', m.id))})")
+            tg.forward.append(
+                f"kt_relu_mask_pack_s8({pp}, {m.elements}, {y}, (uint8_t *){tg.gen.arena(('mask', m.id))})"
+            )
 
 
 def _weighted(tg: _TrainGen, s: BackwardStep, o: str) -> None:
@@ -169,20 +173,34 @@ def _weighted(tg: _TrainGen, s: BackwardStep, o: str) -> None:
     if s.kind == "FULLY_CONNECTED":
         cout, cin = wshape
         batch = int(np.prod(xshape)) // cin
-        xd, yd, wd = tg.dims(o, "in", (batch, 1, 1, cin)), tg.dims(o, "gy", (batch, 1, 1, cout)), tg.dims(o, "f", (cout, 1, 1, cin))
+        xd, yd, wd = (
+            tg.dims(o, "in", (batch, 1, 1, cin)),
+            tg.dims(o, "gy", (batch, 1, 1, cout)),
+            tg.dims(o, "f", (cout, 1, 1, cin)),
+        )
     else:
         xd, yd, wd = tg.dims(o, "in", xshape), tg.dims(o, "gy", yshape), tg.dims(o, "f", wshape)
     gy = tg.grad(s.gy)
     count = int(np.prod(yshape))
     if s.mask is not None:
-        tg.backward.append(f"kt_relu_mask_apply_s8({count}, (const uint8_t *){gen.arena(('mask', s.mask))}, {gy}, {gy})")
+        tg.backward.append(
+            f"kt_relu_mask_apply_s8({count}, (const uint8_t *){gen.arena(('mask', s.mask))}, {gy}, {gy})"
+        )
     w = gen.ptr(w_t)
     if s.gx:
         gid = s.gx[0]
         p = s.grad_params
-        common = {"chan": tg.quant(o, "chan", p.chan_multiplier, p.chan_shift), "headroom": p.headroom,
-                  "x_multiplier": p.x_multiplier, "x_shift": p.x_shift}
-        geometry = {"stride": _tile(p.stride), "padding": _tile(p.padding), "dilation": _tile(p.dilation)} if s.kind != "FULLY_CONNECTED" else {}
+        common = {
+            "chan": tg.quant(o, "chan", p.chan_multiplier, p.chan_shift),
+            "headroom": p.headroom,
+            "x_multiplier": p.x_multiplier,
+            "x_shift": p.x_shift,
+        }
+        geometry = (
+            {"stride": _tile(p.stride), "padding": _tile(p.padding), "dilation": _tile(p.dilation)}
+            if s.kind != "FULLY_CONNECTED"
+            else {}
+        )
         if s.kind == "CONV_2D":
             pp = tg.struct(o, "gp", ConvGradParamsC, {**geometry, **common})
             fn = "kt_conv2d_input_grad_s8"
@@ -192,16 +210,31 @@ def _weighted(tg: _TrainGen, s: BackwardStep, o: str) -> None:
         else:
             pp = tg.struct(o, "gp", FcGradParamsC, common)
             fn = "kt_fully_connected_input_grad_s8"
-        tg.backward.append(f"{fn}({pp}, {tg.exp(s.gy)}, {tg.exp(gid)}, {yd}, {gy}, {wd}, {w}, {xd}, {tg.grad(gid)}, {tg.stats(gid)})")
+        tg.backward.append(
+            f"{fn}({pp}, {tg.exp(s.gy)}, {tg.exp(gid)}, {yd}, {gy}, {wd}, {w}, {xd}, {tg.grad(gid)}, {tg.stats(gid)})"
+        )
     if s.update is not None:
         u = s.update
-        pp = tg.struct(o, "up", UpdateParamsC, {
-            "n_weight_channels": u.n_weight_channels, "weight": tg.quant(o, "wq", u.weight_multiplier, u.weight_shift),
-            "bias": tg.quant(o, "bq", u.bias_multiplier, u.bias_shift), "input_zero_point": u.input_zero_point,
-            "stride": _tile(u.stride), "padding": _tile(u.padding), "dilation": _tile(u.dilation),
-            "depth_multiplier": u.depth_multiplier, "stochastic": int(bool(u.stochastic))})
+        pp = tg.struct(
+            o,
+            "up",
+            UpdateParamsC,
+            {
+                "n_weight_channels": u.n_weight_channels,
+                "weight": tg.quant(o, "wq", u.weight_multiplier, u.weight_shift),
+                "bias": tg.quant(o, "bq", u.bias_multiplier, u.bias_shift),
+                "input_zero_point": u.input_zero_point,
+                "stride": _tile(u.stride),
+                "padding": _tile(u.padding),
+                "dilation": _tile(u.dilation),
+                "depth_multiplier": u.depth_multiplier,
+                "stochastic": int(bool(u.stochastic)),
+            },
+        )
         xs = gen.ptr(s.saved_input) if s.saved_input is not None else f"(const int8_t *){gy}"  # bias only: not read
-        fn = {"CONV_2D": "kt_conv2d_update_s8", "DEPTHWISE_CONV_2D": "kt_depthwise_conv2d_update_s8"}.get(s.kind, "kt_fully_connected_update_s8")
+        fn = {"CONV_2D": "kt_conv2d_update_s8", "DEPTHWISE_CONV_2D": "kt_depthwise_conv2d_update_s8"}.get(
+            s.kind, "kt_fully_connected_update_s8"
+        )
         wmut = w if w_t in gen.trainable else f"(int8_t *){w}"  # bias only: weights are not written
         key = f"kt_update_key(kt_step_count, {s.op_pos}u)"  # = the golden update_key(step, op_pos)
         tg.backward.append(f"{fn}({pp}, {tg.exp(s.gy)}, {key}, {xd}, {xs}, {yd}, {gy}, {wd}, {wmut}, {gen.ptr(b_t)})")
@@ -216,8 +249,10 @@ def _backward(tg: _TrainGen) -> None:
             a, b = s.sum_inputs
             gid = s.gx[0]
             count = tg.plan.grads[gid].size
-            tg.backward.append(f"kt_grad_sum_s8({count}, {tg.grad(a)}, {tg.exp(a)}, {tg.grad(b)}, {tg.exp(b)}, "
-                               f"{tg.exp(gid)}, {tg.grad(gid)}, {tg.stats(gid)})")
+            tg.backward.append(
+                f"kt_grad_sum_s8({count}, {tg.grad(a)}, {tg.exp(a)}, {tg.grad(b)}, {tg.exp(b)}, "
+                f"{tg.exp(gid)}, {tg.grad(gid)}, {tg.stats(gid)})"
+            )
             continue
         check_backward(op.index, s.kind, "qemu")  # the generated step is what the firmware runs
         if s.kind in ops.WEIGHTED:
@@ -226,17 +261,30 @@ def _backward(tg: _TrainGen) -> None:
             assert s.gy is not None
             count = tg.plan.grads[s.gy].size
             for gid in s.gx:
-                tg.backward.append(f"kt_grad_rescale_s8({count}, {tg.exp(s.gy)}, {tg.exp(gid)}, {tg.grad(s.gy)}, "
-                                   f"{tg.grad(gid)}, {tg.stats(gid)})")
+                tg.backward.append(
+                    f"kt_grad_rescale_s8({count}, {tg.exp(s.gy)}, {tg.exp(gid)}, {tg.grad(s.gy)}, "
+                    f"{tg.grad(gid)}, {tg.stats(gid)})"
+                )
         elif s.kind in ("MEAN", "AVERAGE_POOL_2D"):
             xshape = g.tensors[op.inputs[0]].shape
             yshape = (xshape[0], 1, 1, xshape[3]) if s.kind == "MEAN" else g.tensors[op.outputs[0]].shape
             p = s.grad_params
-            pp = tg.struct(o, "gp", PoolGradParamsC, {"filter": _tile(p.filter), "stride": _tile(p.stride),
-                                                      "count_multiplier": p.count_multiplier, "count_shift": p.count_shift})
+            pp = tg.struct(
+                o,
+                "gp",
+                PoolGradParamsC,
+                {
+                    "filter": _tile(p.filter),
+                    "stride": _tile(p.stride),
+                    "count_multiplier": p.count_multiplier,
+                    "count_shift": p.count_shift,
+                },
+            )
             gid = s.gx[0]
-            tg.backward.append(f"kt_avg_pool_grad_s8({pp}, {tg.exp(s.gy)}, {tg.exp(gid)}, {tg.dims(o, 'gy', yshape)}, {tg.grad(s.gy)}, "
-                               f"{tg.dims(o, 'in', xshape)}, {tg.grad(gid)}, {tg.stats(gid)})")
+            tg.backward.append(
+                f"kt_avg_pool_grad_s8({pp}, {tg.exp(s.gy)}, {tg.exp(gid)}, {tg.dims(o, 'gy', yshape)}, "
+                f"{tg.grad(s.gy)}, {tg.dims(o, 'in', xshape)}, {tg.grad(gid)}, {tg.stats(gid)})"
+            )
         elif s.kind == "RESHAPE":
             continue  # an alias in the memory plan
         else:  # pragma: no cover - check_backward refused it above
@@ -266,14 +314,22 @@ def render_train(plan: TrainPlan, source_name: str) -> tuple[str, MemoryPlan, in
     ctx = codegen.model_context(gen, emits, source_name)
     classes = int(np.prod(g.tensors[plan.logits].shape))
     ctx.update(
-        n_slots=plan.n_exp_slots, e0=c_values(np.array(plan.e0)),
+        n_slots=plan.n_exp_slots,
+        e0=c_values(np.array(plan.e0)),
         segments=[{"name": gen.ptr(t), "size": n} for t, n in segments],
-        exp_table=c_values(plan.softmax_ce.exp_table), train_decls=tg.decls,
-        train_forward=tg.forward, train_backward=tg.backward, n_stats=len(tg.stat_slots),
-        stat_slots=c_values(np.array(tg.stat_slots)), classes=classes,
-        logits=gen.ptr(plan.logits), logits_slot=plan.grads[plan.logits_grad].exp_slot,
-        logits_grad=tg.grad(plan.logits_grad), amax_low=contract.AMAX_LOW,
-        exp_min=contract.POLICY_EXP_MIN, exp_max=contract.POLICY_EXP_MAX,
+        exp_table=c_values(plan.softmax_ce.exp_table),
+        train_decls=tg.decls,
+        train_forward=tg.forward,
+        train_backward=tg.backward,
+        n_stats=len(tg.stat_slots),
+        stat_slots=c_values(np.array(tg.stat_slots)),
+        classes=classes,
+        logits=gen.ptr(plan.logits),
+        logits_slot=plan.grads[plan.logits_grad].exp_slot,
+        logits_grad=tg.grad(plan.logits_grad),
+        amax_low=contract.AMAX_LOW,
+        exp_min=contract.POLICY_EXP_MIN,
+        exp_max=contract.POLICY_EXP_MAX,
     )
     text = template_env().get_template("kt_train.c.j2").render(**ctx)
     return text, mp, gen.const_bytes, sum(n for _, n in segments)

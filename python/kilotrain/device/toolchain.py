@@ -93,7 +93,11 @@ def ensure_scons_shim() -> None:
         return
     out = subprocess.run(
         [*pio_command(), "pkg", "install", "-g", "-t", f"symlink://{SCONS_SHIM}"],
-        cwd=REPO_ROOT, env=pio_env(), capture_output=True, text=True, check=False,
+        cwd=REPO_ROOT,
+        env=pio_env(),
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if out.returncode != 0:
         raise ToolError(f"could not install the SCons shim: {out.stderr.strip().splitlines()[-1:]}")
@@ -110,14 +114,19 @@ def pio(*args: str, quiet: bool = True, extra_env: dict[str, str] | None = None)
         fcntl.flock(lock, fcntl.LOCK_EX)
         ensure_scons_shim()
         out = subprocess.run(
-            [*pio_command(), *args], cwd=REPO_ROOT, env=pio_env(extra_env),
-            capture_output=quiet, text=True, check=False,
+            [*pio_command(), *args],
+            cwd=REPO_ROOT,
+            env=pio_env(extra_env),
+            capture_output=quiet,
+            text=True,
+            check=False,
         )
     if out.returncode != 0:
         text = (out.stdout or "") + (out.stderr or "")
         lines = text.splitlines()
         errors = [ln for ln in lines if "error:" in ln or "overflowed" in ln or "***" in ln] or [
-            ln for ln in lines if "error" in ln.lower()]
+            ln for ln in lines if "error" in ln.lower()
+        ]
         raise ToolError(f"pio {' '.join(args)} failed: {errors[0].strip() if errors else text.strip()[-300:]}")
     return out
 

@@ -32,7 +32,9 @@ def train_engine(engine: str, plan: TrainPlan, mode: str = "int8", source_name: 
     ops.check_engine(engine)
     if mode == "fp32":
         if engine == "qemu":
-            raise ValueError("--engine qemu runs the integer step; --mode fp32 is the float reference (golden engine only)")
+            raise ValueError(
+                "--engine qemu runs the integer step; --mode fp32 is the float reference (golden engine only)"
+            )
         return FloatEngine(plan)
     if engine == "golden":
         return KernelEngine(plan, reference, name="golden")

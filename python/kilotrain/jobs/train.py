@@ -47,7 +47,9 @@ class TrainJob:
             raise ValueError(f"unknown mode {self.mode!r}; use {', '.join(MODES)}")
         ops.check_engine(self.engine)
         if self.engine == "qemu" and self.mode == "fp32":
-            raise ValueError("--engine qemu runs the integer step; --mode fp32 is the float reference (golden engine only)")
+            raise ValueError(
+                "--engine qemu runs the integer step; --mode fp32 is the float reference (golden engine only)"
+            )
         if self.steps < 0:
             raise ValueError(f"--steps must be >= 0; got {self.steps}")
         if not self.lr > 0:
@@ -56,8 +58,9 @@ class TrainJob:
             raise ValueError(f"--rounding must be one of {', '.join(ROUNDINGS)}; got {self.rounding!r}")
 
 
-def run_training(job: TrainJob, *, graph: Graph | None = None, data: Dataset | None = None,
-                 progress: bool = False) -> dict[str, Any]:
+def run_training(
+    job: TrainJob, *, graph: Graph | None = None, data: Dataset | None = None, progress: bool = False
+) -> dict[str, Any]:
     """Train and evaluate; returns the report the CLI prints (see docs/training.md). ``graph`` and
     ``data`` skip loading (experiments reuse them across runs)."""
     job.check()
@@ -75,16 +78,23 @@ def run_training(job: TrainJob, *, graph: Graph | None = None, data: Dataset | N
     cls = classifier_op(graph)
     n_out = int(graph.tensors[cls.outputs[0]].shape[-1])
     if data is None:
-        data = datasets.load(job.dataset, graph.input, seed=job.seed, limit=job.limit,
-                             num_classes=n_out if n_out < 10 and job.dataset != "lfw" else None, progress=progress)
+        data = datasets.load(
+            job.dataset,
+            graph.input,
+            seed=job.seed,
+            limit=job.limit,
+            num_classes=n_out if n_out < 10 and job.dataset != "lfw" else None,
+            progress=progress,
+        )
     if data.num_classes > n_out:
         raise ValueError(f"data set {job.dataset!r} has {data.num_classes} classes but the model outputs {n_out}")
     xt, yt = data.x_test, data.y_test
     if job.eval_limit is not None:
         xt, yt = xt[: job.eval_limit], yt[: job.eval_limit]
     calib = [(data.x_train[i], int(data.y_train[i])) for i in range(min(8, len(data.y_train)))]
-    plan = train_plan.build_plan(graph, job.scheme, job.lr, qas=(job.mode != "int8-noqas"), calib=calib,
-                                 rounding=job.rounding, engine=job.engine)
+    plan = train_plan.build_plan(
+        graph, job.scheme, job.lr, qas=(job.mode != "int8-noqas"), calib=calib, rounding=job.rounding, engine=job.engine
+    )
     rng = np.random.default_rng(job.seed)
     order: list[int] = []
     while len(order) < job.steps:
@@ -111,7 +121,7 @@ def run_training(job: TrainJob, *, graph: Graph | None = None, data: Dataset | N
         device = engine.figures()
     finally:
         engine.close()
-    tail = losses[-min(len(losses), max(1, len(data.y_train))):] if losses else []
+    tail = losses[-min(len(losses), max(1, len(data.y_train))) :] if losses else []
     return {
         "model": graph.name or str(job.model),
         "dataset": job.dataset,
@@ -122,8 +132,8 @@ def run_training(job: TrainJob, *, graph: Graph | None = None, data: Dataset | N
         "steps": job.steps,
         "seed": job.seed,
         "lr": job.lr,
-        "train_size": int(len(data.y_train)),
-        "test_size": int(len(yt)),
+        "train_size": len(data.y_train),
+        "test_size": len(yt),
         "test_loss_before": round(loss0, 4),
         "test_acc_before": round(acc0, 4),
         "test_loss_after": round(loss1, 4),

@@ -64,14 +64,15 @@ __all__ = [
     "fully_connected_update",
     "grad_rescale",
     "grad_sum",
+    "pad_grad",
     "relu_mask_apply",
     "relu_mask_pack",
     "softmax_ce_grad",
+    "transpose_grad",
 ]
 
 
 # --- C structs (mirror include/kt_train_kernels.h) ----------------------------------------------
-
 
 
 _P = c_void_p
@@ -136,26 +137,46 @@ def _tile(t: Any) -> Tile:
 
 
 def conv2d_input_grad(
-    gy: npt.ArrayLike, filt: npt.ArrayLike, p: ConvGradParams, in_hw: tuple[int, int],
-    e_gy: int, e_gx: int,
+    gy: npt.ArrayLike,
+    filt: npt.ArrayLike,
+    p: ConvGradParams,
+    in_hw: tuple[int, int],
+    e_gy: int,
+    e_gx: int,
 ) -> tuple[npt.NDArray[np.int8], GradStats]:
     """gy (N,OH,OW,Cout), filt (Cout,KH,KW,Cin) -> (gx (N,H,W,Cin), GradStats)."""
     g, f = _i8(gy), _i8(filt)
     out = np.empty((g.shape[0], int(in_hw[0]), int(in_hw[1]), f.shape[3]), dtype=np.int8)
     q, *keep = _quant(p.chan_multiplier, p.chan_shift, g.shape[3])
-    cp = ConvGradParamsC(_tile(p.stride), _tile(p.padding), _tile(p.dilation), q,
-                         _int(p.headroom), _int(p.x_multiplier), _int(p.x_shift))
+    cp = ConvGradParamsC(
+        _tile(p.stride), _tile(p.padding), _tile(p.dilation), q, _int(p.headroom), _int(p.x_multiplier), _int(p.x_shift)
+    )
     st = GradStatsC()
     d_g, d_f, d_x = _dims(g.shape), _dims(f.shape), _dims(out.shape)
-    _call("kt_conv2d_input_grad_s8", _ref(cp), _int(e_gy), _int(e_gx), _ref(d_g), _ptr(g),
-          _ref(d_f), _ptr(f), _ref(d_x), _ptr(out), _ref(st))
+    _call(
+        "kt_conv2d_input_grad_s8",
+        _ref(cp),
+        _int(e_gy),
+        _int(e_gx),
+        _ref(d_g),
+        _ptr(g),
+        _ref(d_f),
+        _ptr(f),
+        _ref(d_x),
+        _ptr(out),
+        _ref(st),
+    )
     del keep
     return out, _stats(st)
 
 
 def depthwise_conv2d_input_grad(
-    gy: npt.ArrayLike, filt: npt.ArrayLike, p: DepthwiseConvGradParams, in_hw: tuple[int, int],
-    e_gy: int, e_gx: int,
+    gy: npt.ArrayLike,
+    filt: npt.ArrayLike,
+    p: DepthwiseConvGradParams,
+    in_hw: tuple[int, int],
+    e_gy: int,
+    e_gx: int,
 ) -> tuple[npt.NDArray[np.int8], GradStats]:
     """gy (N,OH,OW,Cout), filt (1,KH,KW,Cout) -> (gx (N,H,W,Cout/dm), GradStats)."""
     g, f = _i8(gy), _i8(filt)
@@ -164,18 +185,41 @@ def depthwise_conv2d_input_grad(
         raise KernelError(f"depth_multiplier {dm} < 1")
     out = np.empty((g.shape[0], int(in_hw[0]), int(in_hw[1]), g.shape[3] // dm), dtype=np.int8)
     q, *keep = _quant(p.chan_multiplier, p.chan_shift, g.shape[3])
-    dp = DwConvGradParamsC(_tile(p.stride), _tile(p.padding), _tile(p.dilation), dm, q,
-                           _int(p.headroom), _int(p.x_multiplier), _int(p.x_shift))
+    dp = DwConvGradParamsC(
+        _tile(p.stride),
+        _tile(p.padding),
+        _tile(p.dilation),
+        dm,
+        q,
+        _int(p.headroom),
+        _int(p.x_multiplier),
+        _int(p.x_shift),
+    )
     st = GradStatsC()
     d_g, d_f, d_x = _dims(g.shape), _dims(f.shape), _dims(out.shape)
-    _call("kt_depthwise_conv2d_input_grad_s8", _ref(dp), _int(e_gy), _int(e_gx), _ref(d_g),
-          _ptr(g), _ref(d_f), _ptr(f), _ref(d_x), _ptr(out), _ref(st))
+    _call(
+        "kt_depthwise_conv2d_input_grad_s8",
+        _ref(dp),
+        _int(e_gy),
+        _int(e_gx),
+        _ref(d_g),
+        _ptr(g),
+        _ref(d_f),
+        _ptr(f),
+        _ref(d_x),
+        _ptr(out),
+        _ref(st),
+    )
     del keep
     return out, _stats(st)
 
 
 def fully_connected_input_grad(
-    gy: npt.ArrayLike, w: npt.ArrayLike, p: FullyConnectedGradParams, e_gy: int, e_gx: int,
+    gy: npt.ArrayLike,
+    w: npt.ArrayLike,
+    p: FullyConnectedGradParams,
+    e_gy: int,
+    e_gx: int,
 ) -> tuple[npt.NDArray[np.int8], GradStats]:
     """gy (N,Cout), w (Cout,Cin) -> (gx (N,Cin), GradStats)."""
     g, wa = _i8(gy), _i8(w)
@@ -188,8 +232,19 @@ def fully_connected_input_grad(
     fp = FcGradParamsC(q, _int(p.headroom), _int(p.x_multiplier), _int(p.x_shift))
     st = GradStatsC()
     d_g, d_f, d_x = Dims(n, 1, 1, cout), Dims(wa.shape[0], 1, 1, cin), Dims(n, 1, 1, cin)
-    _call("kt_fully_connected_input_grad_s8", _ref(fp), _int(e_gy), _int(e_gx), _ref(d_g),
-          _ptr(g), _ref(d_f), _ptr(wa), _ref(d_x), _ptr(out), _ref(st))
+    _call(
+        "kt_fully_connected_input_grad_s8",
+        _ref(fp),
+        _int(e_gy),
+        _int(e_gx),
+        _ref(d_g),
+        _ptr(g),
+        _ref(d_f),
+        _ptr(wa),
+        _ref(d_x),
+        _ptr(out),
+        _ref(st),
+    )
     del keep
     return out, _stats(st)
 
@@ -204,9 +259,17 @@ def _key(key: int) -> c_uint32:
 def _update_struct(p: UpdateParams, cout: int) -> tuple[UpdateParamsC, list[Any]]:
     wq, *k1 = _quant(p.weight_multiplier, p.weight_shift, cout)
     bq, *k2 = _quant(p.bias_multiplier, p.bias_shift, cout)
-    up = UpdateParamsC(_int(p.n_weight_channels), wq, bq, _int(p.input_zero_point),
-                       _tile(p.stride), _tile(p.padding), _tile(p.dilation),
-                       _int(p.depth_multiplier), _int(bool(p.stochastic)))
+    up = UpdateParamsC(
+        _int(p.n_weight_channels),
+        wq,
+        bq,
+        _int(p.input_zero_point),
+        _tile(p.stride),
+        _tile(p.padding),
+        _tile(p.dilation),
+        _int(p.depth_multiplier),
+        _int(bool(p.stochastic)),
+    )
     return up, [*k1, *k2]
 
 
@@ -215,8 +278,14 @@ def _bias_copy(bias: npt.ArrayLike | None) -> npt.NDArray[np.int32] | None:
 
 
 def _spatial_update(
-    name: str, x: npt.ArrayLike, gy: npt.ArrayLike, filt: npt.ArrayLike, bias: npt.ArrayLike | None,
-    p: UpdateParams, e_gy: int, key: int,
+    name: str,
+    x: npt.ArrayLike,
+    gy: npt.ArrayLike,
+    filt: npt.ArrayLike,
+    bias: npt.ArrayLike | None,
+    p: UpdateParams,
+    e_gy: int,
+    key: int,
 ) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int32] | None]:
     """The in-place C update of a conv / depthwise layer, on copies of filt and bias."""
     xa, g = _i8(x), _i8(gy)
@@ -226,15 +295,19 @@ def _spatial_update(
         raise ValueError(f"bias shape {b.shape} != ({g.shape[3]},)")
     up, keep = _update_struct(p, g.shape[3])
     d_x, d_g, d_f = _dims(xa.shape), _dims(g.shape), _dims(f.shape)
-    _call(name, _ref(up), _int(e_gy), _key(key), _ref(d_x), _ptr(xa), _ref(d_g), _ptr(g),
-          _ref(d_f), _ptr(f), _ptr(b))
+    _call(name, _ref(up), _int(e_gy), _key(key), _ref(d_x), _ptr(xa), _ref(d_g), _ptr(g), _ref(d_f), _ptr(f), _ptr(b))
     del keep
     return f, b
 
 
 def conv2d_update(
-    x: npt.ArrayLike, gy: npt.ArrayLike, filt: npt.ArrayLike, bias: npt.ArrayLike | None,
-    p: UpdateParams, e_gy: int, key: int = 0,
+    x: npt.ArrayLike,
+    gy: npt.ArrayLike,
+    filt: npt.ArrayLike,
+    bias: npt.ArrayLike | None,
+    p: UpdateParams,
+    e_gy: int,
+    key: int = 0,
 ) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int32] | None]:
     """x (N,H,W,Cin), gy (N,OH,OW,Cout), filt (Cout,KH,KW,Cin), bias (Cout,) or None ->
     (new filt, new bias)."""
@@ -242,8 +315,13 @@ def conv2d_update(
 
 
 def depthwise_conv2d_update(
-    x: npt.ArrayLike, gy: npt.ArrayLike, filt: npt.ArrayLike, bias: npt.ArrayLike | None,
-    p: UpdateParams, e_gy: int, key: int = 0,
+    x: npt.ArrayLike,
+    gy: npt.ArrayLike,
+    filt: npt.ArrayLike,
+    bias: npt.ArrayLike | None,
+    p: UpdateParams,
+    e_gy: int,
+    key: int = 0,
 ) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int32] | None]:
     """x (N,H,W,Cin), gy (N,OH,OW,Cout), filt (1,KH,KW,Cout), bias (Cout,) or None ->
     (new filt, new bias)."""
@@ -251,8 +329,13 @@ def depthwise_conv2d_update(
 
 
 def fully_connected_update(
-    x: npt.ArrayLike, gy: npt.ArrayLike, w: npt.ArrayLike, bias: npt.ArrayLike | None,
-    p: UpdateParams, e_gy: int, key: int = 0,
+    x: npt.ArrayLike,
+    gy: npt.ArrayLike,
+    w: npt.ArrayLike,
+    bias: npt.ArrayLike | None,
+    p: UpdateParams,
+    e_gy: int,
+    key: int = 0,
 ) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int32] | None]:
     """x (N,Cin), gy (N,Cout), w (Cout,Cin), bias (Cout,) or None -> (new w, new bias)."""
     xa, g = _i8(x), _i8(gy)
@@ -266,9 +349,19 @@ def fully_connected_update(
     d_x = Dims(xa.shape[0], 1, 1, xa.shape[1])
     d_g = Dims(g.shape[0], 1, 1, g.shape[1])
     d_f = Dims(f.shape[0], 1, 1, f.shape[1])
-    _call("kt_fully_connected_update_s8", _ref(up), _int(e_gy), _key(key),
-          _ref(d_x), _ptr(xa), _ref(d_g),
-          _ptr(g), _ref(d_f), _ptr(f), _ptr(b))
+    _call(
+        "kt_fully_connected_update_s8",
+        _ref(up),
+        _int(e_gy),
+        _key(key),
+        _ref(d_x),
+        _ptr(xa),
+        _ref(d_g),
+        _ptr(g),
+        _ref(d_f),
+        _ptr(f),
+        _ptr(b),
+    )
     del keep
     return f, b
 
@@ -297,17 +390,19 @@ def relu_mask_apply(g: npt.ArrayLike, mask: npt.ArrayLike) -> npt.NDArray[np.int
 
 
 def avg_pool_grad(
-    gy: npt.ArrayLike, p: PoolGradParams, in_hw: tuple[int, int], e_gy: int, e_gx: int,
+    gy: npt.ArrayLike,
+    p: PoolGradParams,
+    in_hw: tuple[int, int],
+    e_gy: int,
+    e_gx: int,
 ) -> tuple[npt.NDArray[np.int8], GradStats]:
     """gy (N,OH,OW,C) -> (gx (N,H,W,C), GradStats)."""
     g = _i8(gy)
     out = np.empty((g.shape[0], int(in_hw[0]), int(in_hw[1]), g.shape[3]), dtype=np.int8)
-    pp = PoolGradParamsC(_tile(p.filter), _tile(p.stride), _int(p.count_multiplier),
-                         _int(p.count_shift))
+    pp = PoolGradParamsC(_tile(p.filter), _tile(p.stride), _int(p.count_multiplier), _int(p.count_shift))
     st = GradStatsC()
     d_g, d_x = _dims(g.shape), _dims(out.shape)
-    _call("kt_avg_pool_grad_s8", _ref(pp), _int(e_gy), _int(e_gx), _ref(d_g), _ptr(g), _ref(d_x),
-          _ptr(out), _ref(st))
+    _call("kt_avg_pool_grad_s8", _ref(pp), _int(e_gy), _int(e_gx), _ref(d_g), _ptr(g), _ref(d_x), _ptr(out), _ref(st))
     return out, _stats(st)
 
 
@@ -320,22 +415,22 @@ def grad_rescale(g: npt.ArrayLike, e_in: int, e_out: int) -> tuple[npt.NDArray[n
     return out, _stats(st)
 
 
-def grad_sum(
-    g1: npt.ArrayLike, e1: int, g2: npt.ArrayLike, e2: int, e: int
-) -> tuple[npt.NDArray[np.int8], GradStats]:
+def grad_sum(g1: npt.ArrayLike, e1: int, g2: npt.ArrayLike, e2: int, e: int) -> tuple[npt.NDArray[np.int8], GradStats]:
     """g1, g2 int8 (same shape) -> (their sum with exponent e, GradStats)."""
     a, b = _i8(g1), _i8(g2)
     if a.shape != b.shape:
         raise ValueError(f"grad_sum: shapes {a.shape} != {b.shape}")
     out = np.empty(a.shape, dtype=np.int8)
     st = GradStatsC()
-    _call("kt_grad_sum_s8", a.size, _ptr(a), _int(e1), _ptr(b), _int(e2), _int(e), _ptr(out),
-          _ref(st))
+    _call("kt_grad_sum_s8", a.size, _ptr(a), _int(e1), _ptr(b), _int(e2), _int(e), _ptr(out), _ref(st))
     return out, _stats(st)
 
 
 def softmax_ce_grad(
-    z: npt.ArrayLike, labels: npt.ArrayLike, p: SoftmaxCeParams, e_z: int,
+    z: npt.ArrayLike,
+    labels: npt.ArrayLike,
+    p: SoftmaxCeParams,
+    e_z: int,
 ) -> tuple[npt.NDArray[np.int8], GradStats, npt.NDArray[np.int32], npt.NDArray[np.bool_]]:
     """z (N, C) int8, labels (N,) -> (gz (N, C), GradStats, p_label (N,) int32 Q15,
     correct (N,) bool)."""
@@ -355,7 +450,17 @@ def softmax_ce_grad(
     p_label = np.empty(rows, dtype=np.int32)
     correct = np.empty(rows, dtype=np.uint8)
     st = GradStatsC()
-    _call("kt_softmax_ce_grad_s8", _ref(sp), rows, depth, _int(e_z), _ptr(za), _ptr(lab),
-          _ptr(gz), _ref(st), _ptr(p_label), _ptr(correct))
+    _call(
+        "kt_softmax_ce_grad_s8",
+        _ref(sp),
+        rows,
+        depth,
+        _int(e_z),
+        _ptr(za),
+        _ptr(lab),
+        _ptr(gz),
+        _ref(st),
+        _ptr(p_label),
+        _ptr(correct),
+    )
     return gz, _stats(st), p_label, correct.astype(bool)
-

@@ -54,9 +54,7 @@ def build(extra_sources: tuple[Path, ...] = (), name: str = "kt_kernels") -> Pat
     lib<name>-<hash>.so) if the sources changed since the last build; return the library path."""
     cc = os.environ.get("CC", "gcc")
     if shutil.which(cc) is None:
-        raise HostBuildError(
-            f"host C compiler {cc!r} not found on PATH: install gcc (or set CC) to build the kernels"
-        )
+        raise HostBuildError(f"host C compiler {cc!r} not found on PATH: install gcc (or set CC) to build the kernels")
     sources = _sources()
     if not sources:
         raise HostBuildError(f"no C sources in {KERNEL_DIR}")
@@ -71,9 +69,7 @@ def build(extra_sources: tuple[Path, ...] = (), name: str = "kt_kernels") -> Pat
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
-            raise HostBuildError(
-                f"compiling the kernels failed ({' '.join(cmd)}):\n{proc.stderr.strip()}"
-            )
+            raise HostBuildError(f"compiling the kernels failed ({' '.join(cmd)}):\n{proc.stderr.strip()}")
         os.replace(tmp, lib)
     finally:
         if os.path.exists(tmp):

@@ -190,20 +190,41 @@ class TrainSegmentC(Structure):
 
 
 class ModelDescC(Structure):
-    _fields_ = [("name", c_char_p), ("arena_size", c_uint32), ("input_size", c_uint32), ("output_size", c_uint32),
-                ("op_count", c_uint32)]
+    _fields_ = [
+        ("name", c_char_p),
+        ("arena_size", c_uint32),
+        ("input_size", c_uint32),
+        ("output_size", c_uint32),
+        ("op_count", c_uint32),
+    ]
 
 
 #: Each mirror's C typedef name.
 C_NAMES: dict[type[Structure], str] = {
-    Dims: "kt_dims", Tile: "kt_tile", Activation: "kt_activation", PerChannelQuant: "kt_per_channel_quant",
-    ConvParamsC: "kt_conv_params", DwConvParamsC: "kt_dw_conv_params", FcParamsC: "kt_fc_params",
-    AddParamsC: "kt_add_params", PoolParamsC: "kt_pool_params", MeanParamsC: "kt_mean_params",
-    PadParamsC: "kt_pad_params", TransposeParamsC: "kt_transpose_params", SoftmaxParamsC: "kt_softmax_params",
-    GradStatsC: "kt_grad_stats", ConvGradParamsC: "kt_conv_grad_params", DwConvGradParamsC: "kt_dw_conv_grad_params",
-    FcGradParamsC: "kt_fc_grad_params", UpdateParamsC: "kt_update_params", ReluMaskParamsC: "kt_relu_mask_params",
-    PoolGradParamsC: "kt_pool_grad_params", SoftmaxCeParamsC: "kt_softmax_ce_params",
-    TrainResultC: "kt_train_result", TrainSegmentC: "kt_train_segment", ModelDescC: "kt_model_desc",
+    Dims: "kt_dims",
+    Tile: "kt_tile",
+    Activation: "kt_activation",
+    PerChannelQuant: "kt_per_channel_quant",
+    ConvParamsC: "kt_conv_params",
+    DwConvParamsC: "kt_dw_conv_params",
+    FcParamsC: "kt_fc_params",
+    AddParamsC: "kt_add_params",
+    PoolParamsC: "kt_pool_params",
+    MeanParamsC: "kt_mean_params",
+    PadParamsC: "kt_pad_params",
+    TransposeParamsC: "kt_transpose_params",
+    SoftmaxParamsC: "kt_softmax_params",
+    GradStatsC: "kt_grad_stats",
+    ConvGradParamsC: "kt_conv_grad_params",
+    DwConvGradParamsC: "kt_dw_conv_grad_params",
+    FcGradParamsC: "kt_fc_grad_params",
+    UpdateParamsC: "kt_update_params",
+    ReluMaskParamsC: "kt_relu_mask_params",
+    PoolGradParamsC: "kt_pool_grad_params",
+    SoftmaxCeParamsC: "kt_softmax_ce_params",
+    TrainResultC: "kt_train_result",
+    TrainSegmentC: "kt_train_segment",
+    ModelDescC: "kt_model_desc",
 }
 
 
@@ -218,7 +239,7 @@ def initializer(struct: type[Structure], values: Mapping[str, Any]) -> str:
     missing, extra = set(fields) - set(values), set(values) - set(fields)
     if missing or extra:
         raise ValueError(f"{name} initialiser: missing fields {sorted(missing)}, unknown fields {sorted(extra)}")
-    return "{" + ", ".join(f".{f} = {_value(t, values[f], f'{name}.{f}')}" for f, t in struct._fields_) + "}"
+    return "{" + ", ".join(f".{f[0]} = {_value(f[1], values[f[0]], f'{name}.{f[0]}')}" for f in struct._fields_) + "}"
 
 
 def _value(ctype: Any, v: Any, where: str) -> str:
@@ -227,10 +248,10 @@ def _value(ctype: Any, v: Any, where: str) -> str:
             v = dict(zip([f[0] for f in ctype._fields_], v, strict=True))
         return initializer(ctype, v)
     if isinstance(ctype, type) and issubclass(ctype, ctypes.Array):
-        items = [int(x) for x in v]
-        if len(items) > ctype._length_:
-            raise ValueError(f"{where}: {len(items)} values for an array of {ctype._length_}")
-        items += [0] * (ctype._length_ - len(items))
+        items, length = [int(x) for x in v], int(getattr(ctype, "_length_"))  # noqa: B009 - ctypes' array length
+        if len(items) > length:
+            raise ValueError(f"{where}: {len(items)} values for an array of {length}")
+        items += [0] * (length - len(items))
         return "{" + ", ".join(map(str, items)) + "}"
     if isinstance(v, str):  # a pointer: a C expression
         return v

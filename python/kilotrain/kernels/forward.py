@@ -52,7 +52,6 @@ class KernelError(ValueError):
 # --- C structs (mirror include/kt_types.h and include/kt_kernels.h) ----------------------------
 
 
-
 _P = c_void_p
 _SIGNATURES: dict[str, list[Any]] = {
     "kt_requantize_s32": [c_int32, _P, _P, _P, _P],
@@ -133,8 +132,6 @@ def _bias(bias: npt.ArrayLike | None, n: int) -> npt.NDArray[np.int32] | None:
 # --- the golden signatures ----------------------------------------------------------------------
 
 
-
-
 def multiply_by_quantized_multiplier(
     acc: npt.ArrayLike, multiplier: npt.ArrayLike, shift: npt.ArrayLike
 ) -> npt.NDArray[np.int32]:
@@ -142,17 +139,21 @@ def multiply_by_quantized_multiplier(
     multiplier/shift broadcast against acc (int64 acc values wrap to int32 as in C)."""
     a = np.asarray(acc)
     a32 = np.asarray(a, dtype=np.int64).astype(np.int32)
-    a_b, m_b, s_b = np.broadcast_arrays(
-        a32, np.asarray(multiplier, dtype=np.int64), np.asarray(shift, dtype=np.int64)
-    )
+    a_b, m_b, s_b = np.broadcast_arrays(a32, np.asarray(multiplier, dtype=np.int64), np.asarray(shift, dtype=np.int64))
     x, m, s = _i32(a_b), _i32(m_b), _i32(s_b)
     out = np.empty(x.shape, dtype=np.int32)
     _call("kt_requantize_s32", int(x.size), _ptr(x), _ptr(m), _ptr(s), _ptr(out))
     return out
 
 
-def _conv(name: str, x: npt.ArrayLike, filt: npt.ArrayLike, bias: npt.ArrayLike | None, p: ConvParams,
-          out_hw: tuple[int, int] | None) -> npt.NDArray[np.int8]:
+def _conv(
+    name: str,
+    x: npt.ArrayLike,
+    filt: npt.ArrayLike,
+    bias: npt.ArrayLike | None,
+    p: ConvParams,
+    out_hw: tuple[int, int] | None,
+) -> npt.NDArray[np.int8]:
     xa, fa = _i8(x), _i8(filt)
     n, cout = xa.shape[0], fa.shape[0]
     oh, ow = (xa.shape[1], xa.shape[2]) if out_hw is None else (int(out_hw[0]), int(out_hw[1]))
@@ -214,8 +215,18 @@ def depthwise_conv2d(
         _act(p.act_min, p.act_max),
     )
     d_in, d_f, d_out = _dims(xa.shape), _dims(fa.shape), _dims(out.shape)
-    _call("kt_depthwise_conv2d_s8", _ref(dp), _ref(q), _ref(d_in), _ptr(xa), _ref(d_f), _ptr(fa),
-          _ptr(b), _ref(d_out), _ptr(out))
+    _call(
+        "kt_depthwise_conv2d_s8",
+        _ref(dp),
+        _ref(q),
+        _ref(d_in),
+        _ptr(xa),
+        _ref(d_f),
+        _ptr(fa),
+        _ptr(b),
+        _ref(d_out),
+        _ptr(out),
+    )
     del keep
     return out
 
@@ -236,8 +247,18 @@ def fully_connected(
     out = np.empty((n, cout), dtype=np.int8)
     fp = FcParamsC(p.input_offset, p.output_offset, int(per_channel), _act(p.act_min, p.act_max))
     d_in, d_f, d_out = Dims(n, 1, 1, cin), Dims(cout, 1, 1, wa.shape[1]), Dims(n, 1, 1, cout)
-    _call("kt_fully_connected_s8", _ref(fp), _ref(q), _ref(d_in), _ptr(xa), _ref(d_f), _ptr(wa),
-          _ptr(b), _ref(d_out), _ptr(out))
+    _call(
+        "kt_fully_connected_s8",
+        _ref(fp),
+        _ref(q),
+        _ref(d_in),
+        _ptr(xa),
+        _ref(d_f),
+        _ptr(wa),
+        _ptr(b),
+        _ref(d_out),
+        _ptr(out),
+    )
     del keep
     return out
 
@@ -301,8 +322,7 @@ def pad(x: npt.ArrayLike, p: PadParams) -> npt.NDArray[np.int8]:
         raise ValueError(f"pad: rank {rank} with paddings {p.paddings}")
     before = [int(b) for b, _ in p.paddings] + [0] * (MAX_RANK - rank)
     after = [int(a) for _, a in p.paddings] + [0] * (MAX_RANK - rank)
-    pp = PadParamsC(rank, (c_int32 * MAX_RANK)(*before), (c_int32 * MAX_RANK)(*after),
-                    int(p.pad_value))
+    pp = PadParamsC(rank, (c_int32 * MAX_RANK)(*before), (c_int32 * MAX_RANK)(*after), int(p.pad_value))
     shape = tuple(s + b + a for s, b, a in zip(xa.shape, before, after))
     out = np.empty(shape, dtype=np.int8)
     in_shape = _i32(list(xa.shape))

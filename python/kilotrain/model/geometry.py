@@ -4,7 +4,8 @@ contract of its own)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -26,13 +27,13 @@ def compute_padding(stride: int, dilation: int, in_size: int, filt: int, out_siz
 
 
 def padded_taps(
-    x_off: npt.NDArray[np.int64],
-    kernel: tuple[int, int],
-    stride: tuple[int, int],
-    padding: tuple[int, int],
-    dilation: tuple[int, int],
-    out_hw: tuple[int, int],
-) -> Iterator[tuple[int, int, npt.NDArray[np.int64]]]:
+    x_off: npt.NDArray[Any],
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...],
+    padding: tuple[int, ...],
+    dilation: tuple[int, ...],
+    out_hw: tuple[int, ...],
+) -> Iterator[tuple[int, int, npt.NDArray[Any]]]:
     """Yield (kh, kw, view (N,OH,OW,C)) for each filter tap of an offset-corrected NHWC tensor,
     zero outside the input."""
     _, h, w, _ = x_off.shape
@@ -53,13 +54,13 @@ def padded_taps(
 
 
 def im2col(
-    x_off: npt.NDArray[np.int64],
-    kernel: tuple[int, int],
-    stride: tuple[int, int],
-    padding: tuple[int, int],
-    dilation: tuple[int, int],
-    out_hw: tuple[int, int],
-) -> npt.NDArray[np.int64]:
+    x_off: npt.NDArray[Any],
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...],
+    padding: tuple[int, ...],
+    dilation: tuple[int, ...],
+    out_hw: tuple[int, ...],
+) -> npt.NDArray[Any]:
     """Patches (N, OH, OW, KH, KW, C) of an offset-corrected NHWC tensor, zero outside the input."""
     n, c = x_off.shape[0], x_off.shape[3]
     oh, ow = out_hw
@@ -67,3 +68,8 @@ def im2col(
     for i, j, v in padded_taps(x_off, kernel, stride, padding, dilation, out_hw):
         out[:, :, :, i, j, :] = v
     return out
+
+
+def pair(v: Sequence[int]) -> tuple[int, int]:
+    """A (height, width) pair of Python ints from any 2-sequence."""
+    return int(v[0]), int(v[1])

@@ -45,6 +45,20 @@ class Tensor:
         return self.data is not None
 
     @property
+    def values(self) -> np.ndarray:
+        """The constant data (raises if the tensor is not a constant)."""
+        if self.data is None:
+            raise ModelError(f"tensor {self.name!r} has no constant data")
+        return self.data
+
+    @property
+    def scales(self) -> npt.NDArray[np.float32]:
+        """The quantization scale(s) (raises if the tensor is not quantized)."""
+        if self.scale is None:
+            raise ModelError(f"tensor {self.name!r} is not quantized")
+        return self.scale
+
+    @property
     def per_channel(self) -> bool:
         """True if quantized with more than one scale."""
         return self.scale is not None and self.scale.size > 1

@@ -125,9 +125,18 @@ def add_params(s1: float, zp1: int, s2: float, zp2: int, s_out: float, zp_out: i
     mo, so = quantize_multiplier_smaller_than_one_exp(twice_max / ((1 << left_shift) * float(np.float32(s_out))))
     act_min, act_max = activation_range(act, s_out, zp_out)
     return AddParams(
-        input1_offset=-int(zp1), input2_offset=-int(zp2), output_offset=int(zp_out), left_shift=left_shift,
-        input1_multiplier=m1, input1_shift=sh1, input2_multiplier=m2, input2_shift=sh2,
-        output_multiplier=mo, output_shift=so, act_min=act_min, act_max=act_max,
+        input1_offset=-int(zp1),
+        input2_offset=-int(zp2),
+        output_offset=int(zp_out),
+        left_shift=left_shift,
+        input1_multiplier=m1,
+        input1_shift=sh1,
+        input2_multiplier=m2,
+        input2_shift=sh2,
+        output_multiplier=mo,
+        output_shift=so,
+        act_min=act_min,
+        act_max=act_max,
     )
 
 

@@ -81,9 +81,7 @@ def read_tflite(buf: bytes, name: str = "") -> Graph:
     """Parse TFLite flatbuffer bytes into a Graph (see :func:`load_tflite`)."""
     buf = bytes(buf)
     if len(buf) < 8 or buf[4:8] != b"TFL3":
-        raise ModelError(
-            f"{name or 'model'}: not a TFLite flatbuffer (no 'TFL3' file identifier in the first 8 bytes)"
-        )
+        raise ModelError(f"{name or 'model'}: not a TFLite flatbuffer (no 'TFL3' file identifier in the first 8 bytes)")
     try:
         tensors, ops_raw, inputs, outputs = _parse(buf)
     except ModelError:
@@ -95,7 +93,9 @@ def read_tflite(buf: bytes, name: str = "") -> Graph:
     return _build(tensors, ops_raw, inputs, outputs, name)
 
 
-def _parse(buf: bytes) -> tuple[list[_RawTensor], list[tuple[int, str, list[int], list[int], Any]], list[int], list[int]]:
+def _parse(
+    buf: bytes,
+) -> tuple[list[_RawTensor], list[tuple[int, str, list[int], list[int], Any]], list[int], list[int]]:
     """Flatbuffer -> plain Python records; any out-of-range read raises (caught by the caller)."""
     m = tflite.Model.GetRootAsModel(buf, 0)
     n_sub = m.SubgraphsLength()
@@ -166,10 +166,8 @@ def _options(cls: Any, opts: tuple[int, Any]) -> Any:
 # ----------------------------------------------------------------------------- TFLM geometry
 
 
-
 # ----------------------------------------------------------------------------- TFLM Prepare formulas
 # Shared with kilotrain.model.zoo so Python-built models get exactly the importer's parameters.
-
 
 
 # ----------------------------------------------------------------------------- builder
@@ -219,7 +217,7 @@ class _Ctx:
             raise self.fail(f"weights {self.desc(t)} need 1 or {channels} scales")
         if r.scale.size > 1 and r.qdim != qdim:
             raise self.fail(f"weights {self.desc(t)} quantized along dimension {r.qdim}; supported: {qdim}")
-        if np.any(r.zero_point != 0):  # type: ignore[arg-type]
+        if np.any(r.zero_point != 0):
             raise self.fail(f"weights {self.desc(t)} have non-zero zero points; supported: symmetric int8 weights")
         return self.const_array(t, np.int8)
 
@@ -332,16 +330,16 @@ def _conv_like(c: _Ctx, ins: list[int], outs: list[int], opts: Any, depthwise: b
     if depthwise:
         o = _options(tflite.DepthwiseConv2DOptions, opts)
         cout = fshape[3]
-        filt = c.weights(ins[1], 3, cout)
+        c.weights(ins[1], 3, cout)
         if fshape[0] != 1:
             raise c.fail(f"depthwise filter {c.desc(ins[1])} must have shape (1, KH, KW, Cout)")
     else:
         o = _options(tflite.Conv2DOptions, opts)
         cout = fshape[0]
-        filt = c.weights(ins[1], 0, cout)
+        c.weights(ins[1], 0, cout)
     if o is None:
         raise c.fail("missing builtin options")
-    bias = c.bias(ins[2] if len(ins) > 2 else -1, cout)
+    c.bias(ins[2] if len(ins) > 2 else -1, cout)
     n, h, w, cin = x.shape
     kh, kw = fshape[1], fshape[2]
     stride = (int(o.StrideH()), int(o.StrideW()))
@@ -359,17 +357,17 @@ def _conv_like(c: _Ctx, ins: list[int], outs: list[int], opts: Any, depthwise: b
     wscales = c.raw[ins[1]].scale
     assert wscales is not None
     mult, shift = conv_multipliers(s_in, wscales, s_out, cout)
-    common = dict(
-        stride=stride,
-        padding=padding,
-        dilation=dil,
-        input_offset=-int(x.zero_point[0]),  # type: ignore[index]
-        output_offset=int(y.zero_point[0]),  # type: ignore[index]
-        multiplier=mult,
-        shift=shift,
-        act_min=act_min,
-        act_max=act_max,
-    )
+    common = {
+        "stride": stride,
+        "padding": padding,
+        "dilation": dil,
+        "input_offset": -int(x.zero_point[0]),  # type: ignore[index]
+        "output_offset": int(y.zero_point[0]),  # type: ignore[index]
+        "multiplier": mult,
+        "shift": shift,
+        "act_min": act_min,
+        "act_max": act_max,
+    }
     if depthwise:
         if cout % cin != 0:
             raise c.fail(f"depthwise Cout {cout} is not a multiple of Cin {cin}")
@@ -383,7 +381,7 @@ def _conv_like(c: _Ctx, ins: list[int], outs: list[int], opts: Any, depthwise: b
             raise c.fail(f"filter Cin {fshape[3]} != input channels {cin}; grouped conv not supported")
         params = ConvParams(**common)  # type: ignore[arg-type]
     kind = "DEPTHWISE_CONV_2D" if depthwise else "CONV_2D"
-    return Op(kind, list(ins[:2]) + [ins[2] if len(ins) > 2 else -1], [outs[0]], params, act)
+    return Op(kind, [*list(ins[:2]), ins[2] if len(ins) > 2 else -1], [outs[0]], params, act)
 
 
 def _b_conv(c: _Ctx, ins: list[int], outs: list[int], opts: Any) -> Op:
@@ -439,9 +437,7 @@ def _b_add(c: _Ctx, ins: list[int], outs: list[int], opts: Any) -> Op:
     except ValueError:
         raise c.fail(f"input shapes {list(a.shape)} and {list(b.shape)} do not broadcast") from None
     try:
-        params = add_params(
-            float(a.scale[0]), a.zp_int, float(b.scale[0]), b.zp_int, float(y.scale[0]), y.zp_int, act
-        )
+        params = add_params(float(a.scale[0]), a.zp_int, float(b.scale[0]), b.zp_int, float(y.scale[0]), y.zp_int, act)
     except ValueError as e:
         raise c.fail(f"scales not supported by TFLM's int8 ADD ({e})") from None
     return Op("ADD", [ins[0], ins[1]], [outs[0]], params, act)

@@ -63,7 +63,7 @@ class GraphBuilder:
     # -- tensors
     def _act(self, f: F64, name: str) -> int:
         s, zp = _act_quant(f)
-        t = Tensor(name, (1,) + tuple(f.shape[1:]), "int8", np.array([s], np.float32), np.array([zp], np.int64))
+        t = Tensor(name, (1, *tuple(f.shape[1:])), "int8", np.array([s], np.float32), np.array([zp], np.int64))
         self.tensors.append(t)
         self.f[len(self.tensors) - 1] = f
         return len(self.tensors) - 1
@@ -95,7 +95,7 @@ class GraphBuilder:
         fan_in = k * k * (1 if depthwise else cin)
         wf = self.rng.normal(0.0, np.sqrt(2.0 / fan_in), (1, k, k, cout) if depthwise else (cout, k, k, cin))
         bf = self.rng.normal(0.0, 0.05, cout)
-        cols = im2col(xf, (k, k), (stride, stride), pad, (1, 1), (oh, ow))  # type: ignore[arg-type]
+        cols = im2col(xf, (k, k), (stride, stride), pad, (1, 1), (oh, ow))
         if depthwise:
             yf = np.einsum("nhwijc,ijc->nhwc", cols, wf[0]) + bf
         else:
@@ -114,10 +114,17 @@ class GraphBuilder:
         bt = self._const(f"b{len(self.ops)}", bq, (xt.s * sw).astype(np.float32))
         mult, shift = conv_multipliers(xt.s, sw, yt.s, cout)
         act_min, act_max = activation_range(act, yt.s, yt.zp)
-        common = dict(
-            stride=(stride, stride), padding=pad, dilation=(1, 1), input_offset=-xt.zp, output_offset=yt.zp,
-            multiplier=mult, shift=shift, act_min=act_min, act_max=act_max,
-        )
+        common = {
+            "stride": (stride, stride),
+            "padding": pad,
+            "dilation": (1, 1),
+            "input_offset": -xt.zp,
+            "output_offset": yt.zp,
+            "multiplier": mult,
+            "shift": shift,
+            "act_min": act_min,
+            "act_max": act_max,
+        }
         params = DepthwiseConvParams(depth_multiplier=1, **common) if depthwise else ConvParams(**common)  # type: ignore[arg-type]
         kind = "DEPTHWISE_CONV_2D" if depthwise else "CONV_2D"
         self.ops.append(Op(kind, [x, wt, bt], [y], params, act, index=len(self.ops)))
@@ -150,7 +157,9 @@ class GraphBuilder:
         xt = self.tensors[x]
         qw, sw = self._quant_weights(wf, 0)
         s, zp = _act_quant(yf)
-        self.tensors.append(Tensor(f"logits{len(self.ops)}", (1, cout), "int8", np.array([s], np.float32), np.array([zp], np.int64)))
+        self.tensors.append(
+            Tensor(f"logits{len(self.ops)}", (1, cout), "int8", np.array([s], np.float32), np.array([zp], np.int64))
+        )
         y = len(self.tensors) - 1
         self.f[y] = yf
         wt = self._const(f"w{len(self.ops)}", qw, sw)
@@ -185,11 +194,21 @@ def _calibration(input_size: int, batch: int, seed: int, channels: int = 3) -> F
     return np.clip(rng.normal(0.0, 1.0, (batch, input_size, input_size, channels)), -2.5, 2.5)
 
 
-def mobilenet_v2(width: float = 0.35, input_size: int = 128, num_classes: int = 1000, seed: int = 0, calib: int = 2) -> Graph:
+def mobilenet_v2(
+    width: float = 0.35, input_size: int = 128, num_classes: int = 1000, seed: int = 0, calib: int = 2
+) -> Graph:
     """MobileNetV2 (torchvision layout) at ``width``; 52 conv layers, conv 0 = the 3x3 stem."""
     b = GraphBuilder(_calibration(input_size, calib, seed), seed, f"mbv2-w{width}-r{input_size}")
     x = b.conv(b.input, make_divisible(32 * width), 3, 2)
-    setting = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+    setting = [
+        (1, 16, 1, 1),
+        (6, 24, 2, 2),
+        (6, 32, 3, 2),
+        (6, 64, 4, 2),
+        (6, 96, 3, 1),
+        (6, 160, 3, 2),
+        (6, 320, 1, 1),
+    ]
     for t, c, n, s in setting:
         for i in range(n):
             x = b.inverted_residual(x, make_divisible(c * width), 3, s if i == 0 else 1, t)
@@ -197,7 +216,9 @@ def mobilenet_v2(width: float = 0.35, input_size: int = 128, num_classes: int = 
     return b.graph(b.fc(b.mean(x), num_classes))
 
 
-def proxyless_nas(width: float = 0.3, input_size: int = 128, num_classes: int = 1000, seed: int = 0, calib: int = 2) -> Graph:
+def proxyless_nas(
+    width: float = 0.3, input_size: int = 128, num_classes: int = 1000, seed: int = 0, calib: int = 2
+) -> Graph:
     """ProxylessNAS-Mobile at ``width`` (stage layout of the published ``proxyless_mobile``: kernel
     sizes 3/5/7, expansions 3/6, skipped units omitted); conv 0 = the 3x3 stem."""
     b = GraphBuilder(_calibration(input_size, calib, seed), seed, f"proxyless-w{width}-r{input_size}")
@@ -206,7 +227,16 @@ def proxyless_nas(width: float = 0.3, input_size: int = 128, num_classes: int = 
         [(16, 3, 1, 1)],
         [(32, 5, 3, 1), (32, 3, 3, 1), (32, 3, 3, 0), (32, 3, 3, 0)],
         [(40, 7, 3, 1), (40, 3, 3, 1), (40, 5, 3, 1), (40, 5, 3, 1)],
-        [(80, 7, 6, 1), (80, 5, 3, 1), (80, 5, 3, 1), (80, 5, 3, 1), (96, 5, 6, 1), (96, 5, 3, 1), (96, 5, 3, 1), (96, 5, 3, 1)],
+        [
+            (80, 7, 6, 1),
+            (80, 5, 3, 1),
+            (80, 5, 3, 1),
+            (80, 5, 3, 1),
+            (96, 5, 6, 1),
+            (96, 5, 3, 1),
+            (96, 5, 3, 1),
+            (96, 5, 3, 1),
+        ],
         [(192, 7, 6, 1), (192, 7, 6, 1), (192, 7, 3, 1), (192, 7, 3, 1), (320, 7, 6, 1)],
     ]
     x = b.conv(b.input, make_divisible(32 * width), 3, 2)

@@ -6,17 +6,17 @@ import numpy as np
 import numpy.typing as npt
 
 from kilotrain.contract import CHAN_SHIFT_MAX, HEADROOM_MAX
-from kilotrain.reference.grad_params import check_exponent, check_shifts
+from kilotrain.reference.grad_params import UpdateParams, check_exponent, check_shifts
 
 
-def check_fold(name: str, chan_multiplier: npt.ArrayLike, chan_shift: npt.ArrayLike,
-               headroom: int, x_shift: int, cout: int) -> tuple[np.ndarray, np.ndarray]:
+def check_fold(
+    name: str, chan_multiplier: npt.ArrayLike, chan_shift: npt.ArrayLike, headroom: int, x_shift: int, cout: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Validate the per-channel fold of an input-gradient record; return int64 (Cout,) arrays."""
     cm = np.asarray(chan_multiplier, dtype=np.int64).ravel()
     cs = np.asarray(chan_shift, dtype=np.int64).ravel()
     if cm.shape != (cout,) or cs.shape != (cout,):
-        raise ValueError(f"{name}: chan_multiplier/chan_shift need {cout} entries, got "
-                         f"{cm.size}/{cs.size}")
+        raise ValueError(f"{name}: chan_multiplier/chan_shift need {cout} entries, got {cm.size}/{cs.size}")
     check_shifts(f"{name}: chan_shift", cs)
     if cs.size and cs.max() > CHAN_SHIFT_MAX:
         raise ValueError(f"{name}: chan_shift > {CHAN_SHIFT_MAX} (fold ratio > 1)")
@@ -31,10 +31,9 @@ def check_exponents(name: str, **exps: int) -> None:
         check_exponent(f"{name}: {k}", v)
 
 
-def check_geometry(name: str, stride, padding, dilation) -> None:
+def check_geometry(name: str, stride: tuple[int, ...], padding: tuple[int, ...], dilation: tuple[int, ...]) -> None:
     if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
-        raise ValueError(f"{name}: stride {stride} / dilation {dilation} must be >= 1 and "
-                         f"padding {padding} >= 0")
+        raise ValueError(f"{name}: stride {stride} / dilation {dilation} must be >= 1 and padding {padding} >= 0")
 
 
 def scatter_size(size: int, pad: int, out: int, k: int, s: int, d: int) -> int:
@@ -42,7 +41,7 @@ def scatter_size(size: int, pad: int, out: int, k: int, s: int, d: int) -> int:
     return max(pad + size, (out - 1) * s + (k - 1) * d + 1)
 
 
-def check_update(name: str, p, cout: int) -> tuple[np.ndarray, ...]:
+def check_update(name: str, p: UpdateParams, cout: int) -> tuple[np.ndarray, ...]:
     """Validate an UpdateParams for Cout channels; return int64 (wm, ws, bm, bs)."""
     arrs = []
     for f in ("weight_multiplier", "weight_shift", "bias_multiplier", "bias_shift"):
@@ -61,10 +60,20 @@ def check_update(name: str, p, cout: int) -> tuple[np.ndarray, ...]:
     return tuple(arrs)
 
 
-def apply_update(w_cfirst: np.ndarray, acc_w: np.ndarray, bias, acc_b: np.ndarray,
-                 wm: np.ndarray, ws: np.ndarray, bm: np.ndarray, bs: np.ndarray, e_gy: int,
-                 stochastic: bool = False, key: int = 0,
-                 index: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+def apply_update(
+    w_cfirst: np.ndarray,
+    acc_w: np.ndarray,
+    bias: npt.ArrayLike | None,
+    acc_b: np.ndarray,
+    wm: np.ndarray,
+    ws: np.ndarray,
+    bm: np.ndarray,
+    bs: np.ndarray,
+    e_gy: int,
+    stochastic: bool = False,
+    key: int = 0,
+    index: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
     """The fused update tail. ``w_cfirst`` (Cout, ...) int8 weights (channel axis first),
     ``acc_w`` (n, ...) int64 weight-gradient accumulators of the first n channels, ``acc_b``
     (Cout,) bias accumulators (both wrapped to int32 here, as C's int32 accumulators).
@@ -89,11 +98,11 @@ def apply_update(w_cfirst: np.ndarray, acc_w: np.ndarray, bias, acc_b: np.ndarra
             if index is None:
                 index = np.arange(acc_w.size, dtype=np.int64).reshape(acc_w.shape)
             u = hash32(np.asarray(index, dtype=np.int64) ^ (int(key) & 0xFFFFFFFF))
-            delta = scale_round_stochastic(_wrap32(acc_w), wm[:nw].reshape(bshape),
-                                           (ws[:nw] + e_gy).reshape(bshape), u.astype(np.int64))
+            delta = scale_round_stochastic(
+                _wrap32(acc_w), wm[:nw].reshape(bshape), (ws[:nw] + e_gy).reshape(bshape), u.astype(np.int64)
+            )
         else:
-            delta = scale_round(_wrap32(acc_w), wm[:nw].reshape(bshape),
-                                (ws[:nw] + e_gy).reshape(bshape))
+            delta = scale_round(_wrap32(acc_w), wm[:nw].reshape(bshape), (ws[:nw] + e_gy).reshape(bshape))
         new_w[:nw] = np.clip(w_cfirst[:nw].astype(np.int64) - delta, -127, 127)
     new_b = None
     if bias is not None:

@@ -32,13 +32,15 @@ def avg_pool_grad(
     (fh, fw), (sh, sw) = p.filter, p.stride
     h, w = int(in_hw[0]), int(in_hw[1])
     if min(fh, fw, sh, sw) < 1 or (oh - 1) * sh + fh > h or (ow - 1) * sw + fw > w:
-        raise ValueError(f"avg_pool_grad: filter {p.filter}, stride {p.stride}, gradient "
-                         f"{oh}x{ow} do not fit the {h}x{w} input without padding")
+        raise ValueError(
+            f"avg_pool_grad: filter {p.filter}, stride {p.stride}, gradient "
+            f"{oh}x{ow} do not fit the {h}x{w} input without padding"
+        )
     check_exponents("avg_pool_grad", e_gy=e_gy, e_gx=e_gx)
     check_shifts("avg_pool_grad: count_shift", [p.count_shift])
     acc = np.zeros((n, h, w, c), dtype=np.int64)
     g = gy.astype(np.int64)
     for i in range(fh):
         for j in range(fw):
-            acc[:, i: i + (oh - 1) * sh + 1: sh, j: j + (ow - 1) * sw + 1: sw, :] += g
+            acc[:, i : i + (oh - 1) * sh + 1 : sh, j : j + (ow - 1) * sw + 1 : sw, :] += g
     return to_grad8(scale_round(acc, p.count_multiplier, p.count_shift + e_gy - e_gx))

@@ -19,7 +19,18 @@ from kilotrain.reference.softmax_ce_grad import softmax_ce_grad
 from kilotrain.reference.transpose_grad import transpose_grad
 
 __all__ = [
-    "avg_pool_grad", "conv2d_input_grad", "conv2d_update", "depthwise_conv2d_input_grad", "depthwise_conv2d_update",
-    "fully_connected_input_grad", "fully_connected_update", "grad_rescale", "grad_sum", "pad_grad", "relu_mask_apply",
-    "relu_mask_pack", "softmax_ce_grad", "transpose_grad",
+    "avg_pool_grad",
+    "conv2d_input_grad",
+    "conv2d_update",
+    "depthwise_conv2d_input_grad",
+    "depthwise_conv2d_update",
+    "fully_connected_input_grad",
+    "fully_connected_update",
+    "grad_rescale",
+    "grad_sum",
+    "pad_grad",
+    "relu_mask_apply",
+    "relu_mask_pack",
+    "softmax_ce_grad",
+    "transpose_grad",
 ]

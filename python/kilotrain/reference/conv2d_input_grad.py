@@ -44,8 +44,7 @@ def conv2d_input_grad(
         raise ValueError(f"conv2d_input_grad: filter Cout {fco} != gradient Cout {cout}")
     check_geometry("conv2d_input_grad", p.stride, p.padding, p.dilation)
     check_exponents("conv2d_input_grad", e_gy=e_gy, e_gx=e_gx)
-    cm, cs = check_fold("conv2d_input_grad", p.chan_multiplier, p.chan_shift, p.headroom,
-                        p.x_shift, cout)
+    cm, cs = check_fold("conv2d_input_grad", p.chan_multiplier, p.chan_shift, p.headroom, p.x_shift, cout)
     h_in, w_in = int(in_hw[0]), int(in_hw[1])
     (sh, sw), (pt, pl), (dh, dw) = p.stride, p.padding, p.dilation
     hv = scale_round(gy, cm, cs + p.headroom).astype(np.float64).reshape(-1, cout)
@@ -56,7 +55,6 @@ def conv2d_input_grad(
     for i in range(kh):
         for j in range(kw):
             contrib = (hv @ f[:, i, j, :]).astype(np.int64).reshape(n, oh, ow, cin)
-            acc[:, i * dh: i * dh + (oh - 1) * sh + 1: sh,
-                j * dw: j * dw + (ow - 1) * sw + 1: sw, :] += contrib
-    acc = _wrap32(acc[:, pt: pt + h_in, pl: pl + w_in, :])
+            acc[:, i * dh : i * dh + (oh - 1) * sh + 1 : sh, j * dw : j * dw + (ow - 1) * sw + 1 : sw, :] += contrib
+    acc = _wrap32(acc[:, pt : pt + h_in, pl : pl + w_in, :])
     return to_grad8(scale_round(acc, p.x_multiplier, p.x_shift + e_gy - p.headroom - e_gx))

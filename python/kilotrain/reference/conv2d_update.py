@@ -57,5 +57,4 @@ def conv2d_update(
         for i, j, v in padded_taps(x_off, (kh, kw), p.stride, p.padding, p.dilation, (oh, ow)):
             acc_w[:, i, j, :] = (gt @ v.reshape(-1, cin).astype(np.float64)).astype(np.int64)
     acc_b = gy.astype(np.int64).reshape(-1, cout).sum(axis=0)
-    return apply_update(filt, acc_w, bias, acc_b, wm, ws, bm, bs, int(e_gy),
-                        bool(p.stochastic), int(key))
+    return apply_update(filt, acc_w, bias, acc_b, wm, ws, bm, bs, int(e_gy), bool(p.stochastic), int(key))

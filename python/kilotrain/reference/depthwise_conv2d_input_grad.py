@@ -37,13 +37,13 @@ def depthwise_conv2d_input_grad(
     one, kh, kw, fco = filt.shape
     dm = int(p.depth_multiplier)
     if one != 1 or fco != cout or dm < 1 or cout % dm:
-        raise ValueError(f"depthwise_conv2d_input_grad: filter {filt.shape}, gradient Cout "
-                         f"{cout}, depth_multiplier {dm}")
+        raise ValueError(
+            f"depthwise_conv2d_input_grad: filter {filt.shape}, gradient Cout {cout}, depth_multiplier {dm}"
+        )
     cin = cout // dm
     check_geometry("depthwise_conv2d_input_grad", p.stride, p.padding, p.dilation)
     check_exponents("depthwise_conv2d_input_grad", e_gy=e_gy, e_gx=e_gx)
-    cm, cs = check_fold("depthwise_conv2d_input_grad", p.chan_multiplier, p.chan_shift,
-                        p.headroom, p.x_shift, cout)
+    cm, cs = check_fold("depthwise_conv2d_input_grad", p.chan_multiplier, p.chan_shift, p.headroom, p.x_shift, cout)
     h_in, w_in = int(in_hw[0]), int(in_hw[1])
     (sh, sw), (pt, pl), (dh, dw) = p.stride, p.padding, p.dilation
     hv = scale_round(gy, cm, cs + p.headroom)
@@ -54,7 +54,6 @@ def depthwise_conv2d_input_grad(
     for i in range(kh):
         for j in range(kw):
             contrib = (hv * f[i, j]).reshape(n, oh, ow, cin, dm).sum(axis=-1)
-            acc[:, i * dh: i * dh + (oh - 1) * sh + 1: sh,
-                j * dw: j * dw + (ow - 1) * sw + 1: sw, :] += contrib
-    acc = _wrap32(acc[:, pt: pt + h_in, pl: pl + w_in, :])
+            acc[:, i * dh : i * dh + (oh - 1) * sh + 1 : sh, j * dw : j * dw + (ow - 1) * sw + 1 : sw, :] += contrib
+    acc = _wrap32(acc[:, pt : pt + h_in, pl : pl + w_in, :])
     return to_grad8(scale_round(acc, p.x_multiplier, p.x_shift + e_gy - p.headroom - e_gx))

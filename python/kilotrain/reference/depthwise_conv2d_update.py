@@ -39,8 +39,9 @@ def depthwise_conv2d_update(
     one, kh, kw, fco = filt.shape
     dm = int(p.depth_multiplier)
     if gn != n or one != 1 or fco != cout or dm < 1 or cin * dm != cout:
-        raise ValueError(f"depthwise_conv2d_update: x {x.shape}, gy {gy.shape}, filter "
-                         f"{filt.shape}, depth_multiplier {dm}")
+        raise ValueError(
+            f"depthwise_conv2d_update: x {x.shape}, gy {gy.shape}, filter {filt.shape}, depth_multiplier {dm}"
+        )
     check_geometry("depthwise_conv2d_update", p.stride, p.padding, p.dilation)
     check_exponents("depthwise_conv2d_update", e_gy=e_gy)
     wm, ws, bm, bs = check_update("depthwise_conv2d_update", p, cout)
@@ -53,8 +54,10 @@ def depthwise_conv2d_update(
             acc_w[:, i, j] = (g * v).reshape(-1, nw).sum(axis=0)
     acc_b = gy.astype(np.int64).reshape(-1, cout).sum(axis=0)
     w_cfirst = np.moveaxis(filt[0], -1, 0)  # (Cout, KH, KW)
-    index = (np.arange(kh * kw, dtype=np.int64).reshape(1, kh, kw) * cout
-             + np.arange(nw, dtype=np.int64).reshape(nw, 1, 1))  # flat index in (1,KH,KW,Cout)
-    new_w, new_b = apply_update(w_cfirst, acc_w, bias, acc_b, wm, ws, bm, bs, int(e_gy),
-                                bool(p.stochastic), int(key), index)
+    index = np.arange(kh * kw, dtype=np.int64).reshape(1, kh, kw) * cout + np.arange(nw, dtype=np.int64).reshape(
+        nw, 1, 1
+    )  # flat index in (1,KH,KW,Cout)
+    new_w, new_b = apply_update(
+        w_cfirst, acc_w, bias, acc_b, wm, ws, bm, bs, int(e_gy), bool(p.stochastic), int(key), index
+    )
     return np.ascontiguousarray(np.moveaxis(new_w, 0, -1)[None]), new_b

@@ -34,6 +34,7 @@ class ForwardKernels(Protocol):
     transpose: Callable[..., Any]
     softmax: Callable[..., Any]
 
+
 Adapter = Callable[[Graph, Op, Env, Any], np.ndarray]
 
 
@@ -58,13 +59,23 @@ def _out_shape(graph: Graph, op: Op) -> tuple[int, ...]:
 
 def _conv(graph: Graph, op: Op, env: Env, eng: Any) -> np.ndarray:
     oh, ow = _out_shape(graph, op)[1:3]
-    return eng.conv2d(_get(env, graph, op.inputs[0]), _get(env, graph, op.inputs[1]), _opt(env, graph, op.inputs[2]), op.params, (oh, ow))
+    return eng.conv2d(
+        _get(env, graph, op.inputs[0]),
+        _get(env, graph, op.inputs[1]),
+        _opt(env, graph, op.inputs[2]),
+        op.params,
+        (oh, ow),
+    )
 
 
 def _dwconv(graph: Graph, op: Op, env: Env, eng: Any) -> np.ndarray:
     oh, ow = _out_shape(graph, op)[1:3]
     return eng.depthwise_conv2d(
-        _get(env, graph, op.inputs[0]), _get(env, graph, op.inputs[1]), _opt(env, graph, op.inputs[2]), op.params, (oh, ow)
+        _get(env, graph, op.inputs[0]),
+        _get(env, graph, op.inputs[1]),
+        _opt(env, graph, op.inputs[2]),
+        op.params,
+        (oh, ow),
     )
 
 

@@ -27,8 +27,7 @@ def fully_connected_update(
     """x (N,Cin) int8, gy (N,Cout) int8, w (Cout,Cin) int8, bias (Cout,) int32 or None ->
     (new w, new bias)."""
     x, gy, w = np.asarray(x), np.asarray(gy), np.asarray(w)
-    if x.ndim != 2 or gy.ndim != 2 or w.ndim != 2 or x.shape[0] != gy.shape[0] or \
-            w.shape != (gy.shape[1], x.shape[1]):
+    if x.ndim != 2 or gy.ndim != 2 or w.ndim != 2 or x.shape[0] != gy.shape[0] or w.shape != (gy.shape[1], x.shape[1]):
         raise ValueError(f"fully_connected_update: x {x.shape}, gy {gy.shape}, w {w.shape}")
     cout = gy.shape[1]
     check_exponents("fully_connected_update", e_gy=e_gy)
@@ -37,5 +36,4 @@ def fully_connected_update(
     x_off = x.astype(np.float64) - p.input_zero_point
     acc_w = (gy[:, :nw].astype(np.float64).T @ x_off).astype(np.int64)
     acc_b = gy.astype(np.int64).sum(axis=0)
-    return apply_update(w, acc_w, bias, acc_b, wm, ws, bm, bs, int(e_gy),
-                        bool(p.stochastic), int(key))
+    return apply_update(w, acc_w, bias, acc_b, wm, ws, bm, bs, int(e_gy), bool(p.stochastic), int(key))

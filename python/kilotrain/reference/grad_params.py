@@ -34,10 +34,12 @@ from kilotrain.contract import (
     SHIFT_MAX,
     SHIFT_MIN,
 )
+from kilotrain.model.geometry import pair
 from kilotrain.model.quantize import quantize_multiplier, quantize_multipliers
 from kilotrain.reference.grad_quant import GradStats  # noqa: F401  (re-exported; defined with to_grad8)
 
 I32 = npt.NDArray[np.int32]
+
 
 @dataclass(frozen=True)
 class ConvGradParams:
@@ -196,10 +198,9 @@ def conv_grad_params(
     """Build a :class:`ConvGradParams` from the weight scales s_w (scalar or (Cout,)).
     K = taps_per_input(KH) * taps_per_input(KW) * Cout; ValueError if H < 0."""
     s = _scales(s_w, cout)
-    k = taps_per_input(kernel[0], stride[0], dilation[0]) * taps_per_input(
-        kernel[1], stride[1], dilation[1]) * cout
+    k = taps_per_input(kernel[0], stride[0], dilation[0]) * taps_per_input(kernel[1], stride[1], dilation[1]) * cout
     cm, cs, h, xm, xs = _fold(s, k)
-    return ConvGradParams(tuple(stride), tuple(padding), tuple(dilation), cm, cs, h, xm, xs)
+    return ConvGradParams(pair(stride), pair(padding), pair(dilation), cm, cs, h, xm, xs)
 
 
 def depthwise_conv_grad_params(
@@ -213,11 +214,15 @@ def depthwise_conv_grad_params(
 ) -> DepthwiseConvGradParams:
     """Build a :class:`DepthwiseConvGradParams`; K = taps(KH) * taps(KW) * depth_multiplier."""
     s = _scales(s_w, cout)
-    k = taps_per_input(kernel[0], stride[0], dilation[0]) * taps_per_input(
-        kernel[1], stride[1], dilation[1]) * depth_multiplier
+    k = (
+        taps_per_input(kernel[0], stride[0], dilation[0])
+        * taps_per_input(kernel[1], stride[1], dilation[1])
+        * depth_multiplier
+    )
     cm, cs, h, xm, xs = _fold(s, k)
-    return DepthwiseConvGradParams(tuple(stride), tuple(padding), tuple(dilation),
-                                   int(depth_multiplier), cm, cs, h, xm, xs)
+    return DepthwiseConvGradParams(
+        pair(stride), pair(padding), pair(dilation), int(depth_multiplier), cm, cs, h, xm, xs
+    )
 
 
 def fully_connected_grad_params(s_w: npt.ArrayLike, cout: int) -> FullyConnectedGradParams:
@@ -275,9 +280,19 @@ def update_params(
     for name, sh in (("weight", ws), ("bias", bs)):
         if np.any(sh > SHIFT_MAX):
             raise ValueError(f"update_params: {name} multiplier too large (shift > {SHIFT_MAX})")
-    return UpdateParams(n_channels(ratio, cout), wm, ws, bm, bs, int(input_zero_point),
-                        tuple(stride), tuple(padding), tuple(dilation), int(depth_multiplier),
-                        bool(stochastic))
+    return UpdateParams(
+        n_channels(ratio, cout),
+        wm,
+        ws,
+        bm,
+        bs,
+        int(input_zero_point),
+        pair(stride),
+        pair(padding),
+        pair(dilation),
+        int(depth_multiplier),
+        bool(stochastic),
+    )
 
 
 def pool_grad_params(filter_hw: tuple[int, int], stride: tuple[int, int]) -> PoolGradParams:
@@ -287,7 +302,7 @@ def pool_grad_params(filter_hw: tuple[int, int], stride: tuple[int, int]) -> Poo
     if n < 1 or min(stride) < 1:
         raise ValueError(f"pool_grad_params: filter {filter_hw}, stride {stride}")
     m, s = quantize_multiplier(1.0 / n)
-    return PoolGradParams(tuple(filter_hw), tuple(stride), m, s)
+    return PoolGradParams(pair(filter_hw), pair(stride), m, s)
 
 
 def softmax_ce_params(s_z: float) -> SoftmaxCeParams:

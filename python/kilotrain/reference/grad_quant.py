@@ -47,8 +47,7 @@ def _sat_shl(p: I64, k: I64) -> I64:
     lo = np.int64(INT32_MIN) >> kc
     big = k >= 32
     out = np.where(p > hi, INT32_MAX, np.where(p < lo, INT32_MIN, p << kc))
-    out = np.where(big & (p > 0), INT32_MAX, np.where(big & (p < 0), INT32_MIN,
-                                                      np.where(big, 0, out)))
+    out = np.where(big & (p > 0), INT32_MAX, np.where(big & (p < 0), INT32_MIN, np.where(big, 0, out)))
     return out.astype(np.int64)
 
 
@@ -99,8 +98,7 @@ def update_key(step: int, op_position: int) -> int:
     return int(hash32((int(step) * 0x85EBCA6B + int(op_position)) & 0xFFFFFFFF))
 
 
-def scale_round_stochastic(acc: npt.ArrayLike, m: npt.ArrayLike, shift: npt.ArrayLike,
-                           u: npt.ArrayLike) -> I64:
+def scale_round_stochastic(acc: npt.ArrayLike, m: npt.ArrayLike, shift: npt.ArrayLike, u: npt.ArrayLike) -> I64:
     """``floor(acc * m * 2**(shift - 31) + u * 2**-32)``, saturated to int32: stochastic
     rounding with the uint32 random value ``u``. With ``p = acc * m`` and ``r = 31 - shift``:
     ``r <= 0`` gives ``p * 2**-r`` (exact, saturating, as :func:`scale_round`);

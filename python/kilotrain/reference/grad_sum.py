@@ -1,6 +1,6 @@
 """Fan-out: the gradients of a tensor read by two ops are summed into the tensor's exponent e::
 
-    g = to_grad8(shift_round(g1, e - e1) + shift_round(g2, e - e2))   (the sum is exact)
+g = to_grad8(shift_round(g1, e - e1) + shift_round(g2, e - e2))   (the sum is exact)
 """
 
 from __future__ import annotations

@@ -30,7 +30,6 @@ def _wrap32(x: np.ndarray) -> I64:
     return np.asarray(x, dtype=np.int64).astype(np.int32).astype(np.int64)
 
 
-
 def saturating_rounding_doubling_high_mul(a: ArrayLike, b: ArrayLike) -> I64:
     """gemmlowp ``SaturatingRoundingDoublingHighMul`` (ARM VQRDMULH): round(a*b / 2**31).
 
@@ -60,9 +59,7 @@ def rounding_divide_by_pot(x: ArrayLike, exponent: ArrayLike) -> I64:
     return (x64 >> e) + (remainder > threshold).astype(np.int64)
 
 
-def multiply_by_quantized_multiplier(
-    acc: ArrayLike, multiplier: ArrayLike, shift: ArrayLike
-) -> npt.NDArray[np.int32]:
+def multiply_by_quantized_multiplier(acc: ArrayLike, multiplier: ArrayLike, shift: ArrayLike) -> npt.NDArray[np.int32]:
     """TFLM's ``MultiplyByQuantizedMultiplier(int32 x, int32 m, int shift)`` (double rounding).
 
     ``acc`` is an int32-valued accumulator (int64 input is wrapped to int32 as C would);
@@ -75,9 +72,7 @@ def multiply_by_quantized_multiplier(
     left = np.maximum(s, 0)
     right = np.maximum(-s, 0)
     shifted = _wrap32(x * (np.int64(1) << left))  # C: x * (1 << left_shift), int32
-    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, m), right).astype(
-        np.int32
-    )
+    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, m), right).astype(np.int32)
 
 
 def multiply_by_quantized_multiplier_single(
@@ -91,9 +86,7 @@ def multiply_by_quantized_multiplier_single(
     return r.astype(np.int32)
 
 
-def multiply_by_quantized_multiplier_greater_than_one(
-    x: ArrayLike, multiplier: int, left_shift: int
-) -> I64:
+def multiply_by_quantized_multiplier_greater_than_one(x: ArrayLike, multiplier: int, left_shift: int) -> I64:
     """TFLM's ``MultiplyByQuantizedMultiplierGreaterThanOne`` (double rounding): srdhm(x << s, m)."""
     x64 = _wrap32(np.asarray(x, dtype=np.int64) * (np.int64(1) << np.int64(left_shift)))
     return saturating_rounding_doubling_high_mul(x64, multiplier)
@@ -110,6 +103,3 @@ def requantize(
     """The common tail of conv/FC: MBQM(acc) + output_offset, clamped to [act_min, act_max], int8."""
     y = multiply_by_quantized_multiplier(acc, multiplier, shift).astype(np.int64) + output_offset
     return np.clip(y, act_min, act_max).astype(np.int8)
-
-
-

@@ -47,8 +47,9 @@ class KernelEngine:
     """The integer training step run by :mod:`kilotrain.training.step` with pluggable kernels:
     the numpy golden ops (engine ``golden``) or the C kernels built for the host (``c``)."""
 
-    def __init__(self, plan: TrainPlan, fwd: ForwardKernels, bwd: BackwardKernels = GOLDEN_BACKWARD,
-                 name: str = "golden") -> None:
+    def __init__(
+        self, plan: TrainPlan, fwd: ForwardKernels, bwd: BackwardKernels = GOLDEN_BACKWARD, name: str = "golden"
+    ) -> None:
         self.plan, self.fwd, self.bwd, self.name = plan, fwd, bwd, name
         self.state = golden_step.init_state(plan)
 

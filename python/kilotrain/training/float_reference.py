@@ -23,6 +23,7 @@ with their float counterparts on the same input.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,7 +54,15 @@ def relu_mask_from_q(op: Op, q: np.ndarray) -> npt.NDArray[np.bool_] | None:
     return None
 
 
-def _taps_scatter(g_taps: dict[tuple[int, int], F], x_shape: tuple[int, ...], kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int], out_hw: tuple[int, int], dtype: Any) -> F:
+def _taps_scatter(
+    g_taps: Mapping[tuple[int, int], F],
+    x_shape: tuple[int, ...],
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    out_hw: tuple[int, int],
+    dtype: Any,
+) -> F:
     """Adjoint of padded_taps: accumulate per-tap (N,OH,OW,C) arrays back into an (N,H,W,C) array."""
     n, h, w, c = x_shape
     kh, kw = kernel
@@ -107,8 +116,8 @@ class FloatTrainer:
     def _dequant_layer(self, op: Op) -> FloatLayer:
         g = self.graph
         wt = g.tensors[op.inputs[1]]
-        sw = wt.scale.astype(np.float64)
-        w = wt.data.astype(np.float64)
+        sw = wt.scales.astype(np.float64)
+        w = wt.values.astype(np.float64)
         if op.kind == "DEPTHWISE_CONV_2D":
             w = w * sw.reshape(1, 1, 1, -1)
         else:
@@ -118,7 +127,7 @@ class FloatTrainer:
         if bi >= 0:
             bt = g.tensors[bi]
             s_in = g.tensors[op.inputs[0]].s
-            b = bt.data.astype(np.float64) * (s_in * np.broadcast_to(sw, (cout,)))
+            b = bt.values.astype(np.float64) * (s_in * np.broadcast_to(sw, (cout,)))
         else:
             b = np.zeros(cout)
         return FloatLayer(w.astype(self.dtype), b.astype(self.dtype))
@@ -141,13 +150,13 @@ class FloatTrainer:
 
     def _op_forward(self, op: Op, pos: int, env: dict[int, F]) -> F:
         g = self.graph
-        x = env[op.inputs[0]] if op.inputs[0] in env else None
+        x: Any = env.get(op.inputs[0])  # None only for ops reading no activation
         out_shape = g.tensors[op.outputs[0]].shape
         k = op.kind
         if k == "CONV_2D":
             L = self.layers[pos]
             p = op.params
-            cout, kh, kw, cin = L.w.shape
+            _cout, kh, kw, _cin = L.w.shape
             oh, ow = out_shape[1:3]
             y = np.zeros(out_shape, self.dtype)
             for i, j, v in padded_taps(x, (kh, kw), p.stride, p.padding, p.dilation, (oh, ow)):
@@ -156,7 +165,7 @@ class FloatTrainer:
         if k == "DEPTHWISE_CONV_2D":
             L = self.layers[pos]
             p = op.params
-            _, kh, kw, cout = L.w.shape
+            _, kh, kw, _cout = L.w.shape
             xx = np.repeat(x, p.depth_multiplier, axis=-1) if p.depth_multiplier > 1 else x
             y = np.zeros(out_shape, self.dtype)
             for i, j, v in padded_taps(xx, (kh, kw), p.stride, p.padding, p.dilation, out_shape[1:3]):
@@ -217,8 +226,13 @@ class FloatTrainer:
         return env[self.st.logits].reshape(-1)
 
     # ---------------------------------------------------------------- backward
-    def backward(self, env: dict[int, F], masks: dict[int, np.ndarray], label: int,
-                 record: dict[tuple[int, int], F] | None = None) -> tuple[dict[int, F], dict[int, tuple[F, F]], float, F]:
+    def backward(
+        self,
+        env: dict[int, F],
+        masks: dict[int, np.ndarray],
+        label: int,
+        record: dict[tuple[int, int], F] | None = None,
+    ) -> tuple[dict[int, F], dict[int, tuple[F, F]], float, F]:
         """Float backward over the plan's backward ops. Returns (tensor grads, op pos -> (dW, db),
         loss, softmax probabilities). Gradients of frozen weights are not computed. ``record``,
         when given, receives every input-gradient contribution under (op pos, tensor id)."""
@@ -244,7 +258,9 @@ class FloatTrainer:
                     grads[tin] = grads[tin] + gx if tin in grads else gx
         return grads, pgrads, loss, p
 
-    def _op_backward(self, op: Op, pos: int, env: dict[int, F], gy: F, upd: Any, pgrads: dict[int, tuple[F, F]]) -> list[tuple[int, F]]:
+    def _op_backward(
+        self, op: Op, pos: int, env: dict[int, F], gy: F, upd: Any, pgrads: dict[int, tuple[F, F]]
+    ) -> list[tuple[int, F]]:
         g = self.graph
         k = op.kind
         xin = op.inputs[0]
@@ -285,7 +301,7 @@ class FloatTrainer:
                     for j in range(kw):
                         t = gy * L.w[0, i, j]
                         if dm > 1:
-                            t = t.reshape(t.shape[:3] + (-1, dm)).sum(axis=-1)
+                            t = t.reshape((*t.shape[:3], -1, dm)).sum(axis=-1)
                         taps[(i, j)] = t
                 out.append((xin, _taps_scatter(taps, x.shape, (kh, kw), p.stride, p.padding, (oh, ow), self.dtype)))
             if upd is not None:
@@ -372,8 +388,9 @@ def env_from_int(graph: Graph, env_q: dict[int, np.ndarray], dtype: Any = np.flo
     return out
 
 
-def backward_from_int(trainer: FloatTrainer, env_q: dict[int, np.ndarray], label: int,
-                      record: dict[tuple[int, int], F] | None = None) -> tuple[dict[int, F], dict[int, tuple[F, F]], float]:
+def backward_from_int(
+    trainer: FloatTrainer, env_q: dict[int, np.ndarray], label: int, record: dict[tuple[int, int], F] | None = None
+) -> tuple[dict[int, F], dict[int, tuple[F, F]], float]:
     """Float gradients for the integer forward's activations (dequantized) and its ReLU masks.
     The trainer's float weights should equal the integer model's (a fresh FloatTrainer);
     ``record`` as in :meth:`FloatTrainer.backward`."""
@@ -387,6 +404,3 @@ def backward_from_int(trainer: FloatTrainer, env_q: dict[int, np.ndarray], label
             masks[pos] = m
     grads, pgrads, loss, _ = trainer.backward(env, masks, label, record)
     return grads, pgrads, loss
-
-
-

@@ -29,11 +29,11 @@ def sync_from_state(trainer: FloatTrainer, state: TrainState) -> None:
     for pos, b in state.biases.items():
         op = g.ops[pos]
         s_in = g.tensors[op.inputs[0]].s
-        sw = np.broadcast_to(g.tensors[op.inputs[1]].scale.astype(np.float64), b.shape)
+        sw = np.broadcast_to(g.tensors[op.inputs[1]].scales.astype(np.float64), b.shape)
         trainer.layers[pos].b = (b.astype(np.float64) * s_in * sw).astype(trainer.dtype)
     for pos, w in state.weights.items():
         op = g.ops[pos]
-        sw = g.tensors[op.inputs[1]].scale.astype(np.float64)
+        sw = g.tensors[op.inputs[1]].scales.astype(np.float64)
         shape = (1, 1, 1, -1) if op.kind == "DEPTHWISE_CONV_2D" else (-1,) + (1,) * (w.ndim - 1)
         trainer.layers[pos].w = (w.astype(np.float64) * sw.reshape(shape)).astype(trainer.dtype)
 
@@ -53,6 +53,6 @@ def gradient_cosines(plan: TrainPlan, state: TrainState, samples: list[tuple[np.
         gf, _, _ = backward_from_int(ft, env_q, int(y), record)
         for gid, arr in rec.items():
             gt = plan.grads[gid]
-            f = record[(gt.consumer, gt.tensor)] if gt.role == "contribution" else gf[gt.tensor]
+            f = record[(gt.consumer, gt.tensor)] if gt.role == "contribution" and gt.consumer is not None else gf[gt.tensor]
             cos.setdefault(gid, []).append(cosine(arr.astype(np.float64) * 2.0 ** exps[gt.exp_slot], f))
     return {gid: min(c) for gid, c in cos.items()}

@@ -19,7 +19,6 @@ def new_head(graph: Graph, num_classes: int, calib_x: np.ndarray, seed: int = 0)
     He-normal weights quantized per channel, zero bias, the logits' scale calibrated on the float
     logits of ``calib_x`` (int8 inputs); the RESHAPE/SOFTMAX after it are resized."""
 
-
     g = copy.deepcopy(graph)
     cls = classifier_op(g)
     xt = g.tensors[cls.inputs[0]]
@@ -38,10 +37,22 @@ def new_head(graph: Graph, num_classes: int, calib_x: np.ndarray, seed: int = 0)
     sw = (amax / 127.0).astype(np.float32)
     wq = np.clip(np.round(wf / sw.astype(np.float64)[:, None]), -127, 127).astype(np.int8)
     wt, bt, yt = g.tensors[cls.inputs[1]], g.tensors[cls.inputs[2]], g.tensors[cls.outputs[0]]
-    wshape = (num_classes,) + tuple(wt.shape[1:])
-    g.tensors[cls.inputs[1]] = Tensor(wt.name, wshape, "int8", sw, np.zeros(num_classes, np.int64), 0, wq.reshape(wshape))
-    g.tensors[cls.inputs[2]] = Tensor(bt.name, (num_classes,), "int32", (xt.s * sw).astype(np.float32), np.zeros(num_classes, np.int64), 0, np.zeros(num_classes, np.int32))
-    g.tensors[cls.outputs[0]] = Tensor(yt.name, tuple(yt.shape[:-1]) + (num_classes,), "int8", np.array([s_z], np.float32), np.array([zp], np.int64))
+    wshape = (num_classes, *tuple(wt.shape[1:]))
+    g.tensors[cls.inputs[1]] = Tensor(
+        wt.name, wshape, "int8", sw, np.zeros(num_classes, np.int64), 0, wq.reshape(wshape)
+    )
+    g.tensors[cls.inputs[2]] = Tensor(
+        bt.name,
+        (num_classes,),
+        "int32",
+        (xt.s * sw).astype(np.float32),
+        np.zeros(num_classes, np.int64),
+        0,
+        np.zeros(num_classes, np.int32),
+    )
+    g.tensors[cls.outputs[0]] = Tensor(
+        yt.name, (*tuple(yt.shape[:-1]), num_classes), "int8", np.array([s_z], np.float32), np.array([zp], np.int64)
+    )
     if cls.kind == "FULLY_CONNECTED":
         m, sh = fc_multipliers(xt.s, sw, s_z)
         cls.params = FullyConnectedParams(input_offset=-xt.zp, output_offset=zp, multiplier=m, shift=sh)
@@ -56,7 +67,9 @@ def new_head(graph: Graph, num_classes: int, calib_x: np.ndarray, seed: int = 0)
             src = g.tensors[op.inputs[0]]
             t = g.tensors[op.outputs[0]]
             if int(np.prod(t.shape)) != int(np.prod(src.shape)):
-                g.tensors[op.outputs[0]] = Tensor(t.name, tuple(t.shape[:-1]) + (num_classes,), t.dtype, t.scale, t.zero_point, t.quantized_dimension)
+                g.tensors[op.outputs[0]] = Tensor(
+                    t.name, (*tuple(t.shape[:-1]), num_classes), t.dtype, t.scale, t.zero_point, t.quantized_dimension
+                )
             if op.kind == "RESHAPE":
                 op.params = ReshapeParams(shape=g.tensors[op.outputs[0]].shape)
             else:

@@ -128,7 +128,14 @@ class MemoryEstimate:
 
     @property
     def total(self) -> int:
-        return self.saved_activations + self.masks + self.trainable_weights + self.trainable_biases + self.gradient_peak + self.gradient_scratch
+        return (
+            self.saved_activations
+            + self.masks
+            + self.trainable_weights
+            + self.trainable_biases
+            + self.gradient_peak
+            + self.gradient_scratch
+        )
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -165,7 +172,7 @@ class TrainPlan:
 
     @property
     def rounding(self) -> str:
-        """"stochastic" if the weight updates round stochastically, else "nearest"."""
+        """ "stochastic" if the weight updates round stochastically, else "nearest"."""
         return "stochastic" if any(s.update is not None and s.update.stochastic for s in self.steps) else "nearest"
 
     @property
@@ -183,16 +190,18 @@ class TrainPlan:
     def summary(self) -> str:
         g = self.graph
         lines = [
-            f"training plan: {g.name} scheme {self.scheme.name} (lr {self.lr}, {'QAS' if self.qas else 'no QAS'}, {self.rounding} rounding)",
-            f"  trainable ops: {len(self.trainable)}; backward steps: {len(self.steps)}; gradient tensors: {len(self.grads)} ({self.n_exp_slots} exponents); masks: {len(self.masks)}",
+            f"training plan: {g.name} scheme {self.scheme.name} "
+            f"(lr {self.lr}, {'QAS' if self.qas else 'no QAS'}, {self.rounding} rounding)",
+            f"  trainable ops: {len(self.trainable)}; backward steps: {len(self.steps)}; "
+            f"gradient tensors: {len(self.grads)} ({self.n_exp_slots} exponents); masks: {len(self.masks)}",
         ]
-        for k, v in self.memory.as_dict().items():  # noqa: B007
+        for k, v in self.memory.as_dict().items():
             lines.append(f"  {k:18s} {v:9d} B")
         return "\n".join(lines)
 
 
 def _weight_scales(graph: Graph, op: Op, cout: int) -> np.ndarray:
-    s = graph.tensors[op.inputs[1]].scale.astype(np.float64)
+    s = graph.tensors[op.inputs[1]].scales.astype(np.float64)
     return np.full(cout, s[0]) if s.size == 1 else s
 
 
@@ -206,8 +215,17 @@ def _per_channel_weight_bytes(graph: Graph, op: Op) -> int:
 ROUNDINGS = ("stochastic", "nearest")
 
 
-def build_plan(graph: Graph, scheme: SchemeSpec, lr: float, *, qas: bool = True, calib: list[tuple[np.ndarray, int]] | None = None, calib_seed: int = 0,
-               rounding: str = "stochastic", engine: str = "golden") -> TrainPlan:
+def build_plan(
+    graph: Graph,
+    scheme: SchemeSpec,
+    lr: float,
+    *,
+    qas: bool = True,
+    calib: list[tuple[np.ndarray, int]] | None = None,
+    calib_seed: int = 0,
+    rounding: str = "stochastic",
+    engine: str = "golden",
+) -> TrainPlan:
     """The training plan of ``graph`` under ``scheme`` with learning rate ``lr``.
 
     ``rounding``: the int8 weight update rounds ``"stochastic"``-ally (default; the key is
@@ -247,7 +265,11 @@ def build_plan(graph: Graph, scheme: SchemeSpec, lr: float, *, qas: bool = True,
 
     for pos in st.backward_ops:
         op = graph.ops[pos]
-        where = f"op {op.index} ({op.kind}, conv layer {op.conv_index})" if op.conv_index is not None else f"op {op.index} ({op.kind})"
+        where = (
+            f"op {op.index} ({op.kind}, conv layer {op.conv_index})"
+            if op.conv_index is not None
+            else f"op {op.index} ({op.kind})"
+        )
         yt = op.outputs[0]
         gy = tensor_grad[yt]
         step = BackwardStep(pos, op.kind, gy)
@@ -276,16 +298,28 @@ def build_plan(graph: Graph, scheme: SchemeSpec, lr: float, *, qas: bool = True,
                     masks.append(MaskInfo(len(masks), pos, yt, int(np.prod(graph.tensors[yt].shape)), mp))
                     step.mask = len(masks) - 1
                 elif op.activation != "NONE":
-                    raise PlanError(f"{where}: fused activation {op.activation} has no integer backward (RELU, RELU6, NONE)")
+                    raise PlanError(
+                        f"{where}: fused activation {op.activation} has no integer backward (RELU, RELU6, NONE)"
+                    )
                 cout = graph.tensors[yt].shape[-1]
                 sw = _weight_scales(graph, op, cout)
                 if step.gx:
                     if op.kind == "CONV_2D":
                         w = graph.tensors[op.inputs[1]].shape
-                        step.grad_params = gp.conv_grad_params(sw, (w[1], w[2]), cout, op.params.stride, op.params.padding, op.params.dilation)
+                        step.grad_params = gp.conv_grad_params(
+                            sw, (w[1], w[2]), cout, op.params.stride, op.params.padding, op.params.dilation
+                        )
                     elif op.kind == "DEPTHWISE_CONV_2D":
                         w = graph.tensors[op.inputs[1]].shape
-                        step.grad_params = gp.depthwise_conv_grad_params(sw, (w[1], w[2]), cout, op.params.depth_multiplier, op.params.stride, op.params.padding, op.params.dilation)
+                        step.grad_params = gp.depthwise_conv_grad_params(
+                            sw,
+                            (w[1], w[2]),
+                            cout,
+                            op.params.depth_multiplier,
+                            op.params.stride,
+                            op.params.padding,
+                            op.params.dilation,
+                        )
                     else:
                         step.grad_params = gp.fully_connected_grad_params(sw, cout)
                 if upd is not None:
@@ -294,14 +328,26 @@ def build_plan(graph: Graph, scheme: SchemeSpec, lr: float, *, qas: bool = True,
                     pixels = int(np.prod(yshape[:-1]))
                     kw: dict[str, Any] = {}
                     if op.kind != "FULLY_CONNECTED":
-                        kw = dict(stride=op.params.stride, padding=op.params.padding, dilation=op.params.dilation)
+                        kw = {"stride": op.params.stride, "padding": op.params.padding, "dilation": op.params.dilation}
                     if op.kind == "DEPTHWISE_CONV_2D":
                         kw["depth_multiplier"] = op.params.depth_multiplier
-                    step.update = gp.update_params(lr, xt.s, sw, upd.ratio if upd.n_channels else 0.0, cout=cout, input_zero_point=xt.zp, qas=qas, out_pixels=pixels,
-                                                   stochastic=(rounding == "stochastic"), **kw)
+                    step.update = gp.update_params(
+                        lr,
+                        xt.s,
+                        sw,
+                        upd.ratio if upd.n_channels else 0.0,
+                        cout=cout,
+                        input_zero_point=xt.zp,
+                        qas=qas,
+                        out_pixels=pixels,
+                        stochastic=(rounding == "stochastic"),
+                        **kw,
+                    )
                     step.update_info = upd
                     if step.update.n_weight_channels != upd.n_channels:
-                        raise PlanError(f"{where}: update channels {step.update.n_weight_channels} != scheme's {upd.n_channels}")
+                        raise PlanError(
+                            f"{where}: update channels {step.update.n_weight_channels} != scheme's {upd.n_channels}"
+                        )
                     if upd.n_channels > 0:
                         step.saved_input = op.inputs[0]
                         if op.inputs[0] not in saved:
@@ -314,13 +360,19 @@ def build_plan(graph: Graph, scheme: SchemeSpec, lr: float, *, qas: bool = True,
                     else:
                         p = op.params
                         oh, ow = graph.tensors[yt].shape[1:3]
-                        fits = p.padding == (0, 0) and (oh - 1) * p.stride[0] + p.filter[0] <= xs[1] and (ow - 1) * p.stride[1] + p.filter[1] <= xs[2]
+                        fits = (
+                            p.padding == (0, 0)
+                            and (oh - 1) * p.stride[0] + p.filter[0] <= xs[1]
+                            and (ow - 1) * p.stride[1] + p.filter[1] <= xs[2]
+                        )
                         if not fits:
-                            raise PlanError(f"{where}: pooling windows of unequal size (padding {p.padding}); the integer backward needs equal windows")
+                            raise PlanError(
+                                f"{where}: pooling windows of unequal size (padding {p.padding}); "
+                                "the integer backward needs equal windows"
+                            )
                         step.grad_params = gp.pool_grad_params(p.filter, p.stride)
-            elif op.kind == "ADD":
-                if op.activation != "NONE":
-                    raise PlanError(f"{where}: ADD with fused {op.activation} has no integer backward")
+            elif op.kind == "ADD" and op.activation != "NONE":
+                raise PlanError(f"{where}: ADD with fused {op.activation} has no integer backward")
         except ValueError as e:
             if isinstance(e, PlanError):
                 raise
@@ -343,12 +395,21 @@ def build_plan(graph: Graph, scheme: SchemeSpec, lr: float, *, qas: bool = True,
     return TrainPlan(graph, st, float(lr), qas, sce, lg, grads, n_slots, e0, masks, steps, saved, trainable, mem, amax)
 
 
-def _initial_exponents(graph: Graph, st: Structure, grads: list[GradTensor], n_slots: int, calib: list[tuple[np.ndarray, int]] | None, seed: int) -> tuple[list[int], list[float]]:
+def _initial_exponents(
+    graph: Graph,
+    st: Structure,
+    grads: list[GradTensor],
+    n_slots: int,
+    calib: list[tuple[np.ndarray, int]] | None,
+    seed: int,
+) -> tuple[list[int], list[float]]:
     """e0 per exponent slot from a float backward pass (float_reference) over calibration samples."""
     if calib is None:
         rng = np.random.default_rng(seed)
         ncls = int(np.prod(graph.tensors[st.logits].shape))
-        calib = [(rng.integers(-128, 128, graph.input.shape).astype(np.int8), int(rng.integers(ncls))) for _ in range(4)]
+        calib = [
+            (rng.integers(-128, 128, graph.input.shape).astype(np.int8), int(rng.integers(ncls))) for _ in range(4)
+        ]
     ft = FloatTrainer.for_structure(st, dtype=np.float64)
     amax = [0.0] * n_slots
     for x, y in calib:
@@ -356,9 +417,9 @@ def _initial_exponents(graph: Graph, st: Structure, grads: list[GradTensor], n_s
         record: dict[tuple[int, int], np.ndarray] = {}
         grads_f, _, _ = backward_from_int(ft, env_q, int(y), record)
         for gt in grads:
-            if gt.role == "logits" or gt.role == "grad" and gt.consumer is None:
+            if gt.role == "logits" or (gt.role == "grad" and gt.consumer is None):
                 v = grads_f.get(gt.tensor)
-            elif gt.role == "contribution":
+            elif gt.role == "contribution" and gt.consumer is not None:
                 v = record.get((gt.consumer, gt.tensor))
             else:
                 v = grads_f.get(gt.tensor)
@@ -371,7 +432,15 @@ def _initial_exponents(graph: Graph, st: Structure, grads: list[GradTensor], n_s
     return e0, amax
 
 
-def _memory(graph: Graph, st: Structure, grads: list[GradTensor], masks: list[MaskInfo], steps: list[BackwardStep], saved: list[int], trainable: list[LayerUpdate]) -> MemoryEstimate:
+def _memory(
+    graph: Graph,
+    st: Structure,
+    grads: list[GradTensor],
+    masks: list[MaskInfo],
+    steps: list[BackwardStep],
+    saved: list[int],
+    trainable: list[LayerUpdate],
+) -> MemoryEstimate:
     saved_b = sum(int(np.prod(graph.tensors[t].shape)) for t in saved)
     mask_b = sum(m.bytes for m in masks)
     wb = bb = 0
@@ -408,7 +477,11 @@ def _memory(graph: Graph, st: Structure, grads: list[GradTensor], masks: list[Ma
     cls = st.updates[st.classifier]
     cop = graph.ops[st.classifier]
     cls_b = 4 * graph.tensors[cop.outputs[0]].shape[-1] + cls.n_channels * _per_channel_weight_bytes(graph, cop)
-    cls_b += int(np.prod(graph.tensors[cop.inputs[0]].shape)) if cop.inputs[0] in saved and sum(1 for s in steps if s.saved_input == cop.inputs[0]) == 1 else 0
+    cls_b += (
+        int(np.prod(graph.tensors[cop.inputs[0]].shape))
+        if cop.inputs[0] in saved and sum(1 for s in steps if s.saved_input == cop.inputs[0]) == 1
+        else 0
+    )
     return MemoryEstimate(saved_b, mask_b, wb, bb, peak, scratch, cls_b)
 
 

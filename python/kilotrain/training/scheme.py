@@ -58,7 +58,9 @@ class SparseScheme:
 
     def __post_init__(self) -> None:
         if isinstance(self.n_bias_update, bool) or not isinstance(self.n_bias_update, int) or self.n_bias_update < 0:
-            raise SchemeError(f"scheme {self.name!r}: n_bias_update must be an integer >= 0; got {self.n_bias_update!r}")
+            raise SchemeError(
+                f"scheme {self.name!r}: n_bias_update must be an integer >= 0; got {self.n_bias_update!r}"
+            )
         if len(self.weight_layers) != len(self.ratios):
             raise SchemeError(
                 f"scheme {self.name!r}: {len(self.weight_layers)} weight layers but {len(self.ratios)} ratios"
@@ -68,13 +70,16 @@ class SparseScheme:
                 raise SchemeError(f"scheme {self.name!r}: weight layer {li!r} is not a conv layer index >= 0")
             if r not in RATIOS:
                 raise SchemeError(
-                    f"scheme {self.name!r}: layer {li} has ratio {r!r}; allowed ratios are 1/8, 1/4, 1/2, 1 (0 = not updated)"
+                    f"scheme {self.name!r}: layer {li} has ratio {r!r}; "
+                    "allowed ratios are 1/8, 1/4, 1/2, 1 (0 = not updated)"
                 )
         if len(set(self.weight_layers)) != len(self.weight_layers):
             raise SchemeError(f"scheme {self.name!r}: a weight layer is listed twice: {list(self.weight_layers)}")
 
     @classmethod
-    def from_lists(cls, n_bias_update: int, weight_layers: list[int], ratios: list[float], name: str = "custom") -> "SparseScheme":
+    def from_lists(
+        cls, n_bias_update: int, weight_layers: list[int], ratios: list[float], name: str = "custom"
+    ) -> SparseScheme:
         """Build a scheme, dropping ratio-0 entries (the paper's "not updated")."""
         if len(weight_layers) != len(ratios):
             raise SchemeError(f"scheme {name!r}: {len(weight_layers)} weight layers but {len(ratios)} ratios")
@@ -93,7 +98,12 @@ class SparseScheme:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form (``name`` included for information)."""
-        return {"name": self.name, "n_bias_update": self.n_bias_update, "weight_layers": list(self.weight_layers), "ratios": list(self.ratios)}
+        return {
+            "name": self.name,
+            "n_bias_update": self.n_bias_update,
+            "weight_layers": list(self.weight_layers),
+            "ratios": list(self.ratios),
+        }
 
     def weight_ratio(self, layer: int) -> float:
         """Channel ratio of a conv layer's weight update (0 if its weights are frozen)."""
@@ -201,7 +211,9 @@ def _from_dict(d: Any, where: str) -> SparseScheme:
         raise SchemeError(f"scheme {where}: expected a JSON object with n_bias_update, weight_layers, ratios")
     unknown = set(d) - {"n_bias_update", "weight_layers", "ratios", "name"}
     if unknown:
-        raise SchemeError(f"scheme {where}: unknown key(s) {sorted(unknown)}; expected n_bias_update, weight_layers, ratios")
+        raise SchemeError(
+            f"scheme {where}: unknown key(s) {sorted(unknown)}; expected n_bias_update, weight_layers, ratios"
+        )
     wl = d.get("weight_layers", [])
     rs = d.get("ratios", [])
     if not isinstance(wl, list) or not isinstance(rs, list):
@@ -231,12 +243,14 @@ def validate(scheme: SparseScheme, graph: Graph) -> list[LayerUpdate]:
     n = len(layers)
     if scheme.n_bias_update > n:
         raise SchemeError(
-            f"scheme {scheme.name!r}: n_bias_update = {scheme.n_bias_update} but model {graph.name!r} has only {n} conv layers (classifier not counted)"
+            f"scheme {scheme.name!r}: n_bias_update = {scheme.n_bias_update} but model {graph.name!r} "
+            f"has only {n} conv layers (classifier not counted)"
         )
     for li in scheme.weight_layers:
         if li >= n:
             raise SchemeError(
-                f"scheme {scheme.name!r}: weight layer {li} does not exist; model {graph.name!r} has conv layers 0..{n - 1} (classifier not counted)"
+                f"scheme {scheme.name!r}: weight layer {li} does not exist; model {graph.name!r} "
+                f"has conv layers 0..{n - 1} (classifier not counted)"
             )
     position = {id(op): i for i, op in enumerate(graph.ops)}
     cls = classifier_op(graph)
@@ -248,13 +262,17 @@ def validate(scheme: SparseScheme, graph: Graph) -> list[LayerUpdate]:
             continue
         reason = _non_trainable_reason(graph, op, r > 0)
         if reason:
-            raise SchemeError(f"scheme {scheme.name!r}: conv layer {k} ({op.kind}, op {op.index}) is not trainable: {reason}")
+            raise SchemeError(
+                f"scheme {scheme.name!r}: conv layer {k} ({op.kind}, op {op.index}) is not trainable: {reason}"
+            )
         cout = graph.tensors[op.outputs[0]].shape[-1]
         nch = math.ceil(Fraction(r).limit_denominator(8) * cout) if r > 0 else 0
         out.append(LayerUpdate(position[id(op)], k, False, int(nch), r))
     reason = _non_trainable_reason(graph, cls, True)
     if reason:
-        raise SchemeError(f"model {graph.name!r}: the classifier (op {cls.index}, {cls.kind}) is not trainable: {reason}")
+        raise SchemeError(
+            f"model {graph.name!r}: the classifier (op {cls.index}, {cls.kind}) is not trainable: {reason}"
+        )
     cout = graph.tensors[cls.outputs[0]].shape[-1]
     out.append(LayerUpdate(position[id(cls)], None, True, int(cout), 1.0))
     return out

@@ -75,8 +75,14 @@ class TrainState:
     step: int = 0
     saturations_total: int = 0
 
-    def copy(self) -> "TrainState":
-        return TrainState({k: v.copy() for k, v in self.weights.items()}, {k: v.copy() for k, v in self.biases.items()}, list(self.exps), self.step, self.saturations_total)
+    def copy(self) -> TrainState:
+        return TrainState(
+            {k: v.copy() for k, v in self.weights.items()},
+            {k: v.copy() for k, v in self.biases.items()},
+            list(self.exps),
+            self.step,
+            self.saturations_total,
+        )
 
 
 @dataclass
@@ -124,7 +130,9 @@ def _param_env(plan: TrainPlan, state: TrainState) -> dict[int, np.ndarray]:
     return env
 
 
-def forward(plan: TrainPlan, state: TrainState, x: npt.ArrayLike, fwd: ForwardKernels = golden) -> dict[int, np.ndarray]:
+def forward(
+    plan: TrainPlan, state: TrainState, x: npt.ArrayLike, fwd: ForwardKernels = golden
+) -> dict[int, np.ndarray]:
     """The training forward pass (up to the logits) with the state's parameters; returns the
     tensor environment (tensor id -> int8)."""
     g = plan.graph
@@ -187,15 +195,14 @@ def step(
             G[s.gx[0]], stats[s.gx[0]] = bwd.grad_sum(G[a], ge(a), G[b], ge(b), ge(s.gx[0]))
             del G[a], G[b]
             continue
+        assert s.gy is not None  # every step but GRAD_SUM reads an output gradient
         gy = G[s.gy]
         e_gy = ge(s.gy)
         if s.kind in ops.WEIGHTED:
             if s.mask is not None:
                 gy = bwd.relu_mask_apply(gy, masks[s.mask])
             wid = op.inputs[1]
-            w = state.weights.get(s.op_pos)
-            if w is None:
-                w = g.tensors[wid].data
+            w = state.weights[s.op_pos] if s.op_pos in state.weights else g.tensors[wid].values
             xt = g.tensors[op.inputs[0]]
             if s.gx:
                 gid = s.gx[0]
@@ -208,18 +215,18 @@ def step(
                 G[gid] = np.asarray(gx).reshape(xt.shape)
                 stats[gid] = st
             if s.update is not None:
-                b = state.biases[s.op_pos]
-                if s.update.n_weight_channels > 0:
-                    xs = saved[s.saved_input]
-                else:  # bias only: the input is not read
-                    xs = np.zeros(xt.shape, np.int8)
+                bias = state.biases[s.op_pos]
+                # bias only: the input is not read
+                xs = saved[s.saved_input] if s.saved_input is not None else np.zeros(xt.shape, np.int8)
                 key = update_key(state.step, s.op_pos)  # stochastic weight rounding (numerics.md)
                 if s.kind == "CONV_2D":
-                    nw, nb = bwd.conv2d_update(xs, gy, w, b, s.update, e_gy, key)
+                    nw, nb = bwd.conv2d_update(xs, gy, w, bias, s.update, e_gy, key)
                 elif s.kind == "DEPTHWISE_CONV_2D":
-                    nw, nb = bwd.depthwise_conv2d_update(xs, gy, w, b, s.update, e_gy, key)
+                    nw, nb = bwd.depthwise_conv2d_update(xs, gy, w, bias, s.update, e_gy, key)
                 else:
-                    nw, nb = bwd.fully_connected_update(xs.reshape(-1, w.shape[1]), gy.reshape(-1, w.shape[0]), w, b, s.update, e_gy, key)
+                    nw, nb = bwd.fully_connected_update(
+                        xs.reshape(-1, w.shape[1]), gy.reshape(-1, w.shape[0]), w, bias, s.update, e_gy, key
+                    )
                 if s.op_pos in state.weights:
                     state.weights[s.op_pos] = np.asarray(nw, dtype=np.int8).reshape(w.shape)
                 state.biases[s.op_pos] = np.asarray(nb, dtype=np.int32)
@@ -253,14 +260,22 @@ def step(
         elif st.amax < contract.AMAX_LOW:
             new[slot] = exps[slot] - 1
         new[slot] = min(max(new[slot], contract.POLICY_EXP_MIN), contract.POLICY_EXP_MAX)
-    res = StepResult(int(np.asarray(p_label).ravel()[0]), loss_from_q15(int(np.asarray(p_label).ravel()[0])), bool(np.asarray(correct).ravel()[0]), sat_total, int(np.argmax(z)))
+    res = StepResult(
+        int(np.asarray(p_label).ravel()[0]),
+        loss_from_q15(int(np.asarray(p_label).ravel()[0])),
+        bool(np.asarray(correct).ravel()[0]),
+        sat_total,
+        int(np.argmax(z)),
+    )
     state.exps = new
     state.step += 1
     state.saturations_total += sat_total
     return res
 
 
-def step_recorded(plan: TrainPlan, state: TrainState, x: npt.ArrayLike, label: int, **kw: Any) -> tuple[StepResult, dict[int, np.ndarray], list[int]]:
+def step_recorded(
+    plan: TrainPlan, state: TrainState, x: npt.ArrayLike, label: int, **kw: Any
+) -> tuple[StepResult, dict[int, np.ndarray], list[int]]:
     """:func:`step` that also returns every gradient tensor (gradient id -> int8, the masked
     output gradient is not stored) and the exponents used — for gradient checks."""
     exps_before = list(state.exps)
@@ -280,7 +295,15 @@ def step_recorded(plan: TrainPlan, state: TrainState, x: npt.ArrayLike, label: i
 
         return inner
 
-    for n in ("softmax_ce_grad", "conv2d_input_grad", "depthwise_conv2d_input_grad", "fully_connected_input_grad", "avg_pool_grad", "grad_rescale", "grad_sum"):
+    for n in (
+        "softmax_ce_grad",
+        "conv2d_input_grad",
+        "depthwise_conv2d_input_grad",
+        "fully_connected_input_grad",
+        "avg_pool_grad",
+        "grad_rescale",
+        "grad_sum",
+    ):
         setattr(spy, n, wrap(n))
     res = step(plan, state, x, label, bwd=spy, **kw)
     # replay the production order against the plan (softmax first, then the steps' gx in order)
@@ -294,7 +317,14 @@ def step_recorded(plan: TrainPlan, state: TrainState, x: npt.ArrayLike, label: i
     return res, rec, exps_before
 
 
-def evaluate(plan: TrainPlan, state: TrainState, xs: np.ndarray, ys: np.ndarray, fwd: ForwardKernels = golden, progress: bool = False) -> tuple[float, float]:
+def evaluate(
+    plan: TrainPlan,
+    state: TrainState,
+    xs: np.ndarray,
+    ys: np.ndarray,
+    fwd: ForwardKernels = golden,
+    progress: bool = False,
+) -> tuple[float, float]:
     """(mean loss from the Q15 p_label, accuracy) of the state's model over a set."""
     losses, correct = [], 0
     it = range(len(ys))

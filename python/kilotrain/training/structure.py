@@ -105,9 +105,15 @@ def structure(graph: Graph, scheme: SchemeSpec, engine: str = "golden") -> Struc
             contributors.setdefault(t, []).append(pos)
     for t, cons in contributors.items():
         if len(cons) > 2:
-            raise PlanError(f"tensor {t} ({graph.tensors[t].name!r}) is read by {len(cons)} ops on the backward path; fan-out above 2 is not supported")
+            raise PlanError(
+                f"tensor {t} ({graph.tensors[t].name!r}) is read by {len(cons)} ops on the backward path; "
+                "fan-out above 2 is not supported"
+            )
         if len(cons) > 1 and any(graph.ops[c].kind in ops.VIEW_KINDS for c in cons):
-            raise PlanError(f"tensor {t} ({graph.tensors[t].name!r}) is read by a {'/'.join(ops.VIEW_KINDS)} op and another op; fan-out through a view op is not supported")
+            raise PlanError(
+                f"tensor {t} ({graph.tensors[t].name!r}) is read by a {'/'.join(ops.VIEW_KINDS)} op and "
+                "another op; fan-out through a view op is not supported"
+            )
     return Structure(graph, sch, updates, forward_ops, backward_ops, logits, cpos, first, grad_tensors, contributors)
 
 

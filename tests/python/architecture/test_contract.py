@@ -9,6 +9,7 @@ from ctypes import Structure
 from pathlib import Path
 
 import pytest
+
 from kilotrain import contract
 from kilotrain.kernels import cstructs
 
@@ -44,17 +45,20 @@ def _structs() -> dict[str, list[str]]:
     return out
 
 
-@pytest.mark.parametrize("macro,value", [
-    ("KT_C_API_VERSION", contract.C_API_VERSION),
-    ("KT_MAX_RANK", contract.MAX_RANK),
-    ("KT_GRAD_EXP_MIN", contract.EXP_MIN),
-    ("KT_GRAD_EXP_MAX", contract.EXP_MAX),
-    ("KT_GRAD_SHIFT_MIN", contract.SHIFT_MIN),
-    ("KT_GRAD_SHIFT_MAX", contract.SHIFT_MAX),
-    ("KT_GRAD_CHAN_SHIFT_MAX", contract.CHAN_SHIFT_MAX),
-    ("KT_GRAD_HEADROOM_MAX", contract.HEADROOM_MAX),
-    ("KT_GRAD_BLOCK", contract.GRAD_BLOCK),
-])
+@pytest.mark.parametrize(
+    "macro,value",
+    [
+        ("KT_C_API_VERSION", contract.C_API_VERSION),
+        ("KT_MAX_RANK", contract.MAX_RANK),
+        ("KT_GRAD_EXP_MIN", contract.EXP_MIN),
+        ("KT_GRAD_EXP_MAX", contract.EXP_MAX),
+        ("KT_GRAD_SHIFT_MIN", contract.SHIFT_MIN),
+        ("KT_GRAD_SHIFT_MAX", contract.SHIFT_MAX),
+        ("KT_GRAD_CHAN_SHIFT_MAX", contract.CHAN_SHIFT_MAX),
+        ("KT_GRAD_HEADROOM_MAX", contract.HEADROOM_MAX),
+        ("KT_GRAD_BLOCK", contract.GRAD_BLOCK),
+    ],
+)
 def test_header_constant_equals_python(macro: str, value: int) -> None:
     defines = _defines()
     assert macro in defines, f"{macro} is not #defined in include/ or firmware/"
@@ -68,7 +72,9 @@ def test_status_codes_equal_python() -> None:
     assert c == contract.STATUS
 
 
-@pytest.mark.parametrize("struct", sorted(cstructs.C_NAMES, key=lambda s: cstructs.C_NAMES[s]), ids=lambda s: cstructs.C_NAMES[s])
+@pytest.mark.parametrize(
+    "struct", sorted(cstructs.C_NAMES, key=lambda s: cstructs.C_NAMES[s]), ids=lambda s: cstructs.C_NAMES[s]
+)
 def test_ctypes_mirror_equals_the_c_struct(struct: type[Structure]) -> None:
     name = cstructs.C_NAMES[struct]
     structs = _structs()
@@ -77,14 +83,17 @@ def test_ctypes_mirror_equals_the_c_struct(struct: type[Structure]) -> None:
 
 
 def test_initializer_names_every_field_and_refuses_a_missing_one() -> None:
-    text = cstructs.initializer(cstructs.PoolGradParamsC, {"filter": {"h": 2, "w": 3}, "stride": (1, 2),
-                                                          "count_multiplier": 5, "count_shift": -1})
+    text = cstructs.initializer(
+        cstructs.PoolGradParamsC,
+        {"filter": {"h": 2, "w": 3}, "stride": (1, 2), "count_multiplier": 5, "count_shift": -1},
+    )
     assert text == "{.filter = {.h = 2, .w = 3}, .stride = {.h = 1, .w = 2}, .count_multiplier = 5, .count_shift = -1}"
     with pytest.raises(ValueError, match="missing fields \\['count_shift'\\]"):
         cstructs.initializer(cstructs.PoolGradParamsC, {"filter": (2, 3), "stride": (1, 2), "count_multiplier": 5})
     with pytest.raises(ValueError, match="unknown fields \\['bogus'\\]"):
-        cstructs.initializer(cstructs.MeanParamsC, {"input_offset": 1, "output_offset": 2, "multiplier": 3, "shift": 4,
-                                                    "bogus": 0})
+        cstructs.initializer(
+            cstructs.MeanParamsC, {"input_offset": 1, "output_offset": 2, "multiplier": 3, "shift": 4, "bogus": 0}
+        )
 
 
 def test_the_parser_sees_a_drifted_header(tmp_path: Path) -> None:
@@ -92,8 +101,10 @@ def test_the_parser_sees_a_drifted_header(tmp_path: Path) -> None:
     global HEADERS
     saved = HEADERS
     h = tmp_path / "kt_drift.h"
-    h.write_text("#define KT_MAX_RANK 5\ntypedef struct { int32_t h; int32_t w; } kt_tile;\n"
-                 "typedef struct { int32_t w; int32_t h; } kt_tile2;\n")
+    h.write_text(
+        "#define KT_MAX_RANK 5\ntypedef struct { int32_t h; int32_t w; } kt_tile;\n"
+        "typedef struct { int32_t w; int32_t h; } kt_tile2;\n"
+    )
     HEADERS = [h]
     try:
         assert _defines()["KT_MAX_RANK"] == 5 != contract.MAX_RANK

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from kilotrain import cli
 from kilotrain.paths import DataNotFound, data_file
 
@@ -55,8 +56,10 @@ def test_mobilenet_v2_photo_host_c_top5(capsys: pytest.CaptureFixture[str], tmp_
     from skimage import data
 
     Image.fromarray(data.chelsea()).save(tmp_path / "chelsea.png")
-    outs = [run_json(capsys, "infer", str(model), "--image", str(tmp_path / "chelsea.png"), "--engine", e)
-            for e in ("golden", "c")]
+    outs = [
+        run_json(capsys, "infer", str(model), "--image", str(tmp_path / "chelsea.png"), "--engine", e)
+        for e in ("golden", "c")
+    ]
     assert outs[0]["output"] == outs[1]["output"]
     logits = np.array(outs[1]["output"])
     top5 = np.argsort(-logits, kind="stable")[:5].tolist()

@@ -7,10 +7,26 @@ import json
 from pathlib import Path
 
 import pytest
+
 from kilotrain import cli
 
-ARGS = ["train", "zoo:tiny_cnn", "--dataset", "digits", "--input-size", "16", "--limit", "300",
-        "--scheme", "{scheme}", "--steps", "25", "--seed", "3", "--json"]
+ARGS = [
+    "train",
+    "zoo:tiny_cnn",
+    "--dataset",
+    "digits",
+    "--input-size",
+    "16",
+    "--limit",
+    "300",
+    "--scheme",
+    "{scheme}",
+    "--steps",
+    "25",
+    "--seed",
+    "3",
+    "--json",
+]
 
 
 def _train(capsys: pytest.CaptureFixture[str], engine: str, scheme: str) -> dict:

@@ -24,4 +24,3 @@ def test_plan_buffers_reuses_dead_space_and_aligns() -> None:
     # a and c are never alive together: c reuses a's bytes; b (alive with both) sits after them
     assert mp.offset("a") == mp.offset("c") == 0
     assert mp.offset("b") == 112 and mp.arena_size == 176
-

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from kilotrain.data import datasets
 from kilotrain.device.host import HostTrainer
 from kilotrain.model import zoo
@@ -34,10 +35,13 @@ def _run(graph: Graph, spec: object, xs: np.ndarray, ys: np.ndarray, steps: int,
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("spec", [
-    "bias-only",
-    {"n_bias_update": 6, "weight_layers": [26, 24], "ratios": [0.25, 0.125]},
-])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "bias-only",
+        {"n_bias_update": 6, "weight_layers": [26, 24], "ratios": [0.25, 0.125]},
+    ],
+)
 def test_person_detect_lfw_200_steps(spec: object) -> None:
     graph = load_tflite(data_file("person_detection/person_detect.tflite"))
     ds = datasets.load("lfw", graph.input, seed=0)
@@ -52,8 +56,11 @@ def test_random_tiny_nets_200_steps(seed: int) -> None:
     graph = zoo.tiny_cnn(size, classes, channels=int(rng.choice([4, 8])), seed=seed)
     n_layers = len(scheme.scheme_layers(graph))
     layers = sorted(rng.choice(n_layers, size=2, replace=False).tolist())
-    spec = {"n_bias_update": int(rng.integers(1, n_layers + 1)), "weight_layers": layers,
-            "ratios": [float(rng.choice([0.125, 0.25, 0.5, 1.0])) for _ in layers]}
+    spec = {
+        "n_bias_update": int(rng.integers(1, n_layers + 1)),
+        "weight_layers": layers,
+        "ratios": [float(rng.choice([0.125, 0.25, 0.5, 1.0])) for _ in layers],
+    }
     xs = rng.integers(-128, 128, (40, *graph.input.shape[1:]), dtype=np.int8)
     ys = rng.integers(0, classes, 40)
     _run(graph, spec, xs, ys, steps=200, lr=float(rng.choice([0.005, 0.02, 0.1])))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from kilotrain.data import datasets
 from kilotrain.device.boards import QemuBoard
 from kilotrain.device.link import DeviceError
@@ -24,8 +25,9 @@ from kilotrain.training import step as train_golden
 pytestmark = pytest.mark.qemu
 
 
-def _train_and_compare(graph: Graph, spec: object, xs: np.ndarray, ys: np.ndarray, steps: int,
-                       check_every: int, lr: float = 0.01) -> TrainClient:
+def _train_and_compare(
+    graph: Graph, spec: object, xs: np.ndarray, ys: np.ndarray, steps: int, check_every: int, lr: float = 0.01
+) -> TrainClient:
     plan = train_plan.build_plan(graph, scheme.resolve(spec, graph), lr)
     image = build_with_training(plan, f"{graph.name or 'model'}.tflite")
     state = train_golden.init_state(plan)
@@ -36,7 +38,9 @@ def _train_and_compare(graph: Graph, spec: object, xs: np.ndarray, ys: np.ndarra
             x, y = xs[i % len(xs)], int(ys[i % len(ys)])
             dev = client.step(x, y)
             ref = train_golden.step(plan, state, x, y)
-            assert (dev.p_label, dev.prediction, dev.saturations) == (ref.p_label, ref.prediction, ref.saturations), f"step {i}"
+            assert (dev.p_label, dev.prediction, dev.saturations) == (ref.p_label, ref.prediction, ref.saturations), (
+                f"step {i}"
+            )
             if (i + 1) % check_every == 0 or i + 1 == steps:
                 assert client.params_sha256() == train_golden.params_sha256(state), f"parameters differ after step {i}"
         # the run really changed the parameters it was asked to train
@@ -83,7 +87,9 @@ def test_steps_apply_exactly_once(digits_tiny: tuple[Graph, datasets.Dataset], q
         first = client.step(ds.x_train[0], int(ds.y_train[0]))
         after_first = client.params_sha256()
         # the host lost the answer and sends step 0 again: cached answer, nothing applied twice
-        again = board.device.request(FrameType.TRAIN_STEP, (0).to_bytes(4, "little") + int(ds.y_train[0]).to_bytes(4, "little"))
+        again = board.device.request(
+            FrameType.TRAIN_STEP, (0).to_bytes(4, "little") + int(ds.y_train[0]).to_bytes(4, "little")
+        )
         assert again.payload[:4] == (0).to_bytes(4, "little")
         assert int.from_bytes(again.payload[8:12], "little") == first.p_label
         assert client.params_sha256() == after_first

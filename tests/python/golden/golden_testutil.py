@@ -10,7 +10,12 @@ import numpy as np
 from tflite_micro.python.tflite_micro import runtime
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
 
-_TYPES = {"int8": fb.TensorType.INT8, "int32": fb.TensorType.INT32, "int64": fb.TensorType.INT64, "float32": fb.TensorType.FLOAT32}
+_TYPES = {
+    "int8": fb.TensorType.INT8,
+    "int32": fb.TensorType.INT32,
+    "int64": fb.TensorType.INT64,
+    "float32": fb.TensorType.FLOAT32,
+}
 _NP = {"int8": np.int8, "int32": np.int32, "int64": np.int64, "float32": np.float32}
 _ACT = {"NONE": 0, "RELU": 1, "RELU_N1_TO_1": 2, "RELU6": 3}
 
@@ -35,7 +40,7 @@ class ModelBuilder:
         name: str | None = None,
     ) -> int:
         t = fb.TensorT()
-        t.shape = list(int(s) for s in shape)
+        t.shape = [int(s) for s in shape]
         t.type = _TYPES[dtype]
         t.name = name or f"t{len(self.tensors)}"
         if scale is not None:
@@ -95,7 +100,9 @@ def act_code(name: str) -> int:
 def tflm_run(model: bytes, x: np.ndarray | list[np.ndarray]) -> tuple[np.ndarray, Any]:
     """Run model bytes in TFLM (all tensors preserved); returns (output 0, interpreter)."""
     it = runtime.Interpreter.from_bytes(
-        model, arena_size=max(len(model) * 10, 1 << 20), intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors
+        model,
+        arena_size=max(len(model) * 10, 1 << 20),
+        intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors,
     )
     xs = x if isinstance(x, list) else [x]
     for i, a in enumerate(xs):
@@ -117,7 +124,9 @@ def graph_to_tflite(g: Any) -> bytes:
             return -1
         if i not in ids:
             t = g.tensors[i]
-            ids[i] = b.tensor(t.shape, t.dtype, scale=t.scale, zp=t.zero_point, qdim=t.quantized_dimension, data=t.data, name=t.name)
+            ids[i] = b.tensor(
+                t.shape, t.dtype, scale=t.scale, zp=t.zero_point, qdim=t.quantized_dimension, data=t.data, name=t.name
+            )
         return ids[i]
 
     for i in range(len(g.tensors)):  # same tensor ids as the IR
@@ -137,7 +146,11 @@ def graph_to_tflite(g: Any) -> bytes:
             if op.kind == "CONV_2D":
                 o, code, ot = fb.Conv2DOptionsT(), fb.BuiltinOperator.CONV_2D, fb.BuiltinOptions.Conv2DOptions
             else:
-                o, code, ot = fb.DepthwiseConv2DOptionsT(), fb.BuiltinOperator.DEPTHWISE_CONV_2D, fb.BuiltinOptions.DepthwiseConv2DOptions
+                o, code, ot = (
+                    fb.DepthwiseConv2DOptionsT(),
+                    fb.BuiltinOperator.DEPTHWISE_CONV_2D,
+                    fb.BuiltinOptions.DepthwiseConv2DOptions,
+                )
                 o.depthMultiplier = p.depth_multiplier
             o.padding = fb.Padding.SAME if same else fb.Padding.VALID
             o.strideH, o.strideW = p.stride

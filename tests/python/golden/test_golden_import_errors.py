@@ -8,12 +8,13 @@ import flatbuffers
 import numpy as np
 import pytest
 from golden_testutil import ModelBuilder
+from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
+
 from kilotrain import paths
 from kilotrain.data import images
 from kilotrain.model.ir import ModelError
 from kilotrain.model.tflite import load_tflite, read_tflite
 from kilotrain.reference import executor
-from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
 
 PERSON = paths.data_file("person_detection/person_detect.tflite")
 
@@ -25,7 +26,9 @@ def test_truncated_file(keep: int) -> None:
         read_tflite(buf[:keep])
 
 
-@pytest.mark.parametrize("data", [b"", b"TFL3", b"hello, this is not a model at all", b"\x89PNG\r\n\x1a\n" + bytes(100)])
+@pytest.mark.parametrize(
+    "data", [b"", b"TFL3", b"hello, this is not a model at all", b"\x89PNG\r\n\x1a\n" + bytes(100)]
+)
 def test_not_a_tflite_file(data: bytes) -> None:
     with pytest.raises(ModelError, match="not a TFLite flatbuffer"):
         read_tflite(data)

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tflite_micro.python.tflite_micro import runtime
+
 from kilotrain import paths
 from kilotrain.data import images
 from kilotrain.model.tflite import load_tflite
 from kilotrain.reference import executor, quant
-from tflite_micro.python.tflite_micro import runtime
 
 PERSON = "person_detection/person_detect.tflite"
 MOBILENET = "mobilenet_v2_imagenet/mobilenet_v2_quantized_1x3x224x224.tflite"
@@ -25,7 +26,9 @@ def _data(rel: str) -> Path:
 
 def _interp(path: Path) -> runtime.Interpreter:
     return runtime.Interpreter.from_file(
-        str(path), arena_size=max(path.stat().st_size * 12, 4 << 20), intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors
+        str(path),
+        arena_size=max(path.stat().st_size * 12, 4 << 20),
+        intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors,
     )
 
 
@@ -92,7 +95,11 @@ def test_single_rounding_is_not_tflm(person, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(quant, "multiply_by_quantized_multiplier", quant.multiply_by_quantized_multiplier_single)
     _, env = executor.run(g, x, return_all=True)
     diffs = sum(
-        int(np.count_nonzero(env[op.outputs[0]] != it.GetTensor(op.outputs[0], 0)["tensor_data"].reshape(env[op.outputs[0]].shape)))
+        int(
+            np.count_nonzero(
+                env[op.outputs[0]] != it.GetTensor(op.outputs[0], 0)["tensor_data"].reshape(env[op.outputs[0]].shape)
+            )
+        )
         for op in g.ops
     )
     assert diffs > 0
@@ -130,8 +137,14 @@ def test_mobilenet_v2_structure(mobilenet) -> None:  # type: ignore[no-untyped-d
     kinds = [op.kind for op in g.ops]
     counts = {k: kinds.count(k) for k in set(kinds)}
     assert counts == {
-        "TRANSPOSE": 1, "PAD": 18, "CONV_2D": 35, "DEPTHWISE_CONV_2D": 17, "ADD": 10,
-        "MEAN": 1, "RESHAPE": 1, "FULLY_CONNECTED": 1,
+        "TRANSPOSE": 1,
+        "PAD": 18,
+        "CONV_2D": 35,
+        "DEPTHWISE_CONV_2D": 17,
+        "ADD": 10,
+        "MEAN": 1,
+        "RESHAPE": 1,
+        "FULLY_CONNECTED": 1,
     }
     assert g.input.shape == (1, 3, 224, 224) and g.output.shape == (1, 1000)
     assert len(g.conv_layers()) == 52 and g.conv_layers()[0].kind == "CONV_2D"

@@ -8,10 +8,11 @@ import pytest
 from golden_testutil import ModelBuilder, act_code, tflm_run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
+
 from kilotrain.model.geometry import compute_out_size
 from kilotrain.model.tflite import read_tflite
 from kilotrain.reference import executor
-from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 OP = fb.BuiltinOperator

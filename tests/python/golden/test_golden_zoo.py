@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from golden_testutil import graph_to_tflite, tflm_run
+
 from kilotrain.model import zoo
 from kilotrain.model.tflite import read_tflite
 from kilotrain.reference import executor
@@ -36,7 +37,12 @@ def test_tiny_cnn_bit_exact_with_tflm() -> None:
 def test_mobilenet_v2_w035_bit_exact_with_tflm(size: int) -> None:
     g = zoo.mobilenet_v2(0.35, size, num_classes=10)
     assert len(g.conv_layers()) == 52 and g.conv_layers()[0].conv_index == 0
-    assert g.conv_layers()[0].kind == "CONV_2D" and g.tensors[g.conv_layers()[0].outputs[0]].shape == (1, size // 2, size // 2, 16)
+    assert g.conv_layers()[0].kind == "CONV_2D" and g.tensors[g.conv_layers()[0].outputs[0]].shape == (
+        1,
+        size // 2,
+        size // 2,
+        16,
+    )
     _bit_exact_with_tflm(g)
 
 

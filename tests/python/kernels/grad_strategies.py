@@ -11,6 +11,7 @@ import os
 import numpy as np
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+
 from kilotrain import contract
 from kilotrain.model.quantize import quantize_multiplier
 from kilotrain.reference import grad_params as gp
@@ -24,10 +25,10 @@ GRAD_SETTINGS = settings(
 )
 
 #: Run-time exponents: mostly the scale policy's window, sometimes anything legal.
-exponents = st.one_of(st.integers(contract.POLICY_EXP_MIN, contract.POLICY_EXP_MAX),
-                      st.integers(contract.EXP_MIN, contract.EXP_MAX))
-multipliers = st.one_of(st.integers(1 << 30, (1 << 31) - 1),
-                        st.sampled_from([0, 1 << 30, (1 << 31) - 1]))
+exponents = st.one_of(
+    st.integers(contract.POLICY_EXP_MIN, contract.POLICY_EXP_MAX), st.integers(contract.EXP_MIN, contract.EXP_MAX)
+)
+multipliers = st.one_of(st.integers(1 << 30, (1 << 31) - 1), st.sampled_from([0, 1 << 30, (1 << 31) - 1]))
 
 
 def grads(draw: st.DrawFn, r: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
@@ -68,8 +69,9 @@ def out_exponent(draw: st.DrawFn, x_shift: int, e_gy: int, log2_typical: float) 
     return draw(exponents)
 
 
-def input_grad_tail(draw: st.DrawFn, k: int, e_gy: int, gy: np.ndarray, chan_m: np.ndarray,
-                    chan_s: np.ndarray) -> tuple[int, int, int, int]:
+def input_grad_tail(
+    draw: st.DrawFn, k: int, e_gy: int, gy: np.ndarray, chan_m: np.ndarray, chan_s: np.ndarray
+) -> tuple[int, int, int, int]:
     """(headroom, x_multiplier, x_shift, e_gx) of an input-gradient record and call; the
     calibrated e_gx uses the rms of gy and of the fold ratios."""
     h = headroom_for(draw, k)
@@ -82,8 +84,7 @@ def input_grad_tail(draw: st.DrawFn, k: int, e_gy: int, gy: np.ndarray, chan_m: 
     return h, xm, xs, out_exponent(draw, xs, e_gy, typical)
 
 
-def update_quant(draw: st.DrawFn, cout: int, e_gy: int, log2_acc: float
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def update_quant(draw: st.DrawFn, cout: int, e_gy: int, log2_acc: float) -> tuple[np.ndarray, np.ndarray]:
     """(multiplier, shift) arrays of a weight or bias update: calibrated so that
     scale_round(acc, m, shift + e_gy) is about 1..64 for a typical |acc| = 2**log2_acc, or any
     legal shift."""

@@ -96,7 +96,10 @@ class Geometry:
 
 @st.composite
 def geometries(
-    draw: st.DrawFn, max_size: int = 9, max_kernel: int = 5, max_stride: int = 3,
+    draw: st.DrawFn,
+    max_size: int = 9,
+    max_kernel: int = 5,
+    max_stride: int = 3,
     max_dilation: int = 3,
 ) -> Geometry:
     """VALID, SAME (odd totals put the extra pad after) or arbitrary before/after padding."""

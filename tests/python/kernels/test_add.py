@@ -16,6 +16,7 @@ from kernel_strategies import (
     rng,
     shapes,
 )
+
 from kilotrain.kernels import forward as ckernels
 from kilotrain.model.params import AddParams
 from kilotrain.model.quantize import quantize_multiplier
@@ -27,10 +28,13 @@ log_scales = st.floats(min_value=-10.0, max_value=2.0).map(lambda e: 2.0**e)
 @st.composite
 def add_params(draw: st.DrawFn) -> AddParams:
     lo, hi = draw(activations())
-    common = dict(
-        input1_offset=draw(input_offsets), input2_offset=draw(input_offsets),
-        output_offset=draw(output_offsets), act_min=lo, act_max=hi,
-    )
+    common = {
+        "input1_offset": draw(input_offsets),
+        "input2_offset": draw(input_offsets),
+        "output_offset": draw(output_offsets),
+        "act_min": lo,
+        "act_max": hi,
+    }
     if draw(st.booleans()):
         # derived from float scales the way TFLM's Prepare does it (left_shift 20)
         s1, s2, so = draw(log_scales), draw(log_scales), draw(log_scales)
@@ -38,16 +42,27 @@ def add_params(draw: st.DrawFn) -> AddParams:
         m1, sh1 = quantize_multiplier(s1 / twice_max)
         m2, sh2 = quantize_multiplier(s2 / twice_max)
         mo, sho = quantize_multiplier(twice_max / ((1 << 20) * so))
-        return AddParams(left_shift=20, input1_multiplier=m1, input1_shift=sh1,
-                         input2_multiplier=m2, input2_shift=sh2, output_multiplier=mo,
-                         output_shift=sho, **common)
+        return AddParams(
+            left_shift=20,
+            input1_multiplier=m1,
+            input1_shift=sh1,
+            input2_multiplier=m2,
+            input2_shift=sh2,
+            output_multiplier=mo,
+            output_shift=sho,
+            **common,
+        )
     # raw: any multipliers, right shifts (MultiplyByQuantizedMultiplierSmallerThanOneExp)
     right = st.integers(-31, 0)
     return AddParams(
         left_shift=draw(st.integers(0, 22)),
-        input1_multiplier=draw(multipliers), input1_shift=draw(right),
-        input2_multiplier=draw(multipliers), input2_shift=draw(right),
-        output_multiplier=draw(multipliers), output_shift=draw(right), **common,
+        input1_multiplier=draw(multipliers),
+        input1_shift=draw(right),
+        input2_multiplier=draw(multipliers),
+        input2_shift=draw(right),
+        output_multiplier=draw(multipliers),
+        output_shift=draw(right),
+        **common,
     )
 
 

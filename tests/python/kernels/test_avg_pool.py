@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from kernel_strategies import KERNEL_SETTINGS, activations, geometries, int8s, rng
+
 from kilotrain.kernels import forward as ckernels
 from kilotrain.model.params import AvgPoolParams
 from kilotrain.reference.avg_pool import avg_pool as golden_avg_pool
@@ -20,8 +21,11 @@ def pool_cases(draw: st.DrawFn):
     x = int8s(r, (draw(st.integers(1, 2)), gh.size, gw.size, draw(st.integers(1, 12))))
     lo, hi = draw(activations())
     p = AvgPoolParams(
-        filter=(gh.kernel, gw.kernel), stride=(gh.stride, gw.stride),
-        padding=(gh.pad_before, gw.pad_before), act_min=lo, act_max=hi,
+        filter=(gh.kernel, gw.kernel),
+        stride=(gh.stride, gw.stride),
+        padding=(gh.pad_before, gw.pad_before),
+        act_min=lo,
+        act_max=hi,
     )
     return x, p, (gh.out, gw.out)
 

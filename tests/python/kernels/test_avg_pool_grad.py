@@ -15,6 +15,7 @@ from grad_strategies import (
 from hypothesis import given
 from hypothesis import strategies as st
 from kernel_strategies import rng
+
 from kilotrain import contract
 from kilotrain.kernels import backward as ckernels_train
 from kilotrain.kernels.forward import KernelError
@@ -41,8 +42,12 @@ def cases(draw: st.DrawFn):
     if draw(st.booleans()):
         p = gp.pool_grad_params((fh, fw), (sh, sw))
     else:
-        p = PoolGradParams((fh, fw), (sh, sw), draw(st.integers(1 << 30, (1 << 31) - 1)),
-                           draw(st.integers(contract.SHIFT_MIN, contract.SHIFT_MAX)))
+        p = PoolGradParams(
+            (fh, fw),
+            (sh, sw),
+            draw(st.integers(1 << 30, (1 << 31) - 1)),
+            draw(st.integers(contract.SHIFT_MIN, contract.SHIFT_MAX)),
+        )
     e_gy = draw(exponents)
     e_gx = out_exponent(draw, p.count_shift, e_gy, np.log2(73.0 * 4))
     return gy, p, (h, w), e_gy, e_gx

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from kilotrain import paths
 from kilotrain.kernels import forward as ckernels
 from kilotrain.model.tflite import load_tflite

@@ -18,6 +18,7 @@ from kernel_strategies import (
     rng,
     weights,
 )
+
 from kilotrain.kernels import forward as ckernels
 from kilotrain.model.params import ConvParams
 from kilotrain.reference.conv2d import conv2d as golden_conv2d
@@ -45,9 +46,15 @@ def conv_cases(draw: st.DrawFn, one_by_one: bool = False):
     mult, shift = per_channel(draw, cout, kh * kw * cin)
     lo, hi = draw(activations())
     p = ConvParams(
-        stride=stride, padding=padding, dilation=dilation,
-        input_offset=draw(input_offsets), output_offset=draw(output_offsets),
-        multiplier=mult, shift=shift, act_min=lo, act_max=hi,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        input_offset=draw(input_offsets),
+        output_offset=draw(output_offsets),
+        multiplier=mult,
+        shift=shift,
+        act_min=lo,
+        act_max=hi,
     )
     return x, filt, bias, p, out_hw
 
@@ -56,9 +63,7 @@ def conv_cases(draw: st.DrawFn, one_by_one: bool = False):
 @given(case=conv_cases())
 def test_conv2d_matches_golden(case) -> None:
     x, filt, bias, p, out_hw = case
-    np.testing.assert_array_equal(
-        ckernels.conv2d(x, filt, bias, p, out_hw), golden_conv2d(x, filt, bias, p, out_hw)
-    )
+    np.testing.assert_array_equal(ckernels.conv2d(x, filt, bias, p, out_hw), golden_conv2d(x, filt, bias, p, out_hw))
 
 
 @KERNEL_SETTINGS
@@ -79,9 +84,7 @@ def test_conv2d_mobilenet_like_layer() -> None:
     mult = r.integers(1 << 30, 1 << 31, 24).astype(np.int32)
     shift = r.integers(-10, -6, 24).astype(np.int32)
     p = ConvParams((2, 2), (1, 1), (1, 1), 3, -5, mult, shift, 0, 127)
-    np.testing.assert_array_equal(
-        ckernels.conv2d(x, filt, bias, p, (9, 9)), golden_conv2d(x, filt, bias, p, (9, 9))
-    )
+    np.testing.assert_array_equal(ckernels.conv2d(x, filt, bias, p, (9, 9)), golden_conv2d(x, filt, bias, p, (9, 9)))
 
 
 def test_conv2d_rejects_bad_arguments() -> None:
@@ -99,8 +102,6 @@ def test_conv2d_rejects_bad_arguments() -> None:
         with pytest.raises(ckernels.KernelError):
             ckernels.conv2d(x, filt, None, p, (2, 2))
     with pytest.raises(ckernels.KernelError):  # Cin mismatch
-        ckernels.conv2d(x, weights(r, (2, 3, 3, 4)), None, bad[0].__class__(
-            (1, 1), (0, 0), (1, 1), 0, 0, m, s), (2, 2))
+        ckernels.conv2d(x, weights(r, (2, 3, 3, 4)), None, bad[0].__class__((1, 1), (0, 0), (1, 1), 0, 0, m, s), (2, 2))
     with pytest.raises(ckernels.KernelError):  # the 1x1 path refuses a strided call
-        ckernels.conv2d_1x1(x, weights(r, (2, 1, 1, 3)), None,
-                            ConvParams((2, 2), (0, 0), (1, 1), 0, 0, m, s))
+        ckernels.conv2d_1x1(x, weights(r, (2, 1, 1, 3)), None, ConvParams((2, 2), (0, 0), (1, 1), 0, 0, m, s))

@@ -11,6 +11,7 @@ from grad_strategies import GRAD_SETTINGS, exponents, grads, int32_biases, updat
 from hypothesis import given
 from hypothesis import strategies as st
 from kernel_strategies import geometries, int8s, rng, weights, zero_points
+
 from kilotrain.kernels import backward as ckernels_train
 from kilotrain.kernels.forward import KernelError
 from kilotrain.reference import grad_params as gp
@@ -45,10 +46,18 @@ def cases(draw: st.DrawFn):
     pixels = n * gh.out * gw.out
     wm, ws = update_quant(draw, cout, e_gy, math.log2(math.sqrt(pixels) * 73 * 100 + 1))
     bm, bs = update_quant(draw, cout, e_gy, math.log2(math.sqrt(pixels) * 73 + 1))
-    p = UpdateParams(gp.n_channels(ratio, cout), wm, ws, bm, bs, draw(zero_points),
-                     (gh.stride, gw.stride), (gh.pad_before, gw.pad_before),
-                     (gh.dilation, gw.dilation),
-                     stochastic=draw(st.booleans()))
+    p = UpdateParams(
+        gp.n_channels(ratio, cout),
+        wm,
+        ws,
+        bm,
+        bs,
+        draw(zero_points),
+        (gh.stride, gw.stride),
+        (gh.pad_before, gw.pad_before),
+        (gh.dilation, gw.dilation),
+        stochastic=draw(st.booleans()),
+    )
     return x, gy, filt, bias, p, e_gy, draw(st.integers(0, 2**32 - 1))
 
 
@@ -72,13 +81,14 @@ def test_update_params_builder() -> None:
     assert p.n_weight_channels == 2 and p.stride == (2, 2)
     for co in range(4):
         assert p.weight_multiplier[co] * 2.0 ** (p.weight_shift[co] - 31) == pytest.approx(
-            0.05 * 0.02 / s_w[co], rel=1e-8)
+            0.05 * 0.02 / s_w[co], rel=1e-8
+        )
         assert p.bias_multiplier[co] * 2.0 ** (p.bias_shift[co] - 31) == pytest.approx(
-            0.05 / (0.02 * s_w[co]), rel=1e-8)
+            0.05 / (0.02 * s_w[co]), rel=1e-8
+        )
     q = gp.update_params(0.05, 0.02, s_w, 1 / 8, cout=4, input_zero_point=0, qas=False)
     assert q.n_weight_channels == 1
-    assert q.weight_multiplier[1] * 2.0 ** (q.weight_shift[1] - 31) == pytest.approx(
-        0.05 * 0.02 * 0.02, rel=1e-8)
+    assert q.weight_multiplier[1] * 2.0 ** (q.weight_shift[1] - 31) == pytest.approx(0.05 * 0.02 * 0.02, rel=1e-8)
     assert [gp.n_channels(r, 24) for r in (0, 1 / 8, 1 / 4, 1 / 2, 1)] == [0, 3, 6, 12, 24]
     assert gp.n_channels(1 / 8, 10) == 2
     with pytest.raises(ValueError, match="output pixels"):

@@ -18,6 +18,7 @@ from kernel_strategies import (
     rng,
     weights,
 )
+
 from kilotrain.kernels import forward as ckernels
 from kilotrain.model.params import DepthwiseConvParams
 from kilotrain.reference.depthwise_conv2d import depthwise_conv2d as golden_dw
@@ -29,8 +30,7 @@ def dw_cases(draw: st.DrawFn):
     n = draw(st.integers(1, 2))
     # many channels sometimes, to cross the C kernel's 32-channel accumulator blocks
     cin = draw(st.one_of(st.integers(1, 6), st.integers(30, 40)))
-    dm = draw(st.one_of(st.integers(1, 3), st.integers(4, 40))) if cin <= 6 else draw(
-        st.integers(1, 2))
+    dm = draw(st.one_of(st.integers(1, 3), st.integers(4, 40))) if cin <= 6 else draw(st.integers(1, 2))
     cout = cin * dm
     gh = draw(geometries(max_size=10, max_kernel=7, max_stride=2))
     gw = draw(geometries(max_size=10, max_kernel=7, max_stride=2))
@@ -40,10 +40,16 @@ def dw_cases(draw: st.DrawFn):
     mult, shift = per_channel(draw, cout, gh.kernel * gw.kernel)
     lo, hi = draw(activations())
     p = DepthwiseConvParams(
-        stride=(gh.stride, gw.stride), padding=(gh.pad_before, gw.pad_before),
-        dilation=(gh.dilation, gw.dilation), depth_multiplier=dm,
-        input_offset=draw(input_offsets), output_offset=draw(output_offsets),
-        multiplier=mult, shift=shift, act_min=lo, act_max=hi,
+        stride=(gh.stride, gw.stride),
+        padding=(gh.pad_before, gw.pad_before),
+        dilation=(gh.dilation, gw.dilation),
+        depth_multiplier=dm,
+        input_offset=draw(input_offsets),
+        output_offset=draw(output_offsets),
+        multiplier=mult,
+        shift=shift,
+        act_min=lo,
+        act_max=hi,
     )
     return x, filt, bias, p, (gh.out, gw.out)
 
@@ -81,5 +87,4 @@ def test_depthwise_rejects_channel_mismatch() -> None:
     m, s = np.full(6, 1 << 30, np.int32), np.full(6, -3, np.int32)
     p = DepthwiseConvParams((1, 1), (0, 0), (1, 1), 2, 0, 0, m, s)
     with pytest.raises(ckernels.KernelError):  # Cout 6 != Cin 4 * 2
-        ckernels.depthwise_conv2d(int8s(r, (1, 4, 4, 4)), weights(r, (1, 3, 3, 6)), None, p,
-                                  (2, 2))
+        ckernels.depthwise_conv2d(int8s(r, (1, 4, 4, 4)), weights(r, (1, 3, 3, 6)), None, p, (2, 2))

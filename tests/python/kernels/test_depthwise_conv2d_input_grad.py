@@ -16,6 +16,7 @@ from grad_strategies import (
 from hypothesis import given
 from hypothesis import strategies as st
 from kernel_strategies import geometries, rng, weights
+
 from kilotrain.kernels import backward as ckernels_train
 from kilotrain.kernels.forward import KernelError
 from kilotrain.reference import grad_params as gp
@@ -37,8 +38,7 @@ def cases(draw: st.DrawFn):
     gy = grads(draw, r, (n, gh.out, gw.out, cout))
     filt = weights(r, (1, gh.kernel, gw.kernel, cout))
     cm, cs = chan_fold(draw, r, cout)
-    k = (gp.taps_per_input(gh.kernel, gh.stride, gh.dilation)
-         * gp.taps_per_input(gw.kernel, gw.stride, gw.dilation) * dm)
+    k = gp.taps_per_input(gh.kernel, gh.stride, gh.dilation) * gp.taps_per_input(gw.kernel, gw.stride, gw.dilation) * dm
     e_gy = draw(exponents)
     hr, xm, xs, e_gx = input_grad_tail(draw, k, e_gy, gy, cm, cs)
     p = DepthwiseConvGradParams(stride, padding, dilation, dm, cm, cs, hr, xm, xs)

@@ -12,6 +12,7 @@ from grad_strategies import GRAD_SETTINGS, exponents, grads, int32_biases, updat
 from hypothesis import given
 from hypothesis import strategies as st
 from kernel_strategies import geometries, int8s, rng, weights, zero_points
+
 from kilotrain.kernels import backward as ckernels_train
 from kilotrain.kernels.forward import KernelError
 from kilotrain.reference import grad_params as gp
@@ -37,10 +38,19 @@ def cases(draw: st.DrawFn):
     pixels = n * gh.out * gw.out
     wm, ws = update_quant(draw, cout, e_gy, math.log2(math.sqrt(pixels) * 73 * 100 + 1))
     bm, bs = update_quant(draw, cout, e_gy, math.log2(math.sqrt(pixels) * 73 + 1))
-    p = UpdateParams(gp.n_channels(ratio, cout), wm, ws, bm, bs, draw(zero_points),
-                     (gh.stride, gw.stride), (gh.pad_before, gw.pad_before),
-                     (gh.dilation, gw.dilation), dm,
-                     stochastic=draw(st.booleans()))
+    p = UpdateParams(
+        gp.n_channels(ratio, cout),
+        wm,
+        ws,
+        bm,
+        bs,
+        draw(zero_points),
+        (gh.stride, gw.stride),
+        (gh.pad_before, gw.pad_before),
+        (gh.dilation, gw.dilation),
+        dm,
+        stochastic=draw(st.booleans()),
+    )
     return x, gy, filt, bias, p, e_gy, draw(st.integers(0, 2**32 - 1))
 
 

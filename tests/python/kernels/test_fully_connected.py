@@ -17,6 +17,7 @@ from kernel_strategies import (
     rng,
     weights,
 )
+
 from kilotrain.kernels import forward as ckernels
 from kilotrain.model.params import FullyConnectedParams
 from kilotrain.reference.fully_connected import fully_connected as golden_fc
@@ -34,8 +35,12 @@ def fc_cases(draw: st.DrawFn):
     mult, shift = per_channel(draw, cout if draw(st.booleans()) else 1, cin)
     lo, hi = draw(activations())
     p = FullyConnectedParams(
-        input_offset=draw(input_offsets), output_offset=draw(output_offsets),
-        multiplier=mult, shift=shift, act_min=lo, act_max=hi,
+        input_offset=draw(input_offsets),
+        output_offset=draw(output_offsets),
+        multiplier=mult,
+        shift=shift,
+        act_min=lo,
+        act_max=hi,
     )
     return x, w, bias, p
 
@@ -44,9 +49,7 @@ def fc_cases(draw: st.DrawFn):
 @given(case=fc_cases())
 def test_fully_connected_matches_golden(case) -> None:
     x, w, bias, p = case
-    np.testing.assert_array_equal(
-        ckernels.fully_connected(x, w, bias, p), golden_fc(x, w, bias, p)
-    )
+    np.testing.assert_array_equal(ckernels.fully_connected(x, w, bias, p), golden_fc(x, w, bias, p))
 
 
 def test_fully_connected_classifier_head() -> None:

@@ -16,6 +16,7 @@ from grad_strategies import (
 from hypothesis import given
 from hypothesis import strategies as st
 from kernel_strategies import rng, weights
+
 from kilotrain.kernels import backward as ckernels_train
 from kilotrain.kernels.forward import KernelError
 from kilotrain.reference import grad_params as gp

@@ -11,6 +11,7 @@ from grad_strategies import GRAD_SETTINGS, exponents, grads, int32_biases, updat
 from hypothesis import given
 from hypothesis import strategies as st
 from kernel_strategies import int8s, rng, weights, zero_points
+
 from kilotrain import contract
 from kilotrain.kernels import backward as ckernels_train
 from kilotrain.kernels.forward import KernelError
@@ -35,8 +36,7 @@ def cases(draw: st.DrawFn):
     e_gy = draw(exponents)
     wm, ws = update_quant(draw, cout, e_gy, math.log2(math.sqrt(n) * 73 * 100 + 1))
     bm, bs = update_quant(draw, cout, e_gy, math.log2(math.sqrt(n) * 73 + 1))
-    p = UpdateParams(gp.n_channels(ratio, cout), wm, ws, bm, bs, draw(zero_points),
-                     stochastic=draw(st.booleans()))
+    p = UpdateParams(gp.n_channels(ratio, cout), wm, ws, bm, bs, draw(zero_points), stochastic=draw(st.booleans()))
     return x, gy, w, bias, p, e_gy, draw(st.integers(0, 2**32 - 1))
 
 
@@ -51,7 +51,7 @@ def test_fully_connected_update_matches_golden(case) -> None:
         assert got[1] is None and want[1] is None
     else:
         np.testing.assert_array_equal(got[1], want[1])
-    np.testing.assert_array_equal(want[0][p.n_weight_channels:], w[p.n_weight_channels:])
+    np.testing.assert_array_equal(want[0][p.n_weight_channels :], w[p.n_weight_channels :])
 
 
 def test_fully_connected_update_saturates() -> None:

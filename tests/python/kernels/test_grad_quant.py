@@ -8,6 +8,7 @@ import numpy as np
 from grad_strategies import GRAD_SETTINGS
 from hypothesis import given
 from hypothesis import strategies as st
+
 from kilotrain.reference.grad_quant import (
     hash32,
     scale_round,
@@ -17,8 +18,9 @@ from kilotrain.reference.grad_quant import (
     update_key,
 )
 
-I32 = st.one_of(st.integers(-(2**31), 2**31 - 1), st.integers(-300, 300),
-                st.sampled_from([-(2**31), 2**31 - 1, 0, 1, -1]))
+I32 = st.one_of(
+    st.integers(-(2**31), 2**31 - 1), st.integers(-300, 300), st.sampled_from([-(2**31), 2**31 - 1, 0, 1, -1])
+)
 
 
 def _sat(v: int) -> int:
@@ -51,9 +53,11 @@ def ref_shift_round(x: int, n: int) -> int:
 
 
 @GRAD_SETTINGS
-@given(acc=st.lists(I32, min_size=1, max_size=16),
-       m=st.one_of(st.integers(1 << 30, 2**31 - 1), st.just(0), st.integers(-(2**31), 2**31 - 1)),
-       shift=st.one_of(st.integers(-40, 40), st.integers(-200, 200)))
+@given(
+    acc=st.lists(I32, min_size=1, max_size=16),
+    m=st.one_of(st.integers(1 << 30, 2**31 - 1), st.just(0), st.integers(-(2**31), 2**31 - 1)),
+    shift=st.one_of(st.integers(-40, 40), st.integers(-200, 200)),
+)
 def test_scale_round_is_the_contract(acc, m, shift) -> None:
     got = scale_round(np.array(acc, np.int64), m, shift)
     assert got.tolist() == [ref_scale_round(a, m, shift) for a in acc]
@@ -114,10 +118,12 @@ def test_update_key() -> None:
 
 
 @GRAD_SETTINGS
-@given(acc=st.lists(I32, min_size=1, max_size=16),
-       m=st.one_of(st.integers(1 << 30, 2**31 - 1), st.just(0), st.integers(-(2**31), 2**31 - 1)),
-       shift=st.one_of(st.integers(-40, 40), st.integers(-200, 200)),
-       u=st.one_of(st.integers(0, 2**32 - 1), st.sampled_from([0, 1, 2**31, 2**32 - 1])))
+@given(
+    acc=st.lists(I32, min_size=1, max_size=16),
+    m=st.one_of(st.integers(1 << 30, 2**31 - 1), st.just(0), st.integers(-(2**31), 2**31 - 1)),
+    shift=st.one_of(st.integers(-40, 40), st.integers(-200, 200)),
+    u=st.one_of(st.integers(0, 2**32 - 1), st.sampled_from([0, 1, 2**31, 2**32 - 1])),
+)
 def test_scale_round_stochastic_is_the_contract(acc, m, shift, u) -> None:
     got = scale_round_stochastic(np.array(acc, np.int64), m, shift, u)
     assert got.tolist() == [ref_scale_round_stochastic(a, m, shift, u) for a in acc]
@@ -125,9 +131,8 @@ def test_scale_round_stochastic_is_the_contract(acc, m, shift, u) -> None:
 
 def test_scale_round_stochastic_is_unbiased() -> None:
     """Mean over uniformly spread u of the stochastic result == the exact real value."""
-    u = (np.arange(4096, dtype=np.int64) << 20)  # 4096 evenly spaced uint32 values
-    for acc, m, shift in ((3, 1 << 30, -4), (-3, 1 << 30, -4), (12345, 1518500250, -20),
-                          (-7, 2**31 - 1, 20)):
+    u = np.arange(4096, dtype=np.int64) << 20  # 4096 evenly spaced uint32 values
+    for acc, m, shift in ((3, 1 << 30, -4), (-3, 1 << 30, -4), (12345, 1518500250, -20), (-7, 2**31 - 1, 20)):
         exact = acc * m * 2.0 ** (shift - 31)
         got = scale_round_stochastic(np.full(u.shape, acc), m, shift, u)
         assert abs(got.mean() - exact) <= 1 / 4096 + 1e-9 * abs(exact), (acc, m, shift)

@@ -9,14 +9,14 @@ from grad_strategies import GRAD_SETTINGS, assert_stats_equal, exponents
 from hypothesis import given
 from hypothesis import strategies as st
 from kernel_strategies import int8s, rng, shapes
+
 from kilotrain.kernels import backward as ckernels_train
 from kilotrain.kernels.forward import KernelError
 from kilotrain.reference.grad_rescale import grad_rescale
 
 
 @GRAD_SETTINGS
-@given(data=st.data(), shape=shapes(max_dim=8), e_in=exponents, delta=st.integers(-10, 10),
-       wide=st.booleans())
+@given(data=st.data(), shape=shapes(max_dim=8), e_in=exponents, delta=st.integers(-10, 10), wide=st.booleans())
 def test_grad_rescale_matches_golden(data, shape, e_in, delta, wide) -> None:
     g = int8s(rng(data.draw), shape)  # includes -128 (saturates to -127)
     e_out = data.draw(exponents) if wide else int(np.clip(e_in + delta, -64, 64))

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 import pytest
+
 from kilotrain.model.params import PadParams, TransposeParams
 from kilotrain.reference import grad_params as gp
 from kilotrain.reference.avg_pool_grad import avg_pool_grad
@@ -40,7 +41,7 @@ def rel_err(got: np.ndarray, ref: np.ndarray) -> float:
 
 
 def exponent_for(ref: np.ndarray) -> int:
-    return int(math.ceil(math.log2(float(np.max(np.abs(ref))) / 100.0)))
+    return math.ceil(math.log2(float(np.max(np.abs(ref))) / 100.0))
 
 
 def float_conv_transpose(gy_r, w_r, in_hw, stride, padding, dilation, depthwise_dm=0):
@@ -69,7 +70,7 @@ def float_conv_transpose(gy_r, w_r, in_hw, stride, padding, dilation, depthwise_
 
 
 def float_conv_weight_grad(gy_r, x_r, kernel, stride, padding, dilation, depthwise_dm=0):
-    n, oh, ow, cout = gy_r.shape
+    _n, oh, ow, cout = gy_r.shape
     _, h, w, cin = x_r.shape
     kh, kw = kernel
     gw = np.zeros((1, kh, kw, cout) if depthwise_dm else (cout, kh, kw, cin))
@@ -96,9 +97,15 @@ def gauss_grad(r: np.random.Generator, shape) -> np.ndarray:
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize("geom", [((3, 3), (1, 1), (1, 1), (1, 1)), ((3, 3), (2, 2), (1, 1),
-                                  (1, 1)), ((1, 1), (1, 1), (0, 0), (1, 1)),
-                                  ((3, 3), (1, 1), (2, 2), (2, 2))])
+@pytest.mark.parametrize(
+    "geom",
+    [
+        ((3, 3), (1, 1), (1, 1), (1, 1)),
+        ((3, 3), (2, 2), (1, 1), (1, 1)),
+        ((1, 1), (1, 1), (0, 0), (1, 1)),
+        ((3, 3), (1, 1), (2, 2), (2, 2)),
+    ],
+)
 def test_conv2d_input_grad_vs_float(seed, geom) -> None:
     (kh, kw), stride, padding, dilation = geom
     r = np.random.default_rng(seed)
@@ -108,8 +115,7 @@ def test_conv2d_input_grad_vs_float(seed, geom) -> None:
     wq = r.integers(-127, 128, (cout, kh, kw, cin)).astype(np.int8)
     gy = gauss_grad(r, (n, oh, oh, cout))
     e_gy = -9
-    ref = float_conv_transpose(gy * 2.0**e_gy, s_w[:, None, None, None] * wq, (h, w), stride,
-                               padding, dilation)
+    ref = float_conv_transpose(gy * 2.0**e_gy, s_w[:, None, None, None] * wq, (h, w), stride, padding, dilation)
     e_gx = exponent_for(ref)
     p = gp.conv_grad_params(s_w, (kh, kw), cout, stride, padding, dilation)
     gx, stats = conv2d_input_grad(gy, wq, p, (h, w), e_gy, e_gx)
@@ -149,15 +155,13 @@ def test_fully_connected_input_grad_vs_float(seed) -> None:
     e_gy = -8
     ref = (gy * 2.0**e_gy) @ (s_w[:, None] * wq)
     e_gx = exponent_for(ref)
-    gx, _ = fully_connected_input_grad(gy, wq, gp.fully_connected_grad_params(s_w, cout),
-                                       e_gy, e_gx)
+    gx, _ = fully_connected_input_grad(gy, wq, gp.fully_connected_grad_params(s_w, cout), e_gy, e_gx)
     got = gx * 2.0**e_gx
     assert cosine(got, ref) >= 0.999
     assert rel_err(got, ref) < 0.03
 
 
-def _check_update(new_w, w, new_b, b, s_w_per_w, ref_dw, ref_db, bias_scale, nw_mask,
-                  check_bias: bool = True) -> None:
+def _check_update(new_w, w, new_b, b, s_w_per_w, ref_dw, ref_db, bias_scale, nw_mask, check_bias: bool = True) -> None:
     """Real weight / bias steps of the integer update against float SGD."""
     dw = (new_w.astype(np.float64) - w) * s_w_per_w
     assert np.abs(new_w).max() <= 127
@@ -184,11 +188,11 @@ def test_conv2d_update_is_real_sgd(seed, ratio) -> None:
     gy = gauss_grad(r, (n, h, h, cout))
     e_gy = -10
     gy_r = gy * 2.0**e_gy
-    ref_dw = lr * float_conv_weight_grad(gy_r, s_x * (x.astype(np.float64) - zx), (k, k),
-                                         stride, pad, (1, 1))
+    ref_dw = lr * float_conv_weight_grad(gy_r, s_x * (x.astype(np.float64) - zx), (k, k), stride, pad, (1, 1))
     ref_db = lr * gy_r.sum(axis=(0, 1, 2))
-    p = gp.update_params(lr, s_x, s_w, ratio, cout=cout, input_zero_point=zx, stride=stride,
-                         padding=pad, out_pixels=n * h * h)
+    p = gp.update_params(
+        lr, s_x, s_w, ratio, cout=cout, input_zero_point=zx, stride=stride, padding=pad, out_pixels=n * h * h
+    )
     new_w, new_b = conv2d_update(x, gy, wq, b, p, e_gy)
     mask = np.zeros(wq.shape, bool)
     mask[: p.n_weight_channels] = True
@@ -211,14 +215,15 @@ def test_depthwise_update_is_real_sgd(seed) -> None:
     gy = gauss_grad(r, (n, oh, oh, cout))
     e_gy = -8
     gy_r = gy * 2.0**e_gy
-    ref_dw = lr * float_conv_weight_grad(gy_r, s_x * (x.astype(np.float64) - zx), (k, k),
-                                         stride, pad, (1, 1), dm)
+    ref_dw = lr * float_conv_weight_grad(gy_r, s_x * (x.astype(np.float64) - zx), (k, k), stride, pad, (1, 1), dm)
     ref_db = lr * gy_r.sum(axis=(0, 1, 2))
-    p = gp.update_params(lr, s_x, s_w, 1.0, cout=cout, input_zero_point=zx, stride=stride,
-                         padding=pad, depth_multiplier=dm)
+    p = gp.update_params(
+        lr, s_x, s_w, 1.0, cout=cout, input_zero_point=zx, stride=stride, padding=pad, depth_multiplier=dm
+    )
     new_w, new_b = depthwise_conv2d_update(x, gy, wq, b, p, e_gy)
-    _check_update(new_w, wq, new_b, b, np.broadcast_to(s_w, wq.shape), ref_dw, ref_db,
-                  s_x * s_w, np.ones(wq.shape, bool))
+    _check_update(
+        new_w, wq, new_b, b, np.broadcast_to(s_w, wq.shape), ref_dw, ref_db, s_x * s_w, np.ones(wq.shape, bool)
+    )
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -248,8 +253,18 @@ def test_fully_connected_update_is_real_sgd(seed, qas) -> None:
         ref_db = lr * (s_x * s_w) ** 2 * g_b
     # without QAS the bias step (lr * (s_x s_W)^2 * g_b) is far below one int32 unit: the
     # paper's point; only the weights are compared then
-    _check_update(new_w, wq, new_b, b, np.broadcast_to(s_w[:, None], wq.shape), ref_dw, ref_db,
-                  s_x * s_w, np.ones(wq.shape, bool), check_bias=qas)
+    _check_update(
+        new_w,
+        wq,
+        new_b,
+        b,
+        np.broadcast_to(s_w[:, None], wq.shape),
+        ref_dw,
+        ref_db,
+        s_x * s_w,
+        np.ones(wq.shape, bool),
+        check_bias=qas,
+    )
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -260,7 +275,7 @@ def test_avg_pool_and_mean_grad_vs_float(seed) -> None:
     ref = np.zeros((1, 7, 7, 5))
     for y in range(3):
         for x in range(3):
-            ref[:, 2 * y: 2 * y + 3, 2 * x: 2 * x + 3, :] += gy[:, y, x, :] * 2.0**e_gy / 9
+            ref[:, 2 * y : 2 * y + 3, 2 * x : 2 * x + 3, :] += gy[:, y, x, :] * 2.0**e_gy / 9
     e_gx = exponent_for(ref)
     gx, _ = avg_pool_grad(gy, gp.pool_grad_params((3, 3), (2, 2)), (7, 7), e_gy, e_gx)
     assert rel_err(gx * 2.0**e_gx, ref) < 0.03
@@ -280,7 +295,7 @@ def test_rescale_and_sum_vs_float(seed) -> None:
     e = exponent_for(ref)
     s, _ = grad_sum(g1, -5, g2, -7, e)
     assert rel_err(s * 2.0**e, ref) < 0.05
-    out, st_ = grad_rescale(g1, -5, -6)
+    out, _ = grad_rescale(g1, -5, -6)
     assert np.array_equal(out.astype(float) * 2.0**-6, np.clip(g1 * 2.0**-5, -127 / 64, 127 / 64))
 
 
@@ -296,7 +311,7 @@ def test_softmax_ce_grad_vs_float(seed, s_z) -> None:
     ref = pf.copy()
     ref[np.arange(4), labels] -= 1.0
     e_z = -7  # gradient in [-1, 1] -> amax ~ 127 * 2^-7
-    gz, stats, p_label, correct = softmax_ce_grad(z, labels, gp.softmax_ce_params(s_z), e_z)
+    gz, _stats, p_label, correct = softmax_ce_grad(z, labels, gp.softmax_ce_params(s_z), e_z)
     assert np.abs(p_label / 32768 - pf[np.arange(4), labels]).max() < 2e-3
     assert np.array_equal(correct, np.argmax(z, 1) == labels)
     got = gz * 2.0**e_z
@@ -317,5 +332,4 @@ def test_pad_and_transpose_grads_are_adjoints() -> None:
     assert lhs == np.sum(x.astype(np.int64) * pad_grad(g, pp))
     tp = TransposeParams((0, 3, 1, 2))
     gt = r.integers(-127, 128, (1, 3, 4, 5)).astype(np.int8)
-    assert np.sum(transpose(x, tp).astype(np.int64) * gt) == np.sum(
-        x.astype(np.int64) * transpose_grad(gt, tp))
+    assert np.sum(transpose(x, tp).astype(np.int64) * gt) == np.sum(x.astype(np.int64) * transpose_grad(gt, tp))

@@ -14,6 +14,7 @@ from kernel_strategies import (
     rng,
     shifts,
 )
+
 from kilotrain.kernels import forward as ckernels
 from kilotrain.model.params import MeanParams
 from kilotrain.model.quantize import quantize_multiplier
@@ -23,8 +24,12 @@ from kilotrain.reference.mean import mean as golden_mean
 @st.composite
 def mean_cases(draw: st.DrawFn):
     r = rng(draw)
-    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 12)), draw(st.integers(1, 12)),
-             draw(st.one_of(st.integers(1, 8), st.integers(30, 70))))
+    shape = (
+        draw(st.integers(1, 2)),
+        draw(st.integers(1, 12)),
+        draw(st.integers(1, 12)),
+        draw(st.one_of(st.integers(1, 8), st.integers(30, 70))),
+    )
     kind = draw(st.sampled_from(["same", "scaled", "raw"]))
     in_off, out_off = draw(input_offsets), draw(output_offsets)
     if kind == "same":  # equal quantization: multiplier 1.0

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from kernel_strategies import KERNEL_SETTINGS, int8s, rng, shapes
+
 from kilotrain.kernels import forward as ckernels
 from kilotrain.model.params import PadParams
 from kilotrain.reference.pad import pad as golden_pad
@@ -16,9 +17,7 @@ from kilotrain.reference.pad import pad as golden_pad
 def pad_cases(draw: st.DrawFn):
     r = rng(draw)
     shape = draw(shapes())
-    pads = tuple(
-        (draw(st.integers(0, 3)), draw(st.integers(0, 3))) for _ in shape
-    )
+    pads = tuple((draw(st.integers(0, 3)), draw(st.integers(0, 3))) for _ in shape)
     return int8s(r, shape), PadParams(paddings=pads, pad_value=draw(st.integers(-128, 127)))
 
 

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from kernel_strategies import KERNEL_SETTINGS, multipliers, shifts
+
 from kilotrain.kernels import forward as ckernels
 from kilotrain.model.quantize import quantize_multiplier
 from kilotrain.reference import quant as golden
@@ -39,8 +40,7 @@ def test_mbqm_matches_golden(acc: list[int], mult: int, shift: int) -> None:
 @given(data=st.data(), n=st.integers(1, 32))
 def test_mbqm_per_channel_broadcast(data: st.DataObject, n: int) -> None:
     rows = data.draw(st.integers(1, 4))
-    acc = np.array(data.draw(st.lists(int32s, min_size=rows * n, max_size=rows * n)),
-                   dtype=np.int32).reshape(rows, n)
+    acc = np.array(data.draw(st.lists(int32s, min_size=rows * n, max_size=rows * n)), dtype=np.int32).reshape(rows, n)
     mult = np.array(data.draw(st.lists(multipliers, min_size=n, max_size=n)), dtype=np.int32)
     shift = np.array(data.draw(st.lists(shifts, min_size=n, max_size=n)), dtype=np.int32)
     np.testing.assert_array_equal(
@@ -53,8 +53,14 @@ def test_mbqm_rounding_edges() -> None:
     """RoundingDivideByPOT ties go away from zero, the doubling high multiply's ties go up;
     INT32_MIN * INT32_MIN saturates; left shifts wrap like C's int32."""
     acc = np.array([1, -1, 3, -3, 5, -5, 2**31 - 1, -(2**31), 2**20, -(2**20)], dtype=np.int32)
-    for mult, shift in [(1 << 30, -1), (1 << 30, 0), ((1 << 31) - 1, -31), (-(2**31), 0),
-                        ((1 << 31) - 1, 30), (1 << 30, 12)]:
+    for mult, shift in [
+        (1 << 30, -1),
+        (1 << 30, 0),
+        ((1 << 31) - 1, -31),
+        (-(2**31), 0),
+        ((1 << 31) - 1, 30),
+        (1 << 30, 12),
+    ]:
         np.testing.assert_array_equal(
             ckernels.multiply_by_quantized_multiplier(acc, mult, shift),
             golden.multiply_by_quantized_multiplier(acc, mult, shift),
@@ -88,7 +94,7 @@ def _frexp_oracle(real: float) -> tuple[int, int]:
         return 0, 0
     q, shift = math.frexp(real)
     scaled = q * 2.0**31
-    q_fixed = int(math.floor(abs(scaled) + 0.5)) * (1 if scaled >= 0 else -1)
+    q_fixed = math.floor(abs(scaled) + 0.5) * (1 if scaled >= 0 else -1)
     if abs(q_fixed) == 2**31:
         q_fixed //= 2
         shift += 1

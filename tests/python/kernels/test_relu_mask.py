@@ -8,6 +8,7 @@ from grad_strategies import GRAD_SETTINGS, grads
 from hypothesis import given
 from hypothesis import strategies as st
 from kernel_strategies import activations, int8s, rng, shapes
+
 from kilotrain.kernels import backward as ckernels_train
 from kilotrain.reference.grad_params import ReluMaskParams
 from kilotrain.reference.relu_mask import mask_bytes, relu_mask_apply, relu_mask_pack

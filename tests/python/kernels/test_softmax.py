@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from kernel_strategies import KERNEL_SETTINGS, int8s, rng
+
 from kilotrain.kernels import forward as ckernels
 from kilotrain.model.params import SoftmaxParams
 from kilotrain.model.quantize import quantize_multiplier_greater_than_one
@@ -28,7 +29,7 @@ def softmax_cases(draw: st.DrawFn):
     r = rng(draw)
     outer = tuple(draw(st.lists(st.integers(1, 4), min_size=0, max_size=2)))
     depth = draw(st.one_of(st.integers(1, 16), st.integers(100, 300)))
-    x = int8s(r, outer + (depth,))
+    x = int8s(r, (*outer, depth))
     if draw(st.booleans()):  # spread the logits more sometimes
         x = np.clip(x.astype(np.int64) * draw(st.integers(1, 3)) // 2, -128, 127).astype(np.int8)
     if draw(st.booleans()):

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from kernel_strategies import KERNEL_SETTINGS, int8s, rng, shapes
+
 from kilotrain.kernels import forward as ckernels
 from kilotrain.model.params import TransposeParams
 from kilotrain.reference.transpose import transpose as golden_transpose

@@ -5,12 +5,13 @@ from __future__ import annotations
 import functools
 
 import pytest
+
 from kilotrain.data import datasets
 from kilotrain.model import zoo
 from kilotrain.paths import DataNotFound, data_file
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _person_detect():  # type: ignore[no-untyped-def]
     from kilotrain.model.tflite import load_tflite
 

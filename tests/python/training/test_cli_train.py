@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+
 from kilotrain import cli
 from kilotrain.data import datasets
 from kilotrain.training.head import new_head
@@ -13,7 +14,23 @@ from kilotrain.training.head import new_head
 
 def test_train_json_is_deterministic(capsys) -> None:  # type: ignore[no-untyped-def]
     pytest.importorskip("sklearn")
-    argv = ["train", "zoo:tiny_cnn", "--dataset", "digits", "--scheme", "last-layer", "--steps", "40", "--seed", "3", "--lr", "0.05", "--limit", "300", "--json"]
+    argv = [
+        "train",
+        "zoo:tiny_cnn",
+        "--dataset",
+        "digits",
+        "--scheme",
+        "last-layer",
+        "--steps",
+        "40",
+        "--seed",
+        "3",
+        "--lr",
+        "0.05",
+        "--limit",
+        "300",
+        "--json",
+    ]
     assert cli.main(argv) == 0
     a = json.loads(capsys.readouterr().out)
     assert cli.main(argv) == 0
@@ -25,7 +42,10 @@ def test_train_json_is_deterministic(capsys) -> None:  # type: ignore[no-untyped
 def test_train_errors_are_one_line(capsys) -> None:  # type: ignore[no-untyped-def]
     assert cli.main(["train", "zoo:tiny_cnn", "--dataset", "cifar", "--steps", "1"]) == 2
     assert "unknown data set 'cifar'" in capsys.readouterr().err
-    assert cli.main(["train", "zoo:tiny_cnn", "--dataset", "digits", "--steps", "1", "--engine", "qemu", "--mode", "fp32"]) == 2
+    assert (
+        cli.main(["train", "zoo:tiny_cnn", "--dataset", "digits", "--steps", "1", "--engine", "qemu", "--mode", "fp32"])
+        == 2
+    )
     assert "float reference" in capsys.readouterr().err
     assert cli.main(["train", "zoo:nope", "--dataset", "digits", "--steps", "1"]) == 2
     assert "unknown zoo model" in capsys.readouterr().err
@@ -64,3 +84,16 @@ def test_new_head_replaces_the_classifier(person_detect, lfw_pd) -> None:  # typ
     assert classifier_op(person_detect).params is not cls.params  # the original is untouched
     plan = build_plan(g, "classifier-only", 0.01)
     assert plan.grads[plan.logits_grad].shape == (1, 5)
+
+
+def test_a_missing_extra_names_the_pip_command(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # as if scikit-learn were not installed
+    assert cli.main(["train", "zoo:tiny_cnn", "--dataset", "digits", "--steps", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert "data set 'digits' needs the optional package 'sklearn'" in err[0]
+    assert "pip install 'kilotrain[datasets]'" in err[0]

@@ -4,6 +4,7 @@ gradient (finite differences)."""
 from __future__ import annotations
 
 import numpy as np
+
 from kilotrain.reference import executor
 from kilotrain.training.float_reference import FloatTrainer
 from kilotrain.training.scheme import SparseScheme
@@ -24,7 +25,7 @@ def test_backward_matches_finite_differences(tiny, digits_tiny) -> None:  # type
     ft = FloatTrainer.create(tiny, scheme, dtype=np.float64, fake_quant=False)
     x, y = digits_tiny.x_train[3], int(digits_tiny.y_train[3])
     env, masks = ft.forward(x)
-    _, pg, loss, _ = ft.backward(env, masks, y)
+    _, pg, _loss, _ = ft.backward(env, masks, y)
     rng = np.random.default_rng(0)
 
     def loss_at() -> float:
@@ -37,7 +38,11 @@ def test_backward_matches_finite_differences(tiny, digits_tiny) -> None:  # type
         for arr, grad in ((layer.b, db), (layer.w, dw)):
             for _ in range(3):
                 idx = tuple(int(rng.integers(s)) for s in arr.shape)
-                if arr is layer.w and tiny.ops[pos].kind != "DEPTHWISE_CONV_2D" and idx[0] >= ft.st.updates[pos].n_channels:
+                if (
+                    arr is layer.w
+                    and tiny.ops[pos].kind != "DEPTHWISE_CONV_2D"
+                    and idx[0] >= ft.st.updates[pos].n_channels
+                ):
                     continue
                 old = arr[idx]
                 eps = 1e-6 * max(1.0, abs(old))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from kilotrain.model import zoo
 from kilotrain.training.scheme import (
     PAPER_MBV2_W035,
@@ -95,7 +96,7 @@ def test_json_file_and_bad_file(tmp_path, tiny) -> None:  # type: ignore[no-unty
 def test_non_trainable_layer_is_named(tiny) -> None:  # type: ignore[no-untyped-def]
     g = zoo.tiny_cnn(16, 4)
     g.ops[1].inputs[2] = -1  # conv layer 1 loses its bias
-    with pytest.raises(SchemeError, match="conv layer 1 .* not trainable: it has no constant int32 bias"):
+    with pytest.raises(SchemeError, match=r"conv layer 1 .* not trainable: it has no constant int32 bias"):
         validate(resolve("bias-only", g), g)
     # a scheme that does not touch layer 1 is fine
     validate(resolve("last-layer", g), g)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from kilotrain.model import zoo
 from kilotrain.reference import grad_params as gp
 from kilotrain.training.plan import PlanError, build_plan, structure
@@ -21,7 +22,9 @@ def test_person_detect_last_layer_plan(person_detect) -> None:  # type: ignore[n
     assert isinstance(plan.steps[2].grad_params, gp.PoolGradParams)
     # saved: the classifier's and conv 26's inputs; one mask (conv 26 is RELU6, classifier NONE)
     assert len(plan.saved_tensors) == 2 and len(plan.masks) == 1 and plan.masks[0].params.relu6
-    assert plan.grads[plan.steps[0].gx[0]].exp_slot == plan.grads[plan.steps[0].gy].exp_slot  # RESHAPE keeps the exponent
+    assert (
+        plan.grads[plan.steps[0].gx[0]].exp_slot == plan.grads[plan.steps[0].gy].exp_slot
+    )  # RESHAPE keeps the exponent
     m = plan.memory
     assert m.saved_activations == 256 + 3 * 3 * 256
     assert m.masks == (3 * 3 * 256) // 8
@@ -56,7 +59,11 @@ def test_mbv2_99kb_plan_fanout_and_order(mbv2_48) -> None:  # type: ignore[no-un
         assert all(r in made for r in reads), s
         made.update(s.gx)
     # weight layers save their input; ratio 1/8 of 336 channels = 42
-    upd = {s.update_info.conv_index: s.update.n_weight_channels for s in plan.steps if s.update is not None and s.update_info.conv_index is not None}
+    upd = {
+        s.update_info.conv_index: s.update.n_weight_channels
+        for s in plan.steps
+        if s.update is not None and s.update_info.conv_index is not None
+    }
     assert upd[42] == 42 and upd[45] == 168 and upd[48] == 336 and upd[28] == 0
     assert plan.memory.total > 0
 
@@ -69,7 +76,7 @@ def test_proxyless_plan_builds() -> None:
 
 def test_overflow_bound_is_refused(tiny) -> None:  # type: ignore[no-untyped-def]
     # a huge learning rate overflows the update's multiplier range
-    with pytest.raises(PlanError, match="op .*"):
+    with pytest.raises(PlanError, match=r"op .*"):
         build_plan(tiny, "last-layer", 1e30)
 
 
@@ -117,7 +124,9 @@ def test_each_engine_refuses_only_what_it_cannot_train(tiny) -> None:  # type: i
     plan = build_plan(g, "bias-only", 0.01, engine="golden")
     assert any(s.kind == "PAD" for s in plan.steps)
     build_plan(g, "bias-only", 0.01, engine="c")
-    with pytest.raises(PlanError, match=r"op 99 \(PAD\) .* the qemu engine has no integer backward .*--engine golden \| c") as e:
+    with pytest.raises(
+        PlanError, match=r"op 99 \(PAD\) .* the qemu engine has no integer backward .*--engine golden \| c"
+    ) as e:
         build_plan(g, "bias-only", 0.01, engine="qemu")
     assert "\n" not in str(e.value)
     with pytest.raises(PlanError, match=r"op 99 \(PAD\) .* qemu engine"):

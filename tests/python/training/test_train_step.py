@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from kilotrain.training import step as tg
 from kilotrain.training.gradcheck import gradient_cosines as float_gradient_cosines
 from kilotrain.training.plan import build_plan
@@ -72,8 +73,9 @@ def test_gradients_match_float_on_mbv2_digits(mbv2_48) -> None:  # type: ignore[
     data = datasets.load("digits", mbv2_48.input, seed=0, limit=120)
     # warm-up with round-to-nearest updates: the documented state (docs/training.md, "Gradient
     # check"); with the stochastic default the warmed-up weights differ (min cosine 0.945)
-    plan = build_plan(mbv2_48, "99kb", 0.001, calib=[(data.x_train[i], int(data.y_train[i])) for i in range(8)],
-                      rounding="nearest")
+    plan = build_plan(
+        mbv2_48, "99kb", 0.001, calib=[(data.x_train[i], int(data.y_train[i])) for i in range(8)], rounding="nearest"
+    )
     cos = gradient_cosines(plan, data, warm=10, n=3)
     assert len(cos) == len([g for g in plan.grads if g.role != "view"])
     assert min(cos.values()) >= 0.97, cos  # measured 0.977 (docs/training.md)
@@ -83,7 +85,9 @@ def test_gradients_match_float_on_mbv2_digits(mbv2_48) -> None:  # type: ignore[
 
 @pytest.mark.slow
 def test_gradients_match_float_on_person_detect_lfw(person_detect, lfw_pd) -> None:  # type: ignore[no-untyped-def]
-    plan = build_plan(person_detect, "bias-only", 0.0005, calib=[(lfw_pd.x_train[i], int(lfw_pd.y_train[i])) for i in range(8)])
+    plan = build_plan(
+        person_detect, "bias-only", 0.0005, calib=[(lfw_pd.x_train[i], int(lfw_pd.y_train[i])) for i in range(8)]
+    )
     cos = gradient_cosines(plan, lfw_pd, warm=30, n=3)
     by_depth = [cos[g] for g in sorted(cos)]  # production order: logits first, stem last
     # the last ten gradient tensors (back to Conv2d_9) stay >= 0.97; through all 27 layers to the
@@ -94,7 +98,9 @@ def test_gradients_match_float_on_person_detect_lfw(person_detect, lfw_pd) -> No
 
 @pytest.mark.slow
 def test_learns_lfw_person_detect(person_detect, lfw_pd) -> None:  # type: ignore[no-untyped-def]
-    plan = build_plan(person_detect, "last-layer", 0.01, calib=[(lfw_pd.x_train[i], int(lfw_pd.y_train[i])) for i in range(8)])
+    plan = build_plan(
+        person_detect, "last-layer", 0.01, calib=[(lfw_pd.x_train[i], int(lfw_pd.y_train[i])) for i in range(8)]
+    )
     st = tg.init_state(plan)
     loss0, acc0 = tg.evaluate(plan, st, lfw_pd.x_test, lfw_pd.y_test)
     rng = np.random.default_rng(0)
