@@ -53,6 +53,9 @@ def gradient_cosines(plan: TrainPlan, state: TrainState, samples: list[tuple[np.
         gf, _, _ = backward_from_int(ft, env_q, int(y), record)
         for gid, arr in rec.items():
             gt = plan.grads[gid]
-            f = record[(gt.consumer, gt.tensor)] if gt.role == "contribution" and gt.consumer is not None else gf[gt.tensor]
+            if gt.role == "contribution" and gt.consumer is not None:
+                f = record[(gt.consumer, gt.tensor)]
+            else:
+                f = gf[gt.tensor]
             cos.setdefault(gid, []).append(cosine(arr.astype(np.float64) * 2.0 ** exps[gt.exp_slot], f))
     return {gid: min(c) for gid, c in cos.items()}
