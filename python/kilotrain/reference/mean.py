@@ -11,7 +11,7 @@ the multiplier of ``s_in / s_out`` absorbs 1/count::
               + output_offset, -128, 127)
 
 (Older TFLM releases had a shortcut for equal quantization, ``(int8)(sum / count)`` truncating;
-the oracle shows it is gone: tests/python/golden/test_models.py checks MobileNetV2's MEAN, whose
+the oracle shows it is gone: tests/python/reference/test_models.py checks MobileNetV2's MEAN, whose
 input and output quantization are equal, byte for byte.)
 """
 

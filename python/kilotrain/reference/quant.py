@@ -6,7 +6,7 @@ TFLM is built without ``TFLITE_SINGLE_ROUNDING`` by default, so
     RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(x * 2**left, m), right)
 
 (``left = max(shift, 0)``, ``right = max(-shift, 0)``). This was checked bit-for-bit against the
-``tflite-micro`` interpreter (tests/python/golden/test_quant.py). The single-rounding variant is
+``tflite-micro`` interpreter (tests/python/reference/test_quant.py). The single-rounding variant is
 kept as :func:`multiply_by_quantized_multiplier_single` for reference only.
 
 All functions take and return numpy integer arrays; values are int32 in meaning (computed in
