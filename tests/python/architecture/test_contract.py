@@ -111,3 +111,18 @@ def test_the_parser_sees_a_drifted_header(tmp_path: Path) -> None:
         assert _structs()["kt_tile2"] == ["w", "h"] != [f[0] for f in cstructs.Tile._fields_]
     finally:
         HEADERS = saved
+
+
+def test_every_dispatch_table_covers_exactly_the_op_table() -> None:
+    """The op list lives in model/ops.py; the importer, the executor and the code generator dispatch on it and
+    must cover every op it names, and nothing else."""
+    from kilotrain.codegen.model import EMITTERS
+    from kilotrain.model.ops import OPS, SUPPORTED_OPS
+    from kilotrain.model.tflite import _BUILDERS
+    from kilotrain.reference.executor import DISPATCH
+
+    assert set(_BUILDERS) == set(SUPPORTED_OPS)
+    assert set(DISPATCH) == set(SUPPORTED_OPS)
+    assert set(EMITTERS) == set(SUPPORTED_OPS)
+    for kind, info in OPS.items():
+        assert info.forward, f"{kind}: no engine runs it forward"
