@@ -4,7 +4,6 @@ and drive the model over the serial protocol (input upload, invoke, output read-
 from __future__ import annotations
 
 import hashlib
-import struct
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,9 +13,8 @@ import numpy as np
 import numpy.typing as npt
 
 from kilotrain.codegen import model as codegen
-from kilotrain.device import toolchain
+from kilotrain.device import toolchain, wire
 from kilotrain.device.link import Device
-from kilotrain.device.protocol import FrameType
 from kilotrain.model.ir import Graph
 from kilotrain.paths import build_dir
 
@@ -89,10 +87,11 @@ class ModelClient:
 
     def __init__(self, device: Device) -> None:
         self.device = device
-        payload = device.request(FrameType.MODEL_INFO).payload
-        self.arena_size, self.input_size, self.output_size, self.op_count = struct.unpack_from("<4I", payload)
-        self.name = payload[16:].decode("ascii", "replace")
-        self.chunk = device.info().max_payload - 4
+        m = device.call(wire.MODEL_INFO_REQUEST, wire.MODEL_INFO_ANSWER)
+        self.arena_size, self.input_size, self.output_size, self.op_count = (
+            m.arena_size, m.input_size, m.output_size, m.op_count)
+        self.name = m.name
+        self.chunk = device.info().max_payload - wire.INPUT_WRITE_REQUEST.size
 
     def upload(self, x: npt.NDArray[np.int8]) -> None:
         """Write one int8 input tensor into the model input (in frames of at most one payload)."""
@@ -100,16 +99,16 @@ class ModelClient:
         if len(data) != self.input_size:
             raise ValueError(f"input of {len(data)} bytes; the firmware model takes {self.input_size}")
         for off in range(0, len(data), self.chunk):
-            self.device.request(FrameType.INPUT_WRITE, struct.pack("<I", off) + data[off : off + self.chunk])
+            self.device.call(wire.INPUT_WRITE_REQUEST, wire.INPUT_WRITE_ANSWER, offset=off,
+                             data=data[off : off + self.chunk])
 
     def invoke(self, x: npt.NDArray[np.int8]) -> InvokeResult:
         self.upload(x)
-        ans = self.device.request(FrameType.INVOKE, timeout=600).payload
-        status, lo, hi, per_tick, stack = struct.unpack("<iIIII", ans)
+        ans = self.device.call(wire.INVOKE_REQUEST, wire.INVOKE_ANSWER, timeout=600)
         out = bytearray()
         while len(out) < self.output_size:
             n = min(self.chunk, self.output_size - len(out))
-            out += self.device.request(FrameType.OUTPUT_READ, struct.pack("<IH", len(out), n)).payload
-        ticks = lo | (hi << 32)
-        return InvokeResult(np.frombuffer(bytes(out), dtype=np.int8).copy(), status, ticks,
-                            ticks * per_tick if per_tick else None, stack)
+            out += self.device.call(wire.OUTPUT_READ_REQUEST, wire.OUTPUT_READ_ANSWER, offset=len(out), length=n).data
+        per_tick = ans.instructions_per_tick
+        return InvokeResult(np.frombuffer(bytes(out), dtype=np.int8).copy(), ans.status, ans.ticks,
+                            ans.ticks * per_tick if per_tick else None, ans.stack_high_water)

@@ -5,7 +5,6 @@ read-back for bit-exact comparison with the golden model)."""
 from __future__ import annotations
 
 import hashlib
-import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +13,7 @@ import numpy.typing as npt
 
 from kilotrain import reference as golden
 from kilotrain.codegen import train as codegen_train
+from kilotrain.device import wire
 from kilotrain.device.boards import QemuBoard
 from kilotrain.device.firmware import (
     FirmwareImage,
@@ -22,7 +22,6 @@ from kilotrain.device.firmware import (
     build_firmware,
 )
 from kilotrain.device.link import Device, DeviceTimeout
-from kilotrain.device.protocol import FrameType
 from kilotrain.training import step as train_golden
 from kilotrain.training.plan import TrainPlan
 from kilotrain.training.step import StepResult
@@ -59,33 +58,33 @@ class TrainClient(ModelClient):
 
     def __init__(self, device: Device) -> None:
         super().__init__(device)
-        done, self.params_size = struct.unpack("<II", device.request(FrameType.TRAIN_INFO).payload)
-        self.steps_done = done
+        t = device.call(wire.TRAIN_INFO_REQUEST, wire.TRAIN_INFO_ANSWER)
+        self.steps_done, self.params_size = t.steps_done, t.params_size
 
     def step(self, x: npt.NDArray[np.int8], label: int, retries: int = 2) -> DeviceStep:
         """Upload x, apply step ``steps_done`` with ``label``; a lost answer is retried with the
         same step number, which the device answers from its cache without applying it again."""
         self.upload(x)
-        payload = struct.pack("<Ii", self.steps_done, int(label))
+        step = self.steps_done
         for attempt in range(retries + 1):
             try:
-                ans = self.device.request(FrameType.TRAIN_STEP, payload, timeout=600).payload
+                a = self.device.call(wire.TRAIN_STEP_REQUEST, wire.TRAIN_STEP_ANSWER, timeout=600,
+                                     step=step, label=int(label))
                 break
             except DeviceTimeout:
                 if attempt == retries:
                     raise
-        step, status, p, pred, sat, lo, hi, stack = struct.unpack("<IiIiIIII", ans)
-        if status != 0:
-            raise StepFailed(f"training step {step} returned status {status}")
-        self.steps_done = step + 1
-        return DeviceStep(step, status, p, pred, sat, lo | (hi << 32), stack)
+        if a.status != 0:
+            raise StepFailed(f"training step {a.step} returned status {a.status}")
+        self.steps_done = a.step + 1
+        return DeviceStep(a.step, a.status, a.p_label_q15, a.predicted, a.saturated, a.ticks, a.stack_high_water)
 
     def params(self) -> bytes:
         """All trainable parameters, in params_sha256 order."""
         out = bytearray()
         while len(out) < self.params_size:
             n = min(self.chunk, self.params_size - len(out))
-            out += self.device.request(FrameType.PARAMS_READ, struct.pack("<IH", len(out), n)).payload
+            out += self.device.call(wire.PARAMS_READ_REQUEST, wire.PARAMS_READ_ANSWER, offset=len(out), length=n).data
         return bytes(out)
 
     def params_sha256(self) -> str:
