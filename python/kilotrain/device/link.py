@@ -132,7 +132,7 @@ class Device:
     def close(self) -> None:
         self.port.close()
 
-    def __enter__(self) -> "Device":
+    def __enter__(self) -> Device:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -103,7 +103,7 @@ class Info:
     frame_idle_ms: int
 
     @classmethod
-    def parse(cls, payload: bytes) -> "Info":
+    def parse(cls, payload: bytes) -> Info:
         """The INFO answer (wire.INFO_ANSWER); ValueError when it is shorter than its layout."""
         a = wire.INFO_ANSWER.decode(payload)
         return cls(

@@ -44,8 +44,9 @@ class DeviceStep:
     stack_high_water: int
 
 
-def build_with_training(plan: TrainPlan, source_name: str, env_name: str = "qemu_m7",
-                        build_flags: tuple[str, ...] = ()) -> FirmwareImage:
+def build_with_training(
+    plan: TrainPlan, source_name: str, env_name: str = "qemu_m7", build_flags: tuple[str, ...] = ()
+) -> FirmwareImage:
     """Generate the training step's C (kt_train.c) and build ``env_name`` with it."""
     text, mp, nconst, ntrain = codegen_train.render_train(plan, source_name)
     elf, source, digest = build_firmware("kt_train.c", text, env_name, build_flags, prefix="train-")
@@ -68,8 +69,9 @@ class TrainClient(ModelClient):
         step = self.steps_done
         for attempt in range(retries + 1):
             try:
-                a = self.device.call(wire.TRAIN_STEP_REQUEST, wire.TRAIN_STEP_ANSWER, timeout=600,
-                                     step=step, label=int(label))
+                a = self.device.call(
+                    wire.TRAIN_STEP_REQUEST, wire.TRAIN_STEP_ANSWER, timeout=600, step=step, label=int(label)
+                )
                 break
             except DeviceTimeout:
                 if attempt == retries:
@@ -140,7 +142,9 @@ class DeviceEngine:
         self._steps += 1
         self.instructions.append(d.ticks * self.per_tick)
         self.stack_high_water = d.stack_high_water
-        return StepResult(d.p_label, train_golden.loss_from_q15(d.p_label), d.prediction == int(label), d.saturations, d.prediction)
+        return StepResult(
+            d.p_label, train_golden.loss_from_q15(d.p_label), d.prediction == int(label), d.saturations, d.prediction
+        )
 
     def params(self) -> bytes:
         """The device's trainable parameters (read once per state)."""
@@ -157,12 +161,17 @@ class DeviceEngine:
 
     def figures(self) -> dict[str, Any]:
         ins = self.instructions
-        out: dict[str, Any] = {"flash_bytes": self.image.flash_bytes, "static_sram_bytes": self.image.static_sram_bytes,
-                               "arena_bytes": self.image.generated.memory.arena_size}
+        out: dict[str, Any] = {
+            "flash_bytes": self.image.flash_bytes,
+            "static_sram_bytes": self.image.static_sram_bytes,
+            "arena_bytes": self.image.generated.memory.arena_size,
+        }
         if self.stack_high_water is not None:
             out["stack_high_water_bytes"] = self.stack_high_water
-        out.update(instructions_per_step_mean=int(np.mean(ins)) if ins else 0,
-                   instructions_per_step_max=int(max(ins)) if ins else 0)
+        out.update(
+            instructions_per_step_mean=int(np.mean(ins)) if ins else 0,
+            instructions_per_step_max=int(max(ins)) if ins else 0,
+        )
         out["peak_sram_bytes"] = out["static_sram_bytes"] + out.get("stack_high_water_bytes", 0)
         return out
 

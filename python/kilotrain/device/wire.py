@@ -168,8 +168,9 @@ class Message(Generic[R]):
     """One payload layout and its codec: ``record`` (a NamedTuple of annotated fields) is the
     declaration; ``frame`` and ``direction`` say which frame carries it."""
 
-    def __init__(self, frame: FrameType, direction: Literal["request", "answer"], record: type[R],
-                 name: str | None = None) -> None:
+    def __init__(
+        self, frame: FrameType, direction: Literal["request", "answer"], record: type[R], name: str | None = None
+    ) -> None:
         self.frame, self.direction, self.record = frame, direction, record
         self.name = name or f"{frame.name}_{direction.upper()}"
         self.doc = " ".join((record.__doc__ or "").split())
@@ -177,8 +178,11 @@ class Message(Generic[R]):
         fields: list[Field] = []
         tail: TailField | None = None
         offset = 0
+        names: tuple[str, ...] | None = getattr(record, "_fields", None)
+        if names is None:
+            raise SchemaError(f"{self.name}: declare the payload as a NamedTuple, not {record!r}")
         hints = get_type_hints(record, include_extras=True)
-        for fname in getattr(record, "_fields"):
+        for fname in names:
             if tail is not None:
                 raise SchemaError(f"{self.name}: field {fname} follows the variable-length tail {tail.name}")
             hint = hints[fname]
@@ -187,8 +191,10 @@ class Message(Generic[R]):
             tails = [m for m in meta if isinstance(m, Tail)]
             pad = sum(m.size for m in meta if isinstance(m, Pad))
             if len(ints) + len(tails) != 1:
-                raise SchemaError(f"{self.name}.{fname}: annotate it with exactly one wire type "
-                                  "(U8, U16, U32, I32, U64, Bytes, Ascii)")
+                raise SchemaError(
+                    f"{self.name}.{fname}: annotate it with exactly one wire type "
+                    "(U8, U16, U32, I32, U64, Bytes, Ascii)"
+                )
             if tails:
                 if pad:
                     raise SchemaError(f"{self.name}.{fname}: a tail takes no padding")
@@ -378,11 +384,25 @@ ERROR = Message(FrameType.ERROR, "answer", ErrorPayload, name="ERROR")
 
 #: Every payload of the protocol, in frame-type order (request before answer).
 MESSAGES: tuple[Message[Any], ...] = (
-    INFO_REQUEST, INFO_ANSWER, ECHO_REQUEST, ECHO_ANSWER,
-    MODEL_INFO_REQUEST, MODEL_INFO_ANSWER, INPUT_WRITE_REQUEST, INPUT_WRITE_ANSWER,
-    INVOKE_REQUEST, INVOKE_ANSWER, OUTPUT_READ_REQUEST, OUTPUT_READ_ANSWER,
-    TRAIN_STEP_REQUEST, TRAIN_STEP_ANSWER, PARAMS_READ_REQUEST, PARAMS_READ_ANSWER,
-    TRAIN_INFO_REQUEST, TRAIN_INFO_ANSWER, ERROR,
+    INFO_REQUEST,
+    INFO_ANSWER,
+    ECHO_REQUEST,
+    ECHO_ANSWER,
+    MODEL_INFO_REQUEST,
+    MODEL_INFO_ANSWER,
+    INPUT_WRITE_REQUEST,
+    INPUT_WRITE_ANSWER,
+    INVOKE_REQUEST,
+    INVOKE_ANSWER,
+    OUTPUT_READ_REQUEST,
+    OUTPUT_READ_ANSWER,
+    TRAIN_STEP_REQUEST,
+    TRAIN_STEP_ANSWER,
+    PARAMS_READ_REQUEST,
+    PARAMS_READ_ANSWER,
+    TRAIN_INFO_REQUEST,
+    TRAIN_INFO_ANSWER,
+    ERROR,
 )
 
 
@@ -408,8 +428,9 @@ def schema_digest(messages: Iterable[Message[Any]] = MESSAGES) -> int:
     return int.from_bytes(hashlib.sha256(schema_text(messages).encode()).digest()[:4], "big")
 
 
-def check_schema(messages: Sequence[Message[Any]] = MESSAGES, version: int = SCHEMA_VERSION,
-                 history: dict[int, int] | None = None) -> int:
+def check_schema(
+    messages: Sequence[Message[Any]] = MESSAGES, version: int = SCHEMA_VERSION, history: dict[int, int] | None = None
+) -> int:
     """The schema's digest, after checking that it is the one recorded for ``version`` in
     :data:`SCHEMA_HISTORY` (a changed layout needs a new version) and that message names are unique.
     SchemaError (one line) otherwise."""
@@ -420,17 +441,23 @@ def check_schema(messages: Sequence[Message[Any]] = MESSAGES, version: int = SCH
         raise SchemaError(f"wire schema: message names {dup} appear more than once")
     digest = schema_digest(messages)
     if version < max(history, default=version):
-        raise SchemaError(f"wire schema: SCHEMA_VERSION {version} is older than the newest version in SCHEMA_HISTORY "
-                          f"({max(history)}) in {SOURCE}")
+        raise SchemaError(
+            f"wire schema: SCHEMA_VERSION {version} is older than the newest version in SCHEMA_HISTORY "
+            f"({max(history)}) in {SOURCE}"
+        )
     recorded = history.get(version)
     if recorded is None:
-        raise SchemaError(f"wire schema: SCHEMA_HISTORY in {SOURCE} has no digest for SCHEMA_VERSION {version}; "
-                          f"record {version}: {digest:#010x} there")
+        raise SchemaError(
+            f"wire schema: SCHEMA_HISTORY in {SOURCE} has no digest for SCHEMA_VERSION {version}; "
+            f"record {version}: {digest:#010x} there"
+        )
     if recorded != digest:
-        raise SchemaError(f"wire schema changed without a version bump: digest {digest:#010x}, SCHEMA_HISTORY records "
-                          f"{recorded:#010x} for SCHEMA_VERSION {version}; in {SOURCE} set SCHEMA_VERSION = "
-                          f"{version + 1} and record {version + 1}: {digest:#010x}, then update the C runtime "
-                          f"(firmware/app/kt_app.c, KT_WIRE_RUNTIME_VERSION in include/kt_app.h)")
+        raise SchemaError(
+            f"wire schema changed without a version bump: digest {digest:#010x}, SCHEMA_HISTORY records "
+            f"{recorded:#010x} for SCHEMA_VERSION {version}; in {SOURCE} set SCHEMA_VERSION = "
+            f"{version + 1} and record {version + 1}: {digest:#010x}, then update the C runtime "
+            f"(firmware/app/kt_app.c, KT_WIRE_RUNTIME_VERSION in include/kt_app.h)"
+        )
     return digest
 
 
@@ -463,25 +490,40 @@ def c_header(version: str = "", messages: Sequence[Message[Any]] = MESSAGES) -> 
     """The text of kt_wire.h (``version``: kilotrain's, for the banner). Checks the schema first
     (:func:`check_schema`) when ``messages`` is the protocol's."""
     digest = check_schema(messages) if messages is MESSAGES else schema_digest(messages)
-    w = ["/* kt_wire.h: generated by kilotrain" + (f" v{version}" if version else "") + f" from {SOURCE}",
-         " * -- do not edit, do not commit. It is written into the build tree at every build",
-         " * (tools/pio/model_sources.py).",
-         " *",
-         " * The payload layouts of the serial protocol (docs/protocol.md): per message its fixed size,",
-         " * field offsets and little-endian put/get helpers that work byte by byte (any alignment).",
-         " * A put of a field also writes the zero bytes that follow it, so putting every field fills",
-         " * the fixed part; a variable-length tail starts at the _OFFSET of its name. */",
-         "#ifndef KT_WIRE_H", "#define KT_WIRE_H", "", "#include <stdint.h>", "",
-         "#ifdef __cplusplus", 'extern "C" {', "#endif", "",
-         "/** Version of the layouts (SCHEMA_VERSION in wire.py); the C runtime checks it. */",
-         f"#define KT_WIRE_SCHEMA_VERSION {SCHEMA_VERSION}",
-         "/** Digest of the layouts, frame types and error codes (wire.schema_digest). */",
-         f"#define KT_WIRE_SCHEMA_DIGEST 0x{digest:08X}u", "",
-         "/** Frame types. Answers to a request carry the request type | KT_FRAME_ANSWER. */",
-         "enum kt_wire_frame_type {"]
+    w = [
+        "/* kt_wire.h: generated by kilotrain" + (f" v{version}" if version else "") + f" from {SOURCE}",
+        " * -- do not edit, do not commit. It is written into the build tree at every build",
+        " * (tools/pio/model_sources.py).",
+        " *",
+        " * The payload layouts of the serial protocol (docs/protocol.md): per message its fixed size,",
+        " * field offsets and little-endian put/get helpers that work byte by byte (any alignment).",
+        " * A put of a field also writes the zero bytes that follow it, so putting every field fills",
+        " * the fixed part; a variable-length tail starts at the _OFFSET of its name. */",
+        "#ifndef KT_WIRE_H",
+        "#define KT_WIRE_H",
+        "",
+        "#include <stdint.h>",
+        "",
+        "#ifdef __cplusplus",
+        'extern "C" {',
+        "#endif",
+        "",
+        "/** Version of the layouts (SCHEMA_VERSION in wire.py); the C runtime checks it. */",
+        f"#define KT_WIRE_SCHEMA_VERSION {SCHEMA_VERSION}",
+        "/** Digest of the layouts, frame types and error codes (wire.schema_digest). */",
+        f"#define KT_WIRE_SCHEMA_DIGEST 0x{digest:08X}u",
+        "",
+        "/** Frame types. Answers to a request carry the request type | KT_FRAME_ANSWER. */",
+        "enum kt_wire_frame_type {",
+    ]
     w += [f"    KT_FRAME_{t.name} = 0x{t.value:02X}, /**< {_frame_doc(t, messages)} */" for t in FrameType]
-    w += [f"    KT_FRAME_ANSWER = 0x{ANSWER:02X}", "};", "",
-          "/** Error codes carried by a KT_FRAME_ERROR frame. */", "enum kt_wire_error {"]
+    w += [
+        f"    KT_FRAME_ANSWER = 0x{ANSWER:02X}",
+        "};",
+        "",
+        "/** Error codes carried by a KT_FRAME_ERROR frame. */",
+        "enum kt_wire_error {",
+    ]
     w += [f"    KT_ERR_{c.name} = {c.value}, /**< {ERROR_DETAIL[c]} */" for c in ErrorCode]
     w += ["};", ""]
     w += _c_primitives()
@@ -499,32 +541,57 @@ def _c_primitives() -> list[str]:
     for t in _INTS:
         if t.signed:
             u = f"uint{8 * t.size}_t"
-            w += [f"static inline void kt_wire_put_{t.name}(uint8_t *p, {t.ctype} v)",
-                  "{", f"    kt_wire_put_u{8 * t.size}(p, ({u})v);", "}",
-                  f"static inline {t.ctype} kt_wire_get_{t.name}(const uint8_t *p)",
-                  "{", f"    return ({t.ctype})kt_wire_get_u{8 * t.size}(p);", "}"]
+            w += [
+                f"static inline void kt_wire_put_{t.name}(uint8_t *p, {t.ctype} v)",
+                "{",
+                f"    kt_wire_put_u{8 * t.size}(p, ({u})v);",
+                "}",
+                f"static inline {t.ctype} kt_wire_get_{t.name}(const uint8_t *p)",
+                "{",
+                f"    return ({t.ctype})kt_wire_get_u{8 * t.size}(p);",
+                "}",
+            ]
             continue
         if t.size == 8:  # two u32 halves, low first
-            w += [f"static inline void kt_wire_put_{t.name}(uint8_t *p, {t.ctype} v)", "{",
-                  "    kt_wire_put_u32(p, (uint32_t)v);", "    kt_wire_put_u32(p + 4, (uint32_t)(v >> 32));", "}",
-                  f"static inline {t.ctype} kt_wire_get_{t.name}(const uint8_t *p)", "{",
-                  f"    return ({t.ctype})kt_wire_get_u32(p) | (({t.ctype})kt_wire_get_u32(p + 4) << 32);", "}"]
+            w += [
+                f"static inline void kt_wire_put_{t.name}(uint8_t *p, {t.ctype} v)",
+                "{",
+                "    kt_wire_put_u32(p, (uint32_t)v);",
+                "    kt_wire_put_u32(p + 4, (uint32_t)(v >> 32));",
+                "}",
+                f"static inline {t.ctype} kt_wire_get_{t.name}(const uint8_t *p)",
+                "{",
+                f"    return ({t.ctype})kt_wire_get_u32(p) | (({t.ctype})kt_wire_get_u32(p + 4) << 32);",
+                "}",
+            ]
             continue
         puts = [f"    p[{i}] = (uint8_t)" + (f"(v >> {8 * i});" if i else "v;") for i in range(t.size)]
         gets = " | ".join(f"(({t.ctype})p[{i}] << {8 * i})" if i else f"({t.ctype})p[0]" for i in range(t.size))
         if t.size < 4:  # the shifts and ors happen in int
             gets = f"({t.ctype})({gets})"
-        w += [f"static inline void kt_wire_put_{t.name}(uint8_t *p, {t.ctype} v)", "{", *puts, "}",
-              f"static inline {t.ctype} kt_wire_get_{t.name}(const uint8_t *p)", "{", f"    return {gets};", "}"]
-    return w + [""]
+        w += [
+            f"static inline void kt_wire_put_{t.name}(uint8_t *p, {t.ctype} v)",
+            "{",
+            *puts,
+            "}",
+            f"static inline {t.ctype} kt_wire_get_{t.name}(const uint8_t *p)",
+            "{",
+            f"    return {gets};",
+            "}",
+        ]
+    return [*w, ""]
 
 
 def _c_message(m: Message[Any]) -> list[str]:
     p = f"KT_WIRE_{m.name}"
     fn = f"kt_wire_{m.name.lower()}"
     who = "device -> host" if m.direction == "answer" else "host -> device"
-    w = ["/*", *_c_lines(f"{m.name} ({who}, frame type 0x{m.frame.value:02X}): {m.describe()}. {m.doc}"), " */",
-         f"#define {p}_SIZE {m.size}u"]
+    w = [
+        "/*",
+        *_c_lines(f"{m.name} ({who}, frame type 0x{m.frame.value:02X}): {m.describe()}. {m.doc}"),
+        " */",
+        f"#define {p}_SIZE {m.size}u",
+    ]
     for f in m.fields:
         off = f"{p}_{f.name.upper()}_OFFSET"
         w.append(f"#define {off} {f.offset}u")
@@ -536,11 +603,18 @@ def _c_message(m: Message[Any]) -> list[str]:
     for f in m.fields:
         off = f"{p}_{f.name.upper()}_OFFSET"
         zeros = [f"    msg[{off} + {f.type.size}u + {i}u] = 0u;" for i in range(f.pad)]
-        w += [f"static inline void {fn}_put_{f.name}(uint8_t *msg, {f.type.ctype} v)", "{",
-              f"    kt_wire_put_{f.type.name}(msg + {off}, v);", *zeros, "}",
-              f"static inline {f.type.ctype} {fn}_get_{f.name}(const uint8_t *msg)", "{",
-              f"    return kt_wire_get_{f.type.name}(msg + {off});", "}"]
-    return w + [""]
+        w += [
+            f"static inline void {fn}_put_{f.name}(uint8_t *msg, {f.type.ctype} v)",
+            "{",
+            f"    kt_wire_put_{f.type.name}(msg + {off}, v);",
+            *zeros,
+            "}",
+            f"static inline {f.type.ctype} {fn}_get_{f.name}(const uint8_t *msg)",
+            "{",
+            f"    return kt_wire_get_{f.type.name}(msg + {off});",
+            "}",
+        ]
+    return [*w, ""]
 
 
 def write_c_header(path: str | os.PathLike[str], version: str = "") -> bool:

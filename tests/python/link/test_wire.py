@@ -17,10 +17,11 @@ import textwrap
 from pathlib import Path
 from typing import Annotated, Any, NamedTuple
 
-import kilotrain
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
+import kilotrain
 from kilotrain.device import wire
 from kilotrain.device.protocol import Frame, Info
 
@@ -34,8 +35,11 @@ def _fields(m: wire.Message[Any]) -> st.SearchStrategy[dict[str, Any]]:
     parts: dict[str, st.SearchStrategy[Any]] = {f.name: st.integers(f.type.lo, f.type.hi) for f in m.fields}
     if m.tail is not None:
         size = m.tail.max_size if m.tail.max_size is not None else 300
-        parts[m.tail.name] = (st.text(st.characters(min_codepoint=0, max_codepoint=127), max_size=size)
-                              if m.tail.kind == "ascii" else st.binary(max_size=size))
+        parts[m.tail.name] = (
+            st.text(st.characters(min_codepoint=0, max_codepoint=127), max_size=size)
+            if m.tail.kind == "ascii"
+            else st.binary(max_size=size)
+        )
     return st.fixed_dictionaries(parts)
 
 
@@ -62,9 +66,16 @@ def test_message_names_frames_and_sizes() -> None:
 
 # The host's format strings before the schema: the bytes on the wire must not change.
 LEGACY = {
-    "INFO_ANSWER": "<4B8I2H", "MODEL_INFO_ANSWER": "<4I", "INPUT_WRITE_REQUEST": "<I", "INVOKE_ANSWER": "<iIIII",
-    "OUTPUT_READ_REQUEST": "<IH", "PARAMS_READ_REQUEST": "<IH", "TRAIN_INFO_ANSWER": "<II",
-    "TRAIN_STEP_REQUEST": "<Ii", "TRAIN_STEP_ANSWER": "<IiIiIIII", "ERROR": "<B3xI",
+    "INFO_ANSWER": "<4B8I2H",
+    "MODEL_INFO_ANSWER": "<4I",
+    "INPUT_WRITE_REQUEST": "<I",
+    "INVOKE_ANSWER": "<iIIII",
+    "OUTPUT_READ_REQUEST": "<IH",
+    "PARAMS_READ_REQUEST": "<IH",
+    "TRAIN_INFO_ANSWER": "<II",
+    "TRAIN_STEP_REQUEST": "<Ii",
+    "TRAIN_STEP_ANSWER": "<IiIiIIII",
+    "ERROR": "<B3xI",
 }
 
 
@@ -85,10 +96,22 @@ def test_layouts_are_the_bytes_of_protocol_version_1(name: str) -> None:
 
 def test_info_and_error_wrappers() -> None:
     payload = wire.INFO_ANSWER.encode(
-        protocol_version=1, firmware_major=0, firmware_minor=1, firmware_patch=0, sram_bytes=327680,
-        flash_bytes=1 << 20, static_ram_bytes=18472, stack_bytes=8192, stack_high_water_bytes=700,
+        protocol_version=1,
+        firmware_major=0,
+        firmware_minor=1,
+        firmware_patch=0,
+        sram_bytes=327680,
+        flash_bytes=1 << 20,
+        static_ram_bytes=18472,
+        stack_bytes=8192,
+        stack_high_water_bytes=700,
         counter_hz=25_000_000,
-        instructions_per_tick=40, uptime_1024_ticks=3, max_payload=2048, frame_idle_ms=50, board="qemu_mps2_an500")
+        instructions_per_tick=40,
+        uptime_1024_ticks=3,
+        max_payload=2048,
+        frame_idle_ms=50,
+        board="qemu_mps2_an500",
+    )
     info = Info.parse(payload)
     assert (info.firmware_version, info.uptime_ticks, info.board) == ("0.1.0", 3072, "qemu_mps2_an500")
     assert (info.max_payload, info.frame_idle_ms, info.counter_hz) == (2048, 50, 25_000_000)
@@ -100,9 +123,9 @@ def test_codecs_reject_what_does_not_fit() -> None:
         wire.TRAIN_INFO_ANSWER.decode(b"\x00" * 7)
     with pytest.raises(ValueError, match="layout has 8"):
         wire.TRAIN_INFO_ANSWER.decode(b"\x00" * 9)
-    with pytest.raises(ValueError, match="OUTPUT_READ_REQUEST.length = 65536 is not a u16"):
+    with pytest.raises(ValueError, match=r"OUTPUT_READ_REQUEST\.length = 65536 is not a u16"):
         wire.OUTPUT_READ_REQUEST.encode(offset=0, length=65536)
-    with pytest.raises(ValueError, match="TRAIN_STEP_REQUEST.label = -2147483649 is not a i32"):
+    with pytest.raises(ValueError, match=r"TRAIN_STEP_REQUEST\.label = -2147483649 is not a i32"):
         wire.TRAIN_STEP_REQUEST.encode(step=0, label=-(1 << 31) - 1)
     with pytest.raises(ValueError, match="at most 32"):
         wire.INFO_ANSWER.encode(**{f.name: 0 for f in wire.INFO_ANSWER.fields}, board="x" * 33)
@@ -142,7 +165,7 @@ def _samples(m: wire.Message[Any]) -> list[dict[str, Any]]:
     out += [{f.name: rng.randint(f.type.lo, f.type.hi) for f in m.fields} for _ in range(3)]
     if m.tail is not None:
         for i, s in enumerate(out):
-            s[m.tail.name] = ("qemu_mps2_an500"[: i * 4] if m.tail.kind == "ascii" else bytes(range(250, 256))[: i * 2])
+            s[m.tail.name] = "qemu_mps2_an500"[: i * 4] if m.tail.kind == "ascii" else bytes(range(250, 256))[: i * 2]
     return out
 
 
@@ -150,12 +173,24 @@ def _c_program(messages: tuple[wire.Message[Any], ...]) -> tuple[str, list[str]]
     """A C program that packs every sample of every message with kt_wire.h's helpers and prints
     the bytes, the fields read back with the get helpers, the sizes, offsets and enum values; and
     the lines it must print, from the Python side."""
-    c = ["#include <stdio.h>", "#include <string.h>", '#include "kt_wire.h"', "",
-         "static void dump(const char *name, int i, const uint8_t *p, size_t n)", "{",
-         '    printf("%s#%d", name, i);', "    for (size_t k = 0; k < n; k++) {",
-         '        printf(" %02x", p[k]);', "    }",
-         '    printf("\\n");', "}", "", "int main(void)", "{",
-         '    printf("version %d digest %08lx\\n", KT_WIRE_SCHEMA_VERSION, (unsigned long)KT_WIRE_SCHEMA_DIGEST);']
+    c = [
+        "#include <stdio.h>",
+        "#include <string.h>",
+        '#include "kt_wire.h"',
+        "",
+        "static void dump(const char *name, int i, const uint8_t *p, size_t n)",
+        "{",
+        '    printf("%s#%d", name, i);',
+        "    for (size_t k = 0; k < n; k++) {",
+        '        printf(" %02x", p[k]);',
+        "    }",
+        '    printf("\\n");',
+        "}",
+        "",
+        "int main(void)",
+        "{",
+        '    printf("version %d digest %08lx\\n", KT_WIRE_SCHEMA_VERSION, (unsigned long)KT_WIRE_SCHEMA_DIGEST);',
+    ]
     want = [f"version {wire.SCHEMA_VERSION} digest {wire.schema_digest():08x}"]
     for t in wire.FrameType:
         c.append(f'    printf("frame {t.name} %d\\n", (int)KT_FRAME_{t.name});')
@@ -182,22 +217,29 @@ def _c_program(messages: tuple[wire.Message[Any], ...]) -> tuple[str, list[str]]
             continue
         for i, values in enumerate(_samples(m)):
             tail = b""
-            c += ["    {", f"        uint8_t b[{p}_SIZE + 32];", "        size_t n = " + f"{p}_SIZE;",
-                  "        memset(b, 0xA5, sizeof b);"]
+            c += [
+                "    {",
+                f"        uint8_t b[{p}_SIZE + 32];",
+                "        size_t n = " + f"{p}_SIZE;",
+                "        memset(b, 0xA5, sizeof b);",
+            ]
             c += [f"        {fn}_put_{f.name}(b, {_c_literal(f.type, values[f.name])});" for f in m.fields]
             if m.tail is not None:
                 v = values[m.tail.name]
                 tail = v.encode("ascii") if isinstance(v, str) else v
                 init = ", ".join(str(x) for x in tail) or "0"
-                c += [f"        static const uint8_t tail[] = {{{init}}};",
-                      f"        memcpy(b + {p}_{m.tail.name.upper()}_OFFSET, tail, {len(tail)}u);",
-                      f"        n += {len(tail)}u;"]
+                c += [
+                    f"        static const uint8_t tail[] = {{{init}}};",
+                    f"        memcpy(b + {p}_{m.tail.name.upper()}_OFFSET, tail, {len(tail)}u);",
+                    f"        n += {len(tail)}u;",
+                ]
             c.append(f'        dump("{m.name}", {i}, b, n);')
             want.append("".join([f"{m.name}#{i}", *(f" {x:02x}" for x in m.encode(**values))]))
             if m.fields:
                 fmt = " ".join("%lld" if f.type.signed else "%llu" for f in m.fields)
-                args = ", ".join(f"({'long long' if f.type.signed else 'unsigned long long'}){fn}_get_{f.name}(b)"
-                                 for f in m.fields)
+                args = ", ".join(
+                    f"({'long long' if f.type.signed else 'unsigned long long'}){fn}_get_{f.name}(b)" for f in m.fields
+                )
                 c.append(f'        printf("get {m.name}#{i} {fmt}\\n", {args});')
                 want.append(f"get {m.name}#{i} " + " ".join(str(values[f.name]) for f in m.fields))
             c.append("    }")
@@ -211,8 +253,12 @@ def test_c_helpers_pack_what_python_encodes(tmp_path: Path) -> None:
     assert wire.write_c_header(tmp_path / "kt_wire.h", kilotrain.__version__)
     program, want = _c_program(wire.MESSAGES)
     (tmp_path / "pack.c").write_text(program)
-    build = subprocess.run(["gcc", *CFLAGS, "-I", str(tmp_path), "-o", str(tmp_path / "pack"),
-                            str(tmp_path / "pack.c")], capture_output=True, text=True, check=False)
+    build = subprocess.run(
+        ["gcc", *CFLAGS, "-I", str(tmp_path), "-o", str(tmp_path / "pack"), str(tmp_path / "pack.c")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert build.returncode == 0, build.stderr
     got = subprocess.run([str(tmp_path / "pack")], capture_output=True, text=True, check=True).stdout.splitlines()
     assert got == want
@@ -290,12 +336,16 @@ def _changed(old: wire.Message[Any], record: type[Any]) -> tuple[wire.Message[An
     return tuple(new if m is old else m for m in wire.MESSAGES)
 
 
-@pytest.mark.parametrize("messages", [
-    _changed(wire.TRAIN_INFO_ANSWER, _TrainInfoWide),
-    _changed(wire.TRAIN_INFO_ANSWER, _TrainInfoRenamed),
-    _changed(wire.ERROR, _ErrorMorePadding),
-    wire.MESSAGES[:-1],
-], ids=["wider-field", "renamed-field", "more-padding", "message-removed"])
+@pytest.mark.parametrize(
+    "messages",
+    [
+        _changed(wire.TRAIN_INFO_ANSWER, _TrainInfoWide),
+        _changed(wire.TRAIN_INFO_ANSWER, _TrainInfoRenamed),
+        _changed(wire.ERROR, _ErrorMorePadding),
+        wire.MESSAGES[:-1],
+    ],
+    ids=["wider-field", "renamed-field", "more-padding", "message-removed"],
+)
 def test_layout_change_without_version_bump_is_caught(messages: tuple[wire.Message[Any], ...]) -> None:
     with pytest.raises(wire.SchemaError) as exc:
         wire.check_schema(messages)
@@ -353,8 +403,13 @@ _RUN_HOOK = textwrap.dedent("""
 
 
 def _hook(build_dir: Path, break_import: bool = False, bad_history: bool = False) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", _RUN_HOOK, str(HOOK), str(build_dir), str(int(break_import)),
-                           str(int(bad_history))], capture_output=True, text=True, check=False, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-c", _RUN_HOOK, str(HOOK), str(build_dir), str(int(break_import)), str(int(bad_history))],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
 
 
 def test_hook_generates_header_into_build_tree_once(tmp_path: Path) -> None:
