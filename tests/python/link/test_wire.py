@@ -311,6 +311,34 @@ def test_c_runtime_is_written_for_this_schema_version() -> None:
     assert "#if KT_WIRE_SCHEMA_VERSION > KT_WIRE_RUNTIME_VERSION" in app and "#error" in app
 
 
+@pytest.mark.parametrize(
+    "version,says",
+    [
+        (wire.SCHEMA_VERSION, None),
+        (wire.SCHEMA_VERSION + 1, "newer wire schema"),
+        (wire.SCHEMA_VERSION - 1, "older wire schema"),
+    ],
+)
+def test_c_runtime_refuses_a_header_of_another_schema_version(tmp_path: Path, version: int, says: str | None) -> None:
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed (tools/setup installs it)")
+    text = wire.c_header(kilotrain.__version__)
+    line = f"#define KT_WIRE_SCHEMA_VERSION {wire.SCHEMA_VERSION}\n"
+    (tmp_path / "kt_wire.h").write_text(text.replace(line, f"#define KT_WIRE_SCHEMA_VERSION {version}\n"))
+    inc = [f"-I{p}" for p in (tmp_path, ROOT / "include", ROOT / "firmware" / "bsp")]
+    for defines in ([], ["-DKT_HAVE_MODEL", "-DKT_HAVE_TRAIN"]):
+        cc = subprocess.run(
+            ["gcc", *CFLAGS[:4], *defines, *inc, "-fsyntax-only", str(ROOT / "firmware/app/kt_app.c")],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if says is None:
+            assert cc.returncode == 0, cc.stderr
+        else:
+            assert cc.returncode != 0 and says in cc.stderr and "KT_WIRE_RUNTIME_VERSION" in cc.stderr
+
+
 def test_recorded_digest_is_the_schema_digest() -> None:
     assert wire.check_schema() == wire.schema_digest() == wire.SCHEMA_HISTORY[wire.SCHEMA_VERSION]
     assert len(set(wire.SCHEMA_HISTORY.values())) == len(wire.SCHEMA_HISTORY)
