@@ -23,8 +23,13 @@ extern "C" {
 #define KT_FRAME_IDLE_MS 50u
 #endif
 
-/** Size of the INFO answer's fixed part (the board name follows). */
-#define KT_INFO_FIXED_SIZE 40u
+/**
+ * Wire schema version this runtime (kt_app.c, kt_frame.c) is written for. The payload layouts
+ * come from kt_wire.h, generated from python/kilotrain/device/wire.py at build time; kt_app.c
+ * stops the build when the header's KT_WIRE_SCHEMA_VERSION differs. Change it together with the
+ * schema's SCHEMA_VERSION, after updating the code to the new layouts.
+ */
+#define KT_WIRE_RUNTIME_VERSION 1
 
 /** Answer one valid request frame through @p sink (an answer or an error frame). */
 void kt_app_handle(kt_frame_sink sink, uint8_t type, uint8_t seq, const uint8_t *payload, uint16_t len);

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kt_wire.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -30,31 +32,14 @@ extern "C" {
 #define KT_FRAME_HEADER_SIZE 6u  /* magic, type, seq, len */
 #define KT_FRAME_TRAILER_SIZE 4u /* crc32 */
 
-/** Frame types. Answers to a request carry the request type | KT_FRAME_ANSWER. */
-enum {
-    KT_FRAME_INFO = 0x01,  /**< request: empty; answer: kt_info layout (docs/protocol.md) */
-    KT_FRAME_ECHO = 0x02,  /**< request: any payload; answer: the same payload */
-    KT_FRAME_MODEL_INFO = 0x10,  /**< request: empty; answer: arena, input, output sizes, ops, name */
-    KT_FRAME_INPUT_WRITE = 0x11, /**< request: offset u32 + bytes into the model input; answer: empty */
-    KT_FRAME_INVOKE = 0x12,      /**< request: empty; answer: status, counter ticks, stack high-water */
-    KT_FRAME_OUTPUT_READ = 0x13, /**< request: offset u32, len u16; answer: those output bytes */
-    KT_FRAME_TRAIN_STEP = 0x20,  /**< request: step u32, label i32; answer: kt_train_result + counters */
-    KT_FRAME_PARAMS_READ = 0x21, /**< request: offset u32, len u16; answer: trainable parameter bytes */
-    KT_FRAME_TRAIN_INFO = 0x22,  /**< request: empty; answer: steps done u32, parameter bytes u32 */
-    KT_FRAME_ERROR = 0x7F, /**< device -> host: code u8, 3 zero bytes, detail u32 LE */
-    KT_FRAME_ANSWER = 0x80,
-};
+/*
+ * The frame types (KT_FRAME_INFO .. KT_FRAME_ERROR, KT_FRAME_ANSWER), the error codes (KT_ERR_*) and
+ * the payload layouts are generated into kt_wire.h from python/kilotrain/device/wire.py at build
+ * time (tools/pio/model_sources.py puts it in the build tree; it is never committed).
+ */
 
-/** Error codes carried by a KT_FRAME_ERROR frame. */
-typedef enum {
-    KT_ERR_CRC = 1,          /**< CRC mismatch; detail = the CRC received */
-    KT_ERR_TRUNCATED = 2,    /**< the line went idle mid-frame; detail = bytes received of the frame */
-    KT_ERR_GARBAGE = 3,      /**< bytes outside any frame were dropped; detail = how many */
-    KT_ERR_LENGTH = 4,       /**< declared length > KT_FRAME_MAX_PAYLOAD; detail = that length */
-    KT_ERR_UNKNOWN_TYPE = 5, /**< no handler for this type; detail = the type */
-    KT_ERR_BAD_PAYLOAD = 6,  /**< payload size or content is wrong for the type; detail = its length */
-    KT_ERR_STEP_ORDER = 7,   /**< TRAIN_STEP for a step that is neither the next nor the last; detail = steps done */
-} kt_frame_error;
+/** Error codes carried by a KT_FRAME_ERROR frame (KT_ERR_* in kt_wire.h). */
+typedef enum kt_wire_error kt_frame_error;
 
 /** What feeding one byte (or an idle timeout) produced. */
 typedef enum {

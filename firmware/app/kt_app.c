@@ -10,81 +10,75 @@
 #include "kt_train.h"
 #endif
 
-static uint8_t *kt_put_u16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    return p + 2;
-}
+/* kt_wire.h (included by kt_frame.h) is generated from the wire schema at build time; this file is
+ * written for the layouts of schema version KT_WIRE_RUNTIME_VERSION (kt_app.h). */
+#if KT_WIRE_SCHEMA_VERSION > KT_WIRE_RUNTIME_VERSION
+#error "kt_wire.h has a newer wire schema than this C runtime: update firmware/app/kt_app.c to the layouts of python/kilotrain/device/wire.py, then set KT_WIRE_RUNTIME_VERSION in include/kt_app.h to its SCHEMA_VERSION"
+#elif KT_WIRE_SCHEMA_VERSION < KT_WIRE_RUNTIME_VERSION
+#error "kt_wire.h has an older wire schema than this C runtime expects (KT_WIRE_RUNTIME_VERSION in include/kt_app.h): update python/kilotrain/device/wire.py (SCHEMA_VERSION) and rebuild to regenerate kt_wire.h"
+#endif
 
-static uint8_t *kt_put_u32(uint8_t *p, uint32_t v)
+/* Copy at most @p max bytes of @p text to @p out; the number copied. */
+static uint16_t kt_app_put_text(uint8_t *out, const char *text, size_t max)
 {
-    p = kt_put_u16(p, (uint16_t)v);
-    return kt_put_u16(p, (uint16_t)(v >> 16));
+    size_t n = strlen(text);
+    if (n > max) {
+        n = max;
+    }
+    memcpy(out, text, n);
+    return (uint16_t)n;
 }
 
 static void kt_app_info(kt_frame_sink sink, uint8_t seq)
 {
-    uint8_t out[KT_INFO_FIXED_SIZE + 32];
-    uint8_t *p = out;
-    *p++ = KT_PROTOCOL_VERSION;
-    *p++ = KT_FW_VERSION_MAJOR;
-    *p++ = KT_FW_VERSION_MINOR;
-    *p++ = KT_FW_VERSION_PATCH;
-    p = kt_put_u32(p, kt_bsp_sram_size());
-    p = kt_put_u32(p, kt_bsp_flash_size());
-    p = kt_put_u32(p, kt_bsp_static_ram_used());
-    p = kt_put_u32(p, kt_bsp_stack_size());
-    p = kt_put_u32(p, kt_bsp_stack_high_water());
-    p = kt_put_u32(p, kt_bsp_counter_hz());
-    p = kt_put_u32(p, kt_bsp_instructions_per_tick());
-    p = kt_put_u32(p, (uint32_t)(kt_bsp_counter() >> 10)); /* uptime in 1024-tick units */
-    p = kt_put_u16(p, (uint16_t)KT_FRAME_MAX_PAYLOAD);
-    p = kt_put_u16(p, (uint16_t)KT_FRAME_IDLE_MS);
-    const char *name = kt_bsp_board_name();
-    size_t n = strlen(name);
-    if (n > sizeof out - KT_INFO_FIXED_SIZE) {
-        n = sizeof out - KT_INFO_FIXED_SIZE;
-    }
-    memcpy(p, name, n);
-    kt_frame_send(sink, KT_FRAME_INFO | KT_FRAME_ANSWER, seq, out, (uint16_t)(KT_INFO_FIXED_SIZE + n));
+    uint8_t out[KT_WIRE_INFO_ANSWER_SIZE + KT_WIRE_INFO_ANSWER_BOARD_MAX_SIZE];
+    kt_wire_info_answer_put_protocol_version(out, KT_PROTOCOL_VERSION);
+    kt_wire_info_answer_put_firmware_major(out, KT_FW_VERSION_MAJOR);
+    kt_wire_info_answer_put_firmware_minor(out, KT_FW_VERSION_MINOR);
+    kt_wire_info_answer_put_firmware_patch(out, KT_FW_VERSION_PATCH);
+    kt_wire_info_answer_put_sram_bytes(out, kt_bsp_sram_size());
+    kt_wire_info_answer_put_flash_bytes(out, kt_bsp_flash_size());
+    kt_wire_info_answer_put_static_ram_bytes(out, kt_bsp_static_ram_used());
+    kt_wire_info_answer_put_stack_bytes(out, kt_bsp_stack_size());
+    kt_wire_info_answer_put_stack_high_water_bytes(out, kt_bsp_stack_high_water());
+    kt_wire_info_answer_put_counter_hz(out, kt_bsp_counter_hz());
+    kt_wire_info_answer_put_instructions_per_tick(out, kt_bsp_instructions_per_tick());
+    kt_wire_info_answer_put_uptime_1024_ticks(out, (uint32_t)(kt_bsp_counter() >> 10));
+    kt_wire_info_answer_put_max_payload(out, (uint16_t)KT_FRAME_MAX_PAYLOAD);
+    kt_wire_info_answer_put_frame_idle_ms(out, (uint16_t)KT_FRAME_IDLE_MS);
+    uint16_t n = kt_app_put_text(out + KT_WIRE_INFO_ANSWER_BOARD_OFFSET, kt_bsp_board_name(),
+                                 KT_WIRE_INFO_ANSWER_BOARD_MAX_SIZE);
+    kt_frame_send(sink, KT_FRAME_INFO | KT_FRAME_ANSWER, seq, out, (uint16_t)(KT_WIRE_INFO_ANSWER_SIZE + n));
 }
 
 #ifdef KT_HAVE_MODEL
-static uint32_t kt_get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-
 static void kt_app_model_info(kt_frame_sink sink, uint8_t seq)
 {
-    uint8_t out[16 + 48];
-    uint8_t *p = kt_put_u32(out, kt_model.arena_size);
-    p = kt_put_u32(p, kt_model.input_size);
-    p = kt_put_u32(p, kt_model.output_size);
-    p = kt_put_u32(p, kt_model.op_count);
-    size_t n = strlen(kt_model.name);
-    if (n > sizeof out - 16u) {
-        n = sizeof out - 16u;
-    }
-    memcpy(p, kt_model.name, n);
-    kt_frame_send(sink, KT_FRAME_MODEL_INFO | KT_FRAME_ANSWER, seq, out, (uint16_t)(16u + n));
+    uint8_t out[KT_WIRE_MODEL_INFO_ANSWER_SIZE + KT_WIRE_MODEL_INFO_ANSWER_NAME_MAX_SIZE];
+    kt_wire_model_info_answer_put_arena_size(out, kt_model.arena_size);
+    kt_wire_model_info_answer_put_input_size(out, kt_model.input_size);
+    kt_wire_model_info_answer_put_output_size(out, kt_model.output_size);
+    kt_wire_model_info_answer_put_op_count(out, kt_model.op_count);
+    uint16_t n = kt_app_put_text(out + KT_WIRE_MODEL_INFO_ANSWER_NAME_OFFSET, kt_model.name,
+                                 KT_WIRE_MODEL_INFO_ANSWER_NAME_MAX_SIZE);
+    kt_frame_send(sink, KT_FRAME_MODEL_INFO | KT_FRAME_ANSWER, seq, out,
+                  (uint16_t)(KT_WIRE_MODEL_INFO_ANSWER_SIZE + n));
 }
 
 static void kt_app_input_write(kt_frame_sink sink, uint8_t seq, const uint8_t *payload, uint16_t len)
 {
-    if (len < 4u) {
+    if (len < KT_WIRE_INPUT_WRITE_REQUEST_SIZE) {
         kt_frame_send_error(sink, seq, KT_ERR_BAD_PAYLOAD, len);
         return;
     }
-    uint32_t offset = kt_get_u32(payload);
-    uint32_t n = (uint32_t)len - 4u;
+    uint32_t offset = kt_wire_input_write_request_get_offset(payload);
+    uint32_t n = (uint32_t)len - KT_WIRE_INPUT_WRITE_REQUEST_SIZE;
     if (offset > kt_model.input_size || n > kt_model.input_size - offset) {
         kt_frame_send_error(sink, seq, KT_ERR_BAD_PAYLOAD, len);
         return;
     }
-    memcpy(kt_model_input() + offset, payload + 4, n);
-    kt_frame_send(sink, KT_FRAME_INPUT_WRITE | KT_FRAME_ANSWER, seq, NULL, 0);
+    memcpy(kt_model_input() + offset, payload + KT_WIRE_INPUT_WRITE_REQUEST_DATA_OFFSET, n);
+    kt_frame_send(sink, KT_FRAME_INPUT_WRITE | KT_FRAME_ANSWER, seq, NULL, KT_WIRE_INPUT_WRITE_ANSWER_SIZE);
 }
 
 static void kt_app_invoke(kt_frame_sink sink, uint8_t seq)
@@ -92,23 +86,22 @@ static void kt_app_invoke(kt_frame_sink sink, uint8_t seq)
     uint64_t t0 = kt_bsp_counter();
     kt_status status = kt_model_invoke();
     uint64_t ticks = kt_bsp_counter() - t0;
-    uint8_t out[20];
-    uint8_t *p = kt_put_u32(out, (uint32_t)(int32_t)status);
-    p = kt_put_u32(p, (uint32_t)ticks);
-    p = kt_put_u32(p, (uint32_t)(ticks >> 32));
-    p = kt_put_u32(p, kt_bsp_instructions_per_tick());
-    (void)kt_put_u32(p, kt_bsp_stack_high_water());
+    uint8_t out[KT_WIRE_INVOKE_ANSWER_SIZE];
+    kt_wire_invoke_answer_put_status(out, (int32_t)status);
+    kt_wire_invoke_answer_put_ticks(out, ticks);
+    kt_wire_invoke_answer_put_instructions_per_tick(out, kt_bsp_instructions_per_tick());
+    kt_wire_invoke_answer_put_stack_high_water(out, kt_bsp_stack_high_water());
     kt_frame_send(sink, KT_FRAME_INVOKE | KT_FRAME_ANSWER, seq, out, sizeof out);
 }
 
 static void kt_app_output_read(kt_frame_sink sink, uint8_t seq, const uint8_t *payload, uint16_t len)
 {
-    if (len != 6u) {
+    if (len != KT_WIRE_OUTPUT_READ_REQUEST_SIZE) {
         kt_frame_send_error(sink, seq, KT_ERR_BAD_PAYLOAD, len);
         return;
     }
-    uint32_t offset = kt_get_u32(payload);
-    uint32_t n = (uint32_t)payload[4] | ((uint32_t)payload[5] << 8);
+    uint32_t offset = kt_wire_output_read_request_get_offset(payload);
+    uint32_t n = kt_wire_output_read_request_get_length(payload);
     if (n > KT_FRAME_MAX_PAYLOAD || offset > kt_model.output_size || n > kt_model.output_size - offset) {
         kt_frame_send_error(sink, seq, KT_ERR_BAD_PAYLOAD, len);
         return;
@@ -122,16 +115,16 @@ static void kt_app_output_read(kt_frame_sink sink, uint8_t seq, const uint8_t *p
 /* Exactly-once steps: the host names the step it wants applied; a repeat of the last step
  * (a retry after a lost answer) gets the cached answer and changes nothing. */
 static uint32_t kt_steps_done;
-static uint8_t kt_last_step_answer[32];
+static uint8_t kt_last_step_answer[KT_WIRE_TRAIN_STEP_ANSWER_SIZE];
 
 static void kt_app_train_step(kt_frame_sink sink, uint8_t seq, const uint8_t *payload, uint16_t len)
 {
-    if (len != 8u) {
+    if (len != KT_WIRE_TRAIN_STEP_REQUEST_SIZE) {
         kt_frame_send_error(sink, seq, KT_ERR_BAD_PAYLOAD, len);
         return;
     }
-    uint32_t step = kt_get_u32(payload);
-    int32_t label = (int32_t)kt_get_u32(payload + 4);
+    uint32_t step = kt_wire_train_step_request_get_step(payload);
+    int32_t label = kt_wire_train_step_request_get_label(payload);
     if (kt_steps_done > 0u && step == kt_steps_done - 1u) {
         kt_frame_send(sink, KT_FRAME_TRAIN_STEP | KT_FRAME_ANSWER, seq, kt_last_step_answer,
                       sizeof kt_last_step_answer);
@@ -148,14 +141,14 @@ static void kt_app_train_step(kt_frame_sink sink, uint8_t seq, const uint8_t *pa
     if (r.status == KT_OK) {
         kt_steps_done++;
     }
-    uint8_t *p = kt_put_u32(kt_last_step_answer, step);
-    p = kt_put_u32(p, (uint32_t)r.status);
-    p = kt_put_u32(p, r.p_label_q15);
-    p = kt_put_u32(p, (uint32_t)r.predicted);
-    p = kt_put_u32(p, r.saturated);
-    p = kt_put_u32(p, (uint32_t)ticks);
-    p = kt_put_u32(p, (uint32_t)(ticks >> 32));
-    (void)kt_put_u32(p, kt_bsp_stack_high_water());
+    uint8_t *a = kt_last_step_answer;
+    kt_wire_train_step_answer_put_step(a, step);
+    kt_wire_train_step_answer_put_status(a, r.status);
+    kt_wire_train_step_answer_put_p_label_q15(a, r.p_label_q15);
+    kt_wire_train_step_answer_put_predicted(a, r.predicted);
+    kt_wire_train_step_answer_put_saturated(a, r.saturated);
+    kt_wire_train_step_answer_put_ticks(a, ticks);
+    kt_wire_train_step_answer_put_stack_high_water(a, kt_bsp_stack_high_water());
     kt_frame_send(sink, KT_FRAME_TRAIN_STEP | KT_FRAME_ANSWER, seq, kt_last_step_answer,
                   sizeof kt_last_step_answer);
 }
@@ -173,12 +166,12 @@ static uint32_t kt_params_size(void)
  * has all it asked for), so no copy buffer is needed. */
 static void kt_app_params_read(kt_frame_sink sink, uint8_t seq, const uint8_t *payload, uint16_t len)
 {
-    if (len != 6u) {
+    if (len != KT_WIRE_PARAMS_READ_REQUEST_SIZE) {
         kt_frame_send_error(sink, seq, KT_ERR_BAD_PAYLOAD, len);
         return;
     }
-    uint32_t offset = kt_get_u32(payload);
-    uint32_t n = (uint32_t)payload[4] | ((uint32_t)payload[5] << 8);
+    uint32_t offset = kt_wire_params_read_request_get_offset(payload);
+    uint32_t n = kt_wire_params_read_request_get_length(payload);
     uint32_t total = kt_params_size();
     if (n > KT_FRAME_MAX_PAYLOAD || offset > total || n > total - offset) {
         kt_frame_send_error(sink, seq, KT_ERR_BAD_PAYLOAD, len);
@@ -203,7 +196,7 @@ void kt_app_handle(kt_frame_sink sink, uint8_t type, uint8_t seq, const uint8_t 
 {
     switch (type) {
     case KT_FRAME_INFO:
-        if (len != 0) {
+        if (len != KT_WIRE_INFO_REQUEST_SIZE) {
             kt_frame_send_error(sink, seq, KT_ERR_BAD_PAYLOAD, len);
         } else {
             kt_app_info(sink, seq);
@@ -234,8 +227,9 @@ void kt_app_handle(kt_frame_sink sink, uint8_t type, uint8_t seq, const uint8_t 
         kt_app_params_read(sink, seq, payload, len);
         return;
     case KT_FRAME_TRAIN_INFO: {
-        uint8_t out[8];
-        (void)kt_put_u32(kt_put_u32(out, kt_steps_done), kt_params_size());
+        uint8_t out[KT_WIRE_TRAIN_INFO_ANSWER_SIZE];
+        kt_wire_train_info_answer_put_steps_done(out, kt_steps_done);
+        kt_wire_train_info_answer_put_params_size(out, kt_params_size());
         kt_frame_send(sink, KT_FRAME_TRAIN_INFO | KT_FRAME_ANSWER, seq, out, sizeof out);
         return;
     }

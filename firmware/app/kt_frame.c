@@ -26,11 +26,6 @@ static kt_frame_event kt_frame_fail(kt_frame_decoder *d, kt_frame_error code, ui
     return KT_FRAME_EV_ERROR;
 }
 
-static uint32_t kt_read_u32le(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-
 kt_frame_event kt_frame_decoder_feed(kt_frame_decoder *d, uint8_t byte)
 {
     switch (d->state) {
@@ -90,7 +85,7 @@ kt_frame_event kt_frame_decoder_feed(kt_frame_decoder *d, uint8_t byte)
         }
         d->state = ST_HUNT;
         {
-            uint32_t got = kt_read_u32le(&d->payload[d->len]);
+            uint32_t got = kt_wire_get_u32(&d->payload[d->len]);
             uint32_t want = kt_crc32_update(d->crc, d->payload, d->len);
             if (got != want) {
                 return kt_frame_fail(d, KT_ERR_CRC, got);
@@ -138,7 +133,8 @@ void kt_frame_send(kt_frame_sink sink, uint8_t type, uint8_t seq, const uint8_t 
 
 void kt_frame_send_error(kt_frame_sink sink, uint8_t seq, kt_frame_error code, uint32_t detail)
 {
-    uint8_t p[8] = {(uint8_t)code, 0, 0, 0, (uint8_t)detail, (uint8_t)(detail >> 8),
-                    (uint8_t)(detail >> 16), (uint8_t)(detail >> 24)};
+    uint8_t p[KT_WIRE_ERROR_SIZE];
+    kt_wire_error_put_code(p, (uint8_t)code);
+    kt_wire_error_put_detail(p, detail);
     kt_frame_send(sink, KT_FRAME_ERROR, seq, p, sizeof p);
 }

@@ -1,13 +1,39 @@
-"""PlatformIO pre-build hook: compile a generated model into the firmware.
+"""PlatformIO pre-build hook (every env, `pio run` and `pio test`): the generated wire header, and
+a generated model compiled into the firmware.
 
-`kilotrain infer --engine qemu` (and the tests) generate kt_model.c into the build tree and
-point KILOTRAIN_MODEL_DIR at it; this script adds those sources and defines KT_HAVE_MODEL, so
-the serial app serves the model commands (and, when kt_train.c is there, KT_HAVE_TRAIN and
-the training commands). Without the variable the firmware has no model.
+1. kt_wire.h, the payload layouts of the serial protocol, is generated from
+   python/kilotrain/device/wire.py into $BUILD_DIR/generated/include (written only when its text
+   changes, so builds stay incremental) and put first on the include path. It is never committed.
+   PlatformIO runs this script in the project's venv python, where tools/setup installed kilotrain.
+
+2. `kilotrain infer --engine qemu` (and the tests) generate kt_model.c into the build tree and
+   point KILOTRAIN_MODEL_DIR at it; this script adds those sources and defines KT_HAVE_MODEL, so
+   the serial app serves the model commands (and, when kt_train.c is there, KT_HAVE_TRAIN and
+   the training commands). Without the variable the firmware has no model.
 """
 import os
+import sys
 
 Import("env")  # noqa: F821 - provided by SCons
+
+
+def _fail(message):
+    sys.stderr.write(f"kilotrain: error: {message}\n")
+    env.Exit(1)  # noqa: F821
+
+
+try:
+    import kilotrain
+    from kilotrain.device import wire
+except ImportError as exc:
+    _fail(f"cannot generate kt_wire.h: {sys.executable} cannot import kilotrain.device.wire ({exc}); run tools/setup")
+else:
+    wire_dir = env.subst(os.path.join("$BUILD_DIR", "generated", "include"))  # noqa: F821
+    try:
+        wire.write_c_header(os.path.join(wire_dir, wire.HEADER_NAME), kilotrain.__version__)
+    except wire.SchemaError as exc:
+        _fail(f"cannot generate kt_wire.h: {exc}")
+    env.Prepend(CPPPATH=[wire_dir])  # noqa: F821
 
 model_dir = os.environ.get("KILOTRAIN_MODEL_DIR")
 if model_dir:

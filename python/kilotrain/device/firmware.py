@@ -4,7 +4,6 @@ and drive the model over the serial protocol (input upload, invoke, output read-
 from __future__ import annotations
 
 import hashlib
-import struct
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +14,8 @@ import numpy.typing as npt
 
 from kilotrain.codegen import emit
 from kilotrain.codegen import model as codegen
-from kilotrain.device import toolchain
+from kilotrain.device import toolchain, wire
 from kilotrain.device.link import Device
-from kilotrain.device.protocol import FrameType
 from kilotrain.model.ir import Graph
 from kilotrain.paths import build_dir
 
@@ -51,8 +49,9 @@ class InvokeResult:
 
 
 def _sections(elf: Path) -> dict[str, int]:
-    out = subprocess.run([toolchain.require("arm-none-eabi-size"), "-A", "-d", str(elf)],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [toolchain.require("arm-none-eabi-size"), "-A", "-d", str(elf)], capture_output=True, text=True, check=True
+    ).stdout
     sizes: dict[str, int] = {}
     for line in out.splitlines():
         parts = line.split()
@@ -61,8 +60,9 @@ def _sections(elf: Path) -> dict[str, int]:
     return sizes
 
 
-def build_firmware(filename: str, text: str, env_name: str = "qemu_m7", build_flags: tuple[str, ...] = (),
-                   prefix: str = "") -> tuple[Path, Path, str]:
+def build_firmware(
+    filename: str, text: str, env_name: str = "qemu_m7", build_flags: tuple[str, ...] = (), prefix: str = ""
+) -> tuple[Path, Path, str]:
     """Write generated C ``text`` as build/gen/<prefix><digest>/<filename> and build ``env_name``
     with it into build/pio/<prefix><digest>[-<flags hash>] (one build tree per generated file and
     flag set). Returns (ELF, generated file, digest)."""
@@ -76,8 +76,9 @@ def build_firmware(filename: str, text: str, env_name: str = "qemu_m7", build_fl
     return pio_build / env_name / "firmware.elf", source, digest
 
 
-def build_with_model(graph: Graph, source_name: str, env_name: str = "qemu_m7",
-                     build_flags: tuple[str, ...] = ()) -> FirmwareImage:
+def build_with_model(
+    graph: Graph, source_name: str, env_name: str = "qemu_m7", build_flags: tuple[str, ...] = ()
+) -> FirmwareImage:
     """Generate the model's C and build ``env_name`` with it (see build_firmware). ``build_flags``
     are extra compiler flags, e.g. ``("-DKT_USE_DSP=0",)``."""
     text, mp, nconst = codegen.render(graph, source_name)
@@ -90,10 +91,13 @@ class ModelClient:
 
     def __init__(self, device: Device) -> None:
         self.device = device
-        payload = device.request(FrameType.MODEL_INFO).payload
-        self.arena_size, self.input_size, self.output_size, self.op_count = struct.unpack_from("<4I", payload)
-        self.name = payload[16:].decode("ascii", "replace")
-        self.chunk = device.info().max_payload - 4
+        m = device.call(wire.MODEL_INFO_REQUEST, wire.MODEL_INFO_ANSWER)
+        self.arena_size = m.arena_size
+        self.input_size = m.input_size
+        self.output_size = m.output_size
+        self.op_count = m.op_count
+        self.name = m.name
+        self.chunk = device.info().max_payload - wire.INPUT_WRITE_REQUEST.size
 
     def upload(self, x: npt.NDArray[np.int8]) -> None:
         """Write one int8 input tensor into the model input (in frames of at most one payload)."""
@@ -101,16 +105,22 @@ class ModelClient:
         if len(data) != self.input_size:
             raise ValueError(f"input of {len(data)} bytes; the firmware model takes {self.input_size}")
         for off in range(0, len(data), self.chunk):
-            self.device.request(FrameType.INPUT_WRITE, struct.pack("<I", off) + data[off : off + self.chunk])
+            self.device.call(
+                wire.INPUT_WRITE_REQUEST, wire.INPUT_WRITE_ANSWER, offset=off, data=data[off : off + self.chunk]
+            )
 
     def invoke(self, x: npt.NDArray[np.int8]) -> InvokeResult:
         self.upload(x)
-        ans = self.device.request(FrameType.INVOKE, timeout=600).payload
-        status, lo, hi, per_tick, stack = struct.unpack("<iIIII", ans)
+        ans = self.device.call(wire.INVOKE_REQUEST, wire.INVOKE_ANSWER, timeout=600)
         out = bytearray()
         while len(out) < self.output_size:
             n = min(self.chunk, self.output_size - len(out))
-            out += self.device.request(FrameType.OUTPUT_READ, struct.pack("<IH", len(out), n)).payload
-        ticks = lo | (hi << 32)
-        return InvokeResult(np.frombuffer(bytes(out), dtype=np.int8).copy(), status, ticks,
-                            ticks * per_tick if per_tick else None, stack)
+            out += self.device.call(wire.OUTPUT_READ_REQUEST, wire.OUTPUT_READ_ANSWER, offset=len(out), length=n).data
+        per_tick = ans.instructions_per_tick
+        return InvokeResult(
+            np.frombuffer(bytes(out), dtype=np.int8).copy(),
+            ans.status,
+            ans.ticks,
+            ans.ticks * per_tick if per_tick else None,
+            ans.stack_high_water,
+        )

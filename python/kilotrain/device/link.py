@@ -6,7 +6,7 @@ import os
 import select
 import subprocess
 import time
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from kilotrain.device.protocol import (
     ANSWER,
@@ -17,6 +17,9 @@ from kilotrain.device.protocol import (
     Info,
     encode,
 )
+from kilotrain.device.wire import Message
+
+R = TypeVar("R", bound="tuple[Any, ...]")
 
 
 class Port(Protocol):
@@ -114,6 +117,12 @@ class Device:
                 raise DeviceError(ErrorCode.UNKNOWN_TYPE, frame.type, frame.seq)
             return frame
 
+    def call(self, request: Message[Any], answer: Message[R], timeout: float | None = None, **fields: Any) -> R:
+        """Send ``request`` holding ``fields`` and decode the answer as ``answer`` (wire layouts)."""
+        if answer.frame != request.frame:
+            raise ValueError(f"{answer.name} does not answer {request.name}")
+        return answer.decode(self.request(request.frame, request.encode(**fields), timeout).payload)
+
     def info(self) -> Info:
         return Info.parse(self.request(FrameType.INFO).payload)
 
@@ -123,7 +132,7 @@ class Device:
     def close(self) -> None:
         self.port.close()
 
-    def __enter__(self) -> "Device":
+    def __enter__(self) -> Device:
         return self
 
     def __exit__(self, *exc: object) -> None:

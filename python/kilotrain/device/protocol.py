@@ -1,44 +1,21 @@
 """The kilotrain serial protocol, host side: frame encoding, an incremental decoder, and the
-payload layouts (docs/protocol.md). The device side is firmware/app/kt_frame.c."""
+INFO answer (docs/protocol.md). The device side is firmware/app/kt_frame.c. Payload layouts, frame
+types and error codes are defined once in :mod:`kilotrain.device.wire` (re-exported here)."""
 
 from __future__ import annotations
 
-import enum
 import struct
 import zlib
 from dataclasses import dataclass
 
+from kilotrain.device import wire
+from kilotrain.device.wire import ANSWER, ErrorCode, FrameType
+
+__all__ = ["ANSWER", "ErrorCode", "Frame", "FrameDecoder", "FrameType", "Info", "crc32", "encode"]
+
 MAGIC = b"KT"
 HEADER = struct.Struct("<2sBBH")  # magic, type, seq, len
 TRAILER = struct.Struct("<I")  # crc32 of type..payload
-ANSWER = 0x80
-
-
-class FrameType(enum.IntEnum):
-    """Request types; the answer to a request carries ``type | ANSWER``."""
-
-    INFO = 0x01
-    ECHO = 0x02
-    MODEL_INFO = 0x10
-    INPUT_WRITE = 0x11
-    INVOKE = 0x12
-    OUTPUT_READ = 0x13
-    TRAIN_STEP = 0x20
-    PARAMS_READ = 0x21
-    TRAIN_INFO = 0x22
-    ERROR = 0x7F
-
-
-class ErrorCode(enum.IntEnum):
-    """Codes of an ERROR frame (see kt_frame.h)."""
-
-    CRC = 1
-    TRUNCATED = 2
-    GARBAGE = 3
-    LENGTH = 4
-    UNKNOWN_TYPE = 5
-    BAD_PAYLOAD = 6
-    STEP_ORDER = 7
 
 
 @dataclass(frozen=True)
@@ -53,8 +30,8 @@ class Frame:
 
     def error(self) -> tuple[ErrorCode, int]:
         """(code, detail) of an ERROR frame."""
-        code, detail = struct.unpack_from("<B3xI", self.payload)
-        return ErrorCode(code), detail
+        e = wire.ERROR.decode(self.payload)
+        return ErrorCode(e.code), e.detail
 
 
 def crc32(data: bytes) -> int:
@@ -107,9 +84,6 @@ class FrameDecoder:
             del self._buf[:total]
 
 
-INFO_FIXED = struct.Struct("<4B8I2H")
-
-
 @dataclass(frozen=True)
 class Info:
     """The INFO answer: what the firmware and board are."""
@@ -129,22 +103,21 @@ class Info:
     frame_idle_ms: int
 
     @classmethod
-    def parse(cls, payload: bytes) -> "Info":
-        if len(payload) < INFO_FIXED.size:
-            raise ValueError(f"INFO answer of {len(payload)} bytes is shorter than {INFO_FIXED.size}")
-        f = INFO_FIXED.unpack_from(payload)
+    def parse(cls, payload: bytes) -> Info:
+        """The INFO answer (wire.INFO_ANSWER); ValueError when it is shorter than its layout."""
+        a = wire.INFO_ANSWER.decode(payload)
         return cls(
-            protocol_version=f[0],
-            firmware_version=f"{f[1]}.{f[2]}.{f[3]}",
-            sram_bytes=f[4],
-            flash_bytes=f[5],
-            static_ram_bytes=f[6],
-            stack_bytes=f[7],
-            stack_high_water_bytes=f[8],
-            counter_hz=f[9],
-            instructions_per_tick=f[10],
-            uptime_ticks=f[11] << 10,
-            max_payload=f[12],
-            frame_idle_ms=f[13],
-            board=payload[INFO_FIXED.size :].decode("ascii", "replace"),
+            protocol_version=a.protocol_version,
+            firmware_version=f"{a.firmware_major}.{a.firmware_minor}.{a.firmware_patch}",
+            sram_bytes=a.sram_bytes,
+            flash_bytes=a.flash_bytes,
+            static_ram_bytes=a.static_ram_bytes,
+            stack_bytes=a.stack_bytes,
+            stack_high_water_bytes=a.stack_high_water_bytes,
+            counter_hz=a.counter_hz,
+            instructions_per_tick=a.instructions_per_tick,
+            uptime_ticks=a.uptime_1024_ticks << 10,
+            max_payload=a.max_payload,
+            frame_idle_ms=a.frame_idle_ms,
+            board=a.board,
         )

@@ -5,7 +5,6 @@ read-back for bit-exact comparison with the golden model)."""
 from __future__ import annotations
 
 import hashlib
-import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +13,7 @@ import numpy.typing as npt
 
 from kilotrain import reference as golden
 from kilotrain.codegen import train as codegen_train
+from kilotrain.device import wire
 from kilotrain.device.boards import QemuBoard
 from kilotrain.device.firmware import (
     FirmwareImage,
@@ -22,7 +22,6 @@ from kilotrain.device.firmware import (
     build_firmware,
 )
 from kilotrain.device.link import Device, DeviceTimeout
-from kilotrain.device.protocol import FrameType
 from kilotrain.training import step as train_golden
 from kilotrain.training.plan import TrainPlan
 from kilotrain.training.step import StepResult
@@ -45,8 +44,9 @@ class DeviceStep:
     stack_high_water: int
 
 
-def build_with_training(plan: TrainPlan, source_name: str, env_name: str = "qemu_m7",
-                        build_flags: tuple[str, ...] = ()) -> FirmwareImage:
+def build_with_training(
+    plan: TrainPlan, source_name: str, env_name: str = "qemu_m7", build_flags: tuple[str, ...] = ()
+) -> FirmwareImage:
     """Generate the training step's C (kt_train.c) and build ``env_name`` with it."""
     text, mp, nconst, ntrain = codegen_train.render_train(plan, source_name)
     elf, source, digest = build_firmware("kt_train.c", text, env_name, build_flags, prefix="train-")
@@ -59,33 +59,34 @@ class TrainClient(ModelClient):
 
     def __init__(self, device: Device) -> None:
         super().__init__(device)
-        done, self.params_size = struct.unpack("<II", device.request(FrameType.TRAIN_INFO).payload)
-        self.steps_done = done
+        t = device.call(wire.TRAIN_INFO_REQUEST, wire.TRAIN_INFO_ANSWER)
+        self.steps_done, self.params_size = t.steps_done, t.params_size
 
     def step(self, x: npt.NDArray[np.int8], label: int, retries: int = 2) -> DeviceStep:
         """Upload x, apply step ``steps_done`` with ``label``; a lost answer is retried with the
         same step number, which the device answers from its cache without applying it again."""
         self.upload(x)
-        payload = struct.pack("<Ii", self.steps_done, int(label))
+        step = self.steps_done
         for attempt in range(retries + 1):
             try:
-                ans = self.device.request(FrameType.TRAIN_STEP, payload, timeout=600).payload
+                a = self.device.call(
+                    wire.TRAIN_STEP_REQUEST, wire.TRAIN_STEP_ANSWER, timeout=600, step=step, label=int(label)
+                )
                 break
             except DeviceTimeout:
                 if attempt == retries:
                     raise
-        step, status, p, pred, sat, lo, hi, stack = struct.unpack("<IiIiIIII", ans)
-        if status != 0:
-            raise StepFailed(f"training step {step} returned status {status}")
-        self.steps_done = step + 1
-        return DeviceStep(step, status, p, pred, sat, lo | (hi << 32), stack)
+        if a.status != 0:
+            raise StepFailed(f"training step {a.step} returned status {a.status}")
+        self.steps_done = a.step + 1
+        return DeviceStep(a.step, a.status, a.p_label_q15, a.predicted, a.saturated, a.ticks, a.stack_high_water)
 
     def params(self) -> bytes:
         """All trainable parameters, in params_sha256 order."""
         out = bytearray()
         while len(out) < self.params_size:
             n = min(self.chunk, self.params_size - len(out))
-            out += self.device.request(FrameType.PARAMS_READ, struct.pack("<IH", len(out), n)).payload
+            out += self.device.call(wire.PARAMS_READ_REQUEST, wire.PARAMS_READ_ANSWER, offset=len(out), length=n).data
         return bytes(out)
 
     def params_sha256(self) -> str:
@@ -141,7 +142,9 @@ class DeviceEngine:
         self._steps += 1
         self.instructions.append(d.ticks * self.per_tick)
         self.stack_high_water = d.stack_high_water
-        return StepResult(d.p_label, train_golden.loss_from_q15(d.p_label), d.prediction == int(label), d.saturations, d.prediction)
+        return StepResult(
+            d.p_label, train_golden.loss_from_q15(d.p_label), d.prediction == int(label), d.saturations, d.prediction
+        )
 
     def params(self) -> bytes:
         """The device's trainable parameters (read once per state)."""
@@ -158,12 +161,17 @@ class DeviceEngine:
 
     def figures(self) -> dict[str, Any]:
         ins = self.instructions
-        out: dict[str, Any] = {"flash_bytes": self.image.flash_bytes, "static_sram_bytes": self.image.static_sram_bytes,
-                               "arena_bytes": self.image.generated.memory.arena_size}
+        out: dict[str, Any] = {
+            "flash_bytes": self.image.flash_bytes,
+            "static_sram_bytes": self.image.static_sram_bytes,
+            "arena_bytes": self.image.generated.memory.arena_size,
+        }
         if self.stack_high_water is not None:
             out["stack_high_water_bytes"] = self.stack_high_water
-        out.update(instructions_per_step_mean=int(np.mean(ins)) if ins else 0,
-                   instructions_per_step_max=int(max(ins)) if ins else 0)
+        out.update(
+            instructions_per_step_mean=int(np.mean(ins)) if ins else 0,
+            instructions_per_step_max=int(max(ins)) if ins else 0,
+        )
         out["peak_sram_bytes"] = out["static_sram_bytes"] + out.get("stack_high_water_bytes", 0)
         return out
 

@@ -7,8 +7,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import kilotrain
 import pytest
+
+import kilotrain
 from kilotrain.device.boards import NativeBoard, QemuBoard
 from kilotrain.device.link import Device, DeviceError
 from kilotrain.device.protocol import ErrorCode, FrameType, encode

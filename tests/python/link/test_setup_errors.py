@@ -7,6 +7,7 @@ import socket
 from pathlib import Path
 
 import pytest
+
 from kilotrain import cli
 from kilotrain.device import toolchain
 from kilotrain.device.boards import QemuBoard
@@ -32,7 +33,7 @@ def test_missing_qemu(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFix
     monkeypatch.setattr(toolchain.shutil, "which", lambda c: None if c == "qemu-system-arm" else real_which(c))
     elf = tmp_path / "firmware.elf"
     elf.write_bytes(b"\x7fELF")
-    with pytest.raises(toolchain.ToolError, match="qemu-system-arm not found.*apt-get install"):
+    with pytest.raises(toolchain.ToolError, match=r"qemu-system-arm not found.*apt-get install"):
         QemuBoard(elf)
 
 
