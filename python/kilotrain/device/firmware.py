@@ -68,11 +68,19 @@ def build_firmware(
     flag set). Returns (ELF, generated file, digest)."""
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     source = emit.write(text, build_dir() / "gen" / f"{prefix}{digest}", filename)
-    tag = prefix + digest + ("-" + hashlib.sha256(" ".join(build_flags).encode()).hexdigest()[:8] if build_flags else "")
+    flags_tag = "-" + hashlib.sha256(" ".join(build_flags).encode()).hexdigest()[:8] if build_flags else ""
+    tag = prefix + digest + flags_tag
     pio_build = build_dir() / "pio" / tag
-    toolchain.pio("run", "-e", env_name, extra_env={
-        "KILOTRAIN_MODEL_DIR": str(source.parent.resolve()), "PLATFORMIO_BUILD_DIR": str(pio_build),
-        "PLATFORMIO_BUILD_FLAGS": " ".join(build_flags)})
+    toolchain.pio(
+        "run",
+        "-e",
+        env_name,
+        extra_env={
+            "KILOTRAIN_MODEL_DIR": str(source.parent.resolve()),
+            "PLATFORMIO_BUILD_DIR": str(pio_build),
+            "PLATFORMIO_BUILD_FLAGS": " ".join(build_flags),
+        },
+    )
     return pio_build / env_name / "firmware.elf", source, digest
 
 
