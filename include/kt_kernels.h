@@ -10,7 +10,7 @@
  * - `*_offset` fields are *added*: input_offset = -input_zero_point, output_offset =
  *   +output_zero_point;
  * - a real multiplier m is multiplier * 2^(shift - 31), TFLM's MultiplyByQuantizedMultiplier
- *   rounding (see kt_requant.h);
+ *   rounding (firmware/kernels/internal/kt_requant.h);
  * - padding gives the top/left padding only; the output size is given by the output dims, so
  *   SAME padding with an odd total needs no extra field;
  * - fused ReLU / ReLU6 are the int8 clamp `activation`.

@@ -7,7 +7,7 @@
  * their multipliers, summed, rescaled to the output scale, offset and clamped.
  */
 #include "kt_kernels.h"
-#include "kt_requant.h"
+#include "internal/kt_requant.h"
 
 static inline int8_t kt_add_one(const kt_add_params *p, int32_t a, int32_t b)
 {

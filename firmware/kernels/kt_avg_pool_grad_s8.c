@@ -5,6 +5,7 @@
  *        contain it, oy in [ceil((iy - fh + 1) / sh), floor(iy / sh)] clipped to [0, OH).
  */
 #include "kt_train_kernels.h"
+#include "internal/kt_grad_quant.h"
 
 kt_status kt_avg_pool_grad_s8(const kt_pool_grad_params *p, int32_t e_gy, int32_t e_gx,
                               const kt_dims *grad_output_dims, const int8_t *grad_output,

@@ -7,7 +7,7 @@
  * rounding is TFLM's; a reciprocal would not be bit-exact for every count).
  */
 #include "kt_kernels.h"
-#include "kt_requant.h"
+#include "internal/kt_requant.h"
 
 kt_status kt_avg_pool_s8(const kt_pool_params *pool, const kt_dims *input_dims,
                          const int8_t *input, const kt_dims *output_dims, int8_t *output)

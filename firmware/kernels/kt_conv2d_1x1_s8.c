@@ -8,8 +8,8 @@
  * stays hot while all pixels stream past it.
  */
 #include "kt_kernels.h"
-#include "kt_dot.h"
-#include "kt_requant.h"
+#include "internal/kt_dot.h"
+#include "internal/kt_requant.h"
 
 kt_status kt_conv2d_1x1_s8(const kt_conv_params *conv, const kt_per_channel_quant *quant,
                            const kt_dims *input_dims, const int8_t *input,

@@ -9,6 +9,7 @@
  * into a contiguous filter row W[co, kh, kw, ci0..].
  */
 #include "kt_train_kernels.h"
+#include "internal/kt_grad_quant.h"
 
 kt_status kt_conv2d_input_grad_s8(const kt_conv_grad_params *p, int32_t e_gy, int32_t e_gx,
                                   const kt_dims *grad_output_dims, const int8_t *grad_output,

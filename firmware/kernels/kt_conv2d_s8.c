@@ -3,8 +3,8 @@
  * @brief CONV_2D int8 with per-output-channel requantization (TFLM reference ConvPerChannel).
  */
 #include "kt_kernels.h"
-#include "kt_dot.h"
-#include "kt_requant.h"
+#include "internal/kt_dot.h"
+#include "internal/kt_requant.h"
 
 static int kt_conv_is_1x1_fast(const kt_conv_params *conv, const kt_dims *in,
                                const kt_dims *f, const kt_dims *out)

@@ -7,6 +7,7 @@
  * over co = ci * depth_multiplier + m, with h computed on the fly (zeros skipped).
  */
 #include "kt_train_kernels.h"
+#include "internal/kt_grad_quant.h"
 
 kt_status kt_depthwise_conv2d_input_grad_s8(const kt_dw_conv_grad_params *p, int32_t e_gy,
                                             int32_t e_gx, const kt_dims *grad_output_dims,

@@ -9,7 +9,7 @@
  * index is stepped incrementally, no division in the loops.
  */
 #include "kt_kernels.h"
-#include "kt_requant.h"
+#include "internal/kt_requant.h"
 
 /** Output channels accumulated together (KT_DW_BLOCK * 4 bytes of stack). */
 #define KT_DW_BLOCK 32

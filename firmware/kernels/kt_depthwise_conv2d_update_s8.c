@@ -6,6 +6,7 @@
  * (x[.., co / depth_multiplier] - zx) (zero gradients and padding taps skipped), applied at once.
  */
 #include "kt_train_kernels.h"
+#include "internal/kt_grad_quant.h"
 
 kt_status kt_depthwise_conv2d_update_s8(const kt_update_params *p, int32_t e_gy, uint32_t key,
                                         const kt_dims *input_dims, const int8_t *input,

@@ -5,6 +5,7 @@
  *        the fly (zeros skipped).
  */
 #include "kt_train_kernels.h"
+#include "internal/kt_grad_quant.h"
 
 kt_status kt_fully_connected_input_grad_s8(const kt_fc_grad_params *p, int32_t e_gy, int32_t e_gx,
                                            const kt_dims *grad_output_dims,

@@ -7,8 +7,8 @@
  * sum_i w[i] * x[i] + o * sum_i w[i], exact in int32), so the inner loop is a plain dot product.
  */
 #include "kt_kernels.h"
-#include "kt_dot.h"
-#include "kt_requant.h"
+#include "internal/kt_dot.h"
+#include "internal/kt_requant.h"
 
 kt_status kt_fully_connected_s8(const kt_fc_params *fc, const kt_per_channel_quant *quant,
                                 const kt_dims *input_dims, const int8_t *input,

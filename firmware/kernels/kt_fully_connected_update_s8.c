@@ -5,6 +5,7 @@
  *        channels on the stack, applied at once; bias from sum_n gy[n, co].
  */
 #include "kt_train_kernels.h"
+#include "internal/kt_grad_quant.h"
 
 kt_status kt_fully_connected_update_s8(const kt_update_params *p, int32_t e_gy, uint32_t key,
                                        const kt_dims *input_dims, const int8_t *input,

@@ -4,6 +4,7 @@
  *        out = to_grad8(shift_round(in, e_out - e_in)). In place allowed.
  */
 #include "kt_train_kernels.h"
+#include "internal/kt_grad_quant.h"
 
 kt_status kt_grad_rescale_s8(int32_t count, int32_t e_in, int32_t e_out, const int8_t *input,
                              int8_t *output, kt_grad_stats *stats)

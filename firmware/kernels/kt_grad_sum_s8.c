@@ -5,6 +5,7 @@
  *        out may alias g1 or g2.
  */
 #include "kt_train_kernels.h"
+#include "internal/kt_grad_quant.h"
 
 kt_status kt_grad_sum_s8(int32_t count, const int8_t *g1, int32_t e1, const int8_t *g2, int32_t e2,
                          int32_t e, int8_t *output, kt_grad_stats *stats)

@@ -11,7 +11,7 @@
  * small stack block (no scratch buffer).
  */
 #include "kt_kernels.h"
-#include "kt_requant.h"
+#include "internal/kt_requant.h"
 
 #define KT_MEAN_BLOCK 32
 

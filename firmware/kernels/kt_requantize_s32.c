@@ -4,7 +4,7 @@
  *        the host tests can compare TFLM's MultiplyByQuantizedMultiplier element by element.
  */
 #include "kt_kernels.h"
-#include "kt_requant.h"
+#include "internal/kt_requant.h"
 
 kt_status kt_requantize_s32(int32_t count, const int32_t *acc, const int32_t *multiplier,
                             const int32_t *shift, int32_t *out)

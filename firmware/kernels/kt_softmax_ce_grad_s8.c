@@ -6,6 +6,7 @@
  *        gz = to_grad8(shift_round(g, 15 + e_z)); p_label and argmax == label reported.
  */
 #include "kt_train_kernels.h"
+#include "internal/kt_grad_quant.h"
 
 kt_status kt_softmax_ce_grad_s8(const kt_softmax_ce_params *p, int32_t rows, int32_t depth,
                                 int32_t e_z, const int8_t *logits, const int32_t *labels,

@@ -9,7 +9,7 @@
  * exp * reciprocal, rounded to the 1/256 grid and offset by -128.
  */
 #include "kt_kernels.h"
-#include "kt_requant.h"
+#include "internal/kt_requant.h"
 
 /* FixedPoint<int32, 0> constants */
 #define KT_Q0_ONE INT32_MAX
