@@ -7,6 +7,7 @@
  * their multipliers, summed, rescaled to the output scale, offset and clamped.
  */
 #include "kt_kernels.h"
+#include "internal/kt_check.h"
 #include "internal/kt_requant.h"
 
 static inline int8_t kt_add_one(const kt_add_params *p, int32_t a, int32_t b)
@@ -18,11 +19,6 @@ static inline int8_t kt_add_one(const kt_add_params *p, int32_t a, int32_t b)
     const int32_t sum = (int32_t)((uint32_t)sa + (uint32_t)sb);
     return kt_requantize_s8(sum, p->output_multiplier, p->output_shift, p->output_offset,
                             p->activation.min, p->activation.max);
-}
-
-static inline int kt_add_shift_ok(int32_t s)
-{
-    return s >= -31 && s <= 30;
 }
 
 kt_status kt_add_s8(const kt_add_params *add, const kt_dims *input1_dims, const int8_t *input1,
@@ -37,10 +33,9 @@ kt_status kt_add_s8(const kt_add_params *add, const kt_dims *input1_dims, const 
     }
     if (add->input1_offset < -127 || add->input1_offset > 128 || add->input2_offset < -127 ||
         add->input2_offset > 128 || add->output_offset < -128 || add->output_offset > 127 ||
-        add->left_shift < 0 || add->left_shift > 22 || !kt_add_shift_ok(add->input1_shift) ||
-        !kt_add_shift_ok(add->input2_shift) || !kt_add_shift_ok(add->output_shift) ||
-        add->activation.min < -128 || add->activation.max > 127 ||
-        add->activation.min > add->activation.max) {
+        add->left_shift < 0 || add->left_shift > 22 ||
+        !kt_check_requant_shift(add->input1_shift) || !kt_check_requant_shift(add->input2_shift) ||
+        !kt_check_requant_shift(add->output_shift) || !kt_check_activation(&add->activation)) {
         return KT_ARG_ERROR;
     }
     d1[0] = input1_dims->n; d1[1] = input1_dims->h; d1[2] = input1_dims->w; d1[3] = input1_dims->c;

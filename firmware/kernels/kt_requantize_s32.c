@@ -4,6 +4,7 @@
  *        the host tests can compare TFLM's MultiplyByQuantizedMultiplier element by element.
  */
 #include "kt_kernels.h"
+#include "internal/kt_check.h"
 #include "internal/kt_requant.h"
 
 kt_status kt_requantize_s32(int32_t count, const int32_t *acc, const int32_t *multiplier,
@@ -14,10 +15,8 @@ kt_status kt_requantize_s32(int32_t count, const int32_t *acc, const int32_t *mu
                                     out == NULL))) {
         return KT_ARG_ERROR;
     }
-    for (i = 0; i < count; ++i) {
-        if (shift[i] < -31 || shift[i] > 30) {
-            return KT_ARG_ERROR;
-        }
+    if (!kt_check_requant_shifts(shift, count)) {
+        return KT_ARG_ERROR;
     }
     for (i = 0; i < count; ++i) {
         out[i] = kt_requantize(acc[i], multiplier[i], shift[i]);

@@ -177,18 +177,6 @@ static inline int32_t kt_update_bias(int32_t b, int32_t acc, int32_t m, int32_t 
     return v > INT32_MAX ? INT32_MAX : (v < INT32_MIN ? INT32_MIN : (int32_t)v);
 }
 
-/** @brief 1 iff every v[i] (i < n) is in [lo, hi] (argument checks of the backward kernels). */
-static inline int kt_all_in_range(const int32_t *v, int32_t n, int32_t lo, int32_t hi)
-{
-    int32_t i;
-    for (i = 0; i < n; ++i) {
-        if (v[i] < lo || v[i] > hi) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 #ifdef __cplusplus
 }
 #endif
