@@ -32,7 +32,7 @@ extern "C" {
 
 /** Frame types. Answers to a request carry the request type | KT_FRAME_ANSWER. */
 enum {
-    KT_FRAME_INFO = 0x01,  /**< request: empty; answer: kt_info layout (docs/protocol.md) */
+    KT_FRAME_INFO = 0x01,  /**< request: empty; answer: the INFO layout (docs/protocol.md) */
     KT_FRAME_ECHO = 0x02,  /**< request: any payload; answer: the same payload */
     KT_FRAME_MODEL_INFO = 0x10,  /**< request: empty; answer: arena, input, output sizes, ops, name */
     KT_FRAME_INPUT_WRITE = 0x11, /**< request: offset u32 + bytes into the model input; answer: empty */

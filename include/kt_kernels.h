@@ -17,9 +17,10 @@
  *
  * Every function returns KT_OK, or KT_ARG_ERROR (and writes nothing) when an argument is outside
  * its documented range (one exception: kt_softmax_s8() checks TFLM's reciprocal-exponent bound
- * row by row, so rows before a failing row are written). No kernel allocates memory or uses static state; kernels that need scratch
- * memory take a kt_context and expose kt_<op>_get_buffer_size() (none of the current kernels do).
- * Integer arithmetic only.
+ * row by row, so rows before a failing row are written). No kernel allocates memory or uses static
+ * state, and none needs scratch memory today (blocked kernels keep small fixed accumulator blocks
+ * on the stack); a kernel that did would expose kt_<op>_get_buffer_size() and take a
+ * caller-owned buffer of that size. Integer arithmetic only.
  */
 #ifndef KT_KERNELS_H
 #define KT_KERNELS_H
@@ -38,12 +39,6 @@ typedef struct {
     int32_t h; /**< along height */
     int32_t w; /**< along width */
 } kt_tile;
-
-/** Scratch memory handed to a kernel by the caller (see kt_<op>_get_buffer_size()). */
-typedef struct {
-    void *buf;    /**< caller-owned, 4-byte aligned, or NULL when size is 0 */
-    int32_t size; /**< bytes */
-} kt_context;
 
 /** CONV_2D parameters (ConvParams). */
 typedef struct {

@@ -125,15 +125,6 @@ int32_t kt_bsp_getc_timeout(uint32_t timeout_ms)
     }
 }
 
-uint8_t kt_bsp_getc(void)
-{
-    int32_t c;
-    do {
-        c = kt_board_uart_poll();
-    } while (c < 0);
-    return (uint8_t)c;
-}
-
 void kt_bsp_write(const uint8_t *data, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
