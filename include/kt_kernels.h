@@ -42,11 +42,11 @@ typedef struct {
 
 /** CONV_2D parameters (ConvParams). */
 typedef struct {
-    kt_tile stride;          /**< >= 1 */
-    kt_tile padding;         /**< top / left padding, >= 0 */
-    kt_tile dilation;        /**< >= 1 */
-    int32_t input_offset;    /**< -input_zero_point, [-127, 128] */
-    int32_t output_offset;   /**< output_zero_point, [-128, 127] */
+    kt_tile stride;           /**< >= 1 */
+    kt_tile padding;          /**< top / left padding, >= 0 */
+    kt_tile dilation;         /**< >= 1 */
+    int32_t input_offset;     /**< -input_zero_point, [-127, 128] */
+    int32_t output_offset;    /**< output_zero_point, [-128, 127] */
     kt_activation activation; /**< int8 clamp */
 } kt_conv_params;
 
@@ -102,10 +102,10 @@ typedef struct {
 
 /** PAD / PADV2 parameters (PadParams). */
 typedef struct {
-    int32_t rank;                 /**< [1, KT_MAX_RANK] */
-    int32_t before[KT_MAX_RANK];  /**< >= 0, per axis */
-    int32_t after[KT_MAX_RANK];   /**< >= 0, per axis */
-    int32_t pad_value;            /**< [-128, 127] (the output zero point for PAD) */
+    int32_t rank;                /**< [1, KT_MAX_RANK] */
+    int32_t before[KT_MAX_RANK]; /**< >= 0, per axis */
+    int32_t after[KT_MAX_RANK];  /**< >= 0, per axis */
+    int32_t pad_value;           /**< [-128, 127] (the output zero point for PAD) */
 } kt_pad_params;
 
 /** TRANSPOSE parameters (TransposeParams): output axis i is input axis perm[i]. */
@@ -149,9 +149,9 @@ kt_status kt_requantize_s32(int32_t count, const int32_t *acc, const int32_t *mu
  * @param output      int8 NHWC
  */
 kt_status kt_conv2d_s8(const kt_conv_params *conv, const kt_per_channel_quant *quant,
-                       const kt_dims *input_dims, const int8_t *input,
-                       const kt_dims *filter_dims, const int8_t *filter, const int32_t *bias,
-                       const kt_dims *output_dims, int8_t *output);
+                       const kt_dims *input_dims, const int8_t *input, const kt_dims *filter_dims,
+                       const int8_t *filter, const int32_t *bias, const kt_dims *output_dims,
+                       int8_t *output);
 
 /**
  * @brief CONV_2D int8 fast path: 1x1 filter, stride 1, no padding (OH = H, OW = W). Dilation is
@@ -209,8 +209,8 @@ kt_status kt_add_s8(const kt_add_params *add, const kt_dims *input1_dims, const 
  * @param input_dims  {N, H, W, C}
  * @param output_dims {N, OH, OW, C}
  */
-kt_status kt_avg_pool_s8(const kt_pool_params *pool, const kt_dims *input_dims,
-                         const int8_t *input, const kt_dims *output_dims, int8_t *output);
+kt_status kt_avg_pool_s8(const kt_pool_params *pool, const kt_dims *input_dims, const int8_t *input,
+                         const kt_dims *output_dims, int8_t *output);
 
 /**
  * @brief MEAN over H and W int8 (TFLM EvalIntegerMean -> reference_ops::QuantizedMeanOrSum):

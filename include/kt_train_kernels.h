@@ -85,15 +85,16 @@ typedef struct {
 
 /** Fused QAS update parameters of a conv / depthwise / FC layer (UpdateParams). */
 typedef struct {
-    int32_t n_weight_channels;   /**< [0, Cout]; weights of channels < n are updated, 0 = bias only */
-    kt_per_channel_quant weight; /**< [Cout] (entries >= n unused) QuantizeMultiplier(lr s_x / s_W) */
-    kt_per_channel_quant bias;   /**< [Cout] QuantizeMultiplier(lr / (s_x s_W)) */
-    int32_t input_zero_point;    /**< zx of the saved input, [-128, 127] */
-    kt_tile stride;              /**< forward geometry (conv, depthwise; FC ignores it) */
+    int32_t n_weight_channels; /**< [0, Cout]; weights of channels < n are updated, 0 = bias only */
+    kt_per_channel_quant
+        weight;                /**< [Cout] (entries >= n unused) QuantizeMultiplier(lr s_x / s_W) */
+    kt_per_channel_quant bias; /**< [Cout] QuantizeMultiplier(lr / (s_x s_W)) */
+    int32_t input_zero_point;  /**< zx of the saved input, [-128, 127] */
+    kt_tile stride;            /**< forward geometry (conv, depthwise; FC ignores it) */
     kt_tile padding;
     kt_tile dilation;
-    int32_t depth_multiplier;    /**< depthwise only (>= 1; Cout = Cin * dm) */
-    int32_t stochastic;          /**< 1: weights round stochastically (u = hash32(key ^ i)), 0: nearest */
+    int32_t depth_multiplier; /**< depthwise only (>= 1; Cout = Cin * dm) */
+    int32_t stochastic; /**< 1: weights round stochastically (u = hash32(key ^ i)), 0: nearest */
 } kt_update_params;
 
 /** ReLU mask parameters (ReluMaskParams). */
@@ -195,9 +196,8 @@ kt_status kt_fully_connected_input_grad_s8(const kt_fc_grad_params *p, int32_t e
  */
 kt_status kt_conv2d_update_s8(const kt_update_params *p, int32_t e_gy, uint32_t key,
                               const kt_dims *input_dims, const int8_t *input,
-                              const kt_dims *grad_output_dims,
-                              const int8_t *grad_output, const kt_dims *filter_dims,
-                              int8_t *filter, int32_t *bias);
+                              const kt_dims *grad_output_dims, const int8_t *grad_output,
+                              const kt_dims *filter_dims, int8_t *filter, int32_t *bias);
 
 /**
  * @brief DEPTHWISE_CONV_2D fused QAS update, in place (channel co reads input channel
@@ -207,8 +207,7 @@ kt_status kt_conv2d_update_s8(const kt_update_params *p, int32_t e_gy, uint32_t 
 kt_status kt_depthwise_conv2d_update_s8(const kt_update_params *p, int32_t e_gy, uint32_t key,
                                         const kt_dims *input_dims, const int8_t *input,
                                         const kt_dims *grad_output_dims, const int8_t *grad_output,
-                                        const kt_dims *filter_dims, int8_t *filter,
-                                        int32_t *bias);
+                                        const kt_dims *filter_dims, int8_t *filter, int32_t *bias);
 
 /**
  * @brief FULLY_CONNECTED fused QAS update, in place. input_dims {N, 1, 1, Cin},

@@ -18,9 +18,9 @@ extern "C" {
 
 /** Status returned by kernels and engine calls. */
 typedef enum {
-    KT_OK = 0,          /**< success */
-    KT_ARG_ERROR = -1,  /**< an argument is outside its documented range */
-    KT_NO_IMPL = -2,    /**< the combination of arguments is not implemented */
+    KT_OK = 0,         /**< success */
+    KT_ARG_ERROR = -1, /**< an argument is outside its documented range */
+    KT_NO_IMPL = -2,   /**< the combination of arguments is not implemented */
 } kt_status;
 
 /** Dimensions of an NHWC tensor (or a 4-D filter: n = output channels, c = input channels). */

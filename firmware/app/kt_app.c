@@ -47,7 +47,8 @@ static void kt_app_info(kt_frame_sink sink, uint8_t seq)
         n = sizeof out - KT_INFO_FIXED_SIZE;
     }
     memcpy(p, name, n);
-    kt_frame_send(sink, KT_FRAME_INFO | KT_FRAME_ANSWER, seq, out, (uint16_t)(KT_INFO_FIXED_SIZE + n));
+    kt_frame_send(sink, KT_FRAME_INFO | KT_FRAME_ANSWER, seq, out,
+                  (uint16_t)(KT_INFO_FIXED_SIZE + n));
 }
 
 #ifdef KT_HAVE_MODEL
@@ -71,7 +72,8 @@ static void kt_app_model_info(kt_frame_sink sink, uint8_t seq)
     kt_frame_send(sink, KT_FRAME_MODEL_INFO | KT_FRAME_ANSWER, seq, out, (uint16_t)(16u + n));
 }
 
-static void kt_app_input_write(kt_frame_sink sink, uint8_t seq, const uint8_t *payload, uint16_t len)
+static void kt_app_input_write(kt_frame_sink sink, uint8_t seq, const uint8_t *payload,
+                               uint16_t len)
 {
     if (len < 4u) {
         kt_frame_send_error(sink, seq, KT_ERR_BAD_PAYLOAD, len);
@@ -101,7 +103,8 @@ static void kt_app_invoke(kt_frame_sink sink, uint8_t seq)
     kt_frame_send(sink, KT_FRAME_INVOKE | KT_FRAME_ANSWER, seq, out, sizeof out);
 }
 
-static void kt_app_output_read(kt_frame_sink sink, uint8_t seq, const uint8_t *payload, uint16_t len)
+static void kt_app_output_read(kt_frame_sink sink, uint8_t seq, const uint8_t *payload,
+                               uint16_t len)
 {
     if (len != 6u) {
         kt_frame_send_error(sink, seq, KT_ERR_BAD_PAYLOAD, len);
@@ -109,7 +112,8 @@ static void kt_app_output_read(kt_frame_sink sink, uint8_t seq, const uint8_t *p
     }
     uint32_t offset = kt_get_u32(payload);
     uint32_t n = (uint32_t)payload[4] | ((uint32_t)payload[5] << 8);
-    if (n > KT_FRAME_MAX_PAYLOAD || offset > kt_model.output_size || n > kt_model.output_size - offset) {
+    if (n > KT_FRAME_MAX_PAYLOAD || offset > kt_model.output_size ||
+        n > kt_model.output_size - offset) {
         kt_frame_send_error(sink, seq, KT_ERR_BAD_PAYLOAD, len);
         return;
     }
@@ -171,7 +175,8 @@ static uint32_t kt_params_size(void)
 
 /* Answers at most up to the end of the segment that holds @p offset (the host reads on until it
  * has all it asked for), so no copy buffer is needed. */
-static void kt_app_params_read(kt_frame_sink sink, uint8_t seq, const uint8_t *payload, uint16_t len)
+static void kt_app_params_read(kt_frame_sink sink, uint8_t seq, const uint8_t *payload,
+                               uint16_t len)
 {
     if (len != 6u) {
         kt_frame_send_error(sink, seq, KT_ERR_BAD_PAYLOAD, len);
@@ -190,7 +195,8 @@ static void kt_app_params_read(kt_frame_sink sink, uint8_t seq, const uint8_t *p
         if (offset < base + sg->size) {
             uint32_t from = offset - base;
             uint32_t take = sg->size - from < n ? sg->size - from : n;
-            kt_frame_send(sink, KT_FRAME_PARAMS_READ | KT_FRAME_ANSWER, seq, sg->data + from, (uint16_t)take);
+            kt_frame_send(sink, KT_FRAME_PARAMS_READ | KT_FRAME_ANSWER, seq, sg->data + from,
+                          (uint16_t)take);
             return;
         }
         base += sg->size;
@@ -199,7 +205,8 @@ static void kt_app_params_read(kt_frame_sink sink, uint8_t seq, const uint8_t *p
 }
 #endif /* KT_HAVE_TRAIN */
 
-void kt_app_handle(kt_frame_sink sink, uint8_t type, uint8_t seq, const uint8_t *payload, uint16_t len)
+void kt_app_handle(kt_frame_sink sink, uint8_t type, uint8_t seq, const uint8_t *payload,
+                   uint16_t len)
 {
     switch (type) {
     case KT_FRAME_INFO:
@@ -251,11 +258,13 @@ void kt_app_serve(kt_frame_decoder *decoder)
     kt_frame_decoder_reset(decoder);
     for (;;) {
         int32_t c = kt_bsp_getc_timeout(KT_FRAME_IDLE_MS);
-        kt_frame_event ev = (c < 0) ? kt_frame_decoder_idle(decoder) : kt_frame_decoder_feed(decoder, (uint8_t)c);
+        kt_frame_event ev =
+            (c < 0) ? kt_frame_decoder_idle(decoder) : kt_frame_decoder_feed(decoder, (uint8_t)c);
         if (ev == KT_FRAME_EV_ERROR) {
             kt_frame_send_error(kt_bsp_write, decoder->seq, decoder->error, decoder->detail);
         } else if (ev == KT_FRAME_EV_READY) {
-            kt_app_handle(kt_bsp_write, decoder->type, decoder->seq, decoder->payload, decoder->len);
+            kt_app_handle(kt_bsp_write, decoder->type, decoder->seq, decoder->payload,
+                          decoder->len);
         }
     }
 }

@@ -121,10 +121,13 @@ kt_frame_event kt_frame_decoder_idle(kt_frame_decoder *d)
     return KT_FRAME_EV_NONE;
 }
 
-void kt_frame_send(kt_frame_sink sink, uint8_t type, uint8_t seq, const uint8_t *payload, uint16_t len)
+void kt_frame_send(kt_frame_sink sink, uint8_t type, uint8_t seq, const uint8_t *payload,
+                   uint16_t len)
 {
+    /* clang-format off */
     uint8_t head[KT_FRAME_HEADER_SIZE] = {KT_FRAME_MAGIC0, KT_FRAME_MAGIC1, type, seq,
                                           (uint8_t)(len & 0xFFu), (uint8_t)(len >> 8)};
+    /* clang-format on */
     uint32_t crc = kt_crc32_update(0u, &head[2], 4u);
     crc = kt_crc32_update(crc, payload, len);
     uint8_t tail[KT_FRAME_TRAILER_SIZE] = {(uint8_t)crc, (uint8_t)(crc >> 8), (uint8_t)(crc >> 16),
@@ -138,7 +141,9 @@ void kt_frame_send(kt_frame_sink sink, uint8_t type, uint8_t seq, const uint8_t 
 
 void kt_frame_send_error(kt_frame_sink sink, uint8_t seq, kt_frame_error code, uint32_t detail)
 {
+    /* clang-format off */
     uint8_t p[8] = {(uint8_t)code, 0, 0, 0, (uint8_t)detail, (uint8_t)(detail >> 8),
                     (uint8_t)(detail >> 16), (uint8_t)(detail >> 24)};
+    /* clang-format on */
     kt_frame_send(sink, KT_FRAME_ERROR, seq, p, sizeof p);
 }

@@ -31,14 +31,13 @@ kt_status kt_conv2d_1x1_s8(const kt_conv_params *conv, const kt_per_channel_quan
     act_max = conv->activation.max;
     /* the fast path's shape is spelled out (it implies kt_check_conv_dims() and
        kt_check_geometry() but is stricter); the value checks are the shared ones */
-    if (filter_dims->h != 1 || filter_dims->w != 1 || conv->stride.h != 1 ||
-        conv->stride.w != 1 || conv->padding.h != 0 || conv->padding.w != 0 ||
-        conv->dilation.h < 1 || conv->dilation.w < 1 || input_dims->n < 1 ||
-        input_dims->h < 1 || input_dims->w < 1 || in_c < 1 || out_c < 1 ||
-        output_dims->n != input_dims->n || output_dims->h != input_dims->h ||
-        output_dims->w != input_dims->w || filter_dims->n != out_c || filter_dims->c != in_c ||
-        !kt_check_offsets(in_off, out_off) || !kt_check_activation(&conv->activation) ||
-        !kt_check_requant_shifts(quant->shift, out_c)) {
+    if (filter_dims->h != 1 || filter_dims->w != 1 || conv->stride.h != 1 || conv->stride.w != 1 ||
+        conv->padding.h != 0 || conv->padding.w != 0 || conv->dilation.h < 1 ||
+        conv->dilation.w < 1 || input_dims->n < 1 || input_dims->h < 1 || input_dims->w < 1 ||
+        in_c < 1 || out_c < 1 || output_dims->n != input_dims->n ||
+        output_dims->h != input_dims->h || output_dims->w != input_dims->w ||
+        filter_dims->n != out_c || filter_dims->c != in_c || !kt_check_offsets(in_off, out_off) ||
+        !kt_check_activation(&conv->activation) || !kt_check_requant_shifts(quant->shift, out_c)) {
         return KT_ARG_ERROR;
     }
 

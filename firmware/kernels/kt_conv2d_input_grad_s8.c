@@ -100,8 +100,8 @@ kt_status kt_conv2d_input_grad_s8(const kt_conv_grad_params *p, int32_t e_gy, in
                         }
                     }
                     for (j = 0; j < nb; ++j) {
-                        gx[ci0 + j] = kt_to_grad8(
-                            kt_scale_round(acc[j], p->x_multiplier, out_shift), stats);
+                        gx[ci0 + j] =
+                            kt_to_grad8(kt_scale_round(acc[j], p->x_multiplier, out_shift), stats);
                     }
                 }
             }

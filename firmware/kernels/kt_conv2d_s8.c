@@ -7,17 +7,17 @@
 #include "internal/kt_dot.h"
 #include "internal/kt_requant.h"
 
-static int kt_conv_is_1x1_fast(const kt_conv_params *conv, const kt_dims *in,
-                               const kt_dims *f, const kt_dims *out)
+static int kt_conv_is_1x1_fast(const kt_conv_params *conv, const kt_dims *in, const kt_dims *f,
+                               const kt_dims *out)
 {
     return f->h == 1 && f->w == 1 && conv->stride.h == 1 && conv->stride.w == 1 &&
            conv->padding.h == 0 && conv->padding.w == 0 && out->h == in->h && out->w == in->w;
 }
 
 kt_status kt_conv2d_s8(const kt_conv_params *conv, const kt_per_channel_quant *quant,
-                       const kt_dims *input_dims, const int8_t *input,
-                       const kt_dims *filter_dims, const int8_t *filter, const int32_t *bias,
-                       const kt_dims *output_dims, int8_t *output)
+                       const kt_dims *input_dims, const int8_t *input, const kt_dims *filter_dims,
+                       const int8_t *filter, const int32_t *bias, const kt_dims *output_dims,
+                       int8_t *output)
 {
     int32_t b, oy, ox, oc, ky, kx;
     int32_t in_h, in_w, in_c, k_h, k_w, out_h, out_w, out_c;
@@ -93,9 +93,8 @@ kt_status kt_conv2d_s8(const kt_conv_params *conv, const kt_per_channel_quant *q
                     if (bias != NULL) {
                         acc += bias[oc];
                     }
-                    output[(((size_t)b * out_h + oy) * out_w + ox) * out_c + oc] =
-                        kt_requantize_s8(acc, quant->multiplier[oc], quant->shift[oc], out_off,
-                                         act_min, act_max);
+                    output[(((size_t)b * out_h + oy) * out_w + ox) * out_c + oc] = kt_requantize_s8(
+                        acc, quant->multiplier[oc], quant->shift[oc], out_off, act_min, act_max);
                 }
             }
         }

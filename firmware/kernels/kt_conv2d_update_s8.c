@@ -13,16 +13,15 @@
 
 kt_status kt_conv2d_update_s8(const kt_update_params *p, int32_t e_gy, uint32_t key,
                               const kt_dims *input_dims, const int8_t *input,
-                              const kt_dims *grad_output_dims,
-                              const int8_t *grad_output, const kt_dims *filter_dims,
-                              int8_t *filter, int32_t *bias)
+                              const kt_dims *grad_output_dims, const int8_t *grad_output,
+                              const kt_dims *filter_dims, int8_t *filter, int32_t *bias)
 {
     int32_t acc[KT_GRAD_BLOCK];
     int32_t b, oy, ox, ky, kx, co, j, ci0;
     int32_t in_h, in_w, in_c, k_h, k_w, out_h, out_w, out_c, nw, zx;
 
     if (!kt_check_update_ptrs(p) || !kt_check_tensor_ptrs(input_dims, input, grad_output_dims,
-                                                           grad_output, filter_dims, filter)) {
+                                                          grad_output, filter_dims, filter)) {
         return KT_ARG_ERROR;
     }
     in_h = input_dims->h;
@@ -90,7 +89,8 @@ kt_status kt_conv2d_update_s8(const kt_update_params *p, int32_t e_gy, uint32_t 
             for (i = 0; i < pixels; ++i) {
                 s += grad_output[(size_t)i * out_c + co];
             }
-            bias[co] = kt_update_bias(bias[co], s, p->bias.multiplier[co], p->bias.shift[co] + e_gy);
+            bias[co] =
+                kt_update_bias(bias[co], s, p->bias.multiplier[co], p->bias.shift[co] + e_gy);
         }
     }
     return KT_OK;

@@ -111,8 +111,8 @@ kt_status kt_depthwise_conv2d_s8(const kt_dw_conv_params *dw, const kt_per_chann
                         if (bias != NULL) {
                             v += bias[oc];
                         }
-                        y[j] = kt_requantize_s8(v, quant->multiplier[oc], quant->shift[oc],
-                                                out_off, act_min, act_max);
+                        y[j] = kt_requantize_s8(v, quant->multiplier[oc], quant->shift[oc], out_off,
+                                                act_min, act_max);
                     }
                 }
             }

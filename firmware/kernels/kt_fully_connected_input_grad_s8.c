@@ -55,8 +55,8 @@ kt_status kt_fully_connected_input_grad_s8(const kt_fc_grad_params *p, int32_t e
                 }
             }
             for (j = 0; j < nb; ++j) {
-                gx[ci0 + j] = kt_to_grad8(kt_scale_round(acc[j], p->x_multiplier, out_shift),
-                                          stats);
+                gx[ci0 + j] =
+                    kt_to_grad8(kt_scale_round(acc[j], p->x_multiplier, out_shift), stats);
             }
         }
     }

@@ -17,7 +17,7 @@ kt_status kt_fully_connected_update_s8(const kt_update_params *p, int32_t e_gy, 
     int32_t b, co, j, ci0, batch, in_c, out_c, nw, zx;
 
     if (!kt_check_update_ptrs(p) || !kt_check_tensor_ptrs(input_dims, input, grad_output_dims,
-                                                           grad_output, filter_dims, filter)) {
+                                                          grad_output, filter_dims, filter)) {
         return KT_ARG_ERROR;
     }
     batch = input_dims->n;
@@ -60,7 +60,8 @@ kt_status kt_fully_connected_update_s8(const kt_update_params *p, int32_t e_gy, 
             for (b = 0; b < batch; ++b) {
                 s += grad_output[(size_t)b * out_c + co];
             }
-            bias[co] = kt_update_bias(bias[co], s, p->bias.multiplier[co], p->bias.shift[co] + e_gy);
+            bias[co] =
+                kt_update_bias(bias[co], s, p->bias.multiplier[co], p->bias.shift[co] + e_gy);
         }
     }
     return KT_OK;

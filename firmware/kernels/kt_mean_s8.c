@@ -60,9 +60,9 @@ kt_status kt_mean_s8(const kt_mean_params *mean, const kt_dims *input_dims, cons
                 x += ch;
             }
             for (j = 0; j < n; ++j) {
-                output[(size_t)b * ch + c0 + j] = kt_requantize_s8(
-                    acc[j] + count * mean->input_offset, mult, shift, mean->output_offset, -128,
-                    127);
+                output[(size_t)b * ch + c0 + j] =
+                    kt_requantize_s8(acc[j] + count * mean->input_offset, mult, shift,
+                                     mean->output_offset, -128, 127);
             }
         }
     }

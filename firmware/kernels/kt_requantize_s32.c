@@ -11,8 +11,8 @@ kt_status kt_requantize_s32(int32_t count, const int32_t *acc, const int32_t *mu
                             const int32_t *shift, int32_t *out)
 {
     int32_t i;
-    if (count < 0 || (count > 0 && (acc == NULL || multiplier == NULL || shift == NULL ||
-                                    out == NULL))) {
+    if (count < 0 ||
+        (count > 0 && (acc == NULL || multiplier == NULL || shift == NULL || out == NULL))) {
         return KT_ARG_ERROR;
     }
     if (!kt_check_requant_shifts(shift, count)) {

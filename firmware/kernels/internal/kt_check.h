@@ -67,9 +67,9 @@ static inline int kt_check_geometry(const kt_tile *stride, const kt_tile *paddin
  */
 static inline int kt_check_conv_dims(const kt_dims *in, const kt_dims *filter, const kt_dims *out)
 {
-    return in->n >= 1 && in->h >= 1 && in->w >= 1 && in->c >= 1 && out->n == in->n &&
-           out->h >= 1 && out->w >= 1 && out->c >= 1 && filter->n == out->c && filter->h >= 1 &&
-           filter->w >= 1 && filter->c == in->c;
+    return in->n >= 1 && in->h >= 1 && in->w >= 1 && in->c >= 1 && out->n == in->n && out->h >= 1 &&
+           out->w >= 1 && out->c >= 1 && filter->n == out->c && filter->h >= 1 && filter->w >= 1 &&
+           filter->c == in->c;
 }
 
 /**
@@ -80,10 +80,9 @@ static inline int kt_check_conv_dims(const kt_dims *in, const kt_dims *filter, c
 static inline int kt_check_dw_dims(const kt_dims *in, const kt_dims *filter, const kt_dims *out,
                                    int32_t depth_multiplier)
 {
-    return in->n >= 1 && in->h >= 1 && in->w >= 1 && in->c >= 1 && out->n == in->n &&
-           out->h >= 1 && out->w >= 1 && depth_multiplier >= 1 &&
-           out->c == in->c * depth_multiplier && filter->n == 1 && filter->h >= 1 &&
-           filter->w >= 1 && filter->c == out->c;
+    return in->n >= 1 && in->h >= 1 && in->w >= 1 && in->c >= 1 && out->n == in->n && out->h >= 1 &&
+           out->w >= 1 && depth_multiplier >= 1 && out->c == in->c * depth_multiplier &&
+           filter->n == 1 && filter->h >= 1 && filter->w >= 1 && filter->c == out->c;
 }
 
 /**
@@ -92,9 +91,9 @@ static inline int kt_check_dw_dims(const kt_dims *in, const kt_dims *filter, con
  */
 static inline int kt_check_fc_dims(const kt_dims *in, const kt_dims *filter, const kt_dims *out)
 {
-    return in->n >= 1 && in->h == 1 && in->w == 1 && in->c >= 1 && out->n == in->n &&
-           out->h == 1 && out->w == 1 && out->c >= 1 && filter->n == out->c && filter->h == 1 &&
-           filter->w == 1 && filter->c == in->c;
+    return in->n >= 1 && in->h == 1 && in->w == 1 && in->c >= 1 && out->n == in->n && out->h == 1 &&
+           out->w == 1 && out->c >= 1 && filter->n == out->c && filter->h == 1 && filter->w == 1 &&
+           filter->c == in->c;
 }
 
 /** @brief 1 iff input_offset is in [-127, 128] and output_offset in [-128, 127]. */
