@@ -32,7 +32,8 @@ extern "C" {
 #define KT_WIRE_RUNTIME_VERSION 1
 
 /** Answer one valid request frame through @p sink (an answer or an error frame). */
-void kt_app_handle(kt_frame_sink sink, uint8_t type, uint8_t seq, const uint8_t *payload, uint16_t len);
+void kt_app_handle(kt_frame_sink sink, uint8_t type, uint8_t seq, const uint8_t *payload,
+                   uint16_t len);
 
 /** Serve requests from the board UART forever. */
 void kt_app_serve(kt_frame_decoder *decoder);

@@ -25,9 +25,6 @@ void kt_bsp_putc(uint8_t byte);
 /** Send @p len bytes. */
 void kt_bsp_write(const uint8_t *data, size_t len);
 
-/** Wait for one received byte; returns it, [0, 255]. Blocks forever. */
-uint8_t kt_bsp_getc(void);
-
 /**
  * Wait at most @p timeout_ms milliseconds (of the board's clock; of the virtual clock on QEMU)
  * for one received byte. Returns the byte, [0, 255], or -1 on timeout.

@@ -27,8 +27,8 @@ extern "C" {
 #define KT_FRAME_MAX_PAYLOAD 2048u
 #endif
 
-#define KT_FRAME_MAGIC0 0x4Bu /* 'K' */
-#define KT_FRAME_MAGIC1 0x54u /* 'T' */
+#define KT_FRAME_MAGIC0 0x4Bu    /* 'K' */
+#define KT_FRAME_MAGIC1 0x54u    /* 'T' */
 #define KT_FRAME_HEADER_SIZE 6u  /* magic, type, seq, len */
 #define KT_FRAME_TRAILER_SIZE 4u /* crc32 */
 
@@ -43,9 +43,9 @@ typedef enum kt_wire_error kt_frame_error;
 
 /** What feeding one byte (or an idle timeout) produced. */
 typedef enum {
-    KT_FRAME_EV_NONE = 0,  /**< nothing yet */
-    KT_FRAME_EV_READY,     /**< a whole valid frame is in the decoder */
-    KT_FRAME_EV_ERROR,     /**< an error to report: see error / detail / seq */
+    KT_FRAME_EV_NONE = 0, /**< nothing yet */
+    KT_FRAME_EV_READY,    /**< a whole valid frame is in the decoder */
+    KT_FRAME_EV_ERROR,    /**< an error to report: see error / detail / seq */
 } kt_frame_event;
 
 /** Decoder state; the frame buffer is part of it (size known at compile time). */
@@ -81,7 +81,8 @@ uint32_t kt_crc32_update(uint32_t crc, const uint8_t *data, size_t len);
 typedef void (*kt_frame_sink)(const uint8_t *data, size_t len);
 
 /** Encode and emit one frame through @p sink. @p len must be <= KT_FRAME_MAX_PAYLOAD. */
-void kt_frame_send(kt_frame_sink sink, uint8_t type, uint8_t seq, const uint8_t *payload, uint16_t len);
+void kt_frame_send(kt_frame_sink sink, uint8_t type, uint8_t seq, const uint8_t *payload,
+                   uint16_t len);
 
 /** Emit a KT_FRAME_ERROR frame. */
 void kt_frame_send_error(kt_frame_sink sink, uint8_t seq, kt_frame_error code, uint32_t detail);

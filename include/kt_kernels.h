@@ -3,23 +3,24 @@
  * @brief Public API of the kilotrain int8 forward kernels (TFLite Micro reference semantics,
  *        bit-exact).
  *
- * Conventions (the same contract as python/kilotrain/golden/params.py):
+ * Conventions (the same contract as python/kilotrain/model/params.py):
  * - activations are NHWC int8, described by a kt_dims {n, h, w, c};
  * - filters are {n = output channels, h = KH, w = KW, c = input channels}; a depthwise filter is
  *   {1, KH, KW, Cout};
  * - `*_offset` fields are *added*: input_offset = -input_zero_point, output_offset =
  *   +output_zero_point;
  * - a real multiplier m is multiplier * 2^(shift - 31), TFLM's MultiplyByQuantizedMultiplier
- *   rounding (see kt_requant.h);
+ *   rounding (firmware/kernels/internal/kt_requant.h);
  * - padding gives the top/left padding only; the output size is given by the output dims, so
  *   SAME padding with an odd total needs no extra field;
  * - fused ReLU / ReLU6 are the int8 clamp `activation`.
  *
  * Every function returns KT_OK, or KT_ARG_ERROR (and writes nothing) when an argument is outside
  * its documented range (one exception: kt_softmax_s8() checks TFLM's reciprocal-exponent bound
- * row by row, so rows before a failing row are written). No kernel allocates memory or uses static state; kernels that need scratch
- * memory take a kt_context and expose kt_<op>_get_buffer_size() (none of the current kernels do).
- * Integer arithmetic only.
+ * row by row, so rows before a failing row are written). No kernel allocates memory or uses static
+ * state, and none needs scratch memory today (blocked kernels keep small fixed accumulator blocks
+ * on the stack); a kernel that did would expose kt_<op>_get_buffer_size() and take a
+ * caller-owned buffer of that size. Integer arithmetic only.
  */
 #ifndef KT_KERNELS_H
 #define KT_KERNELS_H
@@ -39,19 +40,13 @@ typedef struct {
     int32_t w; /**< along width */
 } kt_tile;
 
-/** Scratch memory handed to a kernel by the caller (see kt_<op>_get_buffer_size()). */
-typedef struct {
-    void *buf;    /**< caller-owned, 4-byte aligned, or NULL when size is 0 */
-    int32_t size; /**< bytes */
-} kt_context;
-
 /** CONV_2D parameters (ConvParams). */
 typedef struct {
-    kt_tile stride;          /**< >= 1 */
-    kt_tile padding;         /**< top / left padding, >= 0 */
-    kt_tile dilation;        /**< >= 1 */
-    int32_t input_offset;    /**< -input_zero_point, [-127, 128] */
-    int32_t output_offset;   /**< output_zero_point, [-128, 127] */
+    kt_tile stride;           /**< >= 1 */
+    kt_tile padding;          /**< top / left padding, >= 0 */
+    kt_tile dilation;         /**< >= 1 */
+    int32_t input_offset;     /**< -input_zero_point, [-127, 128] */
+    int32_t output_offset;    /**< output_zero_point, [-128, 127] */
     kt_activation activation; /**< int8 clamp */
 } kt_conv_params;
 
@@ -107,10 +102,10 @@ typedef struct {
 
 /** PAD / PADV2 parameters (PadParams). */
 typedef struct {
-    int32_t rank;                 /**< [1, KT_MAX_RANK] */
-    int32_t before[KT_MAX_RANK];  /**< >= 0, per axis */
-    int32_t after[KT_MAX_RANK];   /**< >= 0, per axis */
-    int32_t pad_value;            /**< [-128, 127] (the output zero point for PAD) */
+    int32_t rank;                /**< [1, KT_MAX_RANK] */
+    int32_t before[KT_MAX_RANK]; /**< >= 0, per axis */
+    int32_t after[KT_MAX_RANK];  /**< >= 0, per axis */
+    int32_t pad_value;           /**< [-128, 127] (the output zero point for PAD) */
 } kt_pad_params;
 
 /** TRANSPOSE parameters (TransposeParams): output axis i is input axis perm[i]. */
@@ -154,9 +149,9 @@ kt_status kt_requantize_s32(int32_t count, const int32_t *acc, const int32_t *mu
  * @param output      int8 NHWC
  */
 kt_status kt_conv2d_s8(const kt_conv_params *conv, const kt_per_channel_quant *quant,
-                       const kt_dims *input_dims, const int8_t *input,
-                       const kt_dims *filter_dims, const int8_t *filter, const int32_t *bias,
-                       const kt_dims *output_dims, int8_t *output);
+                       const kt_dims *input_dims, const int8_t *input, const kt_dims *filter_dims,
+                       const int8_t *filter, const int32_t *bias, const kt_dims *output_dims,
+                       int8_t *output);
 
 /**
  * @brief CONV_2D int8 fast path: 1x1 filter, stride 1, no padding (OH = H, OW = W). Dilation is
@@ -214,8 +209,8 @@ kt_status kt_add_s8(const kt_add_params *add, const kt_dims *input1_dims, const 
  * @param input_dims  {N, H, W, C}
  * @param output_dims {N, OH, OW, C}
  */
-kt_status kt_avg_pool_s8(const kt_pool_params *pool, const kt_dims *input_dims,
-                         const int8_t *input, const kt_dims *output_dims, int8_t *output);
+kt_status kt_avg_pool_s8(const kt_pool_params *pool, const kt_dims *input_dims, const int8_t *input,
+                         const kt_dims *output_dims, int8_t *output);
 
 /**
  * @brief MEAN over H and W int8 (TFLM EvalIntegerMean -> reference_ops::QuantizedMeanOrSum):

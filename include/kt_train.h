@@ -21,10 +21,10 @@ extern "C" {
 
 /** What one step reports. */
 typedef struct {
-    int32_t status;        /**< kt_status of the step */
-    uint32_t p_label_q15;  /**< softmax probability of the label, Q15 ([0, 32768]) */
-    int32_t predicted;     /**< argmax of the logits (forward pass of this step) */
-    uint32_t saturated;    /**< gradient elements clamped to [-127, 127] in this step */
+    int32_t status;       /**< kt_status of the step */
+    uint32_t p_label_q15; /**< softmax probability of the label, Q15 ([0, 32768]) */
+    int32_t predicted;    /**< argmax of the logits (forward pass of this step) */
+    uint32_t saturated;   /**< gradient elements clamped to [-127, 127] in this step */
 } kt_train_result;
 
 /** One contiguous piece of the trainable parameters (weights int8, biases int32 LE). */

@@ -2,8 +2,8 @@
  * @file kt_train_kernels.h
  * @brief Public API of the kilotrain integer backward / update kernels (docs/numerics.md,
  *        "Backward and update: the integer training contract"), bit-exact with the numpy golden
- *        ops python/kilotrain/golden/<name>.py; the param structs mirror the records of
- *        python/kilotrain/golden/grad_params.py field by field.
+ *        ops python/kilotrain/reference/<name>.py; the param structs mirror the records of
+ *        python/kilotrain/reference/grad_params.py field by field.
  *
  * Conventions (in addition to kt_kernels.h):
  * - a gradient tensor is int8 in [-127, 127] with a power-of-two scale, real = g * 2^e; the
@@ -12,19 +12,21 @@
  * - compile-time (multiplier, shift) pairs are QuantizeMultiplier results, real = m * 2^(shift -
  *   31); their shifts are in [KT_GRAD_SHIFT_MIN, KT_GRAD_SHIFT_MAX];
  * - a kernel that writes an int8 gradient fills *stats (overwritten, not accumulated) with the
- *   number of saturated elements and max |g| (kt_grad_quant.h);
+ *   number of saturated elements and max |g| (kt_grad_stats);
  * - accumulators are int32: the compiler guarantees the overflow bounds of the contract
  *   (input gradient: K * 127 * 128 * 2^H < 2^31; update: P * 128 * 255 < 2^31); the kernels do
  *   not re-check them.
  *
  * Every function returns KT_OK, or KT_ARG_ERROR (and writes nothing) when an argument is outside
  * its documented range. No malloc, no static state, no floating point, no scratch buffers (h is
- * computed on the fly; accumulator blocks of KT_GRAD_BLOCK int32 live on the stack).
+ * computed on the fly; accumulator blocks of 32 int32 live on the stack).
+ *
+ * The fixed-point primitives behind the kernels (scale_round, shift_round, to_grad8, the weight
+ * update) are internal: firmware/kernels/internal/kt_grad_quant.h.
  */
 #ifndef KT_TRAIN_KERNELS_H
 #define KT_TRAIN_KERNELS_H
 
-#include "kt_grad_quant.h"
 #include "kt_kernels.h"
 #include "kt_types.h"
 
@@ -42,8 +44,12 @@ extern "C" {
 #define KT_GRAD_CHAN_SHIFT_MAX 1
 /** Largest input-gradient headroom H. */
 #define KT_GRAD_HEADROOM_MAX 8
-/** Channels accumulated together on the stack by the blocked kernels (4 bytes each). */
-#define KT_GRAD_BLOCK 32
+
+/** Statistics of one int8 gradient tensor (scale policy input). */
+typedef struct {
+    int32_t saturated; /**< elements clamped to [-127, 127] (|v| > 127), >= 0 */
+    int32_t amax;      /**< max |g| after clamping, [0, 127] (0 for an empty tensor) */
+} kt_grad_stats;
 
 /** CONV_2D input-gradient parameters (ConvGradParams). */
 typedef struct {
@@ -79,15 +85,16 @@ typedef struct {
 
 /** Fused QAS update parameters of a conv / depthwise / FC layer (UpdateParams). */
 typedef struct {
-    int32_t n_weight_channels;   /**< [0, Cout]; weights of channels < n are updated, 0 = bias only */
-    kt_per_channel_quant weight; /**< [Cout] (entries >= n unused) QuantizeMultiplier(lr s_x / s_W) */
-    kt_per_channel_quant bias;   /**< [Cout] QuantizeMultiplier(lr / (s_x s_W)) */
-    int32_t input_zero_point;    /**< zx of the saved input, [-128, 127] */
-    kt_tile stride;              /**< forward geometry (conv, depthwise; FC ignores it) */
+    int32_t n_weight_channels; /**< [0, Cout]; weights of channels < n are updated, 0 = bias only */
+    kt_per_channel_quant
+        weight;                /**< [Cout] (entries >= n unused) QuantizeMultiplier(lr s_x / s_W) */
+    kt_per_channel_quant bias; /**< [Cout] QuantizeMultiplier(lr / (s_x s_W)) */
+    int32_t input_zero_point;  /**< zx of the saved input, [-128, 127] */
+    kt_tile stride;            /**< forward geometry (conv, depthwise; FC ignores it) */
     kt_tile padding;
     kt_tile dilation;
-    int32_t depth_multiplier;    /**< depthwise only (>= 1; Cout = Cin * dm) */
-    int32_t stochastic;          /**< 1: weights round stochastically (u = hash32(key ^ i)), 0: nearest */
+    int32_t depth_multiplier; /**< depthwise only (>= 1; Cout = Cin * dm) */
+    int32_t stochastic; /**< 1: weights round stochastically (u = hash32(key ^ i)), 0: nearest */
 } kt_update_params;
 
 /** ReLU mask parameters (ReluMaskParams). */
@@ -109,6 +116,23 @@ typedef struct {
 typedef struct {
     const uint16_t *exp_table; /**< [256] round(2^15 exp(-d s_z)); exp_table[0] >= 1 */
 } kt_softmax_ce_params;
+
+/** @brief The "lowbias32" hash (mod 2^32) of the stochastic weight rounding. */
+static inline uint32_t kt_hash32(uint32_t x)
+{
+    x ^= x >> 16;
+    x *= 0x7feb352dU;
+    x ^= x >> 15;
+    x *= 0x846ca68bU;
+    x ^= x >> 16;
+    return x;
+}
+
+/** @brief Key of one layer's stochastic weight update: hash32(step * 0x85EBCA6B + op_position). */
+static inline uint32_t kt_update_key(uint32_t step, uint32_t op_position)
+{
+    return kt_hash32(step * 0x85EBCA6BU + op_position);
+}
 
 /* ---------------------------------------------------------------------------------------------- */
 
@@ -172,9 +196,8 @@ kt_status kt_fully_connected_input_grad_s8(const kt_fc_grad_params *p, int32_t e
  */
 kt_status kt_conv2d_update_s8(const kt_update_params *p, int32_t e_gy, uint32_t key,
                               const kt_dims *input_dims, const int8_t *input,
-                              const kt_dims *grad_output_dims,
-                              const int8_t *grad_output, const kt_dims *filter_dims,
-                              int8_t *filter, int32_t *bias);
+                              const kt_dims *grad_output_dims, const int8_t *grad_output,
+                              const kt_dims *filter_dims, int8_t *filter, int32_t *bias);
 
 /**
  * @brief DEPTHWISE_CONV_2D fused QAS update, in place (channel co reads input channel
@@ -184,8 +207,7 @@ kt_status kt_conv2d_update_s8(const kt_update_params *p, int32_t e_gy, uint32_t 
 kt_status kt_depthwise_conv2d_update_s8(const kt_update_params *p, int32_t e_gy, uint32_t key,
                                         const kt_dims *input_dims, const int8_t *input,
                                         const kt_dims *grad_output_dims, const int8_t *grad_output,
-                                        const kt_dims *filter_dims, int8_t *filter,
-                                        int32_t *bias);
+                                        const kt_dims *filter_dims, int8_t *filter, int32_t *bias);
 
 /**
  * @brief FULLY_CONNECTED fused QAS update, in place. input_dims {N, 1, 1, Cin},

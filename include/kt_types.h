@@ -3,8 +3,8 @@
  * @brief Common types of the kilotrain engine and kernels: status codes, tensor dimensions,
  *        quantization parameter structs.
  *
- * C99, no dynamic memory. Every kernel takes caller-owned buffers; kernels that need scratch
- * memory expose a `kt_<op>_get_buffer_size()` function.
+ * C99, no dynamic memory. Every kernel takes caller-owned buffers; none needs scratch memory
+ * today (a kernel that did would expose `kt_<op>_get_buffer_size()` and take a caller buffer).
  */
 #ifndef KT_TYPES_H
 #define KT_TYPES_H
@@ -22,9 +22,9 @@ extern "C" {
 
 /** Status returned by kernels and engine calls. */
 typedef enum {
-    KT_OK = 0,          /**< success */
-    KT_ARG_ERROR = -1,  /**< an argument is outside its documented range */
-    KT_NO_IMPL = -2,    /**< the combination of arguments is not implemented */
+    KT_OK = 0,         /**< success */
+    KT_ARG_ERROR = -1, /**< an argument is outside its documented range */
+    KT_NO_IMPL = -2,   /**< the combination of arguments is not implemented */
 } kt_status;
 
 /** Dimensions of an NHWC tensor (or a 4-D filter: n = output channels, c = input channels). */
@@ -35,16 +35,13 @@ typedef struct {
     int32_t c; /**< channels (innermost, contiguous) */
 } kt_dims;
 
-/** Per-tensor requantization: real multiplier = multiplier * 2^(shift - 31). */
+/**
+ * Per-output-channel requantization (arrays of length = output channels): real multiplier of
+ * channel i = multiplier[i] * 2^(shift[i] - 31).
+ */
 typedef struct {
-    int32_t multiplier; /**< Q31 multiplier, [2^30, 2^31 - 1] or 0 */
-    int32_t shift;      /**< left shift if > 0, right shift if < 0; [-31, 30] */
-} kt_per_tensor_quant;
-
-/** Per-output-channel requantization (arrays of length = output channels). */
-typedef struct {
-    const int32_t *multiplier; /**< Q31 multipliers */
-    const int32_t *shift;      /**< shifts, same convention as kt_per_tensor_quant */
+    const int32_t *multiplier; /**< Q31 multipliers, [2^30, 2^31 - 1] or 0 */
+    const int32_t *shift;      /**< left shift if > 0, right shift if < 0; forward: [-31, 30] */
 } kt_per_channel_quant;
 
 /** Clamp range of an int8 activation (fused ReLU / ReLU6 narrow it). */

@@ -13,9 +13,11 @@
 /* kt_wire.h (included by kt_frame.h) is generated from the wire schema at build time; this file is
  * written for the layouts of schema version KT_WIRE_RUNTIME_VERSION (kt_app.h). */
 #if KT_WIRE_SCHEMA_VERSION > KT_WIRE_RUNTIME_VERSION
-#error "kt_wire.h has a newer wire schema than this C runtime: update firmware/app/kt_app.c to the layouts of python/kilotrain/device/wire.py, then set KT_WIRE_RUNTIME_VERSION in include/kt_app.h to its SCHEMA_VERSION"
+#error \
+    "kt_wire.h has a newer wire schema than this C runtime: update firmware/app/kt_app.c to the layouts of python/kilotrain/device/wire.py, then set KT_WIRE_RUNTIME_VERSION in include/kt_app.h to its SCHEMA_VERSION"
 #elif KT_WIRE_SCHEMA_VERSION < KT_WIRE_RUNTIME_VERSION
-#error "kt_wire.h has an older wire schema than this C runtime expects (KT_WIRE_RUNTIME_VERSION in include/kt_app.h): update python/kilotrain/device/wire.py (SCHEMA_VERSION) and rebuild to regenerate kt_wire.h"
+#error \
+    "kt_wire.h has an older wire schema than this C runtime expects (KT_WIRE_RUNTIME_VERSION in include/kt_app.h): update python/kilotrain/device/wire.py (SCHEMA_VERSION) and rebuild to regenerate kt_wire.h"
 #endif
 
 /* Copy at most @p max bytes of @p text to @p out; the number copied. */
@@ -48,7 +50,8 @@ static void kt_app_info(kt_frame_sink sink, uint8_t seq)
     kt_wire_info_answer_put_frame_idle_ms(out, (uint16_t)KT_FRAME_IDLE_MS);
     uint16_t n = kt_app_put_text(out + KT_WIRE_INFO_ANSWER_BOARD_OFFSET, kt_bsp_board_name(),
                                  KT_WIRE_INFO_ANSWER_BOARD_MAX_SIZE);
-    kt_frame_send(sink, KT_FRAME_INFO | KT_FRAME_ANSWER, seq, out, (uint16_t)(KT_WIRE_INFO_ANSWER_SIZE + n));
+    kt_frame_send(sink, KT_FRAME_INFO | KT_FRAME_ANSWER, seq, out,
+                  (uint16_t)(KT_WIRE_INFO_ANSWER_SIZE + n));
 }
 
 #ifdef KT_HAVE_MODEL
@@ -65,7 +68,8 @@ static void kt_app_model_info(kt_frame_sink sink, uint8_t seq)
                   (uint16_t)(KT_WIRE_MODEL_INFO_ANSWER_SIZE + n));
 }
 
-static void kt_app_input_write(kt_frame_sink sink, uint8_t seq, const uint8_t *payload, uint16_t len)
+static void kt_app_input_write(kt_frame_sink sink, uint8_t seq, const uint8_t *payload,
+                               uint16_t len)
 {
     if (len < KT_WIRE_INPUT_WRITE_REQUEST_SIZE) {
         kt_frame_send_error(sink, seq, KT_ERR_BAD_PAYLOAD, len);
@@ -78,7 +82,8 @@ static void kt_app_input_write(kt_frame_sink sink, uint8_t seq, const uint8_t *p
         return;
     }
     memcpy(kt_model_input() + offset, payload + KT_WIRE_INPUT_WRITE_REQUEST_DATA_OFFSET, n);
-    kt_frame_send(sink, KT_FRAME_INPUT_WRITE | KT_FRAME_ANSWER, seq, NULL, KT_WIRE_INPUT_WRITE_ANSWER_SIZE);
+    kt_frame_send(sink, KT_FRAME_INPUT_WRITE | KT_FRAME_ANSWER, seq, NULL,
+                  KT_WIRE_INPUT_WRITE_ANSWER_SIZE);
 }
 
 static void kt_app_invoke(kt_frame_sink sink, uint8_t seq)
@@ -94,7 +99,8 @@ static void kt_app_invoke(kt_frame_sink sink, uint8_t seq)
     kt_frame_send(sink, KT_FRAME_INVOKE | KT_FRAME_ANSWER, seq, out, sizeof out);
 }
 
-static void kt_app_output_read(kt_frame_sink sink, uint8_t seq, const uint8_t *payload, uint16_t len)
+static void kt_app_output_read(kt_frame_sink sink, uint8_t seq, const uint8_t *payload,
+                               uint16_t len)
 {
     if (len != KT_WIRE_OUTPUT_READ_REQUEST_SIZE) {
         kt_frame_send_error(sink, seq, KT_ERR_BAD_PAYLOAD, len);
@@ -102,7 +108,8 @@ static void kt_app_output_read(kt_frame_sink sink, uint8_t seq, const uint8_t *p
     }
     uint32_t offset = kt_wire_output_read_request_get_offset(payload);
     uint32_t n = kt_wire_output_read_request_get_length(payload);
-    if (n > KT_FRAME_MAX_PAYLOAD || offset > kt_model.output_size || n > kt_model.output_size - offset) {
+    if (n > KT_FRAME_MAX_PAYLOAD || offset > kt_model.output_size ||
+        n > kt_model.output_size - offset) {
         kt_frame_send_error(sink, seq, KT_ERR_BAD_PAYLOAD, len);
         return;
     }
@@ -164,7 +171,8 @@ static uint32_t kt_params_size(void)
 
 /* Answers at most up to the end of the segment that holds @p offset (the host reads on until it
  * has all it asked for), so no copy buffer is needed. */
-static void kt_app_params_read(kt_frame_sink sink, uint8_t seq, const uint8_t *payload, uint16_t len)
+static void kt_app_params_read(kt_frame_sink sink, uint8_t seq, const uint8_t *payload,
+                               uint16_t len)
 {
     if (len != KT_WIRE_PARAMS_READ_REQUEST_SIZE) {
         kt_frame_send_error(sink, seq, KT_ERR_BAD_PAYLOAD, len);
@@ -183,7 +191,8 @@ static void kt_app_params_read(kt_frame_sink sink, uint8_t seq, const uint8_t *p
         if (offset < base + sg->size) {
             uint32_t from = offset - base;
             uint32_t take = sg->size - from < n ? sg->size - from : n;
-            kt_frame_send(sink, KT_FRAME_PARAMS_READ | KT_FRAME_ANSWER, seq, sg->data + from, (uint16_t)take);
+            kt_frame_send(sink, KT_FRAME_PARAMS_READ | KT_FRAME_ANSWER, seq, sg->data + from,
+                          (uint16_t)take);
             return;
         }
         base += sg->size;
@@ -192,7 +201,8 @@ static void kt_app_params_read(kt_frame_sink sink, uint8_t seq, const uint8_t *p
 }
 #endif /* KT_HAVE_TRAIN */
 
-void kt_app_handle(kt_frame_sink sink, uint8_t type, uint8_t seq, const uint8_t *payload, uint16_t len)
+void kt_app_handle(kt_frame_sink sink, uint8_t type, uint8_t seq, const uint8_t *payload,
+                   uint16_t len)
 {
     switch (type) {
     case KT_FRAME_INFO:
@@ -245,11 +255,13 @@ void kt_app_serve(kt_frame_decoder *decoder)
     kt_frame_decoder_reset(decoder);
     for (;;) {
         int32_t c = kt_bsp_getc_timeout(KT_FRAME_IDLE_MS);
-        kt_frame_event ev = (c < 0) ? kt_frame_decoder_idle(decoder) : kt_frame_decoder_feed(decoder, (uint8_t)c);
+        kt_frame_event ev =
+            (c < 0) ? kt_frame_decoder_idle(decoder) : kt_frame_decoder_feed(decoder, (uint8_t)c);
         if (ev == KT_FRAME_EV_ERROR) {
             kt_frame_send_error(kt_bsp_write, decoder->seq, decoder->error, decoder->detail);
         } else if (ev == KT_FRAME_EV_READY) {
-            kt_app_handle(kt_bsp_write, decoder->type, decoder->seq, decoder->payload, decoder->len);
+            kt_app_handle(kt_bsp_write, decoder->type, decoder->seq, decoder->payload,
+                          decoder->len);
         }
     }
 }

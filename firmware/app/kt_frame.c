@@ -116,9 +116,10 @@ kt_frame_event kt_frame_decoder_idle(kt_frame_decoder *d)
     return KT_FRAME_EV_NONE;
 }
 
-void kt_frame_send(kt_frame_sink sink, uint8_t type, uint8_t seq, const uint8_t *payload, uint16_t len)
+void kt_frame_send(kt_frame_sink sink, uint8_t type, uint8_t seq, const uint8_t *payload,
+                   uint16_t len)
 {
-    uint8_t head[KT_FRAME_HEADER_SIZE] = {KT_FRAME_MAGIC0, KT_FRAME_MAGIC1, type, seq,
+    uint8_t head[KT_FRAME_HEADER_SIZE] = {KT_FRAME_MAGIC0,        KT_FRAME_MAGIC1,    type, seq,
                                           (uint8_t)(len & 0xFFu), (uint8_t)(len >> 8)};
     uint32_t crc = kt_crc32_update(0u, &head[2], 4u);
     crc = kt_crc32_update(crc, payload, len);

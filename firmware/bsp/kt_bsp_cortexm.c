@@ -29,6 +29,7 @@ void kt_reset_handler(void);
 void kt_default_handler(void);
 void kt_systick_handler(void);
 
+/* clang-format off */
 __attribute__((section(".isr_vector"), used)) void (*const kt_vector_table[16])(void) = {
     (void (*)(void))(&_estack), /* initial stack pointer */
     kt_reset_handler,
@@ -44,6 +45,7 @@ __attribute__((section(".isr_vector"), used)) void (*const kt_vector_table[16])(
     kt_default_handler, /* PendSV */
     kt_systick_handler,
 };
+/* clang-format on */
 
 void kt_reset_handler(void)
 {
@@ -81,7 +83,7 @@ void kt_cortexm_counter_start(void)
 {
     SYST_RVR = SYST_RELOAD;
     SYST_CVR = 0u;
-    SYST_CSR = 0x7u; /* processor clock, interrupt on wrap, enabled */
+    SYST_CSR = 0x7u;         /* processor clock, interrupt on wrap, enabled */
     while (SYST_CVR == 0u) { /* CVR reads 0 until the first reload: wait for it */
     }
     kt_systick_wraps = 0u;
@@ -123,15 +125,6 @@ int32_t kt_bsp_getc_timeout(uint32_t timeout_ms)
             return -1;
         }
     }
-}
-
-uint8_t kt_bsp_getc(void)
-{
-    int32_t c;
-    do {
-        c = kt_board_uart_poll();
-    } while (c < 0);
-    return (uint8_t)c;
 }
 
 void kt_bsp_write(const uint8_t *data, size_t len)

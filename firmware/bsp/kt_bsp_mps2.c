@@ -40,11 +40,13 @@ int32_t kt_board_uart_poll(void)
     return -1;
 }
 
+/* clang-format off */
 uint32_t kt_bsp_counter_hz(void) { return 25000000u; }
 uint32_t kt_bsp_instructions_per_tick(void) { return 40u; }
 const char *kt_bsp_board_name(void) { return "qemu_mps2_an500"; }
 uint32_t kt_bsp_sram_size(void) { return 320u * 1024u; }
 uint32_t kt_bsp_flash_size(void) { return 1024u * 1024u; }
+/* clang-format on */
 
 void kt_bsp_exit(int code)
 {

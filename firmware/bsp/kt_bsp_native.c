@@ -56,15 +56,7 @@ int32_t kt_bsp_getc_timeout(uint32_t timeout_ms)
     return c;
 }
 
-uint8_t kt_bsp_getc(void)
-{
-    int32_t c;
-    do {
-        c = kt_bsp_getc_timeout(1000u);
-    } while (c < 0);
-    return (uint8_t)c;
-}
-
+/* clang-format off */
 uint64_t kt_bsp_counter(void) { return kt_native_now_ns() - kt_native_start_ns; }
 uint32_t kt_bsp_counter_hz(void) { return 1000000000u; }
 uint32_t kt_bsp_instructions_per_tick(void) { return 0u; }
@@ -75,6 +67,7 @@ uint32_t kt_bsp_static_ram_used(void) { return 0u; }
 const char *kt_bsp_board_name(void) { return "native"; }
 uint32_t kt_bsp_sram_size(void) { return 0u; }
 uint32_t kt_bsp_flash_size(void) { return 0u; }
+/* clang-format on */
 
 void kt_bsp_exit(int code)
 {

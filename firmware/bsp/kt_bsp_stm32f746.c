@@ -55,7 +55,7 @@ static void kt_stm32_clock_216mhz(void)
     PWR_CR1 |= (3u << 14);     /* VOS scale 1 */
     /* PLL: 25 MHz / M=25 * N=432 / P=2 = 216 MHz; Q=9 (48 MHz domain); source HSE */
     RCC_PLLCFGR = 25u | (432u << 6) | (0u << 16) | (1u << 22) | (9u << 24);
-    RCC_CR |= (1u << 24); /* PLLON */
+    RCC_CR |= (1u << 24);  /* PLLON */
     PWR_CR1 |= (1u << 16); /* over-drive enable */
     while (!(PWR_CSR1 & (1u << 16))) {
     }
@@ -110,11 +110,13 @@ int32_t kt_board_uart_poll(void)
     return -1;
 }
 
+/* clang-format off */
 uint32_t kt_bsp_counter_hz(void) { return CPU_HZ; }
 uint32_t kt_bsp_instructions_per_tick(void) { return 0u; }
 const char *kt_bsp_board_name(void) { return "disco_f746ng"; }
 uint32_t kt_bsp_sram_size(void) { return 320u * 1024u; }
 uint32_t kt_bsp_flash_size(void) { return 1024u * 1024u; }
+/* clang-format on */
 
 void kt_bsp_exit(int code)
 {

@@ -7,7 +7,8 @@
  * their multipliers, summed, rescaled to the output scale, offset and clamped.
  */
 #include "kt_kernels.h"
-#include "kt_requant.h"
+#include "internal/kt_check.h"
+#include "internal/kt_requant.h"
 
 static inline int8_t kt_add_one(const kt_add_params *p, int32_t a, int32_t b)
 {
@@ -18,11 +19,6 @@ static inline int8_t kt_add_one(const kt_add_params *p, int32_t a, int32_t b)
     const int32_t sum = (int32_t)((uint32_t)sa + (uint32_t)sb);
     return kt_requantize_s8(sum, p->output_multiplier, p->output_shift, p->output_offset,
                             p->activation.min, p->activation.max);
-}
-
-static inline int kt_add_shift_ok(int32_t s)
-{
-    return s >= -31 && s <= 30;
 }
 
 kt_status kt_add_s8(const kt_add_params *add, const kt_dims *input1_dims, const int8_t *input1,
@@ -37,23 +33,24 @@ kt_status kt_add_s8(const kt_add_params *add, const kt_dims *input1_dims, const 
     }
     if (add->input1_offset < -127 || add->input1_offset > 128 || add->input2_offset < -127 ||
         add->input2_offset > 128 || add->output_offset < -128 || add->output_offset > 127 ||
-        add->left_shift < 0 || add->left_shift > 22 || !kt_add_shift_ok(add->input1_shift) ||
-        !kt_add_shift_ok(add->input2_shift) || !kt_add_shift_ok(add->output_shift) ||
-        add->activation.min < -128 || add->activation.max > 127 ||
-        add->activation.min > add->activation.max) {
+        add->left_shift < 0 || add->left_shift > 22 || !kt_check_requant_shift(add->input1_shift) ||
+        !kt_check_requant_shift(add->input2_shift) || !kt_check_requant_shift(add->output_shift) ||
+        !kt_check_activation(&add->activation)) {
         return KT_ARG_ERROR;
     }
+    /* clang-format off */
     d1[0] = input1_dims->n; d1[1] = input1_dims->h; d1[2] = input1_dims->w; d1[3] = input1_dims->c;
     d2[0] = input2_dims->n; d2[1] = input2_dims->h; d2[2] = input2_dims->w; d2[3] = input2_dims->c;
     d0[0] = output_dims->n; d0[1] = output_dims->h; d0[2] = output_dims->w; d0[3] = output_dims->c;
+    /* clang-format on */
     for (i = 0; i < 4; ++i) {
         if (d0[i] < 1 || (d1[i] != d0[i] && d1[i] != 1) || (d2[i] != d0[i] && d2[i] != 1)) {
             return KT_ARG_ERROR;
         }
     }
 
-    if (d1[0] == d2[0] && d1[1] == d2[1] && d1[2] == d2[2] && d1[3] == d2[3] &&
-        d1[0] == d0[0] && d1[1] == d0[1] && d1[2] == d0[2] && d1[3] == d0[3]) {
+    if (d1[0] == d2[0] && d1[1] == d2[1] && d1[2] == d2[2] && d1[3] == d2[3] && d1[0] == d0[0] &&
+        d1[1] == d0[1] && d1[2] == d0[2] && d1[3] == d0[3]) {
         const int32_t size = d0[0] * d0[1] * d0[2] * d0[3];
         for (i = 0; i < size; ++i) {
             output[i] = kt_add_one(add, input1[i], input2[i]);
@@ -79,8 +76,10 @@ kt_status kt_add_s8(const kt_add_params *add, const kt_dims *input1_dims, const 
     for (i0 = 0; i0 < d0[0]; ++i0) {
         for (i1 = 0; i1 < d0[1]; ++i1) {
             for (i2 = 0; i2 < d0[2]; ++i2) {
-                const int8_t *a = input1 + (size_t)i0 * s1[0] + (size_t)i1 * s1[1] + (size_t)i2 * s1[2];
-                const int8_t *b = input2 + (size_t)i0 * s2[0] + (size_t)i1 * s2[1] + (size_t)i2 * s2[2];
+                const int8_t *a =
+                    input1 + (size_t)i0 * s1[0] + (size_t)i1 * s1[1] + (size_t)i2 * s1[2];
+                const int8_t *b =
+                    input2 + (size_t)i0 * s2[0] + (size_t)i1 * s2[1] + (size_t)i2 * s2[2];
                 for (i3 = 0; i3 < d0[3]; ++i3) {
                     *output++ = kt_add_one(add, a[i3 * s1[3]], b[i3 * s2[3]]);
                 }

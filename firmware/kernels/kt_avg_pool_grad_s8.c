@@ -5,6 +5,8 @@
  *        contain it, oy in [ceil((iy - fh + 1) / sh), floor(iy / sh)] clipped to [0, OH).
  */
 #include "kt_train_kernels.h"
+#include "internal/kt_check.h"
+#include "internal/kt_grad_quant.h"
 
 kt_status kt_avg_pool_grad_s8(const kt_pool_grad_params *p, int32_t e_gy, int32_t e_gx,
                               const kt_dims *grad_output_dims, const int8_t *grad_output,
@@ -28,11 +30,10 @@ kt_status kt_avg_pool_grad_s8(const kt_pool_grad_params *p, int32_t e_gy, int32_
     sh = p->stride.h;
     sw = p->stride.w;
     if (grad_input_dims->n < 1 || grad_output_dims->n != grad_input_dims->n || ch < 1 ||
-        grad_output_dims->c != ch || in_h < 1 || in_w < 1 || out_h < 1 || out_w < 1 ||
-        fh < 1 || fw < 1 || sh < 1 || sw < 1 || (out_h - 1) * sh + fh > in_h ||
-        (out_w - 1) * sw + fw > in_w || e_gy < KT_GRAD_EXP_MIN || e_gy > KT_GRAD_EXP_MAX ||
-        e_gx < KT_GRAD_EXP_MIN || e_gx > KT_GRAD_EXP_MAX ||
-        p->count_shift < KT_GRAD_SHIFT_MIN || p->count_shift > KT_GRAD_SHIFT_MAX) {
+        grad_output_dims->c != ch || in_h < 1 || in_w < 1 || out_h < 1 || out_w < 1 || fh < 1 ||
+        fw < 1 || sh < 1 || sw < 1 || (out_h - 1) * sh + fh > in_h ||
+        (out_w - 1) * sw + fw > in_w || !kt_check_exponent(e_gy) || !kt_check_exponent(e_gx) ||
+        !kt_check_grad_shift(p->count_shift)) {
         return KT_ARG_ERROR;
     }
     shift = p->count_shift + e_gy - e_gx;

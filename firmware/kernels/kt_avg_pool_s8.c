@@ -7,10 +7,11 @@
  * rounding is TFLM's; a reciprocal would not be bit-exact for every count).
  */
 #include "kt_kernels.h"
-#include "kt_requant.h"
+#include "internal/kt_check.h"
+#include "internal/kt_requant.h"
 
-kt_status kt_avg_pool_s8(const kt_pool_params *pool, const kt_dims *input_dims,
-                         const int8_t *input, const kt_dims *output_dims, int8_t *output)
+kt_status kt_avg_pool_s8(const kt_pool_params *pool, const kt_dims *input_dims, const int8_t *input,
+                         const kt_dims *output_dims, int8_t *output)
 {
     int32_t b, oy, ox, c, y, x;
     int32_t in_h, in_w, ch, out_h, out_w, act_min, act_max;
@@ -27,9 +28,8 @@ kt_status kt_avg_pool_s8(const kt_pool_params *pool, const kt_dims *input_dims,
     act_max = pool->activation.max;
     if (input_dims->n < 1 || in_h < 1 || in_w < 1 || ch < 1 || out_h < 1 || out_w < 1 ||
         output_dims->n != input_dims->n || output_dims->c != ch || pool->filter.h < 1 ||
-        pool->filter.w < 1 || pool->stride.h < 1 || pool->stride.w < 1 ||
-        pool->padding.h < 0 || pool->padding.w < 0 || act_min < -128 || act_max > 127 ||
-        act_min > act_max) {
+        pool->filter.w < 1 || pool->stride.h < 1 || pool->stride.w < 1 || pool->padding.h < 0 ||
+        pool->padding.w < 0 || !kt_check_activation(&pool->activation)) {
         return KT_ARG_ERROR;
     }
     /* every window must overlap the image (TFLM fails the op otherwise): check the corners */

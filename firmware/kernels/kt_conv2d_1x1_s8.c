@@ -8,8 +8,9 @@
  * stays hot while all pixels stream past it.
  */
 #include "kt_kernels.h"
-#include "kt_dot.h"
-#include "kt_requant.h"
+#include "internal/kt_check.h"
+#include "internal/kt_dot.h"
+#include "internal/kt_requant.h"
 
 kt_status kt_conv2d_1x1_s8(const kt_conv_params *conv, const kt_per_channel_quant *quant,
                            const kt_dims *input_dims, const int8_t *input,
@@ -18,9 +19,8 @@ kt_status kt_conv2d_1x1_s8(const kt_conv_params *conv, const kt_per_channel_quan
 {
     int32_t oc, p, in_c, out_c, pixels, in_off, out_off, act_min, act_max;
 
-    if (conv == NULL || quant == NULL || quant->multiplier == NULL || quant->shift == NULL ||
-        input_dims == NULL || input == NULL || filter_dims == NULL || filter == NULL ||
-        output_dims == NULL || output == NULL) {
+    if (conv == NULL || !kt_check_quant_ptrs(quant) ||
+        !kt_check_tensor_ptrs(input_dims, input, filter_dims, filter, output_dims, output)) {
         return KT_ARG_ERROR;
     }
     in_c = input_dims->c;
@@ -29,20 +29,16 @@ kt_status kt_conv2d_1x1_s8(const kt_conv_params *conv, const kt_per_channel_quan
     out_off = conv->output_offset;
     act_min = conv->activation.min;
     act_max = conv->activation.max;
-    if (filter_dims->h != 1 || filter_dims->w != 1 || conv->stride.h != 1 ||
-        conv->stride.w != 1 || conv->padding.h != 0 || conv->padding.w != 0 ||
-        conv->dilation.h < 1 || conv->dilation.w < 1 || input_dims->n < 1 ||
-        input_dims->h < 1 || input_dims->w < 1 || in_c < 1 || out_c < 1 ||
-        output_dims->n != input_dims->n || output_dims->h != input_dims->h ||
-        output_dims->w != input_dims->w || filter_dims->n != out_c || filter_dims->c != in_c ||
-        in_off < -127 || in_off > 128 || out_off < -128 || out_off > 127 || act_min < -128 ||
-        act_max > 127 || act_min > act_max) {
+    /* the fast path's shape is spelled out (it implies kt_check_conv_dims() and
+       kt_check_geometry() but is stricter); the value checks are the shared ones */
+    if (filter_dims->h != 1 || filter_dims->w != 1 || conv->stride.h != 1 || conv->stride.w != 1 ||
+        conv->padding.h != 0 || conv->padding.w != 0 || conv->dilation.h < 1 ||
+        conv->dilation.w < 1 || input_dims->n < 1 || input_dims->h < 1 || input_dims->w < 1 ||
+        in_c < 1 || out_c < 1 || output_dims->n != input_dims->n ||
+        output_dims->h != input_dims->h || output_dims->w != input_dims->w ||
+        filter_dims->n != out_c || filter_dims->c != in_c || !kt_check_offsets(in_off, out_off) ||
+        !kt_check_activation(&conv->activation) || !kt_check_requant_shifts(quant->shift, out_c)) {
         return KT_ARG_ERROR;
-    }
-    for (oc = 0; oc < out_c; ++oc) {
-        if (quant->shift[oc] < -31 || quant->shift[oc] > 30) {
-            return KT_ARG_ERROR;
-        }
     }
 
     pixels = input_dims->n * input_dims->h * input_dims->w;

@@ -9,6 +9,8 @@
  * into a contiguous filter row W[co, kh, kw, ci0..].
  */
 #include "kt_train_kernels.h"
+#include "internal/kt_check.h"
+#include "internal/kt_grad_quant.h"
 
 kt_status kt_conv2d_input_grad_s8(const kt_conv_grad_params *p, int32_t e_gy, int32_t e_gx,
                                   const kt_dims *grad_output_dims, const int8_t *grad_output,
@@ -20,9 +22,10 @@ kt_status kt_conv2d_input_grad_s8(const kt_conv_grad_params *p, int32_t e_gy, in
     int32_t b, iy, ix, ky, kx, co, j, ci0;
     int32_t in_h, in_w, in_c, k_h, k_w, out_h, out_w, out_c, hr, out_shift;
 
-    if (p == NULL || p->chan.multiplier == NULL || p->chan.shift == NULL ||
-        grad_output_dims == NULL || grad_output == NULL || filter_dims == NULL ||
-        filter == NULL || grad_input_dims == NULL || grad_input == NULL || stats == NULL) {
+    if (p == NULL || !kt_check_quant_ptrs(&p->chan) ||
+        !kt_check_tensor_ptrs(grad_output_dims, grad_output, filter_dims, filter, grad_input_dims,
+                              grad_input) ||
+        stats == NULL) {
         return KT_ARG_ERROR;
     }
     in_h = grad_input_dims->h;
@@ -34,14 +37,9 @@ kt_status kt_conv2d_input_grad_s8(const kt_conv_grad_params *p, int32_t e_gy, in
     out_w = grad_output_dims->w;
     out_c = grad_output_dims->c;
     hr = p->headroom;
-    if (grad_input_dims->n < 1 || grad_output_dims->n != grad_input_dims->n || in_h < 1 ||
-        in_w < 1 || in_c < 1 || out_h < 1 || out_w < 1 || out_c < 1 || k_h < 1 || k_w < 1 ||
-        filter_dims->n != out_c || filter_dims->c != in_c || p->stride.h < 1 ||
-        p->stride.w < 1 || p->dilation.h < 1 || p->dilation.w < 1 || p->padding.h < 0 ||
-        p->padding.w < 0 || hr < 0 || hr > KT_GRAD_HEADROOM_MAX || e_gy < KT_GRAD_EXP_MIN ||
-        e_gy > KT_GRAD_EXP_MAX || e_gx < KT_GRAD_EXP_MIN || e_gx > KT_GRAD_EXP_MAX ||
-        p->x_shift < KT_GRAD_SHIFT_MIN || p->x_shift > KT_GRAD_SHIFT_MAX ||
-        !kt_all_in_range(p->chan.shift, out_c, KT_GRAD_SHIFT_MIN, KT_GRAD_CHAN_SHIFT_MAX)) {
+    if (!kt_check_conv_dims(grad_input_dims, filter_dims, grad_output_dims) ||
+        !kt_check_geometry(&p->stride, &p->padding, &p->dilation) || !kt_check_exponent(e_gy) ||
+        !kt_check_exponent(e_gx) || !kt_check_input_grad_quant(&p->chan, hr, p->x_shift, out_c)) {
         return KT_ARG_ERROR;
     }
     out_shift = p->x_shift + e_gy - hr - e_gx;
@@ -102,8 +100,8 @@ kt_status kt_conv2d_input_grad_s8(const kt_conv_grad_params *p, int32_t e_gy, in
                         }
                     }
                     for (j = 0; j < nb; ++j) {
-                        gx[ci0 + j] = kt_to_grad8(
-                            kt_scale_round(acc[j], p->x_multiplier, out_shift), stats);
+                        gx[ci0 + j] =
+                            kt_to_grad8(kt_scale_round(acc[j], p->x_multiplier, out_shift), stats);
                     }
                 }
             }

@@ -3,28 +3,28 @@
  * @brief CONV_2D int8 with per-output-channel requantization (TFLM reference ConvPerChannel).
  */
 #include "kt_kernels.h"
-#include "kt_dot.h"
-#include "kt_requant.h"
+#include "internal/kt_check.h"
+#include "internal/kt_dot.h"
+#include "internal/kt_requant.h"
 
-static int kt_conv_is_1x1_fast(const kt_conv_params *conv, const kt_dims *in,
-                               const kt_dims *f, const kt_dims *out)
+static int kt_conv_is_1x1_fast(const kt_conv_params *conv, const kt_dims *in, const kt_dims *f,
+                               const kt_dims *out)
 {
     return f->h == 1 && f->w == 1 && conv->stride.h == 1 && conv->stride.w == 1 &&
            conv->padding.h == 0 && conv->padding.w == 0 && out->h == in->h && out->w == in->w;
 }
 
 kt_status kt_conv2d_s8(const kt_conv_params *conv, const kt_per_channel_quant *quant,
-                       const kt_dims *input_dims, const int8_t *input,
-                       const kt_dims *filter_dims, const int8_t *filter, const int32_t *bias,
-                       const kt_dims *output_dims, int8_t *output)
+                       const kt_dims *input_dims, const int8_t *input, const kt_dims *filter_dims,
+                       const int8_t *filter, const int32_t *bias, const kt_dims *output_dims,
+                       int8_t *output)
 {
     int32_t b, oy, ox, oc, ky, kx;
     int32_t in_h, in_w, in_c, k_h, k_w, out_h, out_w, out_c;
     int32_t st_h, st_w, pad_h, pad_w, dil_h, dil_w, in_off, out_off, act_min, act_max;
 
-    if (conv == NULL || quant == NULL || quant->multiplier == NULL || quant->shift == NULL ||
-        input_dims == NULL || input == NULL || filter_dims == NULL || filter == NULL ||
-        output_dims == NULL || output == NULL) {
+    if (conv == NULL || !kt_check_quant_ptrs(quant) ||
+        !kt_check_tensor_ptrs(input_dims, input, filter_dims, filter, output_dims, output)) {
         return KT_ARG_ERROR;
     }
     if (kt_conv_is_1x1_fast(conv, input_dims, filter_dims, output_dims)) {
@@ -50,18 +50,11 @@ kt_status kt_conv2d_s8(const kt_conv_params *conv, const kt_per_channel_quant *q
     act_min = conv->activation.min;
     act_max = conv->activation.max;
 
-    if (input_dims->n < 1 || in_h < 1 || in_w < 1 || in_c < 1 || k_h < 1 || k_w < 1 ||
-        out_h < 1 || out_w < 1 || out_c < 1 || filter_dims->n != out_c ||
-        filter_dims->c != in_c || output_dims->n != input_dims->n || st_h < 1 || st_w < 1 ||
-        pad_h < 0 || pad_w < 0 || dil_h < 1 || dil_w < 1 || in_off < -127 || in_off > 128 ||
-        out_off < -128 || out_off > 127 || act_min < -128 || act_max > 127 ||
-        act_min > act_max) {
+    if (!kt_check_conv_dims(input_dims, filter_dims, output_dims) ||
+        !kt_check_geometry(&conv->stride, &conv->padding, &conv->dilation) ||
+        !kt_check_offsets(in_off, out_off) || !kt_check_activation(&conv->activation) ||
+        !kt_check_requant_shifts(quant->shift, out_c)) {
         return KT_ARG_ERROR;
-    }
-    for (oc = 0; oc < out_c; ++oc) {
-        if (quant->shift[oc] < -31 || quant->shift[oc] > 30) {
-            return KT_ARG_ERROR;
-        }
     }
 
     for (b = 0; b < input_dims->n; ++b) {
@@ -100,9 +93,8 @@ kt_status kt_conv2d_s8(const kt_conv_params *conv, const kt_per_channel_quant *q
                     if (bias != NULL) {
                         acc += bias[oc];
                     }
-                    output[(((size_t)b * out_h + oy) * out_w + ox) * out_c + oc] =
-                        kt_requantize_s8(acc, quant->multiplier[oc], quant->shift[oc], out_off,
-                                         act_min, act_max);
+                    output[(((size_t)b * out_h + oy) * out_w + ox) * out_c + oc] = kt_requantize_s8(
+                        acc, quant->multiplier[oc], quant->shift[oc], out_off, act_min, act_max);
                 }
             }
         }

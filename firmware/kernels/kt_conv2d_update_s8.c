@@ -8,21 +8,20 @@
  * to the weights at once.
  */
 #include "kt_train_kernels.h"
+#include "internal/kt_check.h"
+#include "internal/kt_grad_quant.h"
 
 kt_status kt_conv2d_update_s8(const kt_update_params *p, int32_t e_gy, uint32_t key,
                               const kt_dims *input_dims, const int8_t *input,
-                              const kt_dims *grad_output_dims,
-                              const int8_t *grad_output, const kt_dims *filter_dims,
-                              int8_t *filter, int32_t *bias)
+                              const kt_dims *grad_output_dims, const int8_t *grad_output,
+                              const kt_dims *filter_dims, int8_t *filter, int32_t *bias)
 {
     int32_t acc[KT_GRAD_BLOCK];
     int32_t b, oy, ox, ky, kx, co, j, ci0;
     int32_t in_h, in_w, in_c, k_h, k_w, out_h, out_w, out_c, nw, zx;
 
-    if (p == NULL || p->weight.multiplier == NULL || p->weight.shift == NULL ||
-        p->bias.multiplier == NULL || p->bias.shift == NULL || input_dims == NULL ||
-        input == NULL || grad_output_dims == NULL || grad_output == NULL ||
-        filter_dims == NULL || filter == NULL) {
+    if (!kt_check_update_ptrs(p) || !kt_check_tensor_ptrs(input_dims, input, grad_output_dims,
+                                                          grad_output, filter_dims, filter)) {
         return KT_ARG_ERROR;
     }
     in_h = input_dims->h;
@@ -35,14 +34,9 @@ kt_status kt_conv2d_update_s8(const kt_update_params *p, int32_t e_gy, uint32_t 
     out_c = grad_output_dims->c;
     nw = p->n_weight_channels;
     zx = p->input_zero_point;
-    if (input_dims->n < 1 || grad_output_dims->n != input_dims->n || in_h < 1 || in_w < 1 ||
-        in_c < 1 || out_h < 1 || out_w < 1 || out_c < 1 || k_h < 1 || k_w < 1 ||
-        filter_dims->n != out_c || filter_dims->c != in_c || p->stride.h < 1 ||
-        p->stride.w < 1 || p->dilation.h < 1 || p->dilation.w < 1 || p->padding.h < 0 ||
-        p->padding.w < 0 || nw < 0 || nw > out_c || zx < -128 || zx > 127 ||
-        e_gy < KT_GRAD_EXP_MIN || e_gy > KT_GRAD_EXP_MAX || p->stochastic < 0 || p->stochastic > 1 ||
-        !kt_all_in_range(p->weight.shift, out_c, KT_GRAD_SHIFT_MIN, KT_GRAD_SHIFT_MAX) ||
-        !kt_all_in_range(p->bias.shift, out_c, KT_GRAD_SHIFT_MIN, KT_GRAD_SHIFT_MAX)) {
+    if (!kt_check_conv_dims(input_dims, filter_dims, grad_output_dims) ||
+        !kt_check_geometry(&p->stride, &p->padding, &p->dilation) || !kt_check_exponent(e_gy) ||
+        !kt_check_update_params(p, out_c)) {
         return KT_ARG_ERROR;
     }
 
@@ -95,7 +89,8 @@ kt_status kt_conv2d_update_s8(const kt_update_params *p, int32_t e_gy, uint32_t 
             for (i = 0; i < pixels; ++i) {
                 s += grad_output[(size_t)i * out_c + co];
             }
-            bias[co] = kt_update_bias(bias[co], s, p->bias.multiplier[co], p->bias.shift[co] + e_gy);
+            bias[co] =
+                kt_update_bias(bias[co], s, p->bias.multiplier[co], p->bias.shift[co] + e_gy);
         }
     }
     return KT_OK;

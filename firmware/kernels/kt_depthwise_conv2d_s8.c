@@ -9,7 +9,8 @@
  * index is stepped incrementally, no division in the loops.
  */
 #include "kt_kernels.h"
-#include "kt_requant.h"
+#include "internal/kt_check.h"
+#include "internal/kt_requant.h"
 
 /** Output channels accumulated together (KT_DW_BLOCK * 4 bytes of stack). */
 #define KT_DW_BLOCK 32
@@ -24,9 +25,8 @@ kt_status kt_depthwise_conv2d_s8(const kt_dw_conv_params *dw, const kt_per_chann
     int32_t in_h, in_w, in_c, k_h, k_w, out_h, out_w, out_c, dm;
     int32_t st_h, st_w, pad_h, pad_w, dil_h, dil_w, in_off, out_off, act_min, act_max;
 
-    if (dw == NULL || quant == NULL || quant->multiplier == NULL || quant->shift == NULL ||
-        input_dims == NULL || input == NULL || filter_dims == NULL || filter == NULL ||
-        output_dims == NULL || output == NULL) {
+    if (dw == NULL || !kt_check_quant_ptrs(quant) ||
+        !kt_check_tensor_ptrs(input_dims, input, filter_dims, filter, output_dims, output)) {
         return KT_ARG_ERROR;
     }
     in_h = input_dims->h;
@@ -49,18 +49,11 @@ kt_status kt_depthwise_conv2d_s8(const kt_dw_conv_params *dw, const kt_per_chann
     act_min = dw->activation.min;
     act_max = dw->activation.max;
 
-    if (input_dims->n < 1 || in_h < 1 || in_w < 1 || in_c < 1 || k_h < 1 || k_w < 1 ||
-        out_h < 1 || out_w < 1 || dm < 1 || out_c != in_c * dm || filter_dims->n != 1 ||
-        filter_dims->c != out_c || output_dims->n != input_dims->n || st_h < 1 || st_w < 1 ||
-        pad_h < 0 || pad_w < 0 || dil_h < 1 || dil_w < 1 || in_off < -127 || in_off > 128 ||
-        out_off < -128 || out_off > 127 || act_min < -128 || act_max > 127 ||
-        act_min > act_max) {
+    if (!kt_check_dw_dims(input_dims, filter_dims, output_dims, dm) ||
+        !kt_check_geometry(&dw->stride, &dw->padding, &dw->dilation) ||
+        !kt_check_offsets(in_off, out_off) || !kt_check_activation(&dw->activation) ||
+        !kt_check_requant_shifts(quant->shift, out_c)) {
         return KT_ARG_ERROR;
-    }
-    for (j = 0; j < out_c; ++j) {
-        if (quant->shift[j] < -31 || quant->shift[j] > 30) {
-            return KT_ARG_ERROR;
-        }
     }
 
     for (oc0 = 0; oc0 < out_c; oc0 += KT_DW_BLOCK) {
@@ -118,8 +111,8 @@ kt_status kt_depthwise_conv2d_s8(const kt_dw_conv_params *dw, const kt_per_chann
                         if (bias != NULL) {
                             v += bias[oc];
                         }
-                        y[j] = kt_requantize_s8(v, quant->multiplier[oc], quant->shift[oc],
-                                                out_off, act_min, act_max);
+                        y[j] = kt_requantize_s8(v, quant->multiplier[oc], quant->shift[oc], out_off,
+                                                act_min, act_max);
                     }
                 }
             }

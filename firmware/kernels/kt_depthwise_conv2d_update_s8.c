@@ -6,20 +6,19 @@
  * (x[.., co / depth_multiplier] - zx) (zero gradients and padding taps skipped), applied at once.
  */
 #include "kt_train_kernels.h"
+#include "internal/kt_check.h"
+#include "internal/kt_grad_quant.h"
 
 kt_status kt_depthwise_conv2d_update_s8(const kt_update_params *p, int32_t e_gy, uint32_t key,
                                         const kt_dims *input_dims, const int8_t *input,
                                         const kt_dims *grad_output_dims, const int8_t *grad_output,
-                                        const kt_dims *filter_dims, int8_t *filter,
-                                        int32_t *bias)
+                                        const kt_dims *filter_dims, int8_t *filter, int32_t *bias)
 {
     int32_t b, oy, ox, ky, kx, co;
     int32_t in_h, in_w, in_c, k_h, k_w, out_h, out_w, out_c, dm, nw, zx;
 
-    if (p == NULL || p->weight.multiplier == NULL || p->weight.shift == NULL ||
-        p->bias.multiplier == NULL || p->bias.shift == NULL || input_dims == NULL ||
-        input == NULL || grad_output_dims == NULL || grad_output == NULL ||
-        filter_dims == NULL || filter == NULL) {
+    if (!kt_check_update_ptrs(p) || !kt_check_tensor_ptrs(input_dims, input, grad_output_dims,
+                                                          grad_output, filter_dims, filter)) {
         return KT_ARG_ERROR;
     }
     in_h = input_dims->h;
@@ -33,14 +32,9 @@ kt_status kt_depthwise_conv2d_update_s8(const kt_update_params *p, int32_t e_gy,
     dm = p->depth_multiplier;
     nw = p->n_weight_channels;
     zx = p->input_zero_point;
-    if (input_dims->n < 1 || grad_output_dims->n != input_dims->n || in_h < 1 || in_w < 1 ||
-        in_c < 1 || out_h < 1 || out_w < 1 || dm < 1 || out_c != in_c * dm || k_h < 1 ||
-        k_w < 1 || filter_dims->n != 1 || filter_dims->c != out_c || p->stride.h < 1 ||
-        p->stride.w < 1 || p->dilation.h < 1 || p->dilation.w < 1 || p->padding.h < 0 ||
-        p->padding.w < 0 || nw < 0 || nw > out_c || zx < -128 || zx > 127 ||
-        e_gy < KT_GRAD_EXP_MIN || e_gy > KT_GRAD_EXP_MAX || p->stochastic < 0 || p->stochastic > 1 ||
-        !kt_all_in_range(p->weight.shift, out_c, KT_GRAD_SHIFT_MIN, KT_GRAD_SHIFT_MAX) ||
-        !kt_all_in_range(p->bias.shift, out_c, KT_GRAD_SHIFT_MIN, KT_GRAD_SHIFT_MAX)) {
+    if (!kt_check_dw_dims(input_dims, filter_dims, grad_output_dims, dm) ||
+        !kt_check_geometry(&p->stride, &p->padding, &p->dilation) || !kt_check_exponent(e_gy) ||
+        !kt_check_update_params(p, out_c)) {
         return KT_ARG_ERROR;
     }
 
@@ -83,7 +77,8 @@ kt_status kt_depthwise_conv2d_update_s8(const kt_update_params *p, int32_t e_gy,
             for (i = 0; i < pixels; ++i) {
                 s += grad_output[(size_t)i * out_c + co];
             }
-            bias[co] = kt_update_bias(bias[co], s, p->bias.multiplier[co], p->bias.shift[co] + e_gy);
+            bias[co] =
+                kt_update_bias(bias[co], s, p->bias.multiplier[co], p->bias.shift[co] + e_gy);
         }
     }
     return KT_OK;

@@ -7,19 +7,19 @@
  * sum_i w[i] * x[i] + o * sum_i w[i], exact in int32), so the inner loop is a plain dot product.
  */
 #include "kt_kernels.h"
-#include "kt_dot.h"
-#include "kt_requant.h"
+#include "internal/kt_check.h"
+#include "internal/kt_dot.h"
+#include "internal/kt_requant.h"
 
 kt_status kt_fully_connected_s8(const kt_fc_params *fc, const kt_per_channel_quant *quant,
                                 const kt_dims *input_dims, const int8_t *input,
                                 const kt_dims *filter_dims, const int8_t *filter,
                                 const int32_t *bias, const kt_dims *output_dims, int8_t *output)
 {
-    int32_t b, o, batches, in_c, out_c, in_off, out_off, act_min, act_max, n_quant;
+    int32_t b, o, batches, in_c, out_c, in_off, out_off, act_min, act_max;
 
-    if (fc == NULL || quant == NULL || quant->multiplier == NULL || quant->shift == NULL ||
-        input_dims == NULL || input == NULL || filter_dims == NULL || filter == NULL ||
-        output_dims == NULL || output == NULL) {
+    if (fc == NULL || !kt_check_quant_ptrs(quant) ||
+        !kt_check_tensor_ptrs(input_dims, input, filter_dims, filter, output_dims, output)) {
         return KT_ARG_ERROR;
     }
     batches = input_dims->n;
@@ -29,19 +29,11 @@ kt_status kt_fully_connected_s8(const kt_fc_params *fc, const kt_per_channel_qua
     out_off = fc->output_offset;
     act_min = fc->activation.min;
     act_max = fc->activation.max;
-    if (batches < 1 || in_c < 1 || out_c < 1 || input_dims->h != 1 || input_dims->w != 1 ||
-        filter_dims->n != out_c || filter_dims->h != 1 || filter_dims->w != 1 ||
-        filter_dims->c != in_c || output_dims->n != batches || output_dims->h != 1 ||
-        output_dims->w != 1 || (fc->per_channel != 0 && fc->per_channel != 1) ||
-        in_off < -127 || in_off > 128 || out_off < -128 || out_off > 127 || act_min < -128 ||
-        act_max > 127 || act_min > act_max) {
+    if (!kt_check_fc_dims(input_dims, filter_dims, output_dims) ||
+        (fc->per_channel != 0 && fc->per_channel != 1) || !kt_check_offsets(in_off, out_off) ||
+        !kt_check_activation(&fc->activation) ||
+        !kt_check_requant_shifts(quant->shift, fc->per_channel ? out_c : 1)) {
         return KT_ARG_ERROR;
-    }
-    n_quant = fc->per_channel ? out_c : 1;
-    for (o = 0; o < n_quant; ++o) {
-        if (quant->shift[o] < -31 || quant->shift[o] > 30) {
-            return KT_ARG_ERROR;
-        }
     }
 
     for (o = 0; o < out_c; ++o) {

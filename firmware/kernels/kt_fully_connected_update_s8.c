@@ -5,6 +5,8 @@
  *        channels on the stack, applied at once; bias from sum_n gy[n, co].
  */
 #include "kt_train_kernels.h"
+#include "internal/kt_check.h"
+#include "internal/kt_grad_quant.h"
 
 kt_status kt_fully_connected_update_s8(const kt_update_params *p, int32_t e_gy, uint32_t key,
                                        const kt_dims *input_dims, const int8_t *input,
@@ -14,10 +16,8 @@ kt_status kt_fully_connected_update_s8(const kt_update_params *p, int32_t e_gy, 
     int32_t acc[KT_GRAD_BLOCK];
     int32_t b, co, j, ci0, batch, in_c, out_c, nw, zx;
 
-    if (p == NULL || p->weight.multiplier == NULL || p->weight.shift == NULL ||
-        p->bias.multiplier == NULL || p->bias.shift == NULL || input_dims == NULL ||
-        input == NULL || grad_output_dims == NULL || grad_output == NULL ||
-        filter_dims == NULL || filter == NULL) {
+    if (!kt_check_update_ptrs(p) || !kt_check_tensor_ptrs(input_dims, input, grad_output_dims,
+                                                          grad_output, filter_dims, filter)) {
         return KT_ARG_ERROR;
     }
     batch = input_dims->n;
@@ -25,13 +25,8 @@ kt_status kt_fully_connected_update_s8(const kt_update_params *p, int32_t e_gy, 
     out_c = grad_output_dims->c;
     nw = p->n_weight_channels;
     zx = p->input_zero_point;
-    if (batch < 1 || grad_output_dims->n != batch || input_dims->h != 1 || input_dims->w != 1 ||
-        grad_output_dims->h != 1 || grad_output_dims->w != 1 || in_c < 1 || out_c < 1 ||
-        filter_dims->n != out_c || filter_dims->h != 1 || filter_dims->w != 1 ||
-        filter_dims->c != in_c || nw < 0 || nw > out_c || zx < -128 || zx > 127 ||
-        e_gy < KT_GRAD_EXP_MIN || e_gy > KT_GRAD_EXP_MAX || p->stochastic < 0 || p->stochastic > 1 ||
-        !kt_all_in_range(p->weight.shift, out_c, KT_GRAD_SHIFT_MIN, KT_GRAD_SHIFT_MAX) ||
-        !kt_all_in_range(p->bias.shift, out_c, KT_GRAD_SHIFT_MIN, KT_GRAD_SHIFT_MAX)) {
+    if (!kt_check_fc_dims(input_dims, filter_dims, grad_output_dims) || !kt_check_exponent(e_gy) ||
+        !kt_check_update_params(p, out_c)) {
         return KT_ARG_ERROR;
     }
 
@@ -65,7 +60,8 @@ kt_status kt_fully_connected_update_s8(const kt_update_params *p, int32_t e_gy, 
             for (b = 0; b < batch; ++b) {
                 s += grad_output[(size_t)b * out_c + co];
             }
-            bias[co] = kt_update_bias(bias[co], s, p->bias.multiplier[co], p->bias.shift[co] + e_gy);
+            bias[co] =
+                kt_update_bias(bias[co], s, p->bias.multiplier[co], p->bias.shift[co] + e_gy);
         }
     }
     return KT_OK;

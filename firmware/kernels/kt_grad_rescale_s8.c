@@ -4,14 +4,15 @@
  *        out = to_grad8(shift_round(in, e_out - e_in)). In place allowed.
  */
 #include "kt_train_kernels.h"
+#include "internal/kt_check.h"
+#include "internal/kt_grad_quant.h"
 
 kt_status kt_grad_rescale_s8(int32_t count, int32_t e_in, int32_t e_out, const int8_t *input,
                              int8_t *output, kt_grad_stats *stats)
 {
     int32_t i, n;
     if (count < 0 || stats == NULL || (count > 0 && (input == NULL || output == NULL)) ||
-        e_in < KT_GRAD_EXP_MIN || e_in > KT_GRAD_EXP_MAX || e_out < KT_GRAD_EXP_MIN ||
-        e_out > KT_GRAD_EXP_MAX) {
+        !kt_check_exponent(e_in) || !kt_check_exponent(e_out)) {
         return KT_ARG_ERROR;
     }
     n = e_out - e_in;

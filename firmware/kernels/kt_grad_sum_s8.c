@@ -5,15 +5,15 @@
  *        out may alias g1 or g2.
  */
 #include "kt_train_kernels.h"
+#include "internal/kt_check.h"
+#include "internal/kt_grad_quant.h"
 
 kt_status kt_grad_sum_s8(int32_t count, const int8_t *g1, int32_t e1, const int8_t *g2, int32_t e2,
                          int32_t e, int8_t *output, kt_grad_stats *stats)
 {
     int32_t i, n1, n2;
-    if (count < 0 || stats == NULL ||
-        (count > 0 && (g1 == NULL || g2 == NULL || output == NULL)) || e1 < KT_GRAD_EXP_MIN ||
-        e1 > KT_GRAD_EXP_MAX || e2 < KT_GRAD_EXP_MIN || e2 > KT_GRAD_EXP_MAX ||
-        e < KT_GRAD_EXP_MIN || e > KT_GRAD_EXP_MAX) {
+    if (count < 0 || stats == NULL || (count > 0 && (g1 == NULL || g2 == NULL || output == NULL)) ||
+        !kt_check_exponent(e1) || !kt_check_exponent(e2) || !kt_check_exponent(e)) {
         return KT_ARG_ERROR;
     }
     n1 = e - e1;

@@ -11,7 +11,8 @@
  * small stack block (no scratch buffer).
  */
 #include "kt_kernels.h"
-#include "kt_requant.h"
+#include "internal/kt_check.h"
+#include "internal/kt_requant.h"
 
 #define KT_MEAN_BLOCK 32
 
@@ -28,9 +29,8 @@ kt_status kt_mean_s8(const kt_mean_params *mean, const kt_dims *input_dims, cons
     if (input_dims->n < 1 || input_dims->h < 1 || input_dims->w < 1 || ch < 1 ||
         input_dims->h > (1 << 23) / input_dims->w || output_dims->n != input_dims->n ||
         output_dims->h != 1 || output_dims->w != 1 || output_dims->c != ch ||
-        mean->input_offset < -127 || mean->input_offset > 128 || mean->output_offset < -128 ||
-        mean->output_offset > 127 || mean->multiplier < 0 || mean->shift < -31 ||
-        mean->shift > 30) {
+        !kt_check_offsets(mean->input_offset, mean->output_offset) || mean->multiplier < 0 ||
+        !kt_check_requant_shift(mean->shift)) {
         return KT_ARG_ERROR;
     }
     count = input_dims->h * input_dims->w;
@@ -60,9 +60,9 @@ kt_status kt_mean_s8(const kt_mean_params *mean, const kt_dims *input_dims, cons
                 x += ch;
             }
             for (j = 0; j < n; ++j) {
-                output[(size_t)b * ch + c0 + j] = kt_requantize_s8(
-                    acc[j] + count * mean->input_offset, mult, shift, mean->output_offset, -128,
-                    127);
+                output[(size_t)b * ch + c0 + j] =
+                    kt_requantize_s8(acc[j] + count * mean->input_offset, mult, shift,
+                                     mean->output_offset, -128, 127);
             }
         }
     }

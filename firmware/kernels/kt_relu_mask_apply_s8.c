@@ -5,8 +5,7 @@
  */
 #include "kt_train_kernels.h"
 
-kt_status kt_relu_mask_apply_s8(int32_t count, const uint8_t *mask, const int8_t *grad,
-                                int8_t *out)
+kt_status kt_relu_mask_apply_s8(int32_t count, const uint8_t *mask, const int8_t *grad, int8_t *out)
 {
     int32_t i;
     if (count < 0 || (count > 0 && (mask == NULL || grad == NULL || out == NULL))) {

@@ -6,6 +6,8 @@
  *        gz = to_grad8(shift_round(g, 15 + e_z)); p_label and argmax == label reported.
  */
 #include "kt_train_kernels.h"
+#include "internal/kt_check.h"
+#include "internal/kt_grad_quant.h"
 
 kt_status kt_softmax_ce_grad_s8(const kt_softmax_ce_params *p, int32_t rows, int32_t depth,
                                 int32_t e_z, const int8_t *logits, const int32_t *labels,
@@ -14,8 +16,7 @@ kt_status kt_softmax_ce_grad_s8(const kt_softmax_ce_params *p, int32_t rows, int
 {
     int32_t r, i;
     if (p == NULL || p->exp_table == NULL || rows < 0 || depth < 1 || depth > 32768 ||
-        stats == NULL || e_z < KT_GRAD_EXP_MIN || e_z > KT_GRAD_EXP_MAX ||
-        p->exp_table[0] == 0 ||
+        stats == NULL || !kt_check_exponent(e_z) || p->exp_table[0] == 0 ||
         (rows > 0 && (logits == NULL || labels == NULL || grad == NULL || p_label == NULL ||
                       correct == NULL))) {
         return KT_ARG_ERROR;

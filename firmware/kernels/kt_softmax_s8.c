@@ -9,7 +9,7 @@
  * exp * reciprocal, rounded to the 1/256 grid and offset by -128.
  */
 #include "kt_kernels.h"
-#include "kt_requant.h"
+#include "internal/kt_requant.h"
 
 /* FixedPoint<int32, 0> constants */
 #define KT_Q0_ONE INT32_MAX
@@ -67,7 +67,8 @@ static inline int32_t kt_exp_on_negative_values_q5(int32_t a)
     const int32_t mask = one_quarter - 1;
     const int32_t a_mod_quarter_minus_one_quarter = kt_sub_wrap(a & mask, one_quarter);
     const int32_t remainder = kt_sub_wrap(a_mod_quarter_minus_one_quarter, a);
-    int32_t result = kt_exp_on_interval_neg_quarter_0(kt_sat_shl(a_mod_quarter_minus_one_quarter, 5));
+    int32_t result =
+        kt_exp_on_interval_neg_quarter_0(kt_sat_shl(a_mod_quarter_minus_one_quarter, 5));
     if (remainder & (1 << 24)) {
         result = kt_srdhm(result, 1672461947); /* exp(-1/4) */
     }
@@ -99,7 +100,8 @@ static inline int32_t kt_one_over_one_plus_x(int32_t a)
     const int32_t constant_48_over_17 = 1515870810;
     const int32_t constant_neg_32_over_17 = -1010580540;
     const int32_t q2_one = 1 << 29;
-    int32_t x = kt_add_wrap(constant_48_over_17, kt_srdhm(half_denominator, constant_neg_32_over_17));
+    int32_t x =
+        kt_add_wrap(constant_48_over_17, kt_srdhm(half_denominator, constant_neg_32_over_17));
     int i;
     for (i = 0; i < 3; ++i) {
         const int32_t half_denominator_times_x = kt_srdhm(half_denominator, x);
@@ -146,10 +148,10 @@ kt_status kt_softmax_s8(const kt_softmax_params *sm, int32_t rows, int32_t depth
         for (c = 0; c < depth; ++c) {
             const int32_t diff = (int32_t)x[c] - max_in_row;
             if (diff >= sm->diff_min) {
-                const int32_t scaled = kt_srdhm(kt_shl_wrap(diff, sm->input_left_shift),
-                                                sm->input_multiplier);
-                sum_of_exps = kt_add_wrap(sum_of_exps,
-                                          kt_rdbpot(kt_exp_on_negative_values_q5(scaled), 12));
+                const int32_t scaled =
+                    kt_srdhm(kt_shl_wrap(diff, sm->input_left_shift), sm->input_multiplier);
+                sum_of_exps =
+                    kt_add_wrap(sum_of_exps, kt_rdbpot(kt_exp_on_negative_values_q5(scaled), 12));
             }
         }
         /* GetReciprocal(sum_of_exps, 12 integer bits) */
@@ -164,8 +166,8 @@ kt_status kt_softmax_s8(const kt_softmax_params *sm, int32_t rows, int32_t depth
         for (c = 0; c < depth; ++c) {
             const int32_t diff = (int32_t)x[c] - max_in_row;
             if (diff >= sm->diff_min) {
-                const int32_t scaled = kt_srdhm(kt_shl_wrap(diff, sm->input_left_shift),
-                                                sm->input_multiplier);
+                const int32_t scaled =
+                    kt_srdhm(kt_shl_wrap(diff, sm->input_left_shift), sm->input_multiplier);
                 const int32_t e = kt_exp_on_negative_values_q5(scaled);
                 const int32_t out = kt_rdbpot(kt_srdhm(shifted_scale, e), exponent) - 128;
                 y[c] = (int8_t)kt_clamp(out, -128, 127);

@@ -42,8 +42,8 @@ kt_status kt_transpose_s8(const kt_transpose_params *tr, const int32_t *input_sh
     for (i0 = 0; i0 < out[0]; ++i0) {
         for (i1 = 0; i1 < out[1]; ++i1) {
             for (i2 = 0; i2 < out[2]; ++i2) {
-                const int8_t *src = input + (size_t)i0 * st[0] + (size_t)i1 * st[1] +
-                                    (size_t)i2 * st[2];
+                const int8_t *src =
+                    input + (size_t)i0 * st[0] + (size_t)i1 * st[1] + (size_t)i2 * st[2];
                 if (st[3] == 1) {
                     for (i3 = 0; i3 < out[3]; ++i3) {
                         *output++ = src[i3];

@@ -38,7 +38,7 @@ def _sources() -> list[Path]:
 def _digest(sources: list[Path], cc: str) -> str:
     h = hashlib.sha256()
     h.update(" ".join((cc, *CFLAGS)).encode())
-    for f in sources + sorted(INCLUDE_DIR.glob("*.h")):
+    for f in sources + sorted(INCLUDE_DIR.glob("*.h")) + sorted(KERNEL_DIR.rglob("*.h")):
         h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()[:16]
 

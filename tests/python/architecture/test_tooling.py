@@ -1,5 +1,6 @@
 """Lint, format and type checks run with the tests: ruff (lint + format) over the package and the
-tests, mypy over python/kilotrain (configuration in pyproject.toml)."""
+tests, mypy over python/kilotrain (configuration in pyproject.toml), clang-format over firmware/
+and include/ (.clang-format)."""
 
 from __future__ import annotations
 
@@ -39,3 +40,11 @@ def test_ruff_format_is_clean() -> None:
 
 def test_mypy_is_clean() -> None:
     _run(_tool("mypy"), "--cache-dir", str(ROOT / "build" / "mypy_cache"))
+
+
+def test_c_is_clang_format_clean() -> None:
+    files = subprocess.run(
+        ["git", "ls-files", "firmware/*.[ch]", "include/*.h"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert files
+    _run(_tool("clang-format"), "--dry-run", "--Werror", *files)

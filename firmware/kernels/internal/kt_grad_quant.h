@@ -1,15 +1,19 @@
 /**
  * @file kt_grad_quant.h
- * @brief Fixed-point primitives of the integer backward pass (docs/numerics.md, "Fixed-point
- *        primitives (backward only)"), bit-exact twins of python/kilotrain/golden/grad_quant.py.
+ * @brief Kernel-internal fixed-point primitives of the integer backward pass (docs/numerics.md,
+ *        "Fixed-point primitives (backward only)"), bit-exact twins of
+ *        python/kilotrain/reference/grad_quant.py. Not part of the public API (include/).
  *
  * - kt_scale_round(): round(acc * m * 2^(shift - 31)) with one rounding in 64 bits, ties away
  *   from zero, saturated to int32;
  * - kt_shift_round(): x * 2^-n, rounded (n > 0, ties away from zero; n >= 31 gives 0) or a
  *   saturating left shift (n <= 0);
  * - kt_to_grad8(): saturate to [-127, 127], updating kt_grad_stats;
- * - kt_hash32(), kt_scale_round_sr(), kt_update_weight_q(): stochastic rounding of the int8
- *   weight update.
+ * - kt_scale_round_sr(), kt_update_weight_q(): stochastic rounding of the int8 weight update
+ *   (with kt_hash32() of kt_train_kernels.h).
+ *
+ * The public part (kt_grad_stats, kt_hash32(), kt_update_key(), the KT_GRAD_* ranges) is in
+ * kt_train_kernels.h, which generated code includes.
  *
  * Integer only; int64 intermediates; signed right shifts are arithmetic (as in kt_requant.h).
  */
@@ -18,15 +22,14 @@
 
 #include <stdint.h>
 
+#include "kt_train_kernels.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/** Statistics of one int8 gradient tensor (scale policy input). */
-typedef struct {
-    int32_t saturated; /**< elements clamped by kt_to_grad8 (|v| > 127), >= 0 */
-    int32_t amax;      /**< max |g| after clamping, [0, 127] (0 for an empty tensor) */
-} kt_grad_stats;
+/** Channels accumulated together on the stack by the blocked kernels (4 bytes each). */
+#define KT_GRAD_BLOCK 32
 
 /** @brief p * 2^k saturated to int32 (k >= 0), p any int64 of magnitude <= 2^62. */
 static inline int32_t kt_sat_shl64(int64_t p, int64_t k)
@@ -128,23 +131,6 @@ static inline int8_t kt_update_weight(int8_t w, int32_t acc, int32_t m, int32_t 
     return (int8_t)(v > 127 ? 127 : (v < -127 ? -127 : v));
 }
 
-/** @brief The "lowbias32" hash (mod 2^32) of the stochastic weight rounding. */
-static inline uint32_t kt_hash32(uint32_t x)
-{
-    x ^= x >> 16;
-    x *= 0x7feb352dU;
-    x ^= x >> 15;
-    x *= 0x846ca68bU;
-    x ^= x >> 16;
-    return x;
-}
-
-/** @brief Key of one layer's stochastic weight update: hash32(step * 0x85EBCA6B + op_position). */
-static inline uint32_t kt_update_key(uint32_t step, uint32_t op_position)
-{
-    return kt_hash32(step * 0x85EBCA6BU + op_position);
-}
-
 /**
  * @brief Stochastic scale_round: floor(acc * m * 2^(shift - 31) + u * 2^-32), saturated to int32.
  *
@@ -189,18 +175,6 @@ static inline int32_t kt_update_bias(int32_t b, int32_t acc, int32_t m, int32_t 
 {
     const int64_t v = (int64_t)b - kt_scale_round(acc, m, shift);
     return v > INT32_MAX ? INT32_MAX : (v < INT32_MIN ? INT32_MIN : (int32_t)v);
-}
-
-/** @brief 1 iff every v[i] (i < n) is in [lo, hi] (argument checks of the backward kernels). */
-static inline int kt_all_in_range(const int32_t *v, int32_t n, int32_t lo, int32_t hi)
-{
-    int32_t i;
-    for (i = 0; i < n; ++i) {
-        if (v[i] < lo || v[i] > hi) {
-            return 0;
-        }
-    }
-    return 1;
 }
 
 #ifdef __cplusplus

@@ -50,8 +50,8 @@ static inline int32_t kt_dot_s8(const int8_t *a, const int8_t *b, int32_t n, int
 }
 
 /** acc + sum_{i<n} a[i] * (b[i] + b_offset); b_offset in [-128, 128] (the input offset). */
-static inline int32_t kt_dot_offset_s8(const int8_t *a, const int8_t *b, int32_t n, int32_t b_offset,
-                                       int32_t acc)
+static inline int32_t kt_dot_offset_s8(const int8_t *a, const int8_t *b, int32_t n,
+                                       int32_t b_offset, int32_t acc)
 {
     int32_t i = 0;
 #if KT_USE_DSP
