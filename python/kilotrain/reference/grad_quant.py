@@ -1,6 +1,6 @@
 """Fixed-point primitives of the integer backward pass (docs/numerics.md, "Fixed-point
 primitives (backward only)"), vectorised numpy, exact in int64. The C twins are the inline
-functions of ``include/kt_grad_quant.h``.
+functions of ``firmware/kernels/internal/kt_grad_quant.h``.
 
 * :func:`scale_round` — ``acc * m * 2**(shift - 31)`` with one rounding (ties away from zero),
   saturated to int32;

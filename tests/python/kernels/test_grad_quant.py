@@ -1,6 +1,6 @@
 """Backward fixed-point primitives: golden scale_round / shift_round / to_grad8 == the contract's
 definitions evaluated with Python's exact integers (docs/numerics.md, "Fixed-point primitives
-(backward only)"). The C twins (kt_grad_quant.h) are compared through every kernel test."""
+(backward only)"). The C twins (firmware/kernels/internal/kt_grad_quant.h) are compared through every kernel test."""
 
 from __future__ import annotations
 
