@@ -2,7 +2,7 @@
 the signatures of the numpy golden ops (``kilotrain.reference.<name>``), taking the same records
 (:mod:`kilotrain.reference.grad_params`) and returning the same values (int8 gradients with
 :class:`~kilotrain.reference.grad_quant.GradStats`; updates return new arrays — the C kernel
-updates a copy in place). A non-OK status raises :class:`kilotrain.kernels.forward.KernelError`.
+updates a copy in place). A non-OK status raises :class:`kilotrain.kernels.build.KernelError`.
 
 PAD's and TRANSPOSE's gradients move bytes only and have no C kernel (the generated step refuses
 them, see :mod:`kilotrain.model.ops`): this set re-exports the golden ops for them, exact by
@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from kilotrain.contract import STATUS
 from kilotrain.kernels import build as host_lib
+from kilotrain.kernels.build import KernelError
 from kilotrain.kernels.cstructs import (
     ConvGradParamsC,
     DwConvGradParamsC,
@@ -31,7 +31,6 @@ from kilotrain.kernels.cstructs import (
 )
 from kilotrain.kernels.forward import (
     Dims,
-    KernelError,
     PerChannelQuant,
     Tile,
     _dims,
@@ -92,18 +91,8 @@ _SIGNATURES: dict[str, list[Any]] = {
 }
 
 
-def _fn(name: str) -> Any:
-    f = getattr(host_lib.load(), name)
-    if f.argtypes is None:
-        f.restype = c_int32
-        f.argtypes = _SIGNATURES[name]
-    return f
-
-
 def _call(name: str, *args: Any) -> None:
-    status = _fn(name)(*args)
-    if status != 0:
-        raise KernelError(f"{name} returned {STATUS.get(status, status)}")
+    host_lib.call(name, _SIGNATURES[name], *args)
 
 
 def _int(v: Any) -> int:

@@ -17,8 +17,10 @@ import subprocess
 import tempfile
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from kilotrain import paths
+from kilotrain.contract import STATUS
 
 #: Compiler flags of the host build (the firmware build uses the same warnings).
 CFLAGS = ("-std=c99", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror")
@@ -84,3 +86,19 @@ def build(extra_sources: tuple[Path, ...] = (), name: str = "kt_kernels") -> Pat
 def load() -> ctypes.CDLL:
     """Build if needed and load the kernel library (once per process)."""
     return ctypes.CDLL(str(build()))
+
+
+class KernelError(ValueError):
+    """A C kernel returned a non-OK status (an argument outside its documented range)."""
+
+
+def call(name: str, argtypes: list[Any], *args: Any) -> None:
+    """Call kernel ``name`` of the host library (its ctypes signature ``argtypes`` is set on first
+    use); a non-OK status raises :class:`KernelError` naming the kernel and the status."""
+    f = getattr(load(), name)
+    if f.argtypes is None:
+        f.restype = ctypes.c_int32
+        f.argtypes = argtypes
+    status = f(*args)
+    if status != 0:
+        raise KernelError(f"{name} returned {STATUS.get(status, status)}")

@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from kilotrain.contract import MAX_RANK, STATUS
+from kilotrain.contract import MAX_RANK
 from kilotrain.kernels import build as host_lib
+from kilotrain.kernels.build import KernelError as KernelError  # re-exported: callers catch it from here
 from kilotrain.kernels.cstructs import (
     Activation,
     AddParamsC,
@@ -44,11 +45,6 @@ from kilotrain.model.params import (
     TransposeParams,
 )
 
-
-class KernelError(ValueError):
-    """A C kernel returned a non-OK status (an argument outside its documented range)."""
-
-
 # --- C structs (mirror include/kt_types.h and include/kt_kernels.h) ----------------------------
 
 
@@ -68,19 +64,8 @@ _SIGNATURES: dict[str, list[Any]] = {
 }
 
 
-def _fn(name: str) -> Any:
-    lib = host_lib.load()
-    f = getattr(lib, name)
-    if f.argtypes is None:
-        f.restype = c_int32
-        f.argtypes = _SIGNATURES[name]
-    return f
-
-
 def _call(name: str, *args: Any) -> None:
-    status = _fn(name)(*args)
-    if status != 0:
-        raise KernelError(f"{name} returned {STATUS.get(status, status)}")
+    host_lib.call(name, _SIGNATURES[name], *args)
 
 
 # --- helpers ------------------------------------------------------------------------------------
