@@ -16,6 +16,15 @@ from kilotrain.training.plan import TrainPlan
 MODES: tuple[str, ...] = ("int8", "int8-noqas", "fp32")
 
 
+def check_choice(engine: str, mode: str) -> None:
+    """ValueError (one line) unless ``engine`` and ``mode`` are known and go together."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; use {', '.join(MODES)}")
+    ops.check_engine(engine)
+    if engine == "qemu" and mode == "fp32":
+        raise ValueError("--engine qemu runs the integer step; --mode fp32 is the float reference (golden engine only)")
+
+
 def forward_kernels(engine: str) -> ForwardKernels:
     """The forward kernels the host runs for ``engine``: the golden ops, or the C kernels for
     ``c``. (``qemu`` evaluates on the host with the golden ops: the device's own forward pass is
@@ -27,14 +36,8 @@ def train_engine(engine: str, plan: TrainPlan, mode: str = "int8", source_name: 
     """A started training engine for ``plan``: ``mode`` fp32 is the float reference (any host
     engine); else the integer step with the golden ops, the host C kernels, or the generated
     step on the emulated board (built and booted here; close() stops it)."""
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}; use {', '.join(MODES)}")
-    ops.check_engine(engine)
+    check_choice(engine, mode)
     if mode == "fp32":
-        if engine == "qemu":
-            raise ValueError(
-                "--engine qemu runs the integer step; --mode fp32 is the float reference (golden engine only)"
-            )
         return FloatEngine(plan)
     if engine == "golden":
         return KernelEngine(plan, reference, name="golden")

@@ -13,8 +13,7 @@ import numpy as np
 
 from kilotrain.data import datasets
 from kilotrain.data.datasets import Dataset
-from kilotrain.jobs.engines import MODES, train_engine
-from kilotrain.model import ops
+from kilotrain.jobs.engines import check_choice, train_engine
 from kilotrain.model.ir import Graph
 from kilotrain.model.load import load_model
 from kilotrain.training import plan as train_plan
@@ -43,13 +42,7 @@ class TrainJob:
 
     def check(self) -> None:
         """ValueError with one line naming the bad field, before anything is loaded."""
-        if self.mode not in MODES:
-            raise ValueError(f"unknown mode {self.mode!r}; use {', '.join(MODES)}")
-        ops.check_engine(self.engine)
-        if self.engine == "qemu" and self.mode == "fp32":
-            raise ValueError(
-                "--engine qemu runs the integer step; --mode fp32 is the float reference (golden engine only)"
-            )
+        check_choice(self.engine, self.mode)
         if self.steps < 0:
             raise ValueError(f"--steps must be >= 0; got {self.steps}")
         if not self.lr > 0:
