@@ -34,6 +34,11 @@ def dims4(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
     return n, h, w, c
 
 
+def tile(t: tuple[int, ...]) -> dict[str, int]:
+    """A (height, width) pair as the field values of a kt_tile."""
+    return {"h": int(t[0]), "w": int(t[1])}
+
+
 class CFile:
     """Names, pointers and declarations of one generated C file. ``trainable`` constant tensors
     become SRAM arrays (``kt_p<id>``, initialised from flash at reset), every other constant a

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from kilotrain import __version__
-from kilotrain.codegen.emit import CFile, dims4, template_env
+from kilotrain.codegen.emit import CFile, dims4, template_env, tile
 from kilotrain.codegen.memory_plan import MemoryPlan, plan
 from kilotrain.contract import C_API_VERSION
 from kilotrain.kernels.cstructs import (
@@ -51,10 +51,6 @@ class _Emit:
         return f"op{self.index}"
 
 
-def _tile(t: tuple[int, int]) -> dict[str, int]:
-    return {"h": int(t[0]), "w": int(t[1])}
-
-
 def _act(p: Any) -> dict[str, int]:
     return {"min": int(p.act_min), "max": int(p.act_max)}
 
@@ -66,9 +62,9 @@ def _conv(gen: CFile, op: Op, e: _Emit) -> None:
     q = gen.quant_struct(d, o, "q", p.multiplier, p.shift)
     dw = op.kind == "DEPTHWISE_CONV_2D"
     fields: dict[str, Any] = {
-        "stride": _tile(p.stride),
-        "padding": _tile(p.padding),
-        "dilation": _tile(p.dilation),
+        "stride": tile(p.stride),
+        "padding": tile(p.padding),
+        "dilation": tile(p.dilation),
         "input_offset": p.input_offset,
         "output_offset": p.output_offset,
         "activation": _act(p),
@@ -145,7 +141,7 @@ def _avg_pool(gen: CFile, op: Op, e: _Emit) -> None:
         o,
         "p",
         PoolParamsC,
-        {"filter": _tile(p.filter), "stride": _tile(p.stride), "padding": _tile(p.padding), "activation": _act(p)},
+        {"filter": tile(p.filter), "stride": tile(p.stride), "padding": tile(p.padding), "activation": _act(p)},
     )
     xd, yd = gen.dims(d, o, "in", gen.shape(x)), gen.dims(d, o, "out", gen.shape(y))
     e.call = f"kt_avg_pool_s8({pp}, {xd}, {gen.ptr(x)}, {yd}, {gen.ptr(y)})"

@@ -21,7 +21,7 @@ import numpy as np
 
 from kilotrain import contract
 from kilotrain.codegen import model as codegen
-from kilotrain.codegen.emit import CFile, c_values, template_env
+from kilotrain.codegen.emit import CFile, c_values, template_env, tile
 from kilotrain.codegen.memory_plan import MemoryPlan, Request, plan_buffers
 from kilotrain.codegen.model import _Emit
 from kilotrain.kernels.cstructs import (
@@ -143,10 +143,6 @@ class _TrainGen:
         return self.gen.struct(self.decls, owner, what, struct, values)
 
 
-def _tile(t: tuple[int, int]) -> dict[str, int]:
-    return {"h": int(t[0]), "w": int(t[1])}
-
-
 def _forward(tg: _TrainGen, emits: list[_Emit]) -> None:
     masks_by_op = {m.op_pos: m for m in tg.plan.masks}
     for pos in tg.plan.forward_ops:
@@ -197,7 +193,7 @@ def _weighted(tg: _TrainGen, s: BackwardStep, o: str) -> None:
             "x_shift": p.x_shift,
         }
         geometry = (
-            {"stride": _tile(p.stride), "padding": _tile(p.padding), "dilation": _tile(p.dilation)}
+            {"stride": tile(p.stride), "padding": tile(p.padding), "dilation": tile(p.dilation)}
             if s.kind != "FULLY_CONNECTED"
             else {}
         )
@@ -224,9 +220,9 @@ def _weighted(tg: _TrainGen, s: BackwardStep, o: str) -> None:
                 "weight": tg.quant(o, "wq", u.weight_multiplier, u.weight_shift),
                 "bias": tg.quant(o, "bq", u.bias_multiplier, u.bias_shift),
                 "input_zero_point": u.input_zero_point,
-                "stride": _tile(u.stride),
-                "padding": _tile(u.padding),
-                "dilation": _tile(u.dilation),
+                "stride": tile(u.stride),
+                "padding": tile(u.padding),
+                "dilation": tile(u.dilation),
                 "depth_multiplier": u.depth_multiplier,
                 "stochastic": int(bool(u.stochastic)),
             },
@@ -274,8 +270,8 @@ def _backward(tg: _TrainGen) -> None:
                 "gp",
                 PoolGradParamsC,
                 {
-                    "filter": _tile(p.filter),
-                    "stride": _tile(p.stride),
+                    "filter": tile(p.filter),
+                    "stride": tile(p.stride),
                     "count_multiplier": p.count_multiplier,
                     "count_shift": p.count_shift,
                 },

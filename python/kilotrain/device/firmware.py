@@ -105,7 +105,8 @@ class ModelClient:
         self.output_size = m.output_size
         self.op_count = m.op_count
         self.name = m.name
-        self.chunk = device.info().max_payload - wire.INPUT_WRITE_REQUEST.size
+        self.info = device.info()
+        self.chunk = self.info.max_payload - wire.INPUT_WRITE_REQUEST.size
 
     def upload(self, x: npt.NDArray[np.int8]) -> None:
         """Write one int8 input tensor into the model input (in frames of at most one payload)."""

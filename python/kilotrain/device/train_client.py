@@ -120,11 +120,10 @@ class DeviceEngine:
 
     def __init__(self, plan: TrainPlan, client: TrainClient, image: FirmwareImage, board: Any, name: str) -> None:
         self.plan, self.client, self.image, self.board, self.name = plan, client, image, board, name
-        self.per_tick = client.device.info().instructions_per_tick
+        self.per_tick = client.info.instructions_per_tick
         self.instructions: list[int] = []
         self.stack_high_water: int | None = None
         self._blob: bytes | None = None
-        self._steps = 0
 
     @classmethod
     def on_qemu(cls, plan: TrainPlan, source_name: str) -> DeviceEngine:
@@ -139,7 +138,6 @@ class DeviceEngine:
     def step(self, x: np.ndarray, label: int) -> StepResult:
         d = self.client.step(x, label)
         self._blob = None
-        self._steps += 1
         self.instructions.append(d.ticks * self.per_tick)
         self.stack_high_water = d.stack_high_water
         return StepResult(
@@ -153,7 +151,8 @@ class DeviceEngine:
         return self._blob
 
     def evaluate(self, xs: np.ndarray, ys: np.ndarray) -> tuple[float, float]:
-        state = train_golden.init_state(self.plan) if self._steps == 0 else state_from_params(self.plan, self.params())
+        trained = bool(self.instructions)  # before the first step the device holds the flashed parameters
+        state = state_from_params(self.plan, self.params()) if trained else train_golden.init_state(self.plan)
         return train_golden.evaluate(self.plan, state, xs, ys, golden)
 
     def params_sha256(self) -> str | None:
