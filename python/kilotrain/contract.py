@@ -23,6 +23,9 @@ EXP_MIN, EXP_MAX = -64, 64
 CHAN_SHIFT_MAX = 1
 #: Largest input-gradient headroom H (KT_GRAD_HEADROOM_MAX).
 HEADROOM_MAX = 8
+#: Largest payload of one serial frame, the size of the firmware's receive buffer (kt_frame.h:
+#: KT_FRAME_MAX_PAYLOAD).
+FRAME_MAX_PAYLOAD = 2048
 #: int32 accumulators per block of the backward kernels, on the stack (KT_GRAD_BLOCK).
 GRAD_BLOCK = 32
 

@@ -14,6 +14,7 @@ EXTRAS: dict[str, str] = {
     "torch": "PyTorch models and baselines",
     "camera": "camera frames (OpenCV)",
     "distributed": "work spread over a Dask cluster",
+    "plot": "plots (matplotlib)",
 }
 
 

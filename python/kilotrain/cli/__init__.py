@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 
 from kilotrain import __version__
-from kilotrain.cli import board, infer, train
+from kilotrain.cli import board, infer, plan, train
 from kilotrain.device.toolchain import ToolError
 from kilotrain.extras import MissingExtra
 
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     board.add_parsers(sub)
     infer.add_parser(sub)
+    plan.add_parser(sub)
     train.add_parser(sub)
     return parser
 

@@ -7,6 +7,7 @@ forward op at schedule position i, ``bw<j>`` for backward step j, ``mask<k>`` fo
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Mapping
 from ctypes import Structure
 from pathlib import Path
@@ -48,6 +49,8 @@ class CFile:
         self.g, self.mp, self.trainable = graph, mp, trainable
         self.consts: dict[int, dict[str, Any]] = {}
         self._names: set[str] = set()
+        #: flash bytes of the parameter tables and records declared so far (array(), struct())
+        self.table_bytes = 0
 
     # ---- tensors
     def ptr(self, t: int) -> str:
@@ -95,6 +98,7 @@ class CFile:
         """``static const <ctype> <owner>_<what>[n] = {...};`` — returns the name."""
         v = np.atleast_1d(np.asarray(values))
         name = self.symbol(owner, what)
+        self.table_bytes += v.size * {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "uint16_t": 2}.get(ctype, 4)
         decls.append(f"static const {ctype} {name}[{v.size}] = {{{c_values(v)}}};")
         return name
 
@@ -103,6 +107,7 @@ class CFile:
     ) -> str:
         """A const parameter record with a designated initialiser — returns ``&name``."""
         name = self.symbol(owner, what)
+        self.table_bytes += ctypes.sizeof(struct)
         decls.append(f"static const {C_NAMES[struct]} {name} = {initializer(struct, values)};")
         return f"&{name}"
 

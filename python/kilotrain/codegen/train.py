@@ -102,14 +102,68 @@ def training_memory_plan(plan: TrainPlan) -> MemoryPlan:
     return plan_buffers(Request(tuple(members[o]), sizes[o], life[o][0], life[o][1]) for o in life)
 
 
+ARENA_PARTS = ("activations", "saved_activations", "masks", "gradients")
+
+
+def arena_occupancy(plan: TrainPlan, mp: MemoryPlan) -> list[dict[str, int]]:
+    """Live arena bytes by part (:data:`ARENA_PARTS`) at every position of the training schedule
+    (``position``: -1 the input, then as in :func:`training_memory_plan`)."""
+    saved = set(plan.saved_tensors)
+
+    def part(keys: tuple[Any, ...]) -> str:
+        k = keys[0]
+        if isinstance(k, tuple):
+            return "masks" if k[0] == "mask" else "gradients"
+        return "saved_activations" if any(t in saved for t in keys) else "activations"
+
+    kinds = [(b, part(b.tensors)) for b in mp.buffers]
+    out = []
+    for pos in range(-1, len(plan.graph.ops) + 1 + len(plan.steps)):
+        row = {"position": pos, **dict.fromkeys(ARENA_PARTS, 0)}
+        for b, p in kinds:
+            if b.first <= pos <= b.last:
+                row[p] += b.size
+        out.append(row)
+    return out
+
+
+@dataclass(frozen=True)
+class TrainSource:
+    """The generated training C and every SRAM and flash figure it declares: the memory budget
+    (:mod:`kilotrain.device.memory`) reads these instead of estimating them again."""
+
+    text: str
+    memory: MemoryPlan  # the arena: activations, masks, saved tensors, gradients
+    const_bytes: int  # flash: constant tensors and the initial values of the trainable copies
+    table_bytes: int  # flash: requantisation tables and parameter records
+    trainable_weight_bytes: int  # SRAM copies of updated weights (.data)
+    trainable_bias_bytes: int  # SRAM copies of updated biases (.data)
+    state_bytes: int  # kt_exps[] and kt_step_count (the training state beside the parameters)
+    stack_frame_bytes: int  # kt_train_step()'s own locals: the gradient stats and the old exponents
+
+    @property
+    def trainable_bytes(self) -> int:
+        return self.trainable_weight_bytes + self.trainable_bias_bytes
+
+
 @dataclass(frozen=True)
 class GeneratedTraining:
     directory: Path
     source: Path
-    memory: MemoryPlan
-    const_bytes: int
-    trainable_bytes: int
+    code: TrainSource
     digest: str
+
+    @property
+    def memory(self) -> MemoryPlan:
+        return self.code.memory
+
+    @property
+    def const_bytes(self) -> int:
+        return self.code.const_bytes
+
+    @property
+    def trainable_bytes(self) -> int:
+        return self.code.trainable_bytes
 
 
 class _TrainGen:
@@ -287,18 +341,35 @@ def _backward(tg: _TrainGen) -> None:
             raise ModelError(f"op {op.index} ({s.kind}): the training code generator has no C backward for this op")
 
 
-def render_train(plan: TrainPlan, source_name: str) -> tuple[str, MemoryPlan, int, int]:
-    """(C text, memory plan, constant bytes, trainable bytes) of the training firmware."""
+#: bytes of one kt_grad_stats (two int32) and of one exponent (int32) in kt_train_step()'s frame
+_STATS_BYTES, _EXP_BYTES = 8, 4
+
+
+def updated_weight_bytes(plan: TrainPlan) -> dict[int, int]:
+    """SRAM bytes of each updated layer's weight copy, by op position (layers updating weights only)."""
+    g = plan.graph
+    return {
+        u.op_position: _nbytes(g.tensors[g.ops[u.op_position].inputs[1]].shape)
+        for u in plan.trainable
+        if u.n_channels > 0
+    }
+
+
+def render_train(plan: TrainPlan, source_name: str) -> TrainSource:
+    """The training firmware's C text and its memory figures."""
     g = plan.graph
     trainable: set[int] = set()
     segments: list[tuple[int, int]] = []  # (tensor, bytes) in params_sha256 order
+    weight_bytes = bias_bytes = 0
     for u in sorted(plan.trainable, key=lambda u: u.op_position):
         op = g.ops[u.op_position]
         if u.n_channels > 0:
             trainable.add(op.inputs[1])
             segments.append((op.inputs[1], _nbytes(g.tensors[op.inputs[1]].shape)))
+            weight_bytes += segments[-1][1]
         trainable.add(op.inputs[2])
         segments.append((op.inputs[2], _nbytes(g.tensors[op.inputs[2]].shape, 4)))
+        bias_bytes += segments[-1][1]
     mp = training_memory_plan(plan)
     gen = CFile(g, mp, frozenset(trainable))
     emits = codegen.emit_forward(gen)
@@ -328,4 +399,13 @@ def render_train(plan: TrainPlan, source_name: str) -> tuple[str, MemoryPlan, in
         exp_max=contract.POLICY_EXP_MAX,
     )
     text = template_env().get_template("kt_train.c.j2").render(**ctx)
-    return text, mp, gen.const_bytes, sum(n for _, n in segments)
+    return TrainSource(
+        text=text,
+        memory=mp,
+        const_bytes=gen.const_bytes,
+        table_bytes=gen.table_bytes + 2 * 256,  # + the softmax-CE exp table
+        trainable_weight_bytes=weight_bytes,
+        trainable_bias_bytes=bias_bytes,
+        state_bytes=_EXP_BYTES * plan.n_exp_slots + 4,
+        stack_frame_bytes=_STATS_BYTES * len(tg.stat_slots) + _EXP_BYTES * plan.n_exp_slots,
+    )

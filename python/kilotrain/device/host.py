@@ -24,10 +24,10 @@ class HostTrainer:
     library's statics: load a fresh library per run)."""
 
     def __init__(self, plan: TrainPlan, source_name: str = "model.tflite") -> None:
-        text, mp, nconst, ntrain = codegen_train.render_train(plan, source_name)
-        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-        source = emit.write(text, build_dir() / "gen" / f"host-train-{digest}", "kt_train.c")
-        gen = codegen_train.GeneratedTraining(source.parent, source, mp, nconst, ntrain, digest)
+        code = codegen_train.render_train(plan, source_name)
+        digest = hashlib.sha256(code.text.encode()).hexdigest()[:16]
+        source = emit.write(code.text, build_dir() / "gen" / f"host-train-{digest}", "kt_train.c")
+        gen = codegen_train.GeneratedTraining(source.parent, source, code, digest)
         lib_path = host_lib.build((gen.source,), name=f"kt_train_{gen.digest}")
         # a private copy: ctypes would hand back the already-loaded library (and its trained state)
         self._copy = lib_path.with_name(f"{lib_path.stem}-{id(self):x}.so")

@@ -13,7 +13,7 @@ import numpy.typing as npt
 
 from kilotrain import reference as golden
 from kilotrain.codegen import train as codegen_train
-from kilotrain.device import wire
+from kilotrain.device import memory, wire
 from kilotrain.device.boards import QemuBoard
 from kilotrain.device.firmware import (
     FirmwareImage,
@@ -47,10 +47,15 @@ class DeviceStep:
 def build_with_training(
     plan: TrainPlan, source_name: str, env_name: str = "qemu_m7", build_flags: tuple[str, ...] = ()
 ) -> FirmwareImage:
-    """Generate the training step's C (kt_train.c) and build ``env_name`` with it."""
-    text, mp, nconst, ntrain = codegen_train.render_train(plan, source_name)
-    elf, source, digest = build_firmware("kt_train.c", text, env_name, build_flags, prefix="train-")
-    gen = codegen_train.GeneratedTraining(source.parent, source, mp, nconst, ntrain, digest)
+    """Generate the training step's C (kt_train.c) and build ``env_name`` with it, its stack region
+    sized from the model. An image that would not fit the board raises
+    :class:`kilotrain.device.memory.DoesNotFit` before anything is built."""
+    code = codegen_train.render_train(plan, source_name)
+    if env_name in memory.BOARDS:
+        memory.check_fits(plan, memory.sram_budget(plan, code), memory.board_memory(env_name))
+    flags = (*build_flags, f"-Wl,--defsym=KT_STACK_SIZE={memory.stack_bytes(code)}")
+    elf, source, digest = build_firmware("kt_train.c", code.text, env_name, flags, prefix="train-")
+    gen = codegen_train.GeneratedTraining(source.parent, source, code, digest)
     return FirmwareImage(elf, gen, _sections(elf))
 
 
@@ -78,6 +83,11 @@ class TrainClient(ModelClient):
                     raise
         if a.status != 0:
             raise StepFailed(f"training step {a.step} returned status {a.status}")
+        if a.stack_high_water >= self.info.stack_bytes:
+            raise StepFailed(
+                f"training step {a.step} used the whole {self.info.stack_bytes} B stack region (an overflow): "
+                "raise kilotrain.device.memory.STACK_BASE_BYTES"
+            )
         self.steps_done = a.step + 1
         return DeviceStep(a.step, a.status, a.p_label_q15, a.predicted, a.saturated, a.ticks, a.stack_high_water)
 

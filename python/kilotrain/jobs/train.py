@@ -51,6 +51,17 @@ class TrainJob:
             raise ValueError(f"--rounding must be one of {', '.join(ROUNDINGS)}; got {self.rounding!r}")
 
 
+def load_for_dataset(model: str, dataset: str | None, input_size: int | None) -> Graph:
+    """The model as ``train`` loads it: a zoo model's classifier has one output per class of
+    ``dataset`` (10 without one); a .tflite is taken as it is."""
+    ncls = None
+    if model.startswith("zoo:") and dataset is not None:
+        ncls = datasets.CLASSES.get(dataset)
+        if ncls is None:
+            raise datasets.DatasetError(f"unknown data set {dataset!r}; known: {', '.join(datasets.DATASETS)}")
+    return load_model(model, ncls, input_size, seed=0)
+
+
 def run_training(
     job: TrainJob, *, graph: Graph | None = None, data: Dataset | None = None, progress: bool = False
 ) -> dict[str, Any]:
@@ -58,12 +69,7 @@ def run_training(
     ``data`` skip loading (experiments reuse them across runs)."""
     job.check()
     if graph is None:
-        ncls = None
-        if job.model.startswith("zoo:"):
-            ncls = datasets.CLASSES.get(job.dataset)
-            if ncls is None:
-                raise datasets.DatasetError(f"unknown data set {job.dataset!r}; known: {', '.join(datasets.DATASETS)}")
-        graph = load_model(job.model, ncls, job.input_size, seed=0)
+        graph = load_for_dataset(job.model, job.dataset, job.input_size)
     if job.new_head is not None:
         if data is None:
             data = datasets.load(job.dataset, graph.input, seed=job.seed, limit=job.limit, progress=progress)

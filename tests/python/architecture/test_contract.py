@@ -57,6 +57,7 @@ def _structs() -> dict[str, list[str]]:
         ("KT_GRAD_CHAN_SHIFT_MAX", contract.CHAN_SHIFT_MAX),
         ("KT_GRAD_HEADROOM_MAX", contract.HEADROOM_MAX),
         ("KT_GRAD_BLOCK", contract.GRAD_BLOCK),
+        ("KT_FRAME_MAX_PAYLOAD", contract.FRAME_MAX_PAYLOAD),
     ],
 )
 def test_header_constant_equals_python(macro: str, value: int) -> None:

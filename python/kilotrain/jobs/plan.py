@@ -1,0 +1,95 @@
+"""The job behind ``kilotrain plan``: will a (model, scheme) train on a board? The all-in SRAM of
+the image that ``train --engine qemu`` would build, by part (:mod:`kilotrain.device.memory`), its
+flash, where the arena peaks, and a plot of the arena's occupancy over the training schedule.
+Nothing is built: the figures come from the generated C (docs/memory.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kilotrain.codegen.train import ARENA_PARTS, render_train
+from kilotrain.device import memory
+from kilotrain.extras import require
+from kilotrain.jobs.train import load_for_dataset
+from kilotrain.training.plan import build_plan
+
+
+@dataclass(frozen=True)
+class PlanJob:
+    """The flags of ``kilotrain plan``."""
+
+    model: str  # a .tflite path or zoo:NAME
+    scheme: str = "last-layer"
+    input_size: int | None = None  # zoo models: input resolution
+    dataset: str | None = None  # zoo models: size the classifier for this data set
+    board: str = "qemu_m7"
+
+    def check(self) -> None:
+        if self.board not in memory.BOARDS:
+            raise ValueError(f"--board must be one of {', '.join(memory.BOARDS)}; got {self.board!r}")
+        if self.input_size is not None and self.input_size < 1:
+            raise ValueError(f"--input-size must be >= 1; got {self.input_size}")
+
+
+def run_plan(job: PlanJob) -> dict[str, Any]:
+    """The report ``kilotrain plan`` prints; ``fits`` says whether it fits ``job.board``, and
+    ``occupancy`` holds the live arena bytes by part at every schedule position (for the plot)."""
+    job.check()
+    graph = load_for_dataset(job.model, job.dataset, job.input_size)
+    plan = build_plan(graph, job.scheme, 0.01, engine="qemu")
+    code = render_train(plan, f"{graph.name or 'model'}.tflite")
+    budget = memory.sram_budget(plan, code)
+    board = memory.board_memory(job.board)
+    try:
+        memory.check_fits(plan, budget, board)
+        verdict = None
+    except memory.DoesNotFit as e:
+        verdict = str(e)
+    return {
+        "model": graph.name or job.model,
+        "input_shape": list(graph.input.shape),
+        "scheme": plan.scheme.name,
+        "board": board.env,
+        "board_sram_bytes": board.sram_bytes,
+        "board_flash_bytes": board.flash_bytes,
+        **budget.as_dict(),
+        "fits": verdict is None,
+        "does_not_fit": verdict,
+        "updated_layers": len(plan.trainable),
+        "backward_steps": len(plan.steps),
+        "occupancy": [{**row, "label": memory.schedule_label(plan, row["position"])} for row in budget.occupancy],
+    }
+
+
+def plot_occupancy(report: dict[str, Any], path: Path) -> Path:
+    """A PNG of the arena's live bytes by part over the training schedule, with the arena size and
+    the static SRAM on top of it (the all-in peak) as lines."""
+    matplotlib = require("matplotlib", "plot", "--plot")
+    matplotlib.use("Agg")
+    plt = require("matplotlib.pyplot", "plot", "--plot")
+    occ = report["occupancy"]
+    xs = [r["position"] for r in occ]
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    ax.stackplot(
+        xs, *[[r[p] / 1024 for r in occ] for p in ARENA_PARTS], labels=[p.replace("_", " ") for p in ARENA_PARTS]
+    )
+    b = report["breakdown"]
+    ax.axhline(b["arena"] / 1024, color="black", lw=1, ls="--", label=f"arena {b['arena'] / 1024:.1f} KB")
+    loss = next(r["position"] for r in occ if r["label"] == "the loss")
+    ax.axvline(loss, color="grey", lw=1)
+    ax.text(loss, ax.get_ylim()[1] * 0.95, " loss", color="grey", va="top")
+    ax.set_xlabel("schedule position (forward ops, the loss, backward steps)")
+    ax.set_ylabel("live arena KB")
+    ax.set_title(
+        f"{report['model']} {report['scheme']}: all-in peak {report['peak_sram_bytes'] / 1024:.1f} KB "
+        f"(arena {b['arena'] / 1024:.1f} + static and stack {(report['peak_sram_bytes'] - b['arena']) / 1024:.1f})"
+    )
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,66 @@
+"""The memory budget equals the linked image: ``kilotrain plan``'s all-in SRAM is the ELF's .data +
+.bss + .stack (up to section alignment), its firmware statics are exactly the ELF's non-generated
+symbols, and on the emulated board the measured stack high-water stays inside the planned region
+and the device's peak (static + high-water) is within 1 KB of the plan."""
+
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+import pytest
+
+from kilotrain.device import memory, toolchain
+from kilotrain.device.boards import QemuBoard
+from kilotrain.device.train_client import TrainClient, build_with_training
+from kilotrain.model import zoo
+from kilotrain.training import plan as train_plan
+
+pytestmark = pytest.mark.qemu
+
+#: what the generated training C declares in SRAM (kt_p<N> are the trainable copies)
+GENERATED = ("kt_arena", "kt_exps", "kt_step_count")
+
+
+def _symbols(elf: object) -> dict[str, int]:
+    """SRAM symbols (.data / .bss) of an ELF and their sizes."""
+    out = subprocess.run(
+        [toolchain.require("arm-none-eabi-nm"), "-S", "-t", "d", str(elf)], capture_output=True, text=True, check=True
+    ).stdout
+    syms = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[2] in "bBdD":
+            syms[parts[3]] = int(parts[1])
+    return syms
+
+
+@pytest.mark.parametrize(
+    "spec", [{"n_bias_update": 5, "weight_layers": [1, 2, 4], "ratios": [0.5, 0.25, 1.0]}, "last-layer"]
+)
+def test_plan_equals_the_elf_and_the_measured_peak(spec: object) -> None:
+    graph = zoo.tiny_cnn(16, 4, seed=1)
+    plan = train_plan.build_plan(graph, spec, 0.01)
+    image = build_with_training(plan, "tiny_cnn.tflite")
+    budget = memory.sram_budget(plan, image.generated.code)
+    s = image.sections
+    assert s[".stack"] == budget.stack
+    elf_total = s[".data"] + s[".bss"] + s[".stack"]
+    assert 0 <= elf_total - budget.total <= 16, (elf_total, budget.as_dict())  # section alignment only
+    assert abs(image.flash_bytes - budget.flash) <= 8 * 1024, (image.flash_bytes, budget.flash)  # code: estimated
+
+    syms = _symbols(image.elf)
+    firmware = {k: v for k, v in syms.items() if k not in GENERATED and not k.startswith("kt_p")}
+    assert sum(firmware.values()) == memory.firmware_static_bytes(), firmware
+    assert syms["kt_arena"] == budget.arena
+    assert sum(v for k, v in syms.items() if k.startswith("kt_p")) == budget.trainable_weights + budget.trainable_biases
+
+    rng = np.random.default_rng(0)
+    with QemuBoard(image.elf, icount=False) as board:
+        client = TrainClient(board.device)
+        for _ in range(3):
+            dev = client.step(rng.integers(-128, 128, graph.input.shape).astype(np.int8), int(rng.integers(4)))
+        assert client.info.stack_bytes == budget.stack
+        assert 0 < dev.stack_high_water < budget.stack
+        device_peak = image.static_sram_bytes + dev.stack_high_water
+        assert budget.total - 1024 <= device_peak <= budget.total
