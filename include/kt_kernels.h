@@ -40,6 +40,18 @@ typedef struct {
     int32_t w; /**< along width */
 } kt_tile;
 
+/**
+ * A filter stored in two parts, split between output channels (the outermost filter axis):
+ * channels [0, split) in `head`, channels [split, Cout) in `tail`, each part in the filter's own
+ * layout. A partially updated layer keeps its updated rows in SRAM (head) and its frozen rows in
+ * flash (tail), and the kernels read both without a copy. A whole filter is {filter, NULL, Cout}.
+ */
+typedef struct {
+    const int8_t *head; /**< rows [0, split); may be NULL when split == 0 */
+    const int8_t *tail; /**< rows [split, Cout); may be NULL when split == Cout */
+    int32_t split;      /**< [0, Cout] */
+} kt_split_filter;
+
 /** CONV_2D parameters (ConvParams). */
 typedef struct {
     kt_tile stride;           /**< >= 1 */
@@ -164,6 +176,18 @@ kt_status kt_conv2d_1x1_s8(const kt_conv_params *conv, const kt_per_channel_quan
                            const kt_dims *filter_dims, const int8_t *filter, const int32_t *bias,
                            const kt_dims *output_dims, int8_t *output);
 
+/** @brief kt_conv2d_s8() with a filter in two parts (kt_split_filter); same results. */
+kt_status kt_conv2d_split_s8(const kt_conv_params *conv, const kt_per_channel_quant *quant,
+                             const kt_dims *input_dims, const int8_t *input,
+                             const kt_dims *filter_dims, const kt_split_filter *filter,
+                             const int32_t *bias, const kt_dims *output_dims, int8_t *output);
+
+/** @brief kt_conv2d_1x1_s8() with a filter in two parts (kt_split_filter); same results. */
+kt_status kt_conv2d_1x1_split_s8(const kt_conv_params *conv, const kt_per_channel_quant *quant,
+                                 const kt_dims *input_dims, const int8_t *input,
+                                 const kt_dims *filter_dims, const kt_split_filter *filter,
+                                 const int32_t *bias, const kt_dims *output_dims, int8_t *output);
+
 /**
  * @brief DEPTHWISE_CONV_2D int8, any KH x KW (3, 5, 7, ...), any stride and dilation, any depth
  *        multiplier; output channel oc = ic * depth_multiplier + m.
@@ -191,6 +215,13 @@ kt_status kt_fully_connected_s8(const kt_fc_params *fc, const kt_per_channel_qua
                                 const kt_dims *input_dims, const int8_t *input,
                                 const kt_dims *filter_dims, const int8_t *filter,
                                 const int32_t *bias, const kt_dims *output_dims, int8_t *output);
+
+/** @brief kt_fully_connected_s8() with a filter in two parts (kt_split_filter); same results. */
+kt_status kt_fully_connected_split_s8(const kt_fc_params *fc, const kt_per_channel_quant *quant,
+                                      const kt_dims *input_dims, const int8_t *input,
+                                      const kt_dims *filter_dims, const kt_split_filter *filter,
+                                      const int32_t *bias, const kt_dims *output_dims,
+                                      int8_t *output);
 
 /**
  * @brief ADD int8 with numpy-style broadcasting over 4-D shapes (TFLM AddElementwise /

@@ -154,6 +154,13 @@ kt_status kt_conv2d_input_grad_s8(const kt_conv_grad_params *p, int32_t e_gy, in
                                   const kt_dims *grad_input_dims, int8_t *grad_input,
                                   kt_grad_stats *stats);
 
+/** @brief kt_conv2d_input_grad_s8() with a filter in two parts (kt_split_filter); same results. */
+kt_status kt_conv2d_input_grad_split_s8(const kt_conv_grad_params *p, int32_t e_gy, int32_t e_gx,
+                                        const kt_dims *grad_output_dims, const int8_t *grad_output,
+                                        const kt_dims *filter_dims, const kt_split_filter *filter,
+                                        const kt_dims *grad_input_dims, int8_t *grad_input,
+                                        kt_grad_stats *stats);
+
 /**
  * @brief DEPTHWISE_CONV_2D input gradient: as kt_conv2d_input_grad_s8(), input channel ci
  *        gathers output channels co = ci * depth_multiplier + j.
@@ -177,6 +184,12 @@ kt_status kt_fully_connected_input_grad_s8(const kt_fc_grad_params *p, int32_t e
                                            const int8_t *grad_output, const kt_dims *filter_dims,
                                            const int8_t *filter, const kt_dims *grad_input_dims,
                                            int8_t *grad_input, kt_grad_stats *stats);
+
+/** @brief kt_fully_connected_input_grad_s8() with a filter in two parts (kt_split_filter). */
+kt_status kt_fully_connected_input_grad_split_s8(
+    const kt_fc_grad_params *p, int32_t e_gy, int32_t e_gx, const kt_dims *grad_output_dims,
+    const int8_t *grad_output, const kt_dims *filter_dims, const kt_split_filter *filter,
+    const kt_dims *grad_input_dims, int8_t *grad_input, kt_grad_stats *stats);
 
 /**
  * @brief CONV_2D fused QAS update, in place: for co < n_weight_channels

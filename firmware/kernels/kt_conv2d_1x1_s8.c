@@ -10,6 +10,7 @@
 #include "kt_kernels.h"
 #include "internal/kt_check.h"
 #include "internal/kt_dot.h"
+#include "internal/kt_filter.h"
 #include "internal/kt_requant.h"
 
 kt_status kt_conv2d_1x1_s8(const kt_conv_params *conv, const kt_per_channel_quant *quant,
@@ -17,10 +18,22 @@ kt_status kt_conv2d_1x1_s8(const kt_conv_params *conv, const kt_per_channel_quan
                            const kt_dims *filter_dims, const int8_t *filter, const int32_t *bias,
                            const kt_dims *output_dims, int8_t *output)
 {
+    const kt_split_filter whole = {filter, NULL, filter_dims != NULL ? filter_dims->n : 0};
+    return kt_conv2d_1x1_split_s8(conv, quant, input_dims, input, filter_dims, &whole, bias,
+                                  output_dims, output);
+}
+
+kt_status kt_conv2d_1x1_split_s8(const kt_conv_params *conv, const kt_per_channel_quant *quant,
+                                 const kt_dims *input_dims, const int8_t *input,
+                                 const kt_dims *filter_dims, const kt_split_filter *filter,
+                                 const int32_t *bias, const kt_dims *output_dims, int8_t *output)
+{
     int32_t oc, p, in_c, out_c, pixels, in_off, out_off, act_min, act_max;
 
     if (conv == NULL || !kt_check_quant_ptrs(quant) ||
-        !kt_check_tensor_ptrs(input_dims, input, filter_dims, filter, output_dims, output)) {
+        !kt_check_tensor_ptrs(input_dims, input, filter_dims, kt_filter_any(filter), output_dims,
+                              output) ||
+        !kt_check_split_filter(filter, filter_dims->n)) {
         return KT_ARG_ERROR;
     }
     in_c = input_dims->c;
@@ -43,7 +56,7 @@ kt_status kt_conv2d_1x1_s8(const kt_conv_params *conv, const kt_per_channel_quan
 
     pixels = input_dims->n * input_dims->h * input_dims->w;
     for (oc = 0; oc < out_c; ++oc) {
-        const int8_t *f = filter + (size_t)oc * in_c;
+        const int8_t *f = kt_filter_row(filter, oc, (size_t)in_c);
         const int32_t mult = quant->multiplier[oc];
         const int32_t shift = quant->shift[oc];
         const int8_t *x = input;

@@ -10,6 +10,7 @@
  */
 #include "kt_train_kernels.h"
 #include "internal/kt_check.h"
+#include "internal/kt_filter.h"
 #include "internal/kt_grad_quant.h"
 
 kt_status kt_conv2d_input_grad_s8(const kt_conv_grad_params *p, int32_t e_gy, int32_t e_gx,
@@ -18,14 +19,25 @@ kt_status kt_conv2d_input_grad_s8(const kt_conv_grad_params *p, int32_t e_gy, in
                                   const kt_dims *grad_input_dims, int8_t *grad_input,
                                   kt_grad_stats *stats)
 {
+    const kt_split_filter whole = {filter, NULL, filter_dims != NULL ? filter_dims->n : 0};
+    return kt_conv2d_input_grad_split_s8(p, e_gy, e_gx, grad_output_dims, grad_output, filter_dims,
+                                         &whole, grad_input_dims, grad_input, stats);
+}
+
+kt_status kt_conv2d_input_grad_split_s8(const kt_conv_grad_params *p, int32_t e_gy, int32_t e_gx,
+                                        const kt_dims *grad_output_dims, const int8_t *grad_output,
+                                        const kt_dims *filter_dims, const kt_split_filter *filter,
+                                        const kt_dims *grad_input_dims, int8_t *grad_input,
+                                        kt_grad_stats *stats)
+{
     int32_t acc[KT_GRAD_BLOCK];
     int32_t b, iy, ix, ky, kx, co, j, ci0;
     int32_t in_h, in_w, in_c, k_h, k_w, out_h, out_w, out_c, hr, out_shift;
 
     if (p == NULL || !kt_check_quant_ptrs(&p->chan) ||
-        !kt_check_tensor_ptrs(grad_output_dims, grad_output, filter_dims, filter, grad_input_dims,
-                              grad_input) ||
-        stats == NULL) {
+        !kt_check_tensor_ptrs(grad_output_dims, grad_output, filter_dims, kt_filter_any(filter),
+                              grad_input_dims, grad_input) ||
+        !kt_check_split_filter(filter, filter_dims->n) || stats == NULL) {
         return KT_ARG_ERROR;
     }
     in_h = grad_input_dims->h;
@@ -92,7 +104,8 @@ kt_status kt_conv2d_input_grad_s8(const kt_conv_grad_params *p, int32_t e_gy, in
                                 }
                                 h = kt_scale_round(gy[co], p->chan.multiplier[co],
                                                    p->chan.shift[co] + hr);
-                                f = filter + (((size_t)co * k_h + ky) * k_w + kx) * in_c + ci0;
+                                f = kt_filter_row(filter, co, (size_t)k_h * k_w * in_c) +
+                                    ((size_t)ky * k_w + kx) * in_c + ci0;
                                 for (j = 0; j < nb; ++j) {
                                     acc[j] += (int32_t)f[j] * h;
                                 }

@@ -5,6 +5,7 @@
 #include "kt_kernels.h"
 #include "internal/kt_check.h"
 #include "internal/kt_dot.h"
+#include "internal/kt_filter.h"
 #include "internal/kt_requant.h"
 
 static int kt_conv_is_1x1_fast(const kt_conv_params *conv, const kt_dims *in, const kt_dims *f,
@@ -19,17 +20,29 @@ kt_status kt_conv2d_s8(const kt_conv_params *conv, const kt_per_channel_quant *q
                        const int8_t *filter, const int32_t *bias, const kt_dims *output_dims,
                        int8_t *output)
 {
+    const kt_split_filter whole = {filter, NULL, filter_dims != NULL ? filter_dims->n : 0};
+    return kt_conv2d_split_s8(conv, quant, input_dims, input, filter_dims, &whole, bias,
+                              output_dims, output);
+}
+
+kt_status kt_conv2d_split_s8(const kt_conv_params *conv, const kt_per_channel_quant *quant,
+                             const kt_dims *input_dims, const int8_t *input,
+                             const kt_dims *filter_dims, const kt_split_filter *filter,
+                             const int32_t *bias, const kt_dims *output_dims, int8_t *output)
+{
     int32_t b, oy, ox, oc, ky, kx;
     int32_t in_h, in_w, in_c, k_h, k_w, out_h, out_w, out_c;
     int32_t st_h, st_w, pad_h, pad_w, dil_h, dil_w, in_off, out_off, act_min, act_max;
 
     if (conv == NULL || !kt_check_quant_ptrs(quant) ||
-        !kt_check_tensor_ptrs(input_dims, input, filter_dims, filter, output_dims, output)) {
+        !kt_check_tensor_ptrs(input_dims, input, filter_dims, kt_filter_any(filter), output_dims,
+                              output) ||
+        !kt_check_split_filter(filter, filter_dims->n)) {
         return KT_ARG_ERROR;
     }
     if (kt_conv_is_1x1_fast(conv, input_dims, filter_dims, output_dims)) {
-        return kt_conv2d_1x1_s8(conv, quant, input_dims, input, filter_dims, filter, bias,
-                                output_dims, output);
+        return kt_conv2d_1x1_split_s8(conv, quant, input_dims, input, filter_dims, filter, bias,
+                                      output_dims, output);
     }
     in_h = input_dims->h;
     in_w = input_dims->w;
@@ -79,7 +92,7 @@ kt_status kt_conv2d_s8(const kt_conv_params *conv, const kt_per_channel_quant *q
                     --kx_hi;
                 }
                 for (oc = 0; oc < out_c; ++oc) {
-                    const int8_t *f_oc = filter + (size_t)oc * k_h * k_w * in_c;
+                    const int8_t *f_oc = kt_filter_row(filter, oc, (size_t)k_h * k_w * in_c);
                     int32_t acc = 0;
                     for (ky = ky_lo; ky < ky_hi; ++ky) {
                         const int8_t *in_row = in_b + (size_t)(iy0 + ky * dil_h) * in_w * in_c;

@@ -9,6 +9,7 @@
 #include "kt_kernels.h"
 #include "internal/kt_check.h"
 #include "internal/kt_dot.h"
+#include "internal/kt_filter.h"
 #include "internal/kt_requant.h"
 
 kt_status kt_fully_connected_s8(const kt_fc_params *fc, const kt_per_channel_quant *quant,
@@ -16,10 +17,23 @@ kt_status kt_fully_connected_s8(const kt_fc_params *fc, const kt_per_channel_qua
                                 const kt_dims *filter_dims, const int8_t *filter,
                                 const int32_t *bias, const kt_dims *output_dims, int8_t *output)
 {
+    const kt_split_filter whole = {filter, NULL, filter_dims != NULL ? filter_dims->n : 0};
+    return kt_fully_connected_split_s8(fc, quant, input_dims, input, filter_dims, &whole, bias,
+                                       output_dims, output);
+}
+
+kt_status kt_fully_connected_split_s8(const kt_fc_params *fc, const kt_per_channel_quant *quant,
+                                      const kt_dims *input_dims, const int8_t *input,
+                                      const kt_dims *filter_dims, const kt_split_filter *filter,
+                                      const int32_t *bias, const kt_dims *output_dims,
+                                      int8_t *output)
+{
     int32_t b, o, batches, in_c, out_c, in_off, out_off, act_min, act_max;
 
     if (fc == NULL || !kt_check_quant_ptrs(quant) ||
-        !kt_check_tensor_ptrs(input_dims, input, filter_dims, filter, output_dims, output)) {
+        !kt_check_tensor_ptrs(input_dims, input, filter_dims, kt_filter_any(filter), output_dims,
+                              output) ||
+        !kt_check_split_filter(filter, filter_dims->n)) {
         return KT_ARG_ERROR;
     }
     batches = input_dims->n;
@@ -37,7 +51,7 @@ kt_status kt_fully_connected_s8(const kt_fc_params *fc, const kt_per_channel_qua
     }
 
     for (o = 0; o < out_c; ++o) {
-        const int8_t *w = filter + (size_t)o * in_c;
+        const int8_t *w = kt_filter_row(filter, o, (size_t)in_c);
         const int32_t q = fc->per_channel ? o : 0;
         const int32_t mult = quant->multiplier[q];
         const int32_t shift = quant->shift[q];

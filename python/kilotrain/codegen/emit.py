@@ -18,7 +18,7 @@ import numpy as np
 
 from kilotrain.codegen.memory_plan import MemoryPlan
 from kilotrain.contract import MAX_RANK
-from kilotrain.kernels.cstructs import C_NAMES, Dims, PerChannelQuant, initializer
+from kilotrain.kernels.cstructs import C_NAMES, Dims, PerChannelQuant, SplitFilterC, initializer
 from kilotrain.model.ir import Graph, ModelError
 
 
@@ -43,18 +43,39 @@ def tile(t: tuple[int, ...]) -> dict[str, int]:
 class CFile:
     """Names, pointers and declarations of one generated C file. ``trainable`` constant tensors
     become SRAM arrays (``kt_p<id>``, initialised from flash at reset), every other constant a
-    flash table (``kt_t<id>``); activations live in the arena at the memory plan's offsets."""
+    flash table (``kt_t<id>``); activations live in the arena at the memory plan's offsets.
 
-    def __init__(self, graph: Graph, mp: MemoryPlan, trainable: frozenset[int] = frozenset()) -> None:
+    ``split`` maps a trainable weight tensor to the number of its leading output-channel rows that
+    are updated: only those rows are copied to SRAM (``kt_p<id>``), the frozen rest stays in flash
+    (``kt_t<id>_tail``), and kernels read the two parts through a ``kt_split_filter``
+    (:meth:`split_filter`)."""
+
+    def __init__(
+        self,
+        graph: Graph,
+        mp: MemoryPlan,
+        trainable: frozenset[int] = frozenset(),
+        split: Mapping[int, int] | None = None,
+    ) -> None:
         self.g, self.mp, self.trainable = graph, mp, trainable
-        self.consts: dict[int, dict[str, Any]] = {}
+        self.split: dict[int, int] = dict(split or {})
+        self.consts: dict[Any, dict[str, Any]] = {}
         self._names: set[str] = set()
         #: flash bytes of the parameter tables and records declared so far (array(), struct())
         self.table_bytes = 0
 
     # ---- tensors
+    def _const(self, key: Any, name: str, data: np.ndarray, ctype: str, trainable: bool) -> None:
+        self.consts[key] = {
+            "name": name,
+            "ctype": ctype,
+            "count": max(data.size, 1),
+            "trainable": trainable,
+            "data": c_values(data) if data.size else "0",
+        }
+
     def ptr(self, t: int) -> str:
-        """C expression for tensor t's data."""
+        """C expression for tensor t's data (a split tensor: its SRAM rows)."""
         if t < 0:
             return "NULL"
         tensor = self.g.tensors[t]
@@ -63,15 +84,26 @@ class CFile:
                 ctype = "int8_t" if tensor.dtype == "int8" else "int32_t"
                 data = np.asarray(tensor.data)
                 train = t in self.trainable
-                self.consts[t] = {
-                    "name": f"kt_p{t}" if train else f"kt_t{t}",
-                    "ctype": ctype,
-                    "count": max(data.size, 1),
-                    "trainable": train,
-                    "data": c_values(data) if data.size else "0",
-                }
+                if t in self.split:
+                    n = self.split[t]
+                    self._const(t, f"kt_p{t}", data[:n], ctype, True)
+                    self._const((t, "tail"), f"kt_t{t}_tail", data[n:], ctype, False)
+                else:
+                    self._const(t, f"kt_p{t}" if train else f"kt_t{t}", data, ctype, train)
             return str(self.consts[t]["name"])
         return self.arena(t)
+
+    def tail(self, t: int) -> str:
+        """The flash part (frozen rows) of a split tensor."""
+        self.ptr(t)
+        return str(self.consts[(t, "tail")]["name"])
+
+    def split_filter(self, decls: list[str], owner: str, t: int) -> str | None:
+        """``&<owner>_fs``, a kt_split_filter over tensor t's two parts, or None if t is not split."""
+        if t not in self.split:
+            return None
+        values = {"head": self.ptr(t), "tail": self.tail(t), "split": self.split[t]}
+        return self.struct(decls, owner, "fs", SplitFilterC, values)
 
     def arena(self, key: Any) -> str:
         """Pointer to a planned arena buffer (an activation id, ("mask", k) or ("grad", j))."""

@@ -78,8 +78,11 @@ def _conv(gen: CFile, op: Op, e: _Emit) -> None:
         gen.dims(d, o, "out", gen.shape(y)),
     )
     fn = "kt_depthwise_conv2d_s8" if dw else "kt_conv2d_s8"
+    fs = gen.split_filter(d, o, f)
+    if fs is not None:  # updated rows in SRAM, frozen rows in flash
+        fn = "kt_conv2d_split_s8"
     e.comment = f"{gen.shape(x)} -> {gen.shape(y)}, filter {gen.shape(f)}"
-    e.call = f"{fn}({pp}, {q}, {xd}, {gen.ptr(x)}, {fd}, {gen.ptr(f)}, {gen.ptr(b)}, {yd}, {gen.ptr(y)})"
+    e.call = f"{fn}({pp}, {q}, {xd}, {gen.ptr(x)}, {fd}, {fs or gen.ptr(f)}, {gen.ptr(b)}, {yd}, {gen.ptr(y)})"
 
 
 def _fc(gen: CFile, op: Op, e: _Emit) -> None:
@@ -104,9 +107,9 @@ def _fc(gen: CFile, op: Op, e: _Emit) -> None:
     xd, fd = gen.dims(d, o, "in", (batch, 1, 1, cin)), gen.dims(d, o, "f", (cout, 1, 1, cin))
     yd = gen.dims(d, o, "out", (batch, 1, 1, cout))
     e.comment = f"{cin} -> {cout}"
-    e.call = (
-        f"kt_fully_connected_s8({pp}, {q}, {xd}, {gen.ptr(x)}, {fd}, {gen.ptr(w)}, {gen.ptr(b)}, {yd}, {gen.ptr(y)})"
-    )
+    fs = gen.split_filter(d, o, w)
+    fn = "kt_fully_connected_s8" if fs is None else "kt_fully_connected_split_s8"
+    e.call = f"{fn}({pp}, {q}, {xd}, {gen.ptr(x)}, {fd}, {fs or gen.ptr(w)}, {gen.ptr(b)}, {yd}, {gen.ptr(y)})"
 
 
 def _add(gen: CFile, op: Op, e: _Emit) -> None:

@@ -140,6 +140,7 @@ class TrainSource:
     trainable_bias_bytes: int  # SRAM copies of updated biases (.data)
     state_bytes: int  # kt_exps[] and kt_step_count (the training state beside the parameters)
     stack_frame_bytes: int  # kt_train_step()'s own locals: the gradient stats and the old exponents
+    calls: int  # kernel calls in kt_model_invoke() and kt_train_step() (the generated code's size)
 
     @property
     def trainable_bytes(self) -> int:
@@ -238,6 +239,7 @@ def _weighted(tg: _TrainGen, s: BackwardStep, o: str) -> None:
         )
     w = gen.ptr(w_t)
     if s.gx:
+        fs = gen.split_filter(tg.decls, o, w_t)  # a partially updated filter: SRAM rows + flash rows
         gid = s.gx[0]
         p = s.grad_params
         common = {
@@ -260,8 +262,11 @@ def _weighted(tg: _TrainGen, s: BackwardStep, o: str) -> None:
         else:
             pp = tg.struct(o, "gp", FcGradParamsC, common)
             fn = "kt_fully_connected_input_grad_s8"
+        if fs is not None:
+            fn = fn.replace("_s8", "_split_s8")
         tg.backward.append(
-            f"{fn}({pp}, {tg.exp(s.gy)}, {tg.exp(gid)}, {yd}, {gy}, {wd}, {w}, {xd}, {tg.grad(gid)}, {tg.stats(gid)})"
+            f"{fn}({pp}, {tg.exp(s.gy)}, {tg.exp(gid)}, {yd}, {gy}, {wd}, {fs or w}, {xd}, {tg.grad(gid)}, "
+            f"{tg.stats(gid)})"
         )
     if s.update is not None:
         u = s.update
@@ -345,33 +350,62 @@ def _backward(tg: _TrainGen) -> None:
 _STATS_BYTES, _EXP_BYTES = 8, 4
 
 
+#: op kinds whose weight tensor is split by output channel when partially updated (output channel
+#: outermost in the filter); a depthwise filter (channels innermost, at most KH*KW*Cout bytes) is
+#: copied whole.
+SPLIT_KINDS = ("CONV_2D", "FULLY_CONNECTED")
+
+
+def weight_split(plan: TrainPlan) -> dict[int, int]:
+    """Weight tensor -> updated output-channel rows, for the partially updated layers whose filter
+    is split (the updated rows in SRAM, the frozen rows left in flash)."""
+    g = plan.graph
+    out = {}
+    for u in plan.trainable:
+        op = g.ops[u.op_position]
+        cout = int(g.tensors[op.inputs[1]].shape[0])
+        if op.kind in SPLIT_KINDS and 0 < u.n_channels < cout:
+            out[op.inputs[1]] = u.n_channels
+    return out
+
+
 def updated_weight_bytes(plan: TrainPlan) -> dict[int, int]:
     """SRAM bytes of each updated layer's weight copy, by op position (layers updating weights only)."""
     g = plan.graph
-    return {
-        u.op_position: _nbytes(g.tensors[g.ops[u.op_position].inputs[1]].shape)
-        for u in plan.trainable
-        if u.n_channels > 0
-    }
+    split = weight_split(plan)
+    out = {}
+    for u in plan.trainable:
+        if u.n_channels > 0:
+            w = g.ops[u.op_position].inputs[1]
+            shape = g.tensors[w].shape
+            out[u.op_position] = _nbytes(shape) if w not in split else split[w] * _nbytes(shape[1:])
+    return out
 
 
 def render_train(plan: TrainPlan, source_name: str) -> TrainSource:
     """The training firmware's C text and its memory figures."""
     g = plan.graph
     trainable: set[int] = set()
-    segments: list[tuple[int, int]] = []  # (tensor, bytes) in params_sha256 order
-    weight_bytes = bias_bytes = 0
+    split = weight_split(plan)
+    copied = updated_weight_bytes(plan)
+    for u in plan.trainable:
+        op = g.ops[u.op_position]
+        trainable.update([op.inputs[1], op.inputs[2]] if u.n_channels > 0 else [op.inputs[2]])
+    mp = training_memory_plan(plan)
+    gen = CFile(g, mp, frozenset(trainable), split)
+    # what PARAMS_READ sends, in params_sha256 order: per trainable op its weights (a split filter:
+    # the SRAM rows, then the flash rows) and its bias
+    segments: list[tuple[str, int]] = []
     for u in sorted(plan.trainable, key=lambda u: u.op_position):
         op = g.ops[u.op_position]
+        w, b = op.inputs[1], op.inputs[2]
         if u.n_channels > 0:
-            trainable.add(op.inputs[1])
-            segments.append((op.inputs[1], _nbytes(g.tensors[op.inputs[1]].shape)))
-            weight_bytes += segments[-1][1]
-        trainable.add(op.inputs[2])
-        segments.append((op.inputs[2], _nbytes(g.tensors[op.inputs[2]].shape, 4)))
-        bias_bytes += segments[-1][1]
-    mp = training_memory_plan(plan)
-    gen = CFile(g, mp, frozenset(trainable))
+            segments.append((gen.ptr(w), copied[u.op_position]))
+            if w in split:
+                segments.append((gen.tail(w), _nbytes(g.tensors[w].shape) - copied[u.op_position]))
+        segments.append((gen.ptr(b), _nbytes(g.tensors[b].shape, 4)))
+    weight_bytes = sum(copied.values())
+    bias_bytes = sum(_nbytes(g.tensors[g.ops[u.op_position].inputs[2]].shape, 4) for u in plan.trainable)
     emits = codegen.emit_forward(gen)
     tg = _TrainGen(plan, gen)
     _forward(tg, emits)
@@ -383,7 +417,7 @@ def render_train(plan: TrainPlan, source_name: str) -> TrainSource:
     ctx.update(
         n_slots=plan.n_exp_slots,
         e0=c_values(np.array(plan.e0)),
-        segments=[{"name": gen.ptr(t), "size": n} for t, n in segments],
+        segments=[{"name": name, "size": n} for name, n in segments],
         exp_table=c_values(plan.softmax_ce.exp_table),
         train_decls=tg.decls,
         train_forward=tg.forward,
@@ -408,4 +442,5 @@ def render_train(plan: TrainPlan, source_name: str) -> TrainSource:
         trainable_bias_bytes=bias_bytes,
         state_bytes=_EXP_BYTES * plan.n_exp_slots + 4,
         stack_frame_bytes=_STATS_BYTES * len(tg.stat_slots) + _EXP_BYTES * plan.n_exp_slots,
+        calls=sum(1 for e in emits if e.call) + len(tg.forward) + len(tg.backward),
     )

@@ -38,6 +38,7 @@ from kilotrain.kernels.forward import (
     _i32,
     _ptr,
     _ref,
+    split_filter,
 )
 from kilotrain.reference.grad_params import (
     ConvGradParams,
@@ -79,6 +80,8 @@ _SIGNATURES: dict[str, list[Any]] = {
     "kt_conv2d_input_grad_s8": [_P, c_int32, c_int32] + [_P] * 7,
     "kt_depthwise_conv2d_input_grad_s8": [_P, c_int32, c_int32] + [_P] * 7,
     "kt_fully_connected_input_grad_s8": [_P, c_int32, c_int32] + [_P] * 7,
+    "kt_conv2d_input_grad_split_s8": [_P, c_int32, c_int32] + [_P] * 7,
+    "kt_fully_connected_input_grad_split_s8": [_P, c_int32, c_int32] + [_P] * 7,
     "kt_conv2d_update_s8": [_P, c_int32, c_uint32] + [_P] * 7,
     "kt_depthwise_conv2d_update_s8": [_P, c_int32, c_uint32] + [_P] * 7,
     "kt_fully_connected_update_s8": [_P, c_int32, c_uint32] + [_P] * 7,
@@ -132,9 +135,12 @@ def conv2d_input_grad(
     in_hw: tuple[int, int],
     e_gy: int,
     e_gx: int,
+    split: int | None = None,
 ) -> tuple[npt.NDArray[np.int8], GradStats]:
-    """gy (N,OH,OW,Cout), filt (Cout,KH,KW,Cin) -> (gx (N,H,W,Cin), GradStats)."""
+    """gy (N,OH,OW,Cout), filt (Cout,KH,KW,Cin) -> (gx (N,H,W,Cin), GradStats). ``split``: the
+    filter as a kt_split_filter in two parts (kt_conv2d_input_grad_split_s8)."""
     g, f = _i8(gy), _i8(filt)
+    f_arg, suffix, keep_f = split_filter(f, split)
     out = np.empty((g.shape[0], int(in_hw[0]), int(in_hw[1]), f.shape[3]), dtype=np.int8)
     q, *keep = _quant(p.chan_multiplier, p.chan_shift, g.shape[3])
     cp = ConvGradParamsC(
@@ -143,19 +149,19 @@ def conv2d_input_grad(
     st = GradStatsC()
     d_g, d_f, d_x = _dims(g.shape), _dims(f.shape), _dims(out.shape)
     _call(
-        "kt_conv2d_input_grad_s8",
+        f"kt_conv2d_input_grad{suffix}_s8",
         _ref(cp),
         _int(e_gy),
         _int(e_gx),
         _ref(d_g),
         _ptr(g),
         _ref(d_f),
-        _ptr(f),
+        f_arg,
         _ref(d_x),
         _ptr(out),
         _ref(st),
     )
-    del keep
+    del keep, keep_f
     return out, _stats(st)
 
 
@@ -209,9 +215,11 @@ def fully_connected_input_grad(
     p: FullyConnectedGradParams,
     e_gy: int,
     e_gx: int,
+    split: int | None = None,
 ) -> tuple[npt.NDArray[np.int8], GradStats]:
-    """gy (N,Cout), w (Cout,Cin) -> (gx (N,Cin), GradStats)."""
+    """gy (N,Cout), w (Cout,Cin) -> (gx (N,Cin), GradStats); ``split`` as in conv2d_input_grad."""
     g, wa = _i8(gy), _i8(w)
+    w_arg, suffix, keep_w = split_filter(wa, split)
     if g.ndim != 2 or wa.ndim != 2:
         raise ValueError(f"fully_connected_input_grad: gy {g.shape} and w {wa.shape} must be 2-D")
     n, cout = g.shape
@@ -222,19 +230,19 @@ def fully_connected_input_grad(
     st = GradStatsC()
     d_g, d_f, d_x = Dims(n, 1, 1, cout), Dims(wa.shape[0], 1, 1, cin), Dims(n, 1, 1, cin)
     _call(
-        "kt_fully_connected_input_grad_s8",
+        f"kt_fully_connected_input_grad{suffix}_s8",
         _ref(fp),
         _int(e_gy),
         _int(e_gx),
         _ref(d_g),
         _ptr(g),
         _ref(d_f),
-        _ptr(wa),
+        w_arg,
         _ref(d_x),
         _ptr(out),
         _ref(st),
     )
-    del keep
+    del keep, keep_w
     return out, _stats(st)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ctypes
 from collections.abc import Mapping
-from ctypes import POINTER, Structure, c_char_p, c_int32, c_uint16, c_uint32, c_void_p
+from ctypes import POINTER, Structure, c_char_p, c_int8, c_int32, c_uint16, c_uint32, c_void_p
 from typing import Any
 
 from kilotrain.contract import MAX_RANK
@@ -28,6 +28,10 @@ class Activation(Structure):
 
 class PerChannelQuant(Structure):
     _fields_ = [("multiplier", POINTER(c_int32)), ("shift", POINTER(c_int32))]
+
+
+class SplitFilterC(Structure):
+    _fields_ = [("head", POINTER(c_int8)), ("tail", POINTER(c_int8)), ("split", c_int32)]
 
 
 class ConvParamsC(Structure):
@@ -205,6 +209,7 @@ C_NAMES: dict[type[Structure], str] = {
     Tile: "kt_tile",
     Activation: "kt_activation",
     PerChannelQuant: "kt_per_channel_quant",
+    SplitFilterC: "kt_split_filter",
     ConvParamsC: "kt_conv_params",
     DwConvParamsC: "kt_dw_conv_params",
     FcParamsC: "kt_fc_params",

@@ -9,7 +9,7 @@ Outputs are allocated here in numpy and filled by the C kernel; a non-OK status 
 from __future__ import annotations
 
 import ctypes
-from ctypes import POINTER, Structure, c_int32, c_void_p
+from ctypes import POINTER, Structure, c_int8, c_int32, c_void_p
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,7 @@ from kilotrain.kernels.cstructs import (
     PerChannelQuant,
     PoolParamsC,
     SoftmaxParamsC,
+    SplitFilterC,
     Tile,
     TransposeParamsC,
 )
@@ -55,6 +56,9 @@ _SIGNATURES: dict[str, list[Any]] = {
     "kt_conv2d_1x1_s8": [_P] * 9,
     "kt_depthwise_conv2d_s8": [_P] * 9,
     "kt_fully_connected_s8": [_P] * 9,
+    "kt_conv2d_split_s8": [_P] * 9,
+    "kt_conv2d_1x1_split_s8": [_P] * 9,
+    "kt_fully_connected_split_s8": [_P] * 9,
     "kt_add_s8": [_P] * 7,
     "kt_avg_pool_s8": [_P] * 5,
     "kt_mean_s8": [_P] * 5,
@@ -105,6 +109,23 @@ def _per_channel(mult: npt.ArrayLike, shift: npt.ArrayLike, n: int) -> tuple[Any
     return q, m, s
 
 
+def split_filter(filt: npt.NDArray[np.int8], split: int | None) -> tuple[Any, ...]:
+    """(filter argument, kernel-name suffix, keep-alive arrays): the array itself, or with ``split``
+    a kt_split_filter whose rows [0, split) and [split, Cout) are two separate copies (so a kernel
+    that read across the parts would read the wrong bytes)."""
+    if split is None:
+        return _ptr(filt), "", ()
+    if not 0 <= split <= filt.shape[0]:
+        raise ValueError(f"split {split} not in [0, {filt.shape[0]}]")
+    head, tail = np.array(filt[:split]), np.array(filt[split:])
+    sf = SplitFilterC(
+        head.ctypes.data_as(POINTER(c_int8)) if split else None,
+        tail.ctypes.data_as(POINTER(c_int8)) if split < filt.shape[0] else None,
+        split,
+    )
+    return _ref(sf), "_split", (sf, head, tail)
+
+
 def _bias(bias: npt.ArrayLike | None, n: int) -> npt.NDArray[np.int32] | None:
     if bias is None:
         return None
@@ -138,8 +159,10 @@ def _conv(
     bias: npt.ArrayLike | None,
     p: ConvParams,
     out_hw: tuple[int, int] | None,
+    split: int | None = None,
 ) -> npt.NDArray[np.int8]:
     xa, fa = _i8(x), _i8(filt)
+    f_arg, suffix, keep_f = split_filter(fa, split)
     n, cout = xa.shape[0], fa.shape[0]
     oh, ow = (xa.shape[1], xa.shape[2]) if out_hw is None else (int(out_hw[0]), int(out_hw[1]))
     out = np.empty((n, oh, ow, cout), dtype=np.int8)
@@ -154,8 +177,9 @@ def _conv(
         _act(p.act_min, p.act_max),
     )
     d_in, d_f, d_out = _dims(xa.shape), _dims(fa.shape), _dims(out.shape)
-    _call(name, _ref(cp), _ref(q), _ref(d_in), _ptr(xa), _ref(d_f), _ptr(fa), _ptr(b), _ref(d_out), _ptr(out))
-    del keep
+    name = name.replace("_s8", suffix + "_s8")
+    _call(name, _ref(cp), _ref(q), _ref(d_in), _ptr(xa), _ref(d_f), f_arg, _ptr(b), _ref(d_out), _ptr(out))
+    del keep, keep_f
     return out
 
 
@@ -165,16 +189,18 @@ def conv2d(
     bias: npt.ArrayLike | None,
     p: ConvParams,
     out_hw: tuple[int, int],
+    split: int | None = None,
 ) -> npt.NDArray[np.int8]:
-    """CONV_2D: x (N,H,W,Cin), filt (Cout,KH,KW,Cin), bias (Cout,) or None -> (N,OH,OW,Cout)."""
-    return _conv("kt_conv2d_s8", x, filt, bias, p, out_hw)
+    """CONV_2D: x (N,H,W,Cin), filt (Cout,KH,KW,Cin), bias (Cout,) or None -> (N,OH,OW,Cout).
+    ``split``: pass the filter as a kt_split_filter in two parts (kt_conv2d_split_s8)."""
+    return _conv("kt_conv2d_s8", x, filt, bias, p, out_hw, split)
 
 
 def conv2d_1x1(
-    x: npt.ArrayLike, filt: npt.ArrayLike, bias: npt.ArrayLike | None, p: ConvParams
+    x: npt.ArrayLike, filt: npt.ArrayLike, bias: npt.ArrayLike | None, p: ConvParams, split: int | None = None
 ) -> npt.NDArray[np.int8]:
     """The 1x1 stride-1 no-padding fast path called directly (kt_conv2d_1x1_s8)."""
-    return _conv("kt_conv2d_1x1_s8", x, filt, bias, p, None)
+    return _conv("kt_conv2d_1x1_s8", x, filt, bias, p, None, split)
 
 
 def depthwise_conv2d(
@@ -217,10 +243,11 @@ def depthwise_conv2d(
 
 
 def fully_connected(
-    x: npt.ArrayLike, w: npt.ArrayLike, bias: npt.ArrayLike | None, p: FullyConnectedParams
+    x: npt.ArrayLike, w: npt.ArrayLike, bias: npt.ArrayLike | None, p: FullyConnectedParams, split: int | None = None
 ) -> npt.NDArray[np.int8]:
     """FULLY_CONNECTED: x (N,Cin), w (Cout,Cin), bias (Cout,) or None -> (N,Cout)."""
     xa, wa = _i8(x), _i8(w)
+    w_arg, suffix, keep_w = split_filter(wa, split)
     if xa.ndim != 2 or wa.ndim != 2:
         raise ValueError(f"fully_connected: x {xa.shape} and w {wa.shape} must be 2-D")
     n, cin = xa.shape
@@ -233,18 +260,18 @@ def fully_connected(
     fp = FcParamsC(p.input_offset, p.output_offset, int(per_channel), _act(p.act_min, p.act_max))
     d_in, d_f, d_out = Dims(n, 1, 1, cin), Dims(cout, 1, 1, wa.shape[1]), Dims(n, 1, 1, cout)
     _call(
-        "kt_fully_connected_s8",
+        f"kt_fully_connected{suffix}_s8",
         _ref(fp),
         _ref(q),
         _ref(d_in),
         _ptr(xa),
         _ref(d_f),
-        _ptr(wa),
+        w_arg,
         _ptr(b),
         _ref(d_out),
         _ptr(out),
     )
-    del keep
+    del keep, keep_w
     return out
 
 

@@ -47,7 +47,8 @@ def test_plan_equals_the_elf_and_the_measured_peak(spec: object) -> None:
     assert s[".stack"] == budget.stack
     elf_total = s[".data"] + s[".bss"] + s[".stack"]
     assert 0 <= elf_total - budget.total <= 16, (elf_total, budget.as_dict())  # section alignment only
-    assert abs(image.flash_bytes - budget.flash) <= 8 * 1024, (image.flash_bytes, budget.flash)  # code: estimated
+    # flash: constants and tables exact, the code an upper bound
+    assert image.flash_bytes <= budget.flash <= image.flash_bytes + 16 * 1024, (image.flash_bytes, budget.flash)
 
     syms = _symbols(image.elf)
     firmware = {k: v for k, v in syms.items() if k not in GENERATED and not k.startswith("kt_p")}

@@ -60,19 +60,26 @@ def conv_cases(draw: st.DrawFn, one_by_one: bool = False):
 
 
 @KERNEL_SETTINGS
-@given(case=conv_cases())
-def test_conv2d_matches_golden(case) -> None:
+@given(case=conv_cases(), s=st.integers(0, 1 << 16))
+def test_conv2d_matches_golden(case, s: int) -> None:
     x, filt, bias, p, out_hw = case
-    np.testing.assert_array_equal(ckernels.conv2d(x, filt, bias, p, out_hw), golden_conv2d(x, filt, bias, p, out_hw))
+    want = golden_conv2d(x, filt, bias, p, out_hw)
+    np.testing.assert_array_equal(ckernels.conv2d(x, filt, bias, p, out_hw), want)
+    # the filter in two parts (trainable rows in SRAM, frozen rows in flash) gives the same output
+    split = s % (filt.shape[0] + 1)
+    np.testing.assert_array_equal(ckernels.conv2d(x, filt, bias, p, out_hw, split=split), want)
 
 
 @KERNEL_SETTINGS
-@given(case=conv_cases(one_by_one=True))
-def test_conv2d_1x1_fast_path_matches_golden(case) -> None:
+@given(case=conv_cases(one_by_one=True), s=st.integers(0, 1 << 16))
+def test_conv2d_1x1_fast_path_matches_golden(case, s: int) -> None:
     x, filt, bias, p, out_hw = case
     want = golden_conv2d(x, filt, bias, p, out_hw)
     np.testing.assert_array_equal(ckernels.conv2d(x, filt, bias, p, out_hw), want)  # wrapper
     np.testing.assert_array_equal(ckernels.conv2d_1x1(x, filt, bias, p), want)  # direct
+    split = s % (filt.shape[0] + 1)
+    np.testing.assert_array_equal(ckernels.conv2d(x, filt, bias, p, out_hw, split=split), want)
+    np.testing.assert_array_equal(ckernels.conv2d_1x1(x, filt, bias, p, split=split), want)
 
 
 def test_conv2d_mobilenet_like_layer() -> None:

@@ -51,11 +51,15 @@ def cases(draw: st.DrawFn):
 
 
 @GRAD_SETTINGS
-@given(case=cases())
-def test_conv2d_input_grad_matches_golden(case) -> None:
+@given(case=cases(), s=st.integers(0, 1 << 16))
+def test_conv2d_input_grad_matches_golden(case, s: int) -> None:
     gy, filt, p, in_hw, e_gy, e_gx = case
     want, ws = conv2d_input_grad(gy, filt, p, in_hw, e_gy, e_gx)
     got, gs = ckernels_train.conv2d_input_grad(gy, filt, p, in_hw, e_gy, e_gx)
+    np.testing.assert_array_equal(got, want)
+    assert_stats_equal(gs, ws)
+    split = s % (filt.shape[0] + 1)
+    got, gs = ckernels_train.conv2d_input_grad(gy, filt, p, in_hw, e_gy, e_gx, split=split)
     np.testing.assert_array_equal(got, want)
     assert_stats_equal(gs, ws)
     assert want.min() >= -127

@@ -46,10 +46,13 @@ def fc_cases(draw: st.DrawFn):
 
 
 @KERNEL_SETTINGS
-@given(case=fc_cases())
-def test_fully_connected_matches_golden(case) -> None:
+@given(case=fc_cases(), s=st.integers(0, 1 << 16))
+def test_fully_connected_matches_golden(case, s: int) -> None:
     x, w, bias, p = case
-    np.testing.assert_array_equal(ckernels.fully_connected(x, w, bias, p), golden_fc(x, w, bias, p))
+    want = golden_fc(x, w, bias, p)
+    np.testing.assert_array_equal(ckernels.fully_connected(x, w, bias, p), want)
+    split = s % (w.shape[0] + 1)
+    np.testing.assert_array_equal(ckernels.fully_connected(x, w, bias, p, split=split), want)
 
 
 def test_fully_connected_classifier_head() -> None:

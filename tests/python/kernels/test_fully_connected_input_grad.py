@@ -39,11 +39,15 @@ def cases(draw: st.DrawFn):
 
 
 @GRAD_SETTINGS
-@given(case=cases())
-def test_fully_connected_input_grad_matches_golden(case) -> None:
+@given(case=cases(), s=st.integers(0, 1 << 16))
+def test_fully_connected_input_grad_matches_golden(case, s: int) -> None:
     gy, w, p, e_gy, e_gx = case
     want, ws = fully_connected_input_grad(gy, w, p, e_gy, e_gx)
     got, gs = ckernels_train.fully_connected_input_grad(gy, w, p, e_gy, e_gx)
+    np.testing.assert_array_equal(got, want)
+    assert_stats_equal(gs, ws)
+    split = s % (w.shape[0] + 1)
+    got, gs = ckernels_train.fully_connected_input_grad(gy, w, p, e_gy, e_gx, split=split)
     np.testing.assert_array_equal(got, want)
     assert_stats_equal(gs, ws)
 
