@@ -45,6 +45,9 @@ class _Emit:
     comment: str = ""
     decls: list[str] = field(default_factory=list)
     call: str = ""
+    #: the call's parameter records and tables by role (params, quant, filter_dims, filter, bias):
+    #: what a fused row-streamed stage (codegen/rows.py) refers to instead of the call
+    args: dict[str, str] = field(default_factory=dict)
 
     @property
     def owner(self) -> str:
@@ -82,6 +85,7 @@ def _conv(gen: CFile, op: Op, e: _Emit) -> None:
     if fs is not None:  # updated rows in SRAM, frozen rows in flash
         fn = "kt_conv2d_split_s8"
     e.comment = f"{gen.shape(x)} -> {gen.shape(y)}, filter {gen.shape(f)}"
+    e.args = {"params": pp, "quant": q, "filter_dims": fd, "filter": gen.ptr(f), "bias": gen.ptr(b)}
     e.call = f"{fn}({pp}, {q}, {xd}, {gen.ptr(x)}, {fd}, {fs or gen.ptr(f)}, {gen.ptr(b)}, {yd}, {gen.ptr(y)})"
 
 
@@ -133,6 +137,7 @@ def _add(gen: CFile, op: Op, e: _Emit) -> None:
         gen.dims(d, o, "b", gen.shape(b)),
         gen.dims(d, o, "out", gen.shape(y)),
     )
+    e.args = {"params": pp}
     e.call = f"kt_add_s8({pp}, {ad}, {gen.ptr(a)}, {bd}, {gen.ptr(b)}, {yd}, {gen.ptr(y)})"
 
 

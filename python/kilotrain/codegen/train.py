@@ -24,6 +24,7 @@ from kilotrain.codegen import model as codegen
 from kilotrain.codegen.emit import CFile, c_values, template_env, tile
 from kilotrain.codegen.memory_plan import MemoryPlan, Request, plan_buffers
 from kilotrain.codegen.model import _Emit
+from kilotrain.codegen.rows import RowSchedule, candidates, emit_rows
 from kilotrain.kernels.cstructs import (
     ConvGradParamsC,
     DwConvGradParamsC,
@@ -42,10 +43,12 @@ def _nbytes(shape: tuple[int, ...], itemsize: int = 1) -> int:
     return int(np.prod(shape)) * itemsize
 
 
-def training_memory_plan(plan: TrainPlan) -> MemoryPlan:
+def training_memory_plan(plan: TrainPlan, fused: RowSchedule | None = None) -> MemoryPlan:
     """Lifetimes over the schedule: graph op i at position i, the loss at L = len(ops), backward
     step j at L + 1 + j. Keys: activation tensor ids (RESHAPE outputs alias their input),
-    ("mask", id) and ("grad", id) (a RESHAPE's input gradient aliases its output gradient)."""
+    ("mask", id) and ("grad", id) (a RESHAPE's input gradient aliases its output gradient).
+    With a ``fused`` row-streamed segment, its intermediate tensors are bands of a few rows alive
+    over the whole segment, and its output is written from the segment's first op on."""
     g = plan.graph
     L = len(g.ops)
     life: dict[Any, list[int]] = {}
@@ -94,6 +97,11 @@ def training_memory_plan(plan: TrainPlan) -> MemoryPlan:
             touch(s.saved_input, pos)
     for gt in plan.grads:
         sizes.setdefault(owner(("grad", gt.id)), gt.size)
+    if fused is not None:
+        for b in fused.intermediates:
+            sizes[b.tensor] = b.bytes
+            life[b.tensor] = [fused.first, fused.last]
+        life[fused.output][0] = min(life[fused.output][0], fused.first)
     members: dict[Any, list[Any]] = {}
     for k in list(life) + list(alias):
         members.setdefault(owner(k), [])
@@ -127,6 +135,21 @@ def arena_occupancy(plan: TrainPlan, mp: MemoryPlan) -> list[dict[str, int]]:
     return out
 
 
+def fused_segment(plan: TrainPlan) -> RowSchedule | None:
+    """The row-streamed prefix (ops from 0 up to before the earliest op the backward pass touches)
+    that gives the smallest training arena, or None when layer-at-a-time is as small."""
+    before = min((s.op_pos for s in plan.steps), default=len(plan.graph.ops))
+    forward = set(plan.forward_ops)
+    best, best_arena = None, training_memory_plan(plan).arena_size
+    for sched in candidates(plan.graph, before):
+        if not forward.issuperset(range(sched.first, sched.last + 1)):
+            continue
+        arena = training_memory_plan(plan, sched).arena_size
+        if arena < best_arena:
+            best, best_arena = sched, arena
+    return best
+
+
 @dataclass(frozen=True)
 class TrainSource:
     """The generated training C and every SRAM and flash figure it declares: the memory budget
@@ -141,6 +164,7 @@ class TrainSource:
     state_bytes: int  # kt_exps[] and kt_step_count (the training state beside the parameters)
     stack_frame_bytes: int  # kt_train_step()'s own locals: the gradient stats and the old exponents
     calls: int  # kernel calls in kt_model_invoke() and kt_train_step() (the generated code's size)
+    fused: RowSchedule | None = None  # the row-streamed prefix, if any
 
     @property
     def trainable_bytes(self) -> int:
@@ -382,8 +406,9 @@ def updated_weight_bytes(plan: TrainPlan) -> dict[int, int]:
     return out
 
 
-def render_train(plan: TrainPlan, source_name: str) -> TrainSource:
-    """The training firmware's C text and its memory figures."""
+def render_train(plan: TrainPlan, source_name: str, fuse: bool = True) -> TrainSource:
+    """The training firmware's C text and its memory figures. ``fuse``: row-stream the frozen
+    prefix when that makes the arena smaller (:func:`fused_segment`)."""
     g = plan.graph
     trainable: set[int] = set()
     split = weight_split(plan)
@@ -391,7 +416,8 @@ def render_train(plan: TrainPlan, source_name: str) -> TrainSource:
     for u in plan.trainable:
         op = g.ops[u.op_position]
         trainable.update([op.inputs[1], op.inputs[2]] if u.n_channels > 0 else [op.inputs[2]])
-    mp = training_memory_plan(plan)
+    fused = fused_segment(plan) if fuse else None
+    mp = training_memory_plan(plan, fused)
     gen = CFile(g, mp, frozenset(trainable), split)
     # what PARAMS_READ sends, in params_sha256 order: per trainable op its weights (a split filter:
     # the SRAM rows, then the flash rows) and its bias
@@ -407,6 +433,7 @@ def render_train(plan: TrainPlan, source_name: str) -> TrainSource:
     weight_bytes = sum(copied.values())
     bias_bytes = sum(_nbytes(g.tensors[g.ops[u.op_position].inputs[2]].shape, 4) for u in plan.trainable)
     emits = codegen.emit_forward(gen)
+    band_state = emit_rows(gen, emits, fused) if fused is not None else 0
     tg = _TrainGen(plan, gen)
     _forward(tg, emits)
     logits_grad_stats = tg.stats(plan.logits_grad)
@@ -440,7 +467,8 @@ def render_train(plan: TrainPlan, source_name: str) -> TrainSource:
         table_bytes=gen.table_bytes + 2 * 256,  # + the softmax-CE exp table
         trainable_weight_bytes=weight_bytes,
         trainable_bias_bytes=bias_bytes,
-        state_bytes=_EXP_BYTES * plan.n_exp_slots + 4,
+        state_bytes=_EXP_BYTES * plan.n_exp_slots + 4 + band_state,
         stack_frame_bytes=_STATS_BYTES * len(tg.stat_slots) + _EXP_BYTES * plan.n_exp_slots,
         calls=sum(1 for e in emits if e.call) + len(tg.forward) + len(tg.backward),
+        fused=fused,
     )

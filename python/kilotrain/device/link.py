@@ -102,16 +102,26 @@ class Device:
                 self._pending.extend(self._decoder.feed(chunk))
         return self._pending.pop(0)
 
-    def request(self, type_: int, payload: bytes = b"", timeout: float | None = None) -> Frame:
-        """Send one request and return its answer; an ERROR answer raises DeviceError."""
+    def request(self, type_: int, payload: bytes = b"", timeout: float | None = None, resends: int = 3) -> Frame:
+        """Send one request and return its answer; an ERROR answer raises DeviceError.
+
+        A request the device reports as cut short (TRUNCATED: the line paused inside the frame for
+        longer than the device's idle timeout, e.g. a busy host) or corrupted (CRC) was not
+        executed, so it is sent again with the same sequence number, up to ``resends`` times."""
         seq = self.next_seq()
-        self.port.write(encode(type_, seq, payload))
+        data = encode(type_, seq, payload)
+        self.port.write(data)
+        sent = 0
         while True:
             frame = self.read_frame(timeout)
             if frame.seq != seq:
                 continue  # a stale answer or error about earlier bytes
             if frame.is_error:
                 code, detail = frame.error()
+                if code in (ErrorCode.TRUNCATED, ErrorCode.CRC) and sent < resends:
+                    sent += 1
+                    self.port.write(data)
+                    continue
                 raise DeviceError(code, detail, frame.seq)
             if frame.type != (type_ | ANSWER):
                 raise DeviceError(ErrorCode.UNKNOWN_TYPE, frame.type, frame.seq)

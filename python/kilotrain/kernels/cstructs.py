@@ -203,6 +203,52 @@ class ModelDescC(Structure):
     ]
 
 
+class BandC(Structure):
+    _fields_ = [
+        ("data", POINTER(c_int8)),
+        ("h", c_int32),
+        ("w", c_int32),
+        ("c", c_int32),
+        ("cap", c_int32),
+        ("ready", c_int32),
+    ]
+
+
+class BandStateC(Structure):
+    _fields_ = [("lo", c_int32), ("hi", c_int32)]
+
+
+class RowsStageC(Structure):
+    _fields_ = [
+        ("kind", c_int32),
+        ("params", c_void_p),
+        ("quant", POINTER(PerChannelQuant)),
+        ("filter_dims", POINTER(Dims)),
+        ("filter", POINTER(c_int8)),
+        ("bias", POINTER(c_int32)),
+        ("in0", c_int32),
+        ("in1", c_int32),
+        ("out", c_int32),
+    ]
+
+
+class RowsPlanC(Structure):
+    _fields_ = [
+        ("bands", POINTER(BandC)),
+        ("state", POINTER(BandStateC)),
+        ("n_bands", c_int32),
+        ("stages", POINTER(RowsStageC)),
+        ("n_stages", c_int32),
+        ("event_stage", POINTER(c_uint16)),
+        ("event_rows", POINTER(c_uint16)),
+        ("n_events", c_int32),
+    ]
+
+
+#: kt_rows_kind values (kt_rows.h), by op kind.
+ROWS_KIND: dict[str, int] = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 1, "ADD": 2}
+
+
 #: Each mirror's C typedef name.
 C_NAMES: dict[type[Structure], str] = {
     Dims: "kt_dims",
@@ -230,6 +276,10 @@ C_NAMES: dict[type[Structure], str] = {
     TrainResultC: "kt_train_result",
     TrainSegmentC: "kt_train_segment",
     ModelDescC: "kt_model_desc",
+    BandC: "kt_band",
+    BandStateC: "kt_band_state",
+    RowsStageC: "kt_rows_stage",
+    RowsPlanC: "kt_rows_plan",
 }
 
 

@@ -127,3 +127,11 @@ def test_every_dispatch_table_covers_exactly_the_op_table() -> None:
     assert set(EMITTERS) == set(SUPPORTED_OPS)
     for kind, info in OPS.items():
         assert info.forward, f"{kind}: no engine runs it forward"
+
+
+def test_rows_kinds_equal_python() -> None:
+    body = re.search(r"typedef\s+enum\s*\{([^{}]*)\}\s*kt_rows_kind\s*;", _text())
+    assert body
+    c = {k: int(v) for k, v in re.findall(r"(KT_ROWS_\w+)\s*=\s*(\d+)", body.group(1))}
+    names = {"CONV_2D": "KT_ROWS_CONV", "DEPTHWISE_CONV_2D": "KT_ROWS_DW", "ADD": "KT_ROWS_ADD"}
+    assert {names[k]: v for k, v in cstructs.ROWS_KIND.items()} == c

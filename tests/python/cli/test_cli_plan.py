@@ -40,11 +40,11 @@ def test_arena_occupancy_peaks_where_the_report_says() -> None:
 
 
 def test_too_big_fails_with_the_breakdown_and_what_to_drop(capsys: pytest.CaptureFixture[str]) -> None:
-    rc = cli.main(["plan", "zoo:mbv2-w0.35", "--input-size", "160", "--scheme", "99kb", "--dataset", "lfw"])
+    rc = cli.main(["plan", "zoo:mbv2-w0.35", "--input-size", "256", "--scheme", "138kb", "--dataset", "lfw"])
     out = capsys.readouterr().out
     assert rc == 1
     verdict = out.strip().splitlines()[-1]
-    assert verdict.startswith("does not fit: scheme '99kb' does not fit qemu_m7: SRAM ")
+    assert verdict.startswith("does not fit: scheme '138kb' does not fit qemu_m7: SRAM ")
     assert (
         "arena peak at forward op" in verdict
         and "drop or lower the ratio of the largest updated layers: layer" in verdict
@@ -60,7 +60,7 @@ def test_train_on_the_board_refuses_before_building(tmp_path: Path, monkeypatch:
         raise AssertionError("a build was started")
 
     monkeypatch.setattr(train_client, "build_firmware", no_build)
-    plan = build_plan(load_model("zoo:mbv2-w0.35", 2, 160), "99kb", 0.01, engine="qemu")
+    plan = build_plan(load_model("zoo:mbv2-w0.35", 2, 256), "138kb", 0.01, engine="qemu")
     with pytest.raises(memory.DoesNotFit, match=r"does not fit qemu_m7: SRAM [\d,]+ B > 327,680 B"):
         build_with_training(plan, "mbv2.tflite")
 

@@ -19,7 +19,7 @@ from kilotrain.training import plan as train_plan
 pytestmark = pytest.mark.qemu
 
 #: what the generated training C declares in SRAM (kt_p<N> are the trainable copies)
-GENERATED = ("kt_arena", "kt_exps", "kt_step_count")
+GENERATED = ("kt_arena", "kt_exps", "kt_step_count", "kt_fused_state")
 
 
 def _symbols(elf: object) -> dict[str, int]:

@@ -102,3 +102,34 @@ def test_length_over_limit_and_unknown_type(device: Device) -> None:
         device.request(FrameType.INFO, b"\x01")
     assert err.value.code == ErrorCode.BAD_PAYLOAD
     assert device.info().protocol_version == 1
+
+
+class _StallOnce:
+    """A port that pauses for ``pause`` s in the middle of the first frame it writes (a busy host)."""
+
+    def __init__(self, port: object, pause: float) -> None:
+        self.port, self.pause, self.stalled = port, pause, False
+
+    def write(self, data: bytes) -> int | None:
+        if not self.stalled and len(data) > 12:
+            self.stalled = True
+            self.port.write(data[:9])  # type: ignore[attr-defined]
+            time.sleep(self.pause)
+            return self.port.write(data[9:])  # type: ignore[attr-defined,no-any-return]
+        return self.port.write(data)  # type: ignore[attr-defined,no-any-return]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.port, name)
+
+
+def test_a_frame_cut_by_a_pause_is_sent_again(device: Device) -> None:
+    """The device drops a frame that pauses longer than its idle timeout (TRUNCATED) and has not
+    executed it: the host sends it again instead of failing (a CI flake under load before)."""
+    real = device.port
+    device.port = _StallOnce(real, pause=1.5)  # type: ignore[assignment]
+    try:
+        assert device.echo(b"0123456789abcdef") == b"0123456789abcdef"
+        assert device.port.stalled  # type: ignore[attr-defined]
+    finally:
+        device.port = real
+    assert device.echo(b"after") == b"after"

@@ -1,0 +1,143 @@
+/**
+ * @file kt_rows.c
+ * @brief kt_rows_run(): row-streamed execution of a fused chain (include/kt_rows.h). The numpy
+ *        twin is kilotrain.codegen.rows.run_rows(); both follow the same band rules.
+ */
+#include <string.h>
+
+#include "kt_rows.h"
+
+static int kt_rows_present(const kt_band_state *s, int32_t a, int32_t b)
+{
+    return s->lo <= a && b <= s->hi && a < b;
+}
+
+static kt_status kt_rows_event(const kt_rows_plan *plan, const kt_rows_stage *st, int32_t n)
+{
+    const kt_band *ob = &plan->bands[st->out];
+    kt_band_state *os = &plan->state[st->out];
+    const kt_band *ib = &plan->bands[st->in0];
+    const kt_band_state *is = &plan->state[st->in0];
+    const size_t orow = (size_t)ob->w * (size_t)ob->c;
+    const size_t irow = (size_t)ib->w * (size_t)ib->c;
+    const int32_t o0 = os->hi, o1 = os->hi + n;
+    kt_dims in_dims, out_dims;
+    int8_t *out;
+
+    if (n < 1 || o1 > ob->h || n > ob->cap) {
+        return KT_ARG_ERROR;
+    }
+    if (o1 - os->lo > ob->cap) { /* drop the oldest rows */
+        const int32_t shift = o1 - os->lo - ob->cap;
+        memmove(ob->data, ob->data + (size_t)shift * orow,
+                (size_t)(os->hi - os->lo - shift) * orow);
+        os->lo += shift;
+    }
+    out = ob->data + (size_t)(o0 - os->lo) * orow;
+    out_dims.n = 1;
+    out_dims.h = n;
+    out_dims.w = ob->w;
+    out_dims.c = ob->c;
+    in_dims.n = 1;
+    in_dims.w = ib->w;
+    in_dims.c = ib->c;
+
+    if (st->kind == KT_ROWS_ADD) {
+        const kt_band *jb;
+        const kt_band_state *js;
+        if (st->in1 < 0 || st->in1 >= plan->n_bands) {
+            return KT_ARG_ERROR;
+        }
+        jb = &plan->bands[st->in1];
+        js = &plan->state[st->in1];
+        if (!kt_rows_present(is, o0, o1) || !kt_rows_present(js, o0, o1)) {
+            return KT_ARG_ERROR;
+        }
+        in_dims.h = n;
+        os->hi = o1;
+        return kt_add_s8((const kt_add_params *)st->params, &in_dims,
+                         ib->data + (size_t)(o0 - is->lo) * irow, &in_dims,
+                         jb->data + (size_t)(o0 - js->lo) * irow, &out_dims, out);
+    }
+    if (st->filter_dims == NULL || st->params == NULL) {
+        return KT_ARG_ERROR;
+    }
+    {
+        /* the input rows [a, b) the filter window of output rows [o0, o1) reads, and the
+           sub-problem's top padding (docs: codegen/rows.py) */
+        const kt_tile *stride, *padding, *dilation;
+        int32_t i0, i1, a, b;
+        kt_status s;
+        if (st->kind == KT_ROWS_CONV) {
+            const kt_conv_params *p = (const kt_conv_params *)st->params;
+            stride = &p->stride;
+            padding = &p->padding;
+            dilation = &p->dilation;
+        } else if (st->kind == KT_ROWS_DW) {
+            const kt_dw_conv_params *p = (const kt_dw_conv_params *)st->params;
+            stride = &p->stride;
+            padding = &p->padding;
+            dilation = &p->dilation;
+        } else {
+            return KT_ARG_ERROR;
+        }
+        i0 = o0 * stride->h - padding->h;
+        i1 = (o1 - 1) * stride->h - padding->h + (st->filter_dims->h - 1) * dilation->h + 1;
+        a = i0 > 0 ? i0 : 0;
+        b = i1 < ib->h ? i1 : ib->h;
+        if (!kt_rows_present(is, a, b)) {
+            return KT_ARG_ERROR;
+        }
+        in_dims.h = b - a;
+        if (st->kind == KT_ROWS_CONV) {
+            kt_conv_params p = *(const kt_conv_params *)st->params;
+            p.padding.h = a - i0;
+            s = kt_conv2d_s8(&p, st->quant, &in_dims, ib->data + (size_t)(a - is->lo) * irow,
+                             st->filter_dims, st->filter, st->bias, &out_dims, out);
+        } else {
+            kt_dw_conv_params p = *(const kt_dw_conv_params *)st->params;
+            p.padding.h = a - i0;
+            s = kt_depthwise_conv2d_s8(&p, st->quant, &in_dims,
+                                       ib->data + (size_t)(a - is->lo) * irow, st->filter_dims,
+                                       st->filter, st->bias, &out_dims, out);
+        }
+        os->hi = o1;
+        return s;
+    }
+}
+
+kt_status kt_rows_run(const kt_rows_plan *plan)
+{
+    int32_t k;
+
+    if (plan == NULL || plan->bands == NULL || plan->state == NULL || plan->stages == NULL ||
+        plan->event_stage == NULL || plan->event_rows == NULL || plan->n_bands < 1) {
+        return KT_ARG_ERROR;
+    }
+    for (k = 0; k < plan->n_bands; ++k) {
+        const kt_band *b = &plan->bands[k];
+        if (b->data == NULL || b->h < 1 || b->w < 1 || b->c < 1 || b->cap < 1 || b->cap > b->h ||
+            (b->ready != 0 && b->ready != b->h) || (b->ready == b->h && b->cap != b->h)) {
+            return KT_ARG_ERROR;
+        }
+        plan->state[k].lo = 0;
+        plan->state[k].hi = b->ready;
+    }
+    for (k = 0; k < plan->n_events; ++k) {
+        const int32_t si = plan->event_stage[k];
+        const kt_rows_stage *st;
+        kt_status s;
+        if (si >= plan->n_stages) {
+            return KT_ARG_ERROR;
+        }
+        st = &plan->stages[si];
+        if (st->in0 < 0 || st->in0 >= plan->n_bands || st->out < 0 || st->out >= plan->n_bands) {
+            return KT_ARG_ERROR;
+        }
+        s = kt_rows_event(plan, st, (int32_t)plan->event_rows[k]);
+        if (s != KT_OK) {
+            return s;
+        }
+    }
+    return KT_OK;
+}
