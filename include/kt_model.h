@@ -25,8 +25,18 @@ typedef struct {
 
 extern const kt_model_desc kt_model;
 
-/** The input tensor inside the arena (write input_size bytes, then invoke). */
+/** The input tensor inside the arena, or NULL when the input is row-streamed (write it with
+ *  kt_model_input_write()). */
 int8_t *kt_model_input(void);
+
+/**
+ * Write bytes [offset, offset + n) of the input tensor. When the model's input is row-streamed
+ * into a fused prefix (include/kt_rows.h), offset 0 starts a new input and the bytes must come in
+ * order (a range already received is skipped); each complete row is consumed at once, and one
+ * invoke or training step consumes the input: write it again before the next.
+ * @return KT_OK, or KT_ARG_ERROR for bytes outside the input or out of order.
+ */
+kt_status kt_model_input_write(uint32_t offset, const int8_t *data, uint32_t n);
 
 /** The output tensor inside the arena (valid after a successful invoke). */
 const int8_t *kt_model_output(void);

@@ -55,11 +55,20 @@ typedef struct {
     int32_t out;                       /**< band index of the output */
 } kt_rows_stage;
 
+/** Run-time progress of a segment: the next event, and the bytes of a partly received row of a
+ *  streamed input. */
+typedef struct {
+    int32_t next_event;
+    int32_t partial;
+} kt_rows_progress;
+
 /** A fused segment: bands, stages and the events to run in order. */
 typedef struct {
     const kt_band *bands;
     kt_band_state *state; /**< n_bands entries, owned by the generated code */
     int32_t n_bands;
+    int32_t stream;             /**< index of the streamed input band (ready = 0), or -1 */
+    kt_rows_progress *progress; /**< owned by the generated code */
     const kt_rows_stage *stages;
     int32_t n_stages;
     const uint16_t *event_stage; /**< stage of each event */
@@ -68,13 +77,25 @@ typedef struct {
 } kt_rows_plan;
 
 /**
- * @brief Run every event of @p plan: the output band ends up whole. Before writing rows
- *        [hi, hi + n) of a band, its oldest rows are dropped (memmove) if hi + n - lo > cap.
- * @return KT_OK; KT_ARG_ERROR if a pointer or index is invalid or an event reads a row its band
- *         no longer (or not yet) holds (a schedule that does not match its bands); the status of
- *         a kernel that failed.
+ * @brief Finish the segment: run every remaining event, so the output band ends up whole. Before
+ *        writing rows [hi, hi + n) of a band, its oldest rows are dropped (memmove) if
+ *        hi + n - lo > cap. Without a streamed input the segment starts from scratch; with one,
+ *        every input byte must have been fed (kt_rows_feed()) since the last offset 0.
+ * @return KT_OK; KT_ARG_ERROR if a pointer or index is invalid, the streamed input is incomplete,
+ *         or an event reads a row its band no longer (or not yet) holds (a schedule that does not
+ *         match its bands); the status of a kernel that failed.
  */
 kt_status kt_rows_run(const kt_rows_plan *plan);
+
+/**
+ * @brief Feed bytes [offset, offset + n) of the streamed input (plan->stream >= 0). Offset 0
+ *        starts a new input (all bands reset); bytes must then come in order: a range already
+ *        received is skipped (a retransmission), a gap is an error. Every completed row runs the
+ *        events it makes possible, so the input band only ever holds the rows still needed.
+ * @return KT_OK; KT_ARG_ERROR for a plan without a streamed input, a gap, bytes beyond the
+ *         input, or a schedule error; the status of a kernel that failed.
+ */
+kt_status kt_rows_feed(const kt_rows_plan *plan, uint32_t offset, const int8_t *data, uint32_t n);
 
 #ifdef __cplusplus
 }

@@ -106,25 +106,41 @@ static kt_status kt_rows_event(const kt_rows_plan *plan, const kt_rows_stage *st
     }
 }
 
-kt_status kt_rows_run(const kt_rows_plan *plan)
+static int kt_rows_plan_ok(const kt_rows_plan *plan)
 {
     int32_t k;
-
     if (plan == NULL || plan->bands == NULL || plan->state == NULL || plan->stages == NULL ||
-        plan->event_stage == NULL || plan->event_rows == NULL || plan->n_bands < 1) {
-        return KT_ARG_ERROR;
+        plan->event_stage == NULL || plan->event_rows == NULL || plan->progress == NULL ||
+        plan->n_bands < 1 || plan->stream < -1 || plan->stream >= plan->n_bands) {
+        return 0;
     }
     for (k = 0; k < plan->n_bands; ++k) {
         const kt_band *b = &plan->bands[k];
         if (b->data == NULL || b->h < 1 || b->w < 1 || b->c < 1 || b->cap < 1 || b->cap > b->h ||
             (b->ready != 0 && b->ready != b->h) || (b->ready == b->h && b->cap != b->h)) {
-            return KT_ARG_ERROR;
+            return 0;
         }
-        plan->state[k].lo = 0;
-        plan->state[k].hi = b->ready;
     }
-    for (k = 0; k < plan->n_events; ++k) {
-        const int32_t si = plan->event_stage[k];
+    return plan->stream < 0 || plan->bands[plan->stream].ready == 0;
+}
+
+static void kt_rows_reset(const kt_rows_plan *plan)
+{
+    int32_t k;
+    for (k = 0; k < plan->n_bands; ++k) {
+        plan->state[k].lo = 0;
+        plan->state[k].hi = plan->bands[k].ready;
+    }
+    plan->progress->next_event = 0;
+    plan->progress->partial = 0;
+}
+
+/* Run events in order while their input rows are present (only a streamed input can be short). */
+static kt_status kt_rows_advance(const kt_rows_plan *plan)
+{
+    kt_rows_progress *pr = plan->progress;
+    while (pr->next_event < plan->n_events) {
+        const int32_t si = plan->event_stage[pr->next_event];
         const kt_rows_stage *st;
         kt_status s;
         if (si >= plan->n_stages) {
@@ -134,9 +150,108 @@ kt_status kt_rows_run(const kt_rows_plan *plan)
         if (st->in0 < 0 || st->in0 >= plan->n_bands || st->out < 0 || st->out >= plan->n_bands) {
             return KT_ARG_ERROR;
         }
-        s = kt_rows_event(plan, st, (int32_t)plan->event_rows[k]);
+        if (st->in0 == plan->stream) { /* wait for the rows this event's window reads */
+            const kt_band *ib = &plan->bands[st->in0];
+            const int32_t o1 = plan->state[st->out].hi + (int32_t)plan->event_rows[pr->next_event];
+            int32_t need = o1;
+            if (st->kind != KT_ROWS_ADD && st->filter_dims != NULL) {
+                const kt_tile *stride = st->kind == KT_ROWS_CONV
+                                            ? &((const kt_conv_params *)st->params)->stride
+                                            : &((const kt_dw_conv_params *)st->params)->stride;
+                const kt_tile *pad = st->kind == KT_ROWS_CONV
+                                         ? &((const kt_conv_params *)st->params)->padding
+                                         : &((const kt_dw_conv_params *)st->params)->padding;
+                const kt_tile *dil = st->kind == KT_ROWS_CONV
+                                         ? &((const kt_conv_params *)st->params)->dilation
+                                         : &((const kt_dw_conv_params *)st->params)->dilation;
+                need = (o1 - 1) * stride->h - pad->h + (st->filter_dims->h - 1) * dil->h + 1;
+            }
+            if (need > ib->h) {
+                need = ib->h;
+            }
+            if (need > plan->state[st->in0].hi) {
+                return KT_OK;
+            }
+        }
+        s = kt_rows_event(plan, st, (int32_t)plan->event_rows[pr->next_event]);
         if (s != KT_OK) {
             return s;
+        }
+        pr->next_event++;
+    }
+    return KT_OK;
+}
+
+kt_status kt_rows_run(const kt_rows_plan *plan)
+{
+    kt_status s;
+    if (!kt_rows_plan_ok(plan)) {
+        return KT_ARG_ERROR;
+    }
+    if (plan->stream < 0) {
+        kt_rows_reset(plan);
+    } else if (plan->state[plan->stream].hi != plan->bands[plan->stream].h) {
+        return KT_ARG_ERROR; /* the streamed input is incomplete */
+    }
+    s = kt_rows_advance(plan);
+    if (s != KT_OK) {
+        return s;
+    }
+    return plan->progress->next_event == plan->n_events ? KT_OK : KT_ARG_ERROR;
+}
+
+kt_status kt_rows_feed(const kt_rows_plan *plan, uint32_t offset, const int8_t *data, uint32_t n)
+{
+    const kt_band *b;
+    kt_band_state *bs;
+    kt_rows_progress *pr;
+    size_t row;
+    uint32_t expected, total;
+
+    if (!kt_rows_plan_ok(plan) || plan->stream < 0 || (data == NULL && n > 0)) {
+        return KT_ARG_ERROR;
+    }
+    b = &plan->bands[plan->stream];
+    bs = &plan->state[plan->stream];
+    pr = plan->progress;
+    row = (size_t)b->w * (size_t)b->c;
+    total = (uint32_t)((size_t)b->h * row);
+    if (offset > total || n > total - offset) {
+        return KT_ARG_ERROR;
+    }
+    if (offset == 0) {
+        kt_rows_reset(plan);
+    }
+    expected = (uint32_t)((size_t)bs->hi * row + (size_t)pr->partial);
+    if (offset > expected) {
+        return KT_ARG_ERROR; /* a gap: bytes must come in order */
+    }
+    if (offset + n <= expected) {
+        return KT_OK; /* a range already received */
+    }
+    data += expected - offset;
+    n -= expected - offset;
+    while (n > 0) {
+        uint32_t take = (uint32_t)(row - (size_t)pr->partial);
+        kt_status s;
+        if (take > n) {
+            take = n;
+        }
+        if (pr->partial == 0 && bs->hi - bs->lo == b->cap) { /* drop the oldest row */
+            memmove(b->data, b->data + row, (size_t)(b->cap - 1) * row);
+            bs->lo += 1;
+        }
+        memcpy(b->data + (size_t)(bs->hi - bs->lo) * row + (size_t)pr->partial, data, take);
+        data += take;
+        n -= take;
+        pr->partial += (int32_t)take;
+        if ((size_t)pr->partial == row) {
+            pr->partial = 0;
+            bs->hi += 1;
+            s = kt_rows_advance(plan);
+            if (s != KT_OK) {
+                return s;
+            }
         }
     }
     return KT_OK;

@@ -278,6 +278,7 @@ def model_context(gen: CFile, emits: list[_Emit], source_name: str) -> dict[str,
         "input_size": int(np.prod(g.input.shape)),
         "output_size": int(np.prod(g.output.shape)),
         "consts": list(gen.consts.values()),
+        "input_stream": None,  # a row-streamed input: the kt_rows_plan that receives it
         "ops": emits,
         "model_desc": initializer(
             ModelDescC,

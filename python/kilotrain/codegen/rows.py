@@ -53,6 +53,7 @@ class Band:
     c: int
     cap: int
     ready: int  # rows present before the first event: h for a segment input, else 0
+    streamed: bool = False  # the graph input, received row by row while the events run
 
     @property
     def row_bytes(self) -> int:
@@ -83,7 +84,12 @@ class RowSchedule:
     @property
     def intermediates(self) -> tuple[Band, ...]:
         """The banded tensors (neither a segment input nor the output)."""
-        return tuple(b for b in self.bands[:-1] if b.ready == 0)
+        return tuple(b for b in self.bands[:-1] if b.ready == 0 and not b.streamed)
+
+    @property
+    def stream(self) -> int | None:
+        """Index of the streamed input band, if any."""
+        return next((k for k, b in enumerate(self.bands) if b.streamed), None)
 
 
 def vertical(graph: Graph, op: Op) -> tuple[int, int, int, int]:
@@ -133,8 +139,12 @@ def valid_segment(graph: Graph, first: int, last: int) -> bool:
     return all(not inside & set(op.inputs) for op in graph.ops[last + 1 :])
 
 
-def schedule(graph: Graph, first: int, last: int) -> RowSchedule:
-    """The events and band capacities of segment ``first .. last`` (see the module docstring)."""
+def schedule(graph: Graph, first: int, last: int, stream: bool = False) -> RowSchedule:
+    """The events and band capacities of segment ``first .. last`` (see the module docstring).
+
+    ``stream``: if the segment reads the graph input and nothing else does, that input is not
+    kept whole but received row by row (``kt_rows_feed()``), each completed row running the events
+    it makes possible; its band holds the rows still needed plus the one being received."""
     ops = {pos: graph.ops[pos] for pos in range(first, last + 1)}
     producer = {op.outputs[0]: pos for pos, op in ops.items()}
     out_t = ops[last].outputs[0]
@@ -161,13 +171,61 @@ def schedule(graph: Graph, first: int, last: int) -> RowSchedule:
             cap[t] = max(cap[t], 1)
 
     ensure(out_t, int(shape[out_t][1]))
+    streamed = graph.inputs[0] if stream and _streamable_input(graph, first, last) else None
     order = [*inputs, *[ops[p].outputs[0] for p in sorted(ops) if ops[p].outputs[0] != out_t], out_t]
     bands = []
     for t in order:
         _, h, w, c = (int(v) for v in shape[t])
+        if t == streamed:
+            bands.append(Band(t, h, w, c, _stream_cap(graph, events, t, h), 0, True))
+            continue
         whole = t in inputs or t == out_t
         bands.append(Band(t, h, w, c, h if whole else min(cap[t], h), h if t in inputs else 0))
     return RowSchedule(first, last, tuple(bands), tuple(events))
+
+
+def _streamable_input(graph: Graph, first: int, last: int) -> bool:
+    """The graph input is read by the segment and by nothing after it."""
+    x = graph.inputs[0]
+    inside = any(x in graph.ops[p].inputs for p in range(first, last + 1))
+    return inside and not any(x in op.inputs for op in graph.ops[last + 1 :]) and x not in graph.outputs
+
+
+def _stream_windows(graph: Graph, events: list[tuple[int, int]], x: int, h: int) -> list[tuple[int, int] | None]:
+    """Per event, the rows [a, b) of the streamed tensor ``x`` it reads (None: it does not)."""
+    produced: dict[int, int] = {}
+    out: list[tuple[int, int] | None] = []
+    for pos, n in events:
+        op = graph.ops[pos]
+        t = op.outputs[0]
+        o0 = produced.get(t, 0)
+        produced[t] = o0 + n
+        if x in _activations(graph, op):
+            a, b, _ = input_window(vertical(graph, op), o0, o0 + n, h)
+            out.append((a, b))
+        else:
+            out.append(None)
+    return out
+
+
+def _stream_cap(graph: Graph, events: list[tuple[int, int]], x: int, h: int) -> int:
+    """Rows the streamed input's band needs: rows arrive one at a time; after each, the events run
+    in order until one reads a row not yet received; before the next row arrives the band must
+    still hold every row a remaining event reads, plus room for the new row."""
+    win = _stream_windows(graph, events, x, h)
+    need_lo = [h] * (len(win) + 1)  # suffix minimum of the first row read by the remaining events
+    for k in range(len(win) - 1, -1, -1):
+        w = win[k]
+        need_lo[k] = min(need_lo[k + 1], w[0] if w is not None else h)
+    cap = max([b - a for a, b in (w for w in win if w is not None)] + [1])
+    ev = 0
+    for r in range(h):
+        hi = r + 1
+        while ev < len(win) and (win[ev] is None or win[ev][1] <= hi):  # type: ignore[index]
+            ev += 1
+        if r < h - 1:
+            cap = max(cap, hi - min(need_lo[ev], hi) + 1)
+    return min(cap, h)
 
 
 def run_rows(
@@ -192,7 +250,8 @@ def run_rows(
             raise AssertionError(f"tensor {t}: rows [{a}, {b}) read but the band holds [{lo[t]}, {hi[t]})")
         return store[t][a - lo[t] : b - lo[t]][None]
 
-    for pos, n in sched.events:
+    def run(k: int) -> None:
+        pos, n = sched.events[k]
         op = graph.ops[pos]
         t = op.outputs[0]
         band = sched.band(t)
@@ -215,6 +274,23 @@ def run_rows(
         hi[t] = o1
         if on_event is not None:
             on_event(store)
+
+    k = 0
+    si = sched.stream
+    if si is not None:  # rows arrive one by one, each running the events it makes possible
+        sb = sched.bands[si]
+        win = _stream_windows(graph, list(sched.events), sb.tensor, sb.h)
+        for r in range(sb.h):
+            if hi[sb.tensor] - lo[sb.tensor] == sb.cap:
+                store[sb.tensor][:-1] = store[sb.tensor][1:].copy()
+                lo[sb.tensor] += 1
+            store[sb.tensor][hi[sb.tensor] - lo[sb.tensor]] = env[sb.tensor][0, r]
+            hi[sb.tensor] += 1
+            while k < len(sched.events) and (win[k] is None or win[k][1] <= hi[sb.tensor]):  # type: ignore[index]
+                run(k)
+                k += 1
+    for rest in range(k, len(sched.events)):
+        run(rest)
     return store[sched.output][None]
 
 
@@ -223,13 +299,13 @@ def arena_saving(sched: RowSchedule) -> int:
     return sum((b.h - b.cap) * b.row_bytes for b in sched.intermediates)
 
 
-def candidates(graph: Graph, before: int) -> list[RowSchedule]:
+def candidates(graph: Graph, before: int, stream: bool = False) -> list[RowSchedule]:
     """Segments starting at op 0 and ending before op position ``before`` (the earliest op the
     training step needs), longest first; each covers at least two ops."""
     out = []
     for last in range(min(before, len(graph.ops)) - 1, 0, -1):
         if valid_segment(graph, 0, last):
-            out.append(schedule(graph, 0, last))
+            out.append(schedule(graph, 0, last, stream))
     return out
 
 
@@ -284,6 +360,7 @@ def emit_rows(gen: CFile, emits: list[_Emit], sched: RowSchedule, name: str = "k
         f"/* row-streamed ops {sched.first}..{sched.last}: {len(g)} bands, {len(sched.events)} events */",
         f"static const kt_band {name}_bands[{len(g)}] = {{{', '.join(bands)}}};",
         f"static kt_band_state {name}_state[{len(g)}];",
+        f"static kt_rows_progress {name}_progress;",
         f"static const kt_rows_stage {name}_stages[{len(stages)}] = {{{', '.join(stages)}}};",
         f"static const uint16_t {name}_event_stage[{len(ev_stage)}] = {{{c_values(np.array(ev_stage))}}};",
         f"static const uint16_t {name}_event_rows[{len(ev_rows)}] = {{{c_values(np.array(ev_rows))}}};",
@@ -294,6 +371,8 @@ def emit_rows(gen: CFile, emits: list[_Emit], sched: RowSchedule, name: str = "k
                 "bands": f"{name}_bands",
                 "state": f"{name}_state",
                 "n_bands": len(g),
+                "stream": -1 if sched.stream is None else sched.stream,
+                "progress": f"&{name}_progress",
                 "stages": f"{name}_stages",
                 "n_stages": len(stages),
                 "event_stage": f"{name}_event_stage",
@@ -306,4 +385,4 @@ def emit_rows(gen: CFile, emits: list[_Emit], sched: RowSchedule, name: str = "k
     emits[sched.last].decls.extend(decls)
     emits[sched.first].call = f"kt_rows_run(&{name}_plan)"
     gen.table_bytes += 24 * len(g) + 36 * len(stages) + 4 * len(ev_stage) + 32
-    return 8 * len(g)
+    return 8 * len(g) + 8

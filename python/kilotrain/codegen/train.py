@@ -101,6 +101,9 @@ def training_memory_plan(plan: TrainPlan, fused: RowSchedule | None = None) -> M
         for b in fused.intermediates:
             sizes[b.tensor] = b.bytes
             life[b.tensor] = [fused.first, fused.last]
+        if fused.stream is not None:  # the graph input: only the rows still needed
+            b = fused.bands[fused.stream]
+            sizes[b.tensor] = b.bytes
         life[fused.output][0] = min(life[fused.output][0], fused.first)
     members: dict[Any, list[Any]] = {}
     for k in list(life) + list(alias):
@@ -141,7 +144,7 @@ def fused_segment(plan: TrainPlan) -> RowSchedule | None:
     before = min((s.op_pos for s in plan.steps), default=len(plan.graph.ops))
     forward = set(plan.forward_ops)
     best, best_arena = None, training_memory_plan(plan).arena_size
-    for sched in candidates(plan.graph, before):
+    for sched in candidates(plan.graph, before, stream=True):
         if not forward.issuperset(range(sched.first, sched.last + 1)):
             continue
         arena = training_memory_plan(plan, sched).arena_size
@@ -440,6 +443,8 @@ def render_train(plan: TrainPlan, source_name: str, fuse: bool = True) -> TrainS
     assert logits_grad_stats == "&st[0]"
     _backward(tg)
     ctx = codegen.model_context(gen, emits, source_name)
+    if fused is not None and fused.stream is not None:
+        ctx["input_stream"] = "kt_fused_plan"
     classes = int(np.prod(g.tensors[plan.logits].shape))
     ctx.update(
         n_slots=plan.n_exp_slots,

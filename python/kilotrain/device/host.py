@@ -34,17 +34,28 @@ class HostTrainer:
         self._copy.write_bytes(lib_path.read_bytes())
         self.lib = ctypes.CDLL(str(self._copy))
         self.generated = gen
-        self.lib.kt_model_input.restype = ctypes.POINTER(ctypes.c_int8)
+        self.lib.kt_model_input_write.argtypes = [ctypes.c_uint32, ctypes.c_void_p, ctypes.c_uint32]
+        self.lib.kt_model_input_write.restype = ctypes.c_int32
         self.lib.kt_train_step.argtypes = [ctypes.c_int32, ctypes.POINTER(TrainResultC)]
         self.lib.kt_train_step.restype = ctypes.c_int32
         self.input_size = int(np.prod(plan.graph.input.shape))
 
-    def step(self, x: npt.NDArray[np.int8], label: int) -> tuple[int, int, int]:
-        """(p_label Q15, prediction, saturations) of one step."""
+    def write_input(self, x: npt.NDArray[np.int8], chunk: int | None = None) -> None:
+        """Write the input through kt_model_input_write(), in pieces of ``chunk`` bytes (as the
+        serial protocol's INPUT_WRITE frames do) or at once."""
         data = np.ascontiguousarray(x, dtype=np.int8).reshape(-1)
         if data.size != self.input_size:
             raise ValueError(f"input of {data.size} bytes; the model takes {self.input_size}")
-        ctypes.memmove(self.lib.kt_model_input(), data.ctypes.data, data.size)
+        step = chunk or data.size
+        for off in range(0, data.size, step):
+            n = min(step, data.size - off)
+            status = self.lib.kt_model_input_write(off, data.ctypes.data + off, n)
+            if status != 0:
+                raise RuntimeError(f"kt_model_input_write({off}, {n}) returned status {status}")
+
+    def step(self, x: npt.NDArray[np.int8], label: int, chunk: int | None = None) -> tuple[int, int, int]:
+        """(p_label Q15, prediction, saturations) of one step."""
+        self.write_input(x, chunk)
         r = TrainResultC()
         status = self.lib.kt_train_step(int(label), ctypes.byref(r))
         if status != 0:

@@ -218,6 +218,10 @@ class BandStateC(Structure):
     _fields_ = [("lo", c_int32), ("hi", c_int32)]
 
 
+class RowsProgressC(Structure):
+    _fields_ = [("next_event", c_int32), ("partial", c_int32)]
+
+
 class RowsStageC(Structure):
     _fields_ = [
         ("kind", c_int32),
@@ -237,6 +241,8 @@ class RowsPlanC(Structure):
         ("bands", POINTER(BandC)),
         ("state", POINTER(BandStateC)),
         ("n_bands", c_int32),
+        ("stream", c_int32),
+        ("progress", POINTER(RowsProgressC)),
         ("stages", POINTER(RowsStageC)),
         ("n_stages", c_int32),
         ("event_stage", POINTER(c_uint16)),
@@ -279,6 +285,7 @@ C_NAMES: dict[type[Structure], str] = {
     BandC: "kt_band",
     BandStateC: "kt_band_state",
     RowsStageC: "kt_rows_stage",
+    RowsProgressC: "kt_rows_progress",
     RowsPlanC: "kt_rows_plan",
 }
 

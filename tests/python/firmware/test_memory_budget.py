@@ -19,7 +19,7 @@ from kilotrain.training import plan as train_plan
 pytestmark = pytest.mark.qemu
 
 #: what the generated training C declares in SRAM (kt_p<N> are the trainable copies)
-GENERATED = ("kt_arena", "kt_exps", "kt_step_count", "kt_fused_state")
+GENERATED = ("kt_arena", "kt_exps", "kt_step_count", "kt_fused_state", "kt_fused_progress")
 
 
 def _symbols(elf: object) -> dict[str, int]:
@@ -44,9 +44,9 @@ def test_plan_equals_the_elf_and_the_measured_peak(spec: object) -> None:
     image = build_with_training(plan, "tiny_cnn.tflite")
     budget = memory.sram_budget(plan, image.generated.code)
     s = image.sections
-    assert s[".stack"] == budget.stack
+    assert 0 <= s[".stack"] - budget.stack < 8  # the region, plus alignment after .bss
     elf_total = s[".data"] + s[".bss"] + s[".stack"]
-    assert 0 <= elf_total - budget.total <= 16, (elf_total, budget.as_dict())  # section alignment only
+    assert 0 <= elf_total - budget.total <= 32, (elf_total, budget.as_dict())  # alignment padding only
     # flash: constants and tables exact, the code an upper bound
     assert image.flash_bytes <= budget.flash <= image.flash_bytes + 16 * 1024, (image.flash_bytes, budget.flash)
 

@@ -28,6 +28,7 @@ from kilotrain.kernels.cstructs import (
     DwConvParamsC,
     PerChannelQuant,
     RowsPlanC,
+    RowsProgressC,
     RowsStageC,
     Tile,
 )
@@ -60,8 +61,11 @@ def chains(draw: st.DrawFn) -> Graph:
     return b.graph(x)
 
 
-def _c_run(graph: Graph, sched: rows.RowSchedule, env: dict[int, np.ndarray]) -> np.ndarray:
-    """kt_rows_run() on the host library, bands in numpy arrays, stages built from the ops."""
+def _c_run(
+    graph: Graph, sched: rows.RowSchedule, env: dict[int, np.ndarray], chunks: np.random.Generator | None = None
+) -> np.ndarray:
+    """kt_rows_run() on the host library, bands in numpy arrays, stages built from the ops. A
+    streamed input is fed with kt_rows_feed() in random pieces (``chunks``), some sent twice."""
     keep: list[object] = []
 
     def arr(a: np.ndarray, ctype: object) -> object:
@@ -129,33 +133,50 @@ def _c_run(graph: Graph, sched: rows.RowSchedule, env: dict[int, np.ndarray]) ->
     st_arr = (RowsStageC * len(stages))(*stages)
     ev_stage = np.array([pos - sched.first for pos, _ in sched.events], np.uint16)
     ev_rows = np.array([n for _, n in sched.events], np.uint16)
+    progress = RowsProgressC()
+    stream = -1 if sched.stream is None else sched.stream
     plan = RowsPlanC(
         bands,
         state,
         len(sched.bands),
+        stream,
+        ctypes.pointer(progress),
         st_arr,
         len(stages),
         arr(ev_stage, c_uint16),
         arr(ev_rows, c_uint16),
         len(ev_stage),
     )
+    if sched.stream is not None:
+        data = np.ascontiguousarray(env[sched.bands[stream].tensor], np.int8).reshape(-1)
+        rng = chunks or np.random.default_rng(0)
+        row = sched.bands[stream].row_bytes
+        feed = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p, ctypes.c_uint32]
+        off = 0
+        while off < data.size:
+            n = int(min(rng.integers(1, 3 * row + 2), data.size - off))
+            host_lib.call("kt_rows_feed", feed, ctypes.addressof(plan), off, data.ctypes.data + off, n)
+            if rng.random() < 0.2:  # a resent frame: skipped
+                host_lib.call("kt_rows_feed", feed, ctypes.addressof(plan), off, data.ctypes.data + off, n)
+            off += n
     host_lib.call("kt_rows_run", [ctypes.c_void_p], ctypes.addressof(plan))
     out = sched.bands[-1]
     return store[out.tensor].reshape(1, out.h, out.w, out.c)
 
 
-def _check_every_segment(graph: Graph) -> int:
+def _check_every_segment(graph: Graph, stream: bool = False) -> int:
     x = np.random.default_rng(0).integers(-128, 128, graph.input.shape).astype(np.int8)
     _, env = executor.run(graph, x, return_all=True)
     checked = 0
     for last in range(1, len(graph.ops)):
         if not rows.valid_segment(graph, 0, last):
             continue
-        sched = rows.schedule(graph, 0, last)
+        sched = rows.schedule(graph, 0, last, stream)
+        assert (sched.stream == 0) == stream and sched.bands[0].cap <= sched.bands[0].h
         # every row is computed at most once (rows nobody reads, e.g. under a 1x1 stride-2 conv, never)
         assert len(sched.events) <= sum(graph.tensors[graph.ops[p].outputs[0]].shape[1] for p in range(last + 1))
         assert all(1 <= b.cap <= b.h for b in sched.bands)
-        inputs = {b.tensor: env[b.tensor] for b in sched.bands if b.ready}
+        inputs = {b.tensor: env[b.tensor] for b in sched.bands if b.ready or b.streamed}
         want = env[sched.output]
         np.testing.assert_array_equal(rows.run_rows(graph, sched, inputs, golden), want)
         np.testing.assert_array_equal(_c_run(graph, sched, inputs), want)
@@ -165,9 +186,11 @@ def _check_every_segment(graph: Graph) -> int:
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered in cast")  # a chain whose activations are all 0
 @KERNEL_SETTINGS
-@given(graph=chains())
-def test_row_streamed_chain_equals_layer_at_a_time(graph: Graph) -> None:
-    assert _check_every_segment(graph) >= 1
+@given(graph=chains(), stream=st.booleans())
+def test_row_streamed_chain_equals_layer_at_a_time(graph: Graph, stream: bool) -> None:
+    """With a whole input, or with the input streamed row by row into a band of a few rows (fed
+    in random pieces, some sent twice)."""
+    assert _check_every_segment(graph, stream) >= 1
 
 
 def test_bands_are_as_small_as_the_filters_allow() -> None:
@@ -189,11 +212,30 @@ def test_mobilenet_v2_prefix_at_128() -> None:
     g = load_model("zoo:mbv2-w0.35", 2, 128)
     x = np.random.default_rng(1).integers(-128, 128, g.input.shape).astype(np.int8)
     _, env = executor.run(g, x, return_all=True)
-    for last in (9, 12, 31):
-        sched = rows.schedule(g, 0, last)
-        inputs = {b.tensor: env[b.tensor] for b in sched.bands if b.ready}
+    for last, stream in ((9, False), (12, True), (23, True), (31, False)):
+        sched = rows.schedule(g, 0, last, stream)
+        inputs = {b.tensor: env[b.tensor] for b in sched.bands if b.ready or b.streamed}
         np.testing.assert_array_equal(_c_run(g, sched, inputs), env[sched.output])
+    assert sched.bands[0].cap == 128 and rows.schedule(g, 0, 23, True).bands[0].cap == 3
     np.testing.assert_array_equal(rows.run_rows(g, sched, inputs, ckernels), env[sched.output])
+    streamed = rows.schedule(g, 0, 23, True)
+    inputs = {g.inputs[0]: env[g.inputs[0]]}
+    np.testing.assert_array_equal(rows.run_rows(g, streamed, inputs, golden), env[streamed.output])
+
+
+def test_streamed_input_refuses_an_incomplete_input() -> None:
+    b = zoo.GraphBuilder(zoo._calibration(12, 2, 0), 0, "c")
+    x = b.conv(b.input, 4, 3, 2)
+    g = b.graph(b.conv(x, 0, 3, 1, depthwise=True))
+    sched = rows.schedule(g, 0, 1, stream=True)
+    assert sched.stream == 0 and sched.bands[0].cap < 12
+
+    x0 = np.zeros(g.input.shape, np.int8)
+    # feeding everything then running works
+    _c_run(g, sched, {g.inputs[0]: x0})
+    # the C runner refuses to finish an input of which no byte arrived
+    with pytest.raises(ckernels.KernelError, match="kt_rows_run returned KT_ARG_ERROR"):
+        _c_run(g, sched, {g.inputs[0]: x0[:, :0]})
 
 
 def test_c_runner_refuses_a_band_too_small() -> None:
