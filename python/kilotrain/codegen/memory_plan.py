@@ -3,12 +3,13 @@
 Tensors whose lifetimes overlap (produced at op ``first``, last read at op ``last``; graph
 inputs live from the start, graph outputs to the end) never share bytes. RESHAPE outputs are
 aliases of their input (no copy). Placement is greedy by size, first fit (TFLM's
-GreedyMemoryPlanner does the same), with offsets aligned to ``ALIGN`` bytes.
+GreedyMemoryPlanner does the same), with offsets aligned to ``ALIGN`` bytes; three other orders are
+tried too (:data:`ORDERS`) and the smallest arena is kept.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 
 from kilotrain.model.ir import Graph
@@ -101,10 +102,18 @@ def plan(graph: Graph) -> MemoryPlan:
     return plan_buffers(Request(tuple(sorted(members[o])), _nbytes(graph, o), first[o], last[o]) for o in first)
 
 
-def plan_buffers(requests: Iterable[Request]) -> MemoryPlan:
-    """Place buffers greedily by size (then by first use), each at the lowest aligned offset
-    that overlaps no already placed buffer alive at the same time."""
-    order = sorted(requests, key=lambda r: (-r.size, r.first))
+#: Orders in which :func:`plan_buffers` tries to place buffers (each first fit); the smallest arena
+#: wins. Largest first is TFLM's; the others win on schedules where a long-lived small buffer (a
+#: saved input, a mask) would otherwise split the space big short-lived ones need.
+ORDERS: dict[str, Callable[[Request], tuple[int, ...]]] = {
+    "size": lambda r: (-r.size, r.first),
+    "size x lifetime": lambda r: (-r.size * (r.last - r.first + 1), -r.size, r.first),
+    "lifetime": lambda r: (-(r.last - r.first), -r.size, r.first),
+    "first use": lambda r: (r.first, -r.size),
+}
+
+
+def _first_fit(order: list[Request]) -> MemoryPlan:
     placed: list[Buffer] = []
     for r in order:
         live = sorted((b for b in placed if not (b.last < r.first or r.last < b.first)), key=lambda b: b.offset)
@@ -116,6 +125,14 @@ def plan_buffers(requests: Iterable[Request]) -> MemoryPlan:
         placed.append(Buffer(r.keys, r.size, r.first, r.last, offset))
     arena = max((_align(b.offset + b.size) for b in placed), default=0)
     return MemoryPlan(tuple(sorted(placed, key=lambda b: b.offset)), arena)
+
+
+def plan_buffers(requests: Iterable[Request]) -> MemoryPlan:
+    """Place buffers first fit (each at the lowest aligned offset that overlaps no already placed
+    buffer alive at the same time) in each of the :data:`ORDERS`, and keep the smallest arena
+    (ties: the first order)."""
+    reqs = list(requests)
+    return min((_first_fit(sorted(reqs, key=key)) for key in ORDERS.values()), key=lambda p: p.arena_size)
 
 
 def check(plan_: MemoryPlan) -> None:

@@ -22,7 +22,8 @@ the first point-wise (expand) conv of a block, as the paper's analysis says they
 
 Presets: ``classifier-only``, ``bias-only`` (every conv bias + the classifier), ``last-layer``
 (classifier + the last conv layer's weights and bias), and the paper's MobileNetV2-w0.35 schemes
-``49kb``, ``73kb``, ``99kb``, ``123kb``, ``138kb``. A JSON file holds
+``49kb``, ``73kb``, ``99kb``, ``123kb``, ``138kb``, and ProxylessNAS-w0.3's ``proxyless-98kb``.
+A JSON file holds
 ``{"n_bias_update": N, "weight_layers": [..], "ratios": [..]}``.
 """
 
@@ -122,8 +123,13 @@ PAPER_MBV2_W035: dict[str, tuple[int, list[int], list[float]]] = {
     "138kb": (34, [27, 30, 33, 36, 39, 42, 45, 48], [1, 1, 1, 1, 1, 1, 1, 1]),
 }
 
+#: The paper's shipped ProxylessNAS-w0.3 scheme (notes/paper-facts.md), same layer numbering.
+PAPER_PROXYLESS_W03: dict[str, tuple[int, list[int], list[float]]] = {
+    "proxyless-98kb": (25, [36, 39, 42, 45, 48, 51, 54, 57], [1, 0.5, 1, 1, 0.25, 0.5, 1, 1]),
+}
+
 #: Preset names understood by :func:`resolve` (graph-dependent ones are built per model).
-PRESETS: tuple[str, ...] = ("classifier-only", "bias-only", "last-layer", *PAPER_MBV2_W035)
+PRESETS: tuple[str, ...] = ("classifier-only", "bias-only", "last-layer", *PAPER_MBV2_W035, *PAPER_PROXYLESS_W03)
 
 
 #: What names a scheme: a preset name or JSON path, a JSON object, or a scheme.
@@ -191,8 +197,8 @@ def resolve(spec: SchemeSpec, graph: Graph | None = None) -> SparseScheme:
         if n == 0:
             return SparseScheme(0, (), (), s)
         return SparseScheme(1, (n - 1,), (1.0,), s)
-    if s in PAPER_MBV2_W035:
-        nb, wl, rs = PAPER_MBV2_W035[s]
+    if s in PAPER_MBV2_W035 or s in PAPER_PROXYLESS_W03:
+        nb, wl, rs = {**PAPER_MBV2_W035, **PAPER_PROXYLESS_W03}[s]
         return SparseScheme.from_lists(nb, wl, rs, s)
     path = Path(s)
     if path.suffix.lower() == ".json" or path.exists():
