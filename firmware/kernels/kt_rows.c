@@ -12,6 +12,37 @@ static int kt_rows_present(const kt_band_state *s, int32_t a, int32_t b)
     return s->lo <= a && b <= s->hi && a < b;
 }
 
+/* The vertical geometry of a CONV / DW stage: 1 iff the stage has one. */
+static int kt_rows_geometry(const kt_rows_stage *st, const kt_tile **stride, const kt_tile **pad,
+                            const kt_tile **dil)
+{
+    if (st->params == NULL || st->filter_dims == NULL) {
+        return 0;
+    }
+    if (st->kind == KT_ROWS_CONV) {
+        const kt_conv_params *p = (const kt_conv_params *)st->params;
+        *stride = &p->stride;
+        *pad = &p->padding;
+        *dil = &p->dilation;
+        return 1;
+    }
+    if (st->kind == KT_ROWS_DW) {
+        const kt_dw_conv_params *p = (const kt_dw_conv_params *)st->params;
+        *stride = &p->stride;
+        *pad = &p->padding;
+        *dil = &p->dilation;
+        return 1;
+    }
+    return 0;
+}
+
+/* One past the last input row that output rows [.., o1) of a CONV / DW stage read (unclipped). */
+static int32_t kt_rows_window_end(const kt_rows_stage *st, const kt_tile *stride,
+                                  const kt_tile *pad, const kt_tile *dil, int32_t o1)
+{
+    return (o1 - 1) * stride->h - pad->h + (st->filter_dims->h - 1) * dil->h + 1;
+}
+
 static kt_status kt_rows_event(const kt_rows_plan *plan, const kt_rows_stage *st, int32_t n)
 {
     const kt_band *ob = &plan->bands[st->out];
@@ -59,30 +90,17 @@ static kt_status kt_rows_event(const kt_rows_plan *plan, const kt_rows_stage *st
                          ib->data + (size_t)(o0 - is->lo) * irow, &in_dims,
                          jb->data + (size_t)(o0 - js->lo) * irow, &out_dims, out);
     }
-    if (st->filter_dims == NULL || st->params == NULL) {
-        return KT_ARG_ERROR;
-    }
     {
         /* the input rows [a, b) the filter window of output rows [o0, o1) reads, and the
            sub-problem's top padding (docs: codegen/rows.py) */
         const kt_tile *stride, *padding, *dilation;
         int32_t i0, i1, a, b;
         kt_status s;
-        if (st->kind == KT_ROWS_CONV) {
-            const kt_conv_params *p = (const kt_conv_params *)st->params;
-            stride = &p->stride;
-            padding = &p->padding;
-            dilation = &p->dilation;
-        } else if (st->kind == KT_ROWS_DW) {
-            const kt_dw_conv_params *p = (const kt_dw_conv_params *)st->params;
-            stride = &p->stride;
-            padding = &p->padding;
-            dilation = &p->dilation;
-        } else {
+        if (!kt_rows_geometry(st, &stride, &padding, &dilation)) {
             return KT_ARG_ERROR;
         }
         i0 = o0 * stride->h - padding->h;
-        i1 = (o1 - 1) * stride->h - padding->h + (st->filter_dims->h - 1) * dilation->h + 1;
+        i1 = kt_rows_window_end(st, stride, padding, dilation, o1);
         a = i0 > 0 ? i0 : 0;
         b = i1 < ib->h ? i1 : ib->h;
         if (!kt_rows_present(is, a, b)) {
@@ -153,18 +171,10 @@ static kt_status kt_rows_advance(const kt_rows_plan *plan)
         if (st->in0 == plan->stream) { /* wait for the rows this event's window reads */
             const kt_band *ib = &plan->bands[st->in0];
             const int32_t o1 = plan->state[st->out].hi + (int32_t)plan->event_rows[pr->next_event];
+            const kt_tile *stride, *pad, *dil;
             int32_t need = o1;
-            if (st->kind != KT_ROWS_ADD && st->filter_dims != NULL) {
-                const kt_tile *stride = st->kind == KT_ROWS_CONV
-                                            ? &((const kt_conv_params *)st->params)->stride
-                                            : &((const kt_dw_conv_params *)st->params)->stride;
-                const kt_tile *pad = st->kind == KT_ROWS_CONV
-                                         ? &((const kt_conv_params *)st->params)->padding
-                                         : &((const kt_dw_conv_params *)st->params)->padding;
-                const kt_tile *dil = st->kind == KT_ROWS_CONV
-                                         ? &((const kt_conv_params *)st->params)->dilation
-                                         : &((const kt_dw_conv_params *)st->params)->dilation;
-                need = (o1 - 1) * stride->h - pad->h + (st->filter_dims->h - 1) * dil->h + 1;
+            if (kt_rows_geometry(st, &stride, &pad, &dil)) {
+                need = kt_rows_window_end(st, stride, pad, dil, o1);
             }
             if (need > ib->h) {
                 need = ib->h;
