@@ -23,6 +23,13 @@ def build_dir() -> Path:
     return d
 
 
+def compiled_dir() -> Path:
+    """Where ``kilotrain compile`` puts the generated sources and manifest, and where the
+    PlatformIO pre-build hook (tools/pio/model_sources.py) looks for them: ``<build>/compiled``.
+    Not created here (its absence means: no compiled model)."""
+    return Path(os.environ.get("KILOTRAIN_BUILD", REPO_ROOT / "build")) / "compiled"
+
+
 def data_root() -> Path:
     """The folder holding shared data: ``$KILOTRAIN_DATA`` or ``../shared/data`` beside the repo."""
     env = os.environ.get(DATA_ENV)

