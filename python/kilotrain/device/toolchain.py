@@ -36,6 +36,7 @@ TOOLS = (
     Tool("host C compiler", "gcc", ("--version",), "apt-get install -y gcc"),
     Tool("ARM compiler", "arm-none-eabi-gcc", ("--version",), APT_FIX),
     Tool("QEMU (Cortex-M)", "qemu-system-arm", ("--version",), APT_FIX),
+    Tool("OpenOCD (board upload)", "openocd", ("--version",), APT_FIX),
 )
 
 

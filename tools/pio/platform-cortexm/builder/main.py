@@ -51,4 +51,14 @@ if not env.get("LDSCRIPT_PATH"):
 elf = env.BuildProgram()
 binary = env.ElfToBin(os.path.join("$BUILD_DIR", "${PROGNAME}"), elf)
 Default([binary])  # BuildProgram() already checks the size against the board's limits
-AlwaysBuild(env.Alias("upload", binary))  # QEMU needs no upload; the real board uses disco_f746ng
+openocd_board = board.get("upload.openocd_board", "")
+if openocd_board:  # Debian's openocd through the board's ST-LINK: flash, verify, reset, exit
+    env.Replace(
+        UPLOADER="openocd",
+        UPLOADERFLAGS=["-f", openocd_board, "-c", "program {${SOURCE.abspath}} verify reset exit"],
+        UPLOADCMD='$UPLOADER $UPLOADERFLAGS',
+    )
+    AlwaysBuild(env.Alias("upload", elf, env.VerboseAction("$UPLOADCMD", "Uploading $SOURCE with OpenOCD")))
+else:  # QEMU loads the ELF itself (kilotrain qemu / -kernel)
+    AlwaysBuild(env.Alias("upload", binary, env.VerboseAction(
+        "@echo this board needs no upload: QEMU boots $PROGNAME.elf directly", "")))
