@@ -1,9 +1,13 @@
 """Boot the qemu_m7 firmware in QEMU (mps2-an500, Cortex-M7) with its UART on a loopback TCP
-port, and talk to it with pyserial's ``socket://`` URL."""
+port (pyserial's ``socket://`` URL) or on a pseudo-terminal (pyserial's ``Serial``, as a real
+board's port); open a real board's serial port (:func:`open_serial`)."""
 
 from __future__ import annotations
 
 import contextlib
+import os
+import re
+import select
 import socket
 import subprocess
 import time
@@ -32,13 +36,15 @@ def port_is_free(port: int) -> bool:
         return True
 
 
-def qemu_command(elf: Path, port: int, icount: bool = True) -> list[str]:
+def qemu_command(elf: Path, port: int | None, icount: bool = True) -> list[str]:
+    """The QEMU command line: the UART on a loopback TCP ``port``, or on a pseudo-terminal
+    (``port=None``: QEMU names the /dev/pts device on its stderr)."""
     cmd = [require("qemu-system-arm"), "-M", QEMU_MACHINE, "-nographic", "-monitor", "none"]
     if icount:  # SysTick then counts instructions: 40 per tick, deterministic
         cmd += ["-icount", "shift=0,align=off,sleep=off"]
     cmd += [
         "-serial",
-        f"tcp:127.0.0.1:{port},server=on,wait=on",
+        f"tcp:127.0.0.1:{port},server=on,wait=on" if port is not None else "pty",
         "-semihosting-config",
         "enable=on,target=native",
         "-kernel",
@@ -47,12 +53,38 @@ def qemu_command(elf: Path, port: int, icount: bool = True) -> list[str]:
     return cmd
 
 
-class QemuBoard:
-    """A running QEMU board; use as a context manager. ``device`` talks to its UART."""
+def open_serial(path: str, baud: int = 115200, timeout: float = 10.0) -> Device:
+    """A :class:`Device` on a serial port (a board's /dev/ttyACM0, a QEMU pty) through pyserial's
+    ordinary ``Serial`` class; ToolError in one line when the port cannot be opened."""
+    try:
+        port = serial.Serial(path, baud, timeout=0.2)
+    except (serial.SerialException, ValueError, OSError) as e:
+        raise ToolError(f"cannot open serial port {path} at {baud} baud: {e}") from None
+    return Device(port, timeout=timeout)
 
-    def __init__(self, elf: Path, port: int | None = None, timeout: float = 20.0, icount: bool = True) -> None:
+
+class QemuBoard:
+    """A running QEMU board; use as a context manager. ``device`` talks to its UART, over a
+    loopback TCP port, or with ``pty=True`` over the pseudo-terminal ``pty_path`` (a real tty,
+    opened like a board's serial port)."""
+
+    def __init__(
+        self, elf: Path, port: int | None = None, timeout: float = 20.0, icount: bool = True, pty: bool = False
+    ) -> None:
         if not Path(elf).exists():
             raise ToolError(f"firmware {elf} does not exist: build it with `pio run -e qemu_m7`")
+        if pty:
+            self.port = None
+            self.timeout = timeout
+            self.proc = subprocess.Popen(
+                qemu_command(Path(elf), None, icount),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            self.pty_path = self._pty_path()
+            self.device = open_serial(self.pty_path, 115200, timeout)
+            return
         if port is not None and not port_is_free(port):
             raise ToolError(
                 f"TCP port {port} on 127.0.0.1 is busy: free it or pass another --port (0 picks a free one)"
@@ -66,6 +98,24 @@ class QemuBoard:
             stderr=subprocess.PIPE,
         )
         self.device = Device(self._connect(), timeout=timeout)
+
+    def _pty_path(self) -> str:
+        """The /dev/pts device QEMU announces ("char device redirected to /dev/pts/N")."""
+        deadline = time.monotonic() + 10.0
+        seen = b""
+        streams = [st for st in (self.proc.stderr, self.proc.stdout) if st is not None]
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select(streams, [], [], 0.2)
+            for st in ready:
+                chunk = os.read(st.fileno(), 4096)
+                seen += chunk
+                m = re.search(rb"(/dev/pts/\d+)", seen)
+                if m:
+                    return m.group(1).decode()
+            if self.proc.poll() is not None:
+                break
+        self.close()
+        raise ToolError(f"QEMU announced no serial pty within 10 s: {seen.decode(errors='replace').strip()[-200:]}")
 
     def _connect(self) -> serial.SerialBase:
         deadline = time.monotonic() + 10.0

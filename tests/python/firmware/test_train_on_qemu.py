@@ -100,3 +100,30 @@ def test_steps_apply_exactly_once(digits_tiny: tuple[Graph, datasets.Dataset], q
         assert client.params_sha256() == after_first
         # and training goes on with step 1
         assert client.step(ds.x_train[1], int(ds.y_train[1])).step == 1
+
+
+def test_training_through_a_real_tty(digits_tiny: tuple[Graph, datasets.Dataset]) -> None:
+    """QEMU's UART on a pseudo-terminal, opened by pyserial's ordinary Serial class at 115200 baud
+    (the code path of a board on /dev/ttyACM0): steps equal the golden model's."""
+    graph, ds = digits_tiny
+    plan = train_plan.build_plan(graph, scheme.resolve(MIXED_TINY, graph), 0.01)
+    image = build_with_training(plan, "tiny_cnn.tflite")
+    state = train_golden.init_state(plan)
+    with QemuBoard(image.elf, icount=False, pty=True) as board:
+        assert board.pty_path.startswith("/dev/pts/")
+        assert type(board.device.port).__name__ == "Serial"
+        client = TrainClient(board.device)
+        for i in range(10):
+            dev = client.step(ds.x_train[i], int(ds.y_train[i]))
+            ref = train_golden.step(plan, state, ds.x_train[i], int(ds.y_train[i]))
+            assert (dev.p_label, dev.prediction) == (ref.p_label, ref.prediction)
+        assert client.params_sha256() == train_golden.params_sha256(state)
+
+
+def test_a_missing_serial_port_is_one_line() -> None:
+    from kilotrain.device.boards import open_serial
+    from kilotrain.device.toolchain import ToolError
+
+    with pytest.raises(ToolError, match=r"^cannot open serial port /dev/ttyKT-missing at 115200 baud: ") as e:
+        open_serial("/dev/ttyKT-missing")
+    assert "\n" not in str(e.value)
