@@ -22,21 +22,30 @@ The mechanics (identical in :func:`run_rows`, the numpy twin used by the tests, 
 
 :func:`schedule` builds the events and the smallest capacities for which dropping the oldest row
 never drops a row that is still read (``cap = max over reads of hi_at_read - first_row_read``).
-:func:`choose` picks the segment (or none) that gives the smallest training arena.
+:func:`kilotrain.codegen.train.fused_segment` picks the segment (or none) that gives the smallest
+training arena.
 """
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from kilotrain.codegen.emit import CFile, c_values
+from kilotrain.codegen.emit import CFile
 from kilotrain.codegen.model import _Emit
-from kilotrain.kernels.cstructs import ROWS_KIND, BandC, RowsPlanC, RowsStageC, initializer
+from kilotrain.kernels.cstructs import (
+    ROWS_KIND,
+    BandC,
+    BandStateC,
+    RowsPlanC,
+    RowsProgressC,
+    RowsStageC,
+    initializer,
+)
 from kilotrain.model.ir import Graph, Op
 
 #: Op kinds a row-streamed segment may contain (ADD: same-shape inputs only).
@@ -233,7 +242,6 @@ def run_rows(
     sched: RowSchedule,
     env: dict[int, np.ndarray],
     kernels: Any,
-    on_event: Callable[[dict[int, np.ndarray]], None] | None = None,
 ) -> np.ndarray:
     """Execute ``sched`` with the band mechanics of kt_rows_run(), the ops computed by
     ``kernels`` (the golden model's signatures) on each event's sub-problem: the numpy twin of the
@@ -272,8 +280,6 @@ def run_rows(
             y = fn(rows(x_t, r0, r1), graph.tensors[op.inputs[1]].data, bias, p, (n, band.w))
         store[t][o0 - lo[t] : o1 - lo[t]] = np.asarray(y).reshape(n, band.w, band.c)
         hi[t] = o1
-        if on_event is not None:
-            on_event(store)
 
     k = 0
     si = sched.stream
@@ -354,16 +360,14 @@ def emit_rows(gen: CFile, emits: list[_Emit], sched: RowSchedule, name: str = "k
         initializer(BandC, {"data": gen.arena(b.tensor), "h": b.h, "w": b.w, "c": b.c, "cap": b.cap, "ready": b.ready})
         for b in g
     ]
-    ev_stage = [stage_of[pos] for pos, _ in sched.events]
-    ev_rows = [n for _, n in sched.events]
-    decls = [
-        f"/* row-streamed ops {sched.first}..{sched.last}: {len(g)} bands, {len(sched.events)} events */",
+    decls = [f"/* row-streamed ops {sched.first}..{sched.last}: {len(g)} bands, {len(sched.events)} events */"]
+    ev_stage = gen.array(decls, name, "event_stage", "uint16_t", [stage_of[pos] for pos, _ in sched.events])
+    ev_rows = gen.array(decls, name, "event_rows", "uint16_t", [n for _, n in sched.events])
+    decls += [
         f"static const kt_band {name}_bands[{len(g)}] = {{{', '.join(bands)}}};",
         f"static kt_band_state {name}_state[{len(g)}];",
         f"static kt_rows_progress {name}_progress;",
         f"static const kt_rows_stage {name}_stages[{len(stages)}] = {{{', '.join(stages)}}};",
-        f"static const uint16_t {name}_event_stage[{len(ev_stage)}] = {{{c_values(np.array(ev_stage))}}};",
-        f"static const uint16_t {name}_event_rows[{len(ev_rows)}] = {{{c_values(np.array(ev_rows))}}};",
         f"static const kt_rows_plan {name}_plan = "
         + initializer(
             RowsPlanC,
@@ -375,14 +379,16 @@ def emit_rows(gen: CFile, emits: list[_Emit], sched: RowSchedule, name: str = "k
                 "progress": f"&{name}_progress",
                 "stages": f"{name}_stages",
                 "n_stages": len(stages),
-                "event_stage": f"{name}_event_stage",
-                "event_rows": f"{name}_event_rows",
-                "n_events": len(ev_stage),
+                "event_stage": ev_stage,
+                "event_rows": ev_rows,
+                "n_events": len(sched.events),
             },
         )
         + ";",
     ]
+    # flash of the records declared here as text (the event tables counted themselves)
+    gen.table_bytes += ctypes.sizeof(BandC) * len(g) + ctypes.sizeof(RowsStageC) * len(stages)
+    gen.table_bytes += ctypes.sizeof(RowsPlanC)
     emits[sched.last].decls.extend(decls)
     emits[sched.first].call = f"kt_rows_run(&{name}_plan)"
-    gen.table_bytes += 24 * len(g) + 36 * len(stages) + 4 * len(ev_stage) + 32
-    return 8 * len(g) + 8
+    return ctypes.sizeof(BandStateC) * len(g) + ctypes.sizeof(RowsProgressC)

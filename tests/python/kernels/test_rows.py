@@ -61,11 +61,9 @@ def chains(draw: st.DrawFn) -> Graph:
     return b.graph(x)
 
 
-def _c_run(
-    graph: Graph, sched: rows.RowSchedule, env: dict[int, np.ndarray], chunks: np.random.Generator | None = None
-) -> np.ndarray:
+def _c_run(graph: Graph, sched: rows.RowSchedule, env: dict[int, np.ndarray]) -> np.ndarray:
     """kt_rows_run() on the host library, bands in numpy arrays, stages built from the ops. A
-    streamed input is fed with kt_rows_feed() in random pieces (``chunks``), some sent twice."""
+    streamed input is fed with kt_rows_feed() in random pieces, some sent twice."""
     keep: list[object] = []
 
     def arr(a: np.ndarray, ctype: object) -> object:
@@ -149,7 +147,7 @@ def _c_run(
     )
     if sched.stream is not None:
         data = np.ascontiguousarray(env[sched.bands[stream].tensor], np.int8).reshape(-1)
-        rng = chunks or np.random.default_rng(0)
+        rng = np.random.default_rng(0)
         row = sched.bands[stream].row_bytes
         feed = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p, ctypes.c_uint32]
         off = 0
