@@ -69,6 +69,12 @@ uint32_t kt_bsp_static_ram_used(void);
  */
 void kt_bsp_exit(int code);
 
+/**
+ * Restart the firmware as from power-on: .data (the flashed parameters) copied again, .bss
+ * zeroed. Waits until the bytes already written have left the UART. Does not return.
+ */
+void kt_bsp_reset(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -84,6 +84,11 @@ typedef void (*kt_frame_sink)(const uint8_t *data, size_t len);
 void kt_frame_send(kt_frame_sink sink, uint8_t type, uint8_t seq, const uint8_t *payload,
                    uint16_t len);
 
+/** One frame whose payload is @p head then @p rest (no copy into one buffer);
+ *  @p head_len + @p rest_len must be <= KT_FRAME_MAX_PAYLOAD. */
+void kt_frame_send_parts(kt_frame_sink sink, uint8_t type, uint8_t seq, const uint8_t *head,
+                         uint16_t head_len, const uint8_t *rest, uint16_t rest_len);
+
 /** Emit a KT_FRAME_ERROR frame. */
 void kt_frame_send_error(kt_frame_sink sink, uint8_t seq, kt_frame_error code, uint32_t detail);
 

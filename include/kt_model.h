@@ -16,11 +16,19 @@ extern "C" {
 
 /** What the generated model is. */
 typedef struct {
-    const char *name;     /**< model name (file stem) */
-    uint32_t arena_size;  /**< bytes of the planned activation arena */
-    uint32_t input_size;  /**< bytes of the int8 input tensor */
-    uint32_t output_size; /**< bytes of the int8 output tensor */
-    uint32_t op_count;    /**< ops in the schedule */
+    const char *name;      /**< model name (file stem) */
+    uint32_t arena_size;   /**< bytes of the planned activation arena */
+    uint32_t input_size;   /**< bytes of the int8 input tensor */
+    uint32_t output_size;  /**< bytes of the int8 output tensor */
+    uint32_t op_count;     /**< ops in the schedule */
+    uint64_t model_digest; /**< first 8 bytes of the model's SHA-256 (Graph.digest) */
+    uint64_t train_digest; /**< first 8 bytes of the training plan's (TrainPlan.digest); 0: none */
+    uint32_t input_height; /**< input geometry (1 x 1 x features for a flat input) */
+    uint32_t input_width;
+    uint32_t input_channels;
+    int32_t input_zero_point; /**< input quantization: real = scale * (q - zero_point) */
+    uint32_t input_scale_f32; /**< the scale's IEEE-754 bits (reported, never computed with) */
+    uint32_t classes;         /**< outputs of the classifier */
 } kt_model_desc;
 
 extern const kt_model_desc kt_model;

@@ -19,6 +19,10 @@
 extern "C" {
 #endif
 
+/** Range of the run-time learning-rate exponent (kt_train_set_lr_shift()). */
+#define KT_LR_SHIFT_MIN (-16)
+#define KT_LR_SHIFT_MAX 16
+
 /** What one step reports. */
 typedef struct {
     int32_t status;       /**< kt_status of the step */
@@ -37,8 +41,30 @@ typedef struct {
 extern const kt_train_segment kt_train_segments[];
 extern const uint32_t kt_train_segment_count;
 
+/** Outputs of the classifier (the logits' size). */
+extern const int32_t kt_train_classes;
+
 /** Run one training step on the input already in kt_model_input(). @p label in [0, classes). */
 kt_status kt_train_step(int32_t label, kt_train_result *result);
+
+/**
+ * The step's forward pass only, on the input already in kt_model_input(): fills predicted and
+ * p_label_q15 of @p result (saturated = 0) and changes no parameter, exponent or step count.
+ * @p label in [0, classes) (any one when only the prediction is wanted).
+ */
+kt_status kt_train_eval(int32_t label, kt_train_result *result);
+
+/** The int8 logits of the last kt_train_eval() or kt_train_step() (kt_train_classes bytes). */
+const int8_t *kt_train_logits(void);
+
+/**
+ * Learning rate of the following steps: the compiled one times 2^@p lr_shift, @p lr_shift in
+ * [KT_LR_SHIFT_MIN, KT_LR_SHIFT_MAX] (else KT_ARG_ERROR and no change). 0 after reset.
+ */
+kt_status kt_train_set_lr_shift(int32_t lr_shift);
+
+/** The learning-rate exponent in force. */
+int32_t kt_train_lr_shift(void);
 
 #ifdef __cplusplus
 }

@@ -48,6 +48,13 @@ static void kt_app_info(kt_frame_sink sink, uint8_t seq)
     kt_wire_info_answer_put_uptime_1024_ticks(out, (uint32_t)(kt_bsp_counter() >> 10));
     kt_wire_info_answer_put_max_payload(out, (uint16_t)KT_FRAME_MAX_PAYLOAD);
     kt_wire_info_answer_put_frame_idle_ms(out, (uint16_t)KT_FRAME_IDLE_MS);
+#ifdef KT_HAVE_MODEL
+    kt_wire_info_answer_put_model_digest(out, kt_model.model_digest);
+    kt_wire_info_answer_put_train_digest(out, kt_model.train_digest);
+#else
+    kt_wire_info_answer_put_model_digest(out, 0u);
+    kt_wire_info_answer_put_train_digest(out, 0u);
+#endif
     uint16_t n = kt_app_put_text(out + KT_WIRE_INFO_ANSWER_BOARD_OFFSET, kt_bsp_board_name(),
                                  KT_WIRE_INFO_ANSWER_BOARD_MAX_SIZE);
     kt_frame_send(sink, KT_FRAME_INFO | KT_FRAME_ANSWER, seq, out,
@@ -62,6 +69,12 @@ static void kt_app_model_info(kt_frame_sink sink, uint8_t seq)
     kt_wire_model_info_answer_put_input_size(out, kt_model.input_size);
     kt_wire_model_info_answer_put_output_size(out, kt_model.output_size);
     kt_wire_model_info_answer_put_op_count(out, kt_model.op_count);
+    kt_wire_model_info_answer_put_input_height(out, (uint16_t)kt_model.input_height);
+    kt_wire_model_info_answer_put_input_width(out, (uint16_t)kt_model.input_width);
+    kt_wire_model_info_answer_put_input_channels(out, (uint16_t)kt_model.input_channels);
+    kt_wire_model_info_answer_put_classes(out, (uint16_t)kt_model.classes);
+    kt_wire_model_info_answer_put_input_zero_point(out, kt_model.input_zero_point);
+    kt_wire_model_info_answer_put_input_scale_f32(out, kt_model.input_scale_f32);
     uint16_t n = kt_app_put_text(out + KT_WIRE_MODEL_INFO_ANSWER_NAME_OFFSET, kt_model.name,
                                  KT_WIRE_MODEL_INFO_ANSWER_NAME_MAX_SIZE);
     kt_frame_send(sink, KT_FRAME_MODEL_INFO | KT_FRAME_ANSWER, seq, out,
@@ -174,6 +187,66 @@ static void kt_app_train_step(kt_frame_sink sink, uint8_t seq, const uint8_t *pa
                   sizeof kt_last_step_answer);
 }
 
+/* EVAL counters: frames classified and right answers since the last restart. */
+static uint32_t kt_eval_seen;
+static uint32_t kt_eval_correct;
+
+static void kt_app_eval(kt_frame_sink sink, uint8_t seq, const uint8_t *payload, uint16_t len)
+{
+    if (len != KT_WIRE_EVAL_REQUEST_SIZE) {
+        kt_frame_send_error(sink, seq, KT_ERR_BAD_PAYLOAD, len);
+        return;
+    }
+    int32_t label = kt_wire_eval_request_get_label(payload);
+    if (kt_wire_eval_request_get_restart(payload) != 0u) {
+        kt_eval_seen = 0;
+        kt_eval_correct = 0;
+    }
+    kt_train_result r = {0, 0, 0, 0};
+    uint64_t t0 = kt_bsp_counter();
+    kt_status s = kt_train_eval(label, &r);
+    uint64_t ticks = kt_bsp_counter() - t0 + kt_input_ticks;
+    if (s == KT_OK) {
+        kt_eval_seen++;
+        kt_eval_correct += (r.predicted == label) ? 1u : 0u;
+    }
+    uint8_t out[KT_WIRE_EVAL_ANSWER_SIZE];
+    kt_wire_eval_answer_put_status(out, (int32_t)s);
+    kt_wire_eval_answer_put_predicted(out, r.predicted);
+    kt_wire_eval_answer_put_p_label_q15(out, r.p_label_q15);
+    kt_wire_eval_answer_put_eval_seen(out, kt_eval_seen);
+    kt_wire_eval_answer_put_eval_correct(out, kt_eval_correct);
+    kt_wire_eval_answer_put_ticks(out, ticks);
+    kt_frame_send(sink, KT_FRAME_EVAL | KT_FRAME_ANSWER, seq, out, sizeof out);
+}
+
+static void kt_app_infer(kt_frame_sink sink, uint8_t seq)
+{
+    kt_train_result r = {0, 0, 0, 0};
+    uint64_t t0 = kt_bsp_counter();
+    kt_status s = kt_train_eval(0, &r);
+    uint64_t ticks = kt_bsp_counter() - t0 + kt_input_ticks;
+    uint8_t out[KT_WIRE_INFER_ANSWER_SIZE];
+    kt_wire_infer_answer_put_status(out, (int32_t)s);
+    kt_wire_infer_answer_put_predicted(out, r.predicted);
+    kt_wire_infer_answer_put_ticks(out, ticks);
+    kt_frame_send_parts(sink, KT_FRAME_INFER | KT_FRAME_ANSWER, seq, out, sizeof out,
+                        (const uint8_t *)kt_train_logits(),
+                        (uint16_t)(s == KT_OK ? kt_train_classes : 0));
+}
+
+static void kt_app_set_lr(kt_frame_sink sink, uint8_t seq, const uint8_t *payload, uint16_t len)
+{
+    if (len != KT_WIRE_SET_LR_REQUEST_SIZE ||
+        kt_train_set_lr_shift(kt_wire_set_lr_request_get_lr_shift(payload)) != KT_OK) {
+        kt_frame_send_error(sink, seq, KT_ERR_BAD_PAYLOAD, len);
+        return;
+    }
+    uint8_t out[KT_WIRE_SET_LR_ANSWER_SIZE];
+    kt_wire_set_lr_answer_put_lr_shift(out, kt_train_lr_shift());
+    kt_frame_send(sink, KT_FRAME_SET_LR | KT_FRAME_ANSWER, seq, out, sizeof out);
+}
+
 static uint32_t kt_params_size(void)
 {
     uint32_t n = 0;
@@ -229,6 +302,14 @@ void kt_app_handle(kt_frame_sink sink, uint8_t type, uint8_t seq, const uint8_t 
     case KT_FRAME_ECHO:
         kt_frame_send(sink, KT_FRAME_ECHO | KT_FRAME_ANSWER, seq, payload, len);
         return;
+    case KT_FRAME_RESET:
+        if (len != KT_WIRE_RESET_REQUEST_SIZE) {
+            kt_frame_send_error(sink, seq, KT_ERR_BAD_PAYLOAD, len);
+            return;
+        }
+        kt_frame_send(sink, KT_FRAME_RESET | KT_FRAME_ANSWER, seq, NULL, 0);
+        kt_bsp_reset();
+        return;
 #ifdef KT_HAVE_MODEL
     case KT_FRAME_MODEL_INFO:
         kt_app_model_info(sink, seq);
@@ -250,10 +331,26 @@ void kt_app_handle(kt_frame_sink sink, uint8_t type, uint8_t seq, const uint8_t 
     case KT_FRAME_PARAMS_READ:
         kt_app_params_read(sink, seq, payload, len);
         return;
+    case KT_FRAME_EVAL:
+        kt_app_eval(sink, seq, payload, len);
+        return;
+    case KT_FRAME_INFER:
+        if (len != KT_WIRE_INFER_REQUEST_SIZE) {
+            kt_frame_send_error(sink, seq, KT_ERR_BAD_PAYLOAD, len);
+        } else {
+            kt_app_infer(sink, seq);
+        }
+        return;
+    case KT_FRAME_SET_LR:
+        kt_app_set_lr(sink, seq, payload, len);
+        return;
     case KT_FRAME_TRAIN_INFO: {
         uint8_t out[KT_WIRE_TRAIN_INFO_ANSWER_SIZE];
         kt_wire_train_info_answer_put_steps_done(out, kt_steps_done);
         kt_wire_train_info_answer_put_params_size(out, kt_params_size());
+        kt_wire_train_info_answer_put_lr_shift(out, kt_train_lr_shift());
+        kt_wire_train_info_answer_put_eval_seen(out, kt_eval_seen);
+        kt_wire_train_info_answer_put_eval_correct(out, kt_eval_correct);
         kt_frame_send(sink, KT_FRAME_TRAIN_INFO | KT_FRAME_ANSWER, seq, out, sizeof out);
         return;
     }

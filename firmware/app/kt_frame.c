@@ -116,20 +116,31 @@ kt_frame_event kt_frame_decoder_idle(kt_frame_decoder *d)
     return KT_FRAME_EV_NONE;
 }
 
+void kt_frame_send_parts(kt_frame_sink sink, uint8_t type, uint8_t seq, const uint8_t *head,
+                         uint16_t head_len, const uint8_t *rest, uint16_t rest_len)
+{
+    uint16_t len = (uint16_t)(head_len + rest_len);
+    uint8_t frame_head[KT_FRAME_HEADER_SIZE] = {
+        KT_FRAME_MAGIC0, KT_FRAME_MAGIC1, type, seq, (uint8_t)(len & 0xFFu), (uint8_t)(len >> 8)};
+    uint32_t crc = kt_crc32_update(0u, &frame_head[2], 4u);
+    crc = kt_crc32_update(crc, head, head_len);
+    crc = kt_crc32_update(crc, rest, rest_len);
+    uint8_t tail[KT_FRAME_TRAILER_SIZE] = {(uint8_t)crc, (uint8_t)(crc >> 8), (uint8_t)(crc >> 16),
+                                           (uint8_t)(crc >> 24)};
+    sink(frame_head, sizeof frame_head);
+    if (head_len > 0) {
+        sink(head, head_len);
+    }
+    if (rest_len > 0) {
+        sink(rest, rest_len);
+    }
+    sink(tail, sizeof tail);
+}
+
 void kt_frame_send(kt_frame_sink sink, uint8_t type, uint8_t seq, const uint8_t *payload,
                    uint16_t len)
 {
-    uint8_t head[KT_FRAME_HEADER_SIZE] = {KT_FRAME_MAGIC0,        KT_FRAME_MAGIC1,    type, seq,
-                                          (uint8_t)(len & 0xFFu), (uint8_t)(len >> 8)};
-    uint32_t crc = kt_crc32_update(0u, &head[2], 4u);
-    crc = kt_crc32_update(crc, payload, len);
-    uint8_t tail[KT_FRAME_TRAILER_SIZE] = {(uint8_t)crc, (uint8_t)(crc >> 8), (uint8_t)(crc >> 16),
-                                           (uint8_t)(crc >> 24)};
-    sink(head, sizeof head);
-    if (len > 0) {
-        sink(payload, len);
-    }
-    sink(tail, sizeof tail);
+    kt_frame_send_parts(sink, type, seq, payload, len, NULL, 0);
 }
 
 void kt_frame_send_error(kt_frame_sink sink, uint8_t seq, kt_frame_error code, uint32_t detail)

@@ -20,6 +20,8 @@ extern int main(void);
 #define SYST_CVR (*(volatile uint32_t *)0xE000E018u)
 #define SYST_RELOAD 0x00FFFFFFu
 #define SCB_ICSR (*(volatile uint32_t *)0xE000ED04u)
+#define SCB_AIRCR (*(volatile uint32_t *)0xE000ED0Cu)
+#define SCB_AIRCR_SYSRESETREQ (0x05FAu << 16 | 1u << 2) /* VECTKEY | SYSRESETREQ */
 #define SCB_ICSR_PENDSTSET (1u << 26)
 
 /* Number of SysTick wraps (each 2^24 ticks); the only mutable BSP state besides the UART. */
@@ -151,6 +153,16 @@ uint32_t kt_bsp_stack_high_water(void)
 uint32_t kt_bsp_static_ram_used(void)
 {
     return (uint32_t)((uintptr_t)&_estack - (uintptr_t)&_sdata);
+}
+
+void kt_bsp_reset(void)
+{
+    kt_board_uart_flush();
+    __asm volatile("dsb" ::: "memory");
+    SCB_AIRCR = SCB_AIRCR_SYSRESETREQ;
+    __asm volatile("dsb" ::: "memory");
+    for (;;) {
+    }
 }
 
 #endif /* __arm__ */

@@ -10,6 +10,9 @@ void kt_cortexm_counter_start(void);
 /** One received byte, [0, 255], or -1 when none is waiting. */
 int32_t kt_board_uart_poll(void);
 
+/** Wait until every byte written to the UART has been sent (before a reset). */
+void kt_board_uart_flush(void);
+
 /** A fault handler landed: report if possible and stop. */
 void kt_board_fault(void);
 

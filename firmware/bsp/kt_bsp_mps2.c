@@ -32,6 +32,12 @@ void kt_bsp_putc(uint8_t byte)
     UART_DATA = byte;
 }
 
+void kt_board_uart_flush(void)
+{
+    while (UART_STATE & UART_STATE_TX_FULL) { /* QEMU's UART sends a byte as it is written */
+    }
+}
+
 int32_t kt_board_uart_poll(void)
 {
     if (UART_STATE & UART_STATE_RX_FULL) {

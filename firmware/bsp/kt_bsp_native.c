@@ -74,4 +74,12 @@ void kt_bsp_exit(int code)
     exit(code);
 }
 
+void kt_bsp_reset(void)
+{
+    /* A fresh process image on the same stdin/stdout: every static back to its initial value. */
+    char *const argv[] = {(char *)"kilotrain-native", NULL};
+    execv("/proc/self/exe", argv);
+    exit(4);
+}
+
 #endif

@@ -41,6 +41,7 @@
 #define USART_ISR_ORE (1u << 3)
 #define USART_ISR_RXNE (1u << 5)
 #define USART_ISR_TXE (1u << 7)
+#define USART_ISR_TC (1u << 6)
 
 #define CPU_HZ 216000000u
 #define APB2_HZ 108000000u
@@ -96,6 +97,12 @@ void kt_bsp_putc(uint8_t byte)
     while (!(USART_ISR & USART_ISR_TXE)) {
     }
     USART_TDR = byte;
+}
+
+void kt_board_uart_flush(void)
+{
+    while (!(USART_ISR & USART_ISR_TC)) { /* transmission complete: the shift register is empty */
+    }
 }
 
 int32_t kt_board_uart_poll(void)

@@ -34,3 +34,7 @@ GRAD_BLOCK = 32
 #: [POLICY_EXP_MIN, POLICY_EXP_MAX].
 AMAX_LOW = 32
 POLICY_EXP_MIN, POLICY_EXP_MAX = -24, 8
+#: Run-time learning-rate exponent (SET_LR, kt_train.h: KT_LR_SHIFT_MIN/MAX): a step updates at the
+#: compiled learning rate times 2**lr_shift. Every update's exponent is e_gy + lr_shift, so
+#: POLICY_EXP_MIN/MAX + this range stays inside EXP_MIN/MAX.
+LR_SHIFT_MIN, LR_SHIFT_MAX = -16, 16

@@ -8,7 +8,8 @@ import sys
 from collections.abc import Callable
 
 from kilotrain import __version__
-from kilotrain.cli import board, compile, infer, plan, train
+from kilotrain.cli import board, compile, infer, plan, stream, train, verify
+from kilotrain.device.link import DeviceError, DeviceTimeout
 from kilotrain.device.toolchain import ToolError
 from kilotrain.extras import MissingExtra
 
@@ -21,7 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
     compile.add_parser(sub)
     infer.add_parser(sub)
     plan.add_parser(sub)
+    stream.add_parser(sub)
     train.add_parser(sub)
+    verify.add_parser(sub)
     return parser
 
 
@@ -30,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
-    except (ToolError, ValueError, FileNotFoundError, MissingExtra) as exc:
+    except (ToolError, ValueError, FileNotFoundError, MissingExtra, DeviceError, DeviceTimeout) as exc:
         print(f"kilotrain: error: {exc}", file=sys.stderr)
         return 2
 

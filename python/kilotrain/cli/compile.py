@@ -17,7 +17,7 @@ import sys
 from typing import Any
 
 from kilotrain.data.datasets import DATASETS
-from kilotrain.jobs.compile import COMPILE_BOARDS, CompileJob, clear, run_compile
+from kilotrain.jobs.compile import COMPILE_BOARDS, CompileJob, ModelSpec, clear, run_compile
 from kilotrain.model.load import ZOO
 from kilotrain.paths import compiled_dir
 from kilotrain.training.plan import ROUNDINGS
@@ -31,7 +31,7 @@ def _compile(args: argparse.Namespace) -> int:
     if args.model is None:
         print("kilotrain compile: error: MODEL is required (or --clear)", file=sys.stderr)
         return 2
-    job = CompileJob(args.model, args.scheme, args.input_size, args.dataset, args.board, args.lr, args.rounding)
+    job = CompileJob(**vars(spec_from_args(args)), board=args.board)
     m = run_compile(job)
     if args.json:
         print(json.dumps(m))
@@ -41,10 +41,35 @@ def _compile(args: argparse.Namespace) -> int:
         f"{m['model_name']} {tuple(m['input']['shape'])}, scheme {m['scheme']['name']}, lr {m['lr']} "
         f"for {m['board']}: peak SRAM {p['peak_sram_bytes']:,} B, flash <= {p['flash_bytes']:,} B"
     )
-    print(f"  wrote {compiled_dir()}/kt_train.c and manifest.json (model sha256 {m['model_sha256'][:16]}…)")
+    print(f"  wrote {compiled_dir()}/kt_train.c and manifest.json (model {m['model_digest'][:16]}…)")
     upload = f"; upload: pio run -e {m['board']} -t upload" if m["board"] == "disco_bm" else ""
     print(f"  build it: pio run -e {m['board']}{upload}")
     return 0
+
+
+def add_spec_arguments(p: argparse.ArgumentParser, model_required: bool, positional: bool = False) -> None:
+    """The options naming a compiled model (:class:`ModelSpec`), shared by compile and stream."""
+    what = "a .tflite file or " + " | ".join("zoo:" + z for z in ZOO)
+    if positional:
+        p.add_argument("model", nargs=None if model_required else "?", help=what)
+    else:
+        p.add_argument("--model", required=model_required, help=what + " (default: the compiled manifest's)")
+    p.add_argument("--scheme", default="last-layer", help=" | ".join(PRESETS) + " | a .json file")
+    p.add_argument("--input-size", type=int, default=None, help="zoo models: input resolution")
+    p.add_argument("--lr", type=float, default=0.01, help="learning rate in real units (QAS), compiled in")
+    p.add_argument("--rounding", choices=ROUNDINGS, default="stochastic")
+
+
+def spec_from_args(args: argparse.Namespace) -> ModelSpec:
+    """The :class:`ModelSpec` of parsed :func:`add_spec_arguments` options."""
+    return ModelSpec(
+        model=args.model,
+        scheme=args.scheme,
+        input_size=args.input_size,
+        dataset=args.dataset,  # compile: the class names; stream: the frame source's
+        lr=args.lr,
+        rounding=args.rounding,
+    )
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -55,12 +80,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("model", nargs="?", help="a .tflite file or " + " | ".join("zoo:" + z for z in ZOO))
-    p.add_argument("--scheme", default="last-layer", help=" | ".join(PRESETS) + " | a .json file")
-    p.add_argument("--input-size", type=int, default=None, help="zoo models: input resolution")
+    add_spec_arguments(p, model_required=False, positional=True)
     p.add_argument("--dataset", choices=DATASETS, default=None, help="class names (and a zoo model's class count)")
-    p.add_argument("--lr", type=float, default=0.01, help="learning rate in real units (QAS), compiled in")
-    p.add_argument("--rounding", choices=ROUNDINGS, default="stochastic")
     p.add_argument("--board", choices=COMPILE_BOARDS, default="qemu_m7")
     p.add_argument("--clear", action="store_true", help="remove the compiled model")
     p.add_argument("--json", action="store_true", help="print the manifest as JSON")

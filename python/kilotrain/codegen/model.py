@@ -9,6 +9,7 @@ compile-time constant. Its interface is include/kt_model.h.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -264,9 +265,30 @@ def emit_forward(gen: CFile) -> list[_Emit]:
     return emits
 
 
-def model_context(gen: CFile, emits: list[_Emit], source_name: str) -> dict[str, Any]:
-    """Template variables of kt_model.c.j2 (call after every pointer has been emitted)."""
+def digest64(hexdigest: str) -> int:
+    """The 64-bit form of a SHA-256 digest the firmware carries (its first 8 bytes, big-endian):
+    what INFO reports as model_digest / train_digest."""
+    return int(hexdigest[:16], 16) if hexdigest else 0
+
+
+def input_geometry(g: Graph) -> tuple[int, int, int]:
+    """(height, width, channels) of the graph input: NHWC, or 1 x 1 x features."""
+    shape = [int(d) for d in g.input.shape]
+    if len(shape) == 4:
+        return shape[1], shape[2], shape[3]
+    return 1, 1, int(np.prod(shape[1:])) if len(shape) > 1 else shape[0]
+
+
+def model_context(
+    gen: CFile, emits: list[_Emit], source_name: str, train_digest: str = "", classes: int | None = None
+) -> dict[str, Any]:
+    """Template variables of kt_model.c.j2 (call after every pointer has been emitted).
+    ``train_digest``: the training plan's (:meth:`TrainPlan.digest`), empty for an inference image;
+    ``classes``: the classifier's outputs (default: the graph output's size)."""
     g, mp = gen.g, gen.mp
+    h, w, c = input_geometry(g)
+    scale_bits = struct.unpack("<I", struct.pack("<f", g.input.s))[0] if g.input.scale is not None else 0
+    zp = g.input.zp if g.input.zero_point is not None else 0
     return {
         "version": __version__,
         "source": source_name,
@@ -288,6 +310,14 @@ def model_context(gen: CFile, emits: list[_Emit], source_name: str) -> dict[str,
                 "input_size": int(np.prod(g.input.shape)),
                 "output_size": int(np.prod(g.output.shape)),
                 "op_count": len(emits),
+                "model_digest": f"0x{digest64(g.digest()):016X}ull",
+                "train_digest": f"0x{digest64(train_digest):016X}ull",
+                "input_height": h,
+                "input_width": w,
+                "input_channels": c,
+                "input_zero_point": zp,
+                "input_scale_f32": f"0x{scale_bits:08X}u",
+                "classes": int(np.prod(g.output.shape[1:])) if classes is None else classes,
             },
         ),
     }

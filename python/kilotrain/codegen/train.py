@@ -319,7 +319,8 @@ def _weighted(tg: _TrainGen, s: BackwardStep, o: str) -> None:
         )
         wmut = w if w_t in gen.trainable else f"(int8_t *){w}"  # bias only: weights are not written
         key = f"kt_update_key(kt_step_count, {s.op_pos}u)"  # = the golden update_key(step, op_pos)
-        tg.backward.append(f"{fn}({pp}, {tg.exp(s.gy)}, {key}, {xd}, {xs}, {yd}, {gy}, {wd}, {wmut}, {gen.ptr(b_t)})")
+        e_gy = f"{tg.exp(s.gy)} + kt_lr_shift"  # the update runs at lr * 2^kt_lr_shift (SET_LR)
+        tg.backward.append(f"{fn}({pp}, {e_gy}, {key}, {xd}, {xs}, {yd}, {gy}, {wd}, {wmut}, {gen.ptr(b_t)})")
 
 
 def _backward(tg: _TrainGen) -> None:
@@ -442,10 +443,10 @@ def render_train(plan: TrainPlan, source_name: str, fuse: bool = True) -> TrainS
     logits_grad_stats = tg.stats(plan.logits_grad)
     assert logits_grad_stats == "&st[0]"
     _backward(tg)
-    ctx = codegen.model_context(gen, emits, source_name)
+    classes = int(np.prod(g.tensors[plan.logits].shape))
+    ctx = codegen.model_context(gen, emits, source_name, train_digest=plan.digest(), classes=classes)
     if fused is not None and fused.stream is not None:
         ctx["input_stream"] = "kt_fused_plan"
-    classes = int(np.prod(g.tensors[plan.logits].shape))
     ctx.update(
         n_slots=plan.n_exp_slots,
         e0=c_values(np.array(plan.e0)),
@@ -472,7 +473,7 @@ def render_train(plan: TrainPlan, source_name: str, fuse: bool = True) -> TrainS
         table_bytes=gen.table_bytes + 2 * 256,  # + the softmax-CE exp table
         trainable_weight_bytes=weight_bytes,
         trainable_bias_bytes=bias_bytes,
-        state_bytes=_EXP_BYTES * plan.n_exp_slots + 4 + band_state,
+        state_bytes=_EXP_BYTES * plan.n_exp_slots + 4 + 4 + band_state,  # + step count, lr shift
         stack_frame_bytes=_STATS_BYTES * len(tg.stat_slots) + _EXP_BYTES * plan.n_exp_slots,
         calls=sum(1 for e in emits if e.call) + len(tg.forward) + len(tg.backward),
         fused=fused,

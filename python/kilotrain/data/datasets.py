@@ -76,7 +76,9 @@ def _raw(name: str) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64], tuple
     raise DatasetError(f"unknown data set {name!r}; known: {', '.join(DATASETS)}")
 
 
-def _stratified_split(y: npt.NDArray[np.int64], test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def split_indices(y: npt.NDArray[np.int64], test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) indices: ``round(test_fraction * n)`` of each class held out, both shuffled
+    by ``seed``."""
     rng = np.random.default_rng(seed)
     train, test = [], []
     for c in np.unique(y):
@@ -127,11 +129,11 @@ def load(
         keep = y < num_classes
         imgs, y, names = imgs[keep], y[keep], names[:num_classes]
     if limit is not None and limit < len(y):
-        sub, _ = _stratified_split(y, 1.0 - limit / len(y), seed + 7919)
+        sub, _ = split_indices(y, 1.0 - limit / len(y), seed + 7919)
         sub = np.sort(sub)
         imgs, y = imgs[sub], y[sub]
     if len(y) < 2:
         raise DatasetError(f"data set {name!r} is empty after num_classes={num_classes}, limit={limit}")
-    tr, te = _stratified_split(y, test_fraction, seed)
+    tr, te = split_indices(y, test_fraction, seed)
     x = convert(imgs, input_tensor, progress=progress, desc=name)
     return Dataset(name, x[tr], y[tr], x[te], y[te], len(names), names)

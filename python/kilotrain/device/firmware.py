@@ -105,6 +105,7 @@ class ModelClient:
         self.output_size = m.output_size
         self.op_count = m.op_count
         self.name = m.name
+        self.model_info = m
         self.info = device.info()
         self.chunk = self.info.max_payload - wire.INPUT_WRITE_REQUEST.size
 

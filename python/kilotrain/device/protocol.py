@@ -101,6 +101,8 @@ class Info:
     uptime_ticks: int
     max_payload: int
     frame_idle_ms: int
+    model_digest: int = 0  # first 8 bytes of Graph.digest(); 0: a model-less image
+    train_digest: int = 0  # first 8 bytes of TrainPlan.digest(); 0: no training step
 
     @classmethod
     def parse(cls, payload: bytes) -> Info:
@@ -119,5 +121,7 @@ class Info:
             uptime_ticks=a.uptime_1024_ticks << 10,
             max_payload=a.max_payload,
             frame_idle_ms=a.frame_idle_ms,
+            model_digest=a.model_digest,
+            train_digest=a.train_digest,
             board=a.board,
         )

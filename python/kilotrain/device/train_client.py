@@ -5,6 +5,7 @@ read-back for bit-exact comparison with the golden model)."""
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,7 @@ from kilotrain.device.firmware import (
     _sections,
     build_firmware,
 )
-from kilotrain.device.link import Device, DeviceTimeout
+from kilotrain.device.link import Device, DeviceError, DeviceTimeout
 from kilotrain.training import step as train_golden
 from kilotrain.training.plan import TrainPlan
 from kilotrain.training.step import StepResult
@@ -59,12 +60,63 @@ def build_with_training(
     return FirmwareImage(elf, gen, _sections(elf))
 
 
+@dataclass(frozen=True)
+class DeviceEval:
+    """One EVAL or INFER answer: the device's forward pass on one frame."""
+
+    status: int
+    prediction: int
+    p_label: int  # Q15 probability of the label (EVAL; 0 from INFER)
+    seen: int  # EVAL counters after this frame
+    correct: int
+    ticks: int
+    logits: bytes = b""  # INFER only
+
+
 class TrainClient(ModelClient):
     """The training commands of the serial protocol."""
 
     def __init__(self, device: Device) -> None:
         super().__init__(device)
-        t = device.call(wire.TRAIN_INFO_REQUEST, wire.TRAIN_INFO_ANSWER)
+        t = self.train_info()
+        self.steps_done, self.params_size = t.steps_done, t.params_size
+
+    def train_info(self, timeout: float | None = None) -> wire.TrainInfoAnswer:
+        """Steps done, parameter bytes, learning-rate exponent, EVAL counters."""
+        return self.device.call(wire.TRAIN_INFO_REQUEST, wire.TRAIN_INFO_ANSWER, timeout=timeout)
+
+    def eval(self, x: npt.NDArray[np.int8], label: int, restart: bool = False) -> DeviceEval:
+        """Upload x and classify it on the device, counting the answer against ``label``
+        (``restart``: zero the counters first). Changes no parameter."""
+        self.upload(x)
+        a = self.device.call(
+            wire.EVAL_REQUEST, wire.EVAL_ANSWER, timeout=600, label=int(label), restart=int(bool(restart))
+        )
+        return DeviceEval(a.status, a.predicted, a.p_label_q15, a.eval_seen, a.eval_correct, a.ticks)
+
+    def infer(self, x: npt.NDArray[np.int8]) -> DeviceEval:
+        """Upload x; the device's prediction and int8 logits (nothing counted, nothing changed)."""
+        self.upload(x)
+        a = self.device.call(wire.INFER_REQUEST, wire.INFER_ANSWER, timeout=600)
+        return DeviceEval(a.status, a.predicted, 0, 0, 0, a.ticks, a.logits)
+
+    def set_lr_shift(self, lr_shift: int) -> int:
+        """Following steps update at the compiled learning rate * 2**lr_shift; returns the value
+        in force (DeviceError BAD_PAYLOAD when outside contract.LR_SHIFT_MIN/MAX)."""
+        return self.device.call(wire.SET_LR_REQUEST, wire.SET_LR_ANSWER, lr_shift=int(lr_shift)).lr_shift
+
+    def reset(self, boot_timeout: float = 10.0) -> None:
+        """Restart the device: the flashed parameters, step 0, lr_shift 0, counters zero. Waits
+        until the restarted firmware answers."""
+        self.device.call(wire.RESET_REQUEST, wire.RESET_ANSWER)
+        deadline = time.monotonic() + boot_timeout
+        while True:
+            try:
+                t = self.train_info(timeout=1.0)
+                break
+            except (DeviceTimeout, DeviceError):
+                if time.monotonic() > deadline:
+                    raise
         self.steps_done, self.params_size = t.steps_done, t.params_size
 
     def step(self, x: npt.NDArray[np.int8], label: int, retries: int = 2) -> DeviceStep:

@@ -33,13 +33,14 @@ from pathlib import Path
 from typing import Annotated, Any, Generic, Literal, NamedTuple, TypeVar, get_args, get_origin, get_type_hints
 
 #: The protocol version the device reports in INFO (``KT_PROTOCOL_VERSION`` in include/kt_app.h).
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 #: Version of the layouts below; the C runtime's ``KT_WIRE_RUNTIME_VERSION`` must equal it.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: Digest of each schema version's layouts (:func:`schema_digest`). Changing a layout changes the
 #: digest: bump SCHEMA_VERSION, add its digest here and update the C runtime (kt_app.c, kt_app.h).
 SCHEMA_HISTORY: dict[int, int] = {
     1: 0xD4250E52,
+    2: 0x4E24D8C2,
 }
 #: Where the schema lives, for messages and the generated header's banner.
 SOURCE = "python/kilotrain/device/wire.py"
@@ -53,6 +54,7 @@ class FrameType(enum.IntEnum):
 
     INFO = 0x01
     ECHO = 0x02
+    RESET = 0x03
     MODEL_INFO = 0x10
     INPUT_WRITE = 0x11
     INVOKE = 0x12
@@ -60,6 +62,9 @@ class FrameType(enum.IntEnum):
     TRAIN_STEP = 0x20
     PARAMS_READ = 0x21
     TRAIN_INFO = 0x22
+    EVAL = 0x23
+    INFER = 0x24
+    SET_LR = 0x25
     ERROR = 0x7F
 
 
@@ -287,6 +292,8 @@ class InfoAnswer(NamedTuple):
     uptime_1024_ticks: U32
     max_payload: U16
     frame_idle_ms: U16
+    model_digest: U64  # first 8 bytes of the model's SHA-256 (Graph.digest); 0: no model
+    train_digest: U64  # first 8 bytes of the training plan's (TrainPlan.digest); 0: no training
     board: Annotated[str, Tail("ascii", max_size=32)]
 
 
@@ -297,12 +304,19 @@ class Data(NamedTuple):
 
 
 class ModelInfoAnswer(NamedTuple):
-    """The generated model's sizes and name."""
+    """The generated model: sizes, input format (real = scale * (q - zero_point); the scale as
+    IEEE-754 float bits), classifier outputs and name."""
 
     arena_size: U32
     input_size: U32
     output_size: U32
     op_count: U32
+    input_height: U16
+    input_width: U16
+    input_channels: U16
+    classes: U16
+    input_zero_point: I32
+    input_scale_f32: U32
     name: Annotated[str, Tail("ascii", max_size=48)]
 
 
@@ -349,10 +363,48 @@ class TrainStepAnswer(NamedTuple):
 
 
 class TrainInfoAnswer(NamedTuple):
-    """Steps done and bytes of the trainable parameters."""
+    """Steps done, bytes of the trainable parameters, the learning-rate exponent in force (lr =
+    compiled lr * 2^lr_shift) and the EVAL counters (frames, right answers) since their restart."""
 
     steps_done: U32
     params_size: U32
+    lr_shift: I32
+    eval_seen: U32
+    eval_correct: U32
+
+
+class EvalRequest(NamedTuple):
+    """Classify the uploaded input and count the answer against ``label``; ``restart`` = 1 sets
+    the counters to zero first."""
+
+    label: I32
+    restart: Annotated[U8, Pad(3)]
+
+
+class EvalAnswer(NamedTuple):
+    """The forward pass's answer (status 0 = OK; nothing counted otherwise) and the counters."""
+
+    status: I32
+    predicted: I32
+    p_label_q15: U32
+    eval_seen: U32
+    eval_correct: U32
+    ticks: U64
+
+
+class InferAnswer(NamedTuple):
+    """The forward pass on the uploaded input: status, argmax, cost and the int8 logits."""
+
+    status: I32
+    predicted: I32
+    ticks: U64
+    logits: Bytes
+
+
+class LrShift(NamedTuple):
+    """The learning-rate exponent: following steps update at compiled lr * 2^lr_shift."""
+
+    lr_shift: I32
 
 
 class ErrorPayload(NamedTuple):
@@ -366,6 +418,8 @@ INFO_REQUEST = Message(FrameType.INFO, "request", Empty)
 INFO_ANSWER = Message(FrameType.INFO, "answer", InfoAnswer)
 ECHO_REQUEST = Message(FrameType.ECHO, "request", Data)
 ECHO_ANSWER = Message(FrameType.ECHO, "answer", Data)
+RESET_REQUEST = Message(FrameType.RESET, "request", Empty)
+RESET_ANSWER = Message(FrameType.RESET, "answer", Empty)
 MODEL_INFO_REQUEST = Message(FrameType.MODEL_INFO, "request", Empty)
 MODEL_INFO_ANSWER = Message(FrameType.MODEL_INFO, "answer", ModelInfoAnswer)
 INPUT_WRITE_REQUEST = Message(FrameType.INPUT_WRITE, "request", InputWriteRequest)
@@ -380,6 +434,12 @@ PARAMS_READ_REQUEST = Message(FrameType.PARAMS_READ, "request", ReadRequest)
 PARAMS_READ_ANSWER = Message(FrameType.PARAMS_READ, "answer", Data)
 TRAIN_INFO_REQUEST = Message(FrameType.TRAIN_INFO, "request", Empty)
 TRAIN_INFO_ANSWER = Message(FrameType.TRAIN_INFO, "answer", TrainInfoAnswer)
+EVAL_REQUEST = Message(FrameType.EVAL, "request", EvalRequest)
+EVAL_ANSWER = Message(FrameType.EVAL, "answer", EvalAnswer)
+INFER_REQUEST = Message(FrameType.INFER, "request", Empty)
+INFER_ANSWER = Message(FrameType.INFER, "answer", InferAnswer)
+SET_LR_REQUEST = Message(FrameType.SET_LR, "request", LrShift)
+SET_LR_ANSWER = Message(FrameType.SET_LR, "answer", LrShift)
 ERROR = Message(FrameType.ERROR, "answer", ErrorPayload, name="ERROR")
 
 #: Every payload of the protocol, in frame-type order (request before answer).
@@ -388,6 +448,8 @@ MESSAGES: tuple[Message[Any], ...] = (
     INFO_ANSWER,
     ECHO_REQUEST,
     ECHO_ANSWER,
+    RESET_REQUEST,
+    RESET_ANSWER,
     MODEL_INFO_REQUEST,
     MODEL_INFO_ANSWER,
     INPUT_WRITE_REQUEST,
@@ -402,6 +464,12 @@ MESSAGES: tuple[Message[Any], ...] = (
     PARAMS_READ_ANSWER,
     TRAIN_INFO_REQUEST,
     TRAIN_INFO_ANSWER,
+    EVAL_REQUEST,
+    EVAL_ANSWER,
+    INFER_REQUEST,
+    INFER_ANSWER,
+    SET_LR_REQUEST,
+    SET_LR_ANSWER,
     ERROR,
 )
 

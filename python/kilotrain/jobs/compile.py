@@ -27,7 +27,7 @@ from kilotrain.device import memory
 from kilotrain.jobs.train import load_for_dataset
 from kilotrain.model.ir import Graph
 from kilotrain.paths import compiled_dir
-from kilotrain.training.plan import ROUNDINGS, build_plan
+from kilotrain.training.plan import ROUNDINGS, TrainPlan, build_plan
 
 #: Boards ``compile`` targets: the ones with a memory map, and the host build.
 COMPILE_BOARDS: tuple[str, ...] = (*memory.BOARDS, "native")
@@ -35,20 +35,20 @@ MANIFEST = "manifest.json"
 
 
 @dataclass(frozen=True)
-class CompileJob:
-    """The flags of ``kilotrain compile``."""
+class ModelSpec:
+    """What a training image is compiled from: the model, scheme, resolution, data set (sizes a
+    zoo classifier, names the classes), learning rate and rounding. The same spec always gives
+    the same plan (:meth:`TrainPlan.digest`); the manifest and every stream report record it."""
 
     model: str  # a .tflite path or zoo:NAME
-    scheme: str = "last-layer"
+    scheme: Any = "last-layer"  # a preset name, a .json path or the scheme's JSON object
     input_size: int | None = None
-    dataset: str | None = None  # sizes a zoo classifier and names the classes
-    board: str = "qemu_m7"
+    dataset: str | None = None
     lr: float = 0.01
     rounding: str = "stochastic"
 
     def check(self) -> None:
-        if self.board not in COMPILE_BOARDS:
-            raise ValueError(f"--board must be one of {', '.join(COMPILE_BOARDS)}; got {self.board!r}")
+        """ValueError with one line naming the bad option."""
         if not self.lr > 0 or self.lr == float("inf"):
             raise ValueError(f"--lr must be a finite number > 0; got {self.lr}")
         if self.rounding not in ROUNDINGS:
@@ -56,22 +56,50 @@ class CompileJob:
         if self.input_size is not None and self.input_size < 1:
             raise ValueError(f"--input-size must be >= 1; got {self.input_size}")
 
+    def to_json(self, plan: TrainPlan) -> dict[str, Any]:
+        """The spec with the scheme resolved to its JSON object (a preset or file may change)."""
+        return {
+            "model": self.model,
+            "scheme": plan.scheme.to_json(),
+            "input_size": self.input_size,
+            "dataset": self.dataset,
+            "lr": self.lr,
+            "rounding": self.rounding,
+        }
 
-def model_digest(spec: str, graph: Graph) -> str:
-    """SHA-256 naming the model: a .tflite file's bytes, or a zoo model's name, resolution and
-    class count (the zoo builds it deterministically from seed 0)."""
-    if spec.startswith("zoo:"):
-        key = f"{spec}|{list(graph.input.shape)}|{list(graph.output.shape)}|seed 0"
-        return hashlib.sha256(key.encode()).hexdigest()
-    return hashlib.sha256(Path(spec).read_bytes()).hexdigest()
+    @classmethod
+    def from_json(cls, d: Any, where: str) -> ModelSpec:
+        """The spec a manifest or report recorded; ValueError naming ``where`` when it is not one."""
+        keys = {"model", "scheme", "input_size", "dataset", "lr", "rounding"}
+        if not isinstance(d, dict) or not keys <= set(d):
+            raise ValueError(f"{where}: expected a model spec with {', '.join(sorted(keys))}")
+        return cls(d["model"], d["scheme"], d["input_size"], d["dataset"], float(d["lr"]), d["rounding"])
+
+
+def plan_for(spec: ModelSpec) -> tuple[Graph, TrainPlan]:
+    """The graph and the training plan a spec compiles to (what the firmware runs)."""
+    spec.check()
+    graph = load_for_dataset(spec.model, spec.dataset, spec.input_size)
+    return graph, build_plan(graph, spec.scheme, spec.lr, rounding=spec.rounding, engine="qemu")
+
+
+@dataclass(frozen=True)
+class CompileJob(ModelSpec):
+    """The flags of ``kilotrain compile``."""
+
+    board: str = "qemu_m7"
+
+    def check(self) -> None:
+        if self.board not in COMPILE_BOARDS:
+            raise ValueError(f"--board must be one of {', '.join(COMPILE_BOARDS)}; got {self.board!r}")
+        super().check()
 
 
 def run_compile(job: CompileJob, out_dir: Path | None = None) -> dict[str, Any]:
     """Generate and write the sources and manifest; returns the manifest. Anything compiled
     before in ``out_dir`` (default :func:`compiled_dir`) is replaced."""
     job.check()
-    graph = load_for_dataset(job.model, job.dataset, job.input_size)
-    plan = build_plan(graph, job.scheme, job.lr, rounding=job.rounding, engine="qemu")
+    graph, plan = plan_for(job)
     source_name = f"{graph.name or Path(job.model).stem}.tflite"
     code = render_train(plan, source_name)
     budget = memory.sram_budget(plan, code)
@@ -86,7 +114,9 @@ def run_compile(job: CompileJob, out_dir: Path | None = None) -> dict[str, Any]:
         "board": job.board,
         "model": job.model,
         "model_name": graph.name or Path(job.model).stem,
-        "model_sha256": model_digest(job.model, graph),
+        "model_digest": graph.digest(),
+        "train_digest": plan.digest(),
+        "spec": job.to_json(plan),
         "scheme": scheme_json,
         "scheme_sha256": hashlib.sha256(json.dumps(scheme_json, sort_keys=True).encode()).hexdigest(),
         "lr": job.lr,
@@ -110,6 +140,24 @@ def run_compile(job: CompileJob, out_dir: Path | None = None) -> dict[str, Any]:
     emit.write(code.text, out, "kt_train.c")
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
+
+
+def read_manifest(out_dir: Path | None = None) -> dict[str, Any]:
+    """The manifest of the compiled model (what a plain ``pio run`` built); ValueError in one line
+    when nothing was compiled or the file is not a manifest."""
+    path = (Path(out_dir) if out_dir is not None else compiled_dir()) / MANIFEST
+    if not path.exists():
+        raise ValueError(
+            f"no compiled model at {path}: run `kilotrain compile MODEL --scheme S` (then build and "
+            "upload it), or name the model the device runs with --model and --scheme"
+        )
+    try:
+        m = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON: {e}") from None
+    if not isinstance(m, dict) or "spec" not in m:
+        raise ValueError(f"{path} is not a kilotrain manifest (no spec): compile the model again")
+    return m
 
 
 def clear(out_dir: Path | None = None) -> bool:

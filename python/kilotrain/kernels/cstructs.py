@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ctypes
 from collections.abc import Mapping
-from ctypes import POINTER, Structure, c_char_p, c_int8, c_int32, c_uint16, c_uint32, c_void_p
+from ctypes import POINTER, Structure, c_char_p, c_int8, c_int32, c_uint16, c_uint32, c_uint64, c_void_p
 from typing import Any
 
 from kilotrain.contract import MAX_RANK
@@ -200,6 +200,14 @@ class ModelDescC(Structure):
         ("input_size", c_uint32),
         ("output_size", c_uint32),
         ("op_count", c_uint32),
+        ("model_digest", c_uint64),
+        ("train_digest", c_uint64),
+        ("input_height", c_uint32),
+        ("input_width", c_uint32),
+        ("input_channels", c_uint32),
+        ("input_zero_point", c_int32),
+        ("input_scale_f32", c_uint32),
+        ("classes", c_uint32),
     ]
 
 

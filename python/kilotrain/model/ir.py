@@ -13,6 +13,8 @@ Floats appear only as stored quantization scales; every op's arithmetic is in ``
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,6 +141,19 @@ class Graph:
             else:
                 op.conv_index = None
 
+    def digest(self) -> str:
+        """SHA-256 (hex) of what the model computes: every tensor's shape, type, quantization and
+        constant data and every op's kind, wiring, activation and kernel parameters, in order.
+        Names and the source file's layout do not count; the same model read from another path or
+        a re-serialised file has the same digest, any change to a weight or scale another."""
+        h = hashlib.sha256(b"kilotrain graph v1\n")
+        for t in self.tensors:
+            _hash_value(h, (t.shape, t.dtype, t.quantized_dimension, t.scale, t.zero_point, t.data))
+        for op in self.ops:
+            _hash_value(h, (op.kind, op.inputs, op.outputs, op.activation, op.params))
+        _hash_value(h, (self.inputs, self.outputs))
+        return h.hexdigest()
+
     def summary(self) -> str:
         """One line per op: index, kind, output shape."""
         lines = []
@@ -147,3 +162,29 @@ class Graph:
             ci = f" conv#{op.conv_index}" if op.conv_index is not None else ""
             lines.append(f"{op.index:3d} {op.kind:18s} -> {list(out.shape)}{ci}")
         return "\n".join(lines)
+
+
+def _hash_value(h: Any, v: Any) -> None:
+    """Feed a canonical, type-tagged form of ``v`` (None, numbers, strings, sequences, numpy
+    arrays, dataclasses) into the hash ``h``."""
+    if v is None:
+        h.update(b"N;")
+    elif isinstance(v, np.ndarray):
+        a = np.ascontiguousarray(v)
+        h.update(f"A{a.dtype.str}{a.shape};".encode())
+        h.update(a.tobytes())
+    elif isinstance(v, (bool, int, float, str, np.integer, np.floating)):
+        h.update(f"{type(v).__name__}:{v!r};".encode())
+    elif isinstance(v, (list, tuple)):
+        h.update(f"L{len(v)}(".encode())
+        for x in v:
+            _hash_value(h, x)
+        h.update(b")")
+    elif dataclasses.is_dataclass(v) and not isinstance(v, type):
+        h.update(f"D{type(v).__name__}(".encode())
+        for f in dataclasses.fields(v):
+            h.update(f"{f.name}=".encode())
+            _hash_value(h, getattr(v, f.name))
+        h.update(b")")
+    else:
+        raise TypeError(f"cannot digest a {type(v).__name__}")

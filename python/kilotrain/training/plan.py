@@ -27,6 +27,8 @@ Walking a plan: for each :class:`BackwardStep` in ``plan.steps`` (already in exe
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -186,6 +188,20 @@ class TrainPlan:
     @property
     def logits(self) -> int:
         return self.structure.logits
+
+    def digest(self) -> str:
+        """SHA-256 (hex) of what a training step computes: the model (:meth:`Graph.digest`), the
+        scheme, learning rate, QAS, rounding and initial gradient exponents. Two plans with the
+        same digest train bit-identically from the same frames."""
+        key = {
+            "model": self.graph.digest(),
+            "scheme": self.scheme.to_json(),
+            "lr": repr(float(self.lr)),
+            "qas": self.qas,
+            "rounding": self.rounding,
+            "e0": [int(e) for e in self.e0],
+        }
+        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
     def summary(self) -> str:
         g = self.graph

@@ -74,6 +74,7 @@ class TrainState:
     exps: list[int]  # exponent per plan exponent slot
     step: int = 0
     saturations_total: int = 0
+    lr_shift: int = 0  # updates run at the plan's lr * 2**lr_shift (SET_LR; contract.LR_SHIFT_MIN/MAX)
 
     def copy(self) -> TrainState:
         return TrainState(
@@ -82,6 +83,7 @@ class TrainState:
             list(self.exps),
             self.step,
             self.saturations_total,
+            self.lr_shift,
         )
 
 
@@ -219,13 +221,14 @@ def step(
                 # bias only: the input is not read
                 xs = saved[s.saved_input] if s.saved_input is not None else np.zeros(xt.shape, np.int8)
                 key = update_key(state.step, s.op_pos)  # stochastic weight rounding (numerics.md)
+                e_up = e_gy + state.lr_shift  # lr * 2**lr_shift
                 if s.kind == "CONV_2D":
-                    nw, nb = bwd.conv2d_update(xs, gy, w, bias, s.update, e_gy, key)
+                    nw, nb = bwd.conv2d_update(xs, gy, w, bias, s.update, e_up, key)
                 elif s.kind == "DEPTHWISE_CONV_2D":
-                    nw, nb = bwd.depthwise_conv2d_update(xs, gy, w, bias, s.update, e_gy, key)
+                    nw, nb = bwd.depthwise_conv2d_update(xs, gy, w, bias, s.update, e_up, key)
                 else:
                     nw, nb = bwd.fully_connected_update(
-                        xs.reshape(-1, w.shape[1]), gy.reshape(-1, w.shape[0]), w, bias, s.update, e_gy, key
+                        xs.reshape(-1, w.shape[1]), gy.reshape(-1, w.shape[0]), w, bias, s.update, e_up, key
                     )
                 if s.op_pos in state.weights:
                     state.weights[s.op_pos] = np.asarray(nw, dtype=np.int8).reshape(w.shape)
@@ -317,6 +320,23 @@ def step_recorded(
     return res, rec, exps_before
 
 
+@dataclass(frozen=True)
+class Prediction:
+    """The forward pass alone on one frame (the golden twin of kt_train_eval(): EVAL and INFER)."""
+
+    logits: npt.NDArray[np.int8]
+    prediction: int  # first argmax of the logits
+    p_label: int  # Q15 probability of ``label``
+
+
+def predict(
+    plan: TrainPlan, state: TrainState, x: npt.ArrayLike, label: int = 0, fwd: ForwardKernels = golden
+) -> Prediction:
+    """Logits, prediction and the label's Q15 probability of the state's model on ``x``."""
+    z = forward(plan, state, x, fwd)[plan.logits].reshape(-1).astype(np.int8)
+    return Prediction(z, int(np.argmax(z)), _q15_p_label(plan, z, int(label)))
+
+
 def evaluate(
     plan: TrainPlan,
     state: TrainState,
@@ -333,11 +353,9 @@ def evaluate(
 
         it = tqdm(it, desc="evaluating", unit="img", leave=False)
     for i in it:
-        env = forward(plan, state, xs[i], fwd)
-        z = env[plan.logits].reshape(-1)
-        y = int(ys[i])
-        losses.append(loss_from_q15(_q15_p_label(plan, z, y)))
-        correct += int(int(np.argmax(z)) == y)
+        e = predict(plan, state, xs[i], int(ys[i]), fwd)
+        losses.append(loss_from_q15(e.p_label))
+        correct += int(e.prediction == int(ys[i]))
     return float(np.mean(losses)) if losses else float("nan"), correct / max(len(ys), 1)
 
 

@@ -58,6 +58,8 @@ def _structs() -> dict[str, list[str]]:
         ("KT_GRAD_HEADROOM_MAX", contract.HEADROOM_MAX),
         ("KT_GRAD_BLOCK", contract.GRAD_BLOCK),
         ("KT_FRAME_MAX_PAYLOAD", contract.FRAME_MAX_PAYLOAD),
+        ("KT_LR_SHIFT_MIN", contract.LR_SHIFT_MIN),
+        ("KT_LR_SHIFT_MAX", contract.LR_SHIFT_MAX),
     ],
 )
 def test_header_constant_equals_python(macro: str, value: int) -> None:

@@ -17,6 +17,7 @@ from kilotrain.device.boards import QemuBoard
 from kilotrain.device.train_client import TrainClient
 from kilotrain.jobs.plan import PlanJob, run_plan
 from kilotrain.jobs.train import load_for_dataset
+from kilotrain.model.tflite import load_tflite
 from kilotrain.paths import data_file
 from kilotrain.training import step as train_golden
 from kilotrain.training.plan import build_plan
@@ -40,7 +41,8 @@ def test_compile_writes_sources_and_manifest(build_tree: Path, capsys: pytest.Ca
     out = build_tree / "compiled"
     assert sorted(p.name for p in out.iterdir()) == ["kt_train.c", "manifest.json"]
     assert json.loads((out / "manifest.json").read_text()) == m
-    assert m["model_sha256"] == hashlib.sha256(PERSON.read_bytes()).hexdigest()
+    assert m["model_digest"] == load_tflite(PERSON).digest()
+    assert m["spec"]["scheme"] == m["scheme"] and m["spec"]["model"] == str(PERSON)
     assert m["source_sha256"] == hashlib.sha256((out / "kt_train.c").read_bytes()).hexdigest()
     assert m["classes"] == ["no_person", "person"] and m["lr"] == 0.05 and m["board"] == "qemu_m7"
     assert m["input"] == {

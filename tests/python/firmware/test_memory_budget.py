@@ -21,7 +21,7 @@ from kilotrain.training import step as train_golden
 pytestmark = pytest.mark.qemu
 
 #: what the generated training C declares in SRAM (kt_p<N> are the trainable copies)
-GENERATED = ("kt_arena", "kt_exps", "kt_step_count", "kt_fused_state", "kt_fused_progress")
+GENERATED = ("kt_arena", "kt_exps", "kt_step_count", "kt_lr_shift", "kt_fused_state", "kt_fused_progress")
 
 
 def _symbols(elf: object) -> dict[str, int]:

@@ -127,3 +127,62 @@ def test_a_missing_serial_port_is_one_line() -> None:
     with pytest.raises(ToolError, match=r"^cannot open serial port /dev/ttyKT-missing at 115200 baud: ") as e:
         open_serial("/dev/ttyKT-missing")
     assert "\n" not in str(e.value)
+
+
+def test_info_eval_infer_set_lr_and_reset(digits_tiny: tuple[Graph, datasets.Dataset], qemu_elf: Path) -> None:
+    """INFO names the model and plan the image was compiled from; MODEL_INFO its input format;
+    EVAL and INFER equal the golden forward pass and change nothing; SET_LR scales the following
+    updates by 2**lr_shift exactly as the golden step does; RESET brings back the flashed
+    parameters, step 0, lr_shift 0 and zero counters."""
+    from kilotrain.codegen.model import digest64
+    from kilotrain.contract import LR_SHIFT_MAX
+
+    graph, ds = digits_tiny
+    plan = train_plan.build_plan(graph, scheme.resolve(MIXED_TINY, graph), 0.01)
+    image = build_with_training(plan, "tiny_cnn.tflite")
+    state = train_golden.init_state(plan)
+    flashed = train_golden.params_sha256(state)
+    with QemuBoard(image.elf, icount=False) as board:
+        client = TrainClient(board.device)
+        assert client.info.model_digest == digest64(graph.digest()) != 0
+        assert client.info.train_digest == digest64(plan.digest()) != 0
+        m = client.model_info
+        assert (m.input_height, m.input_width, m.input_channels) == tuple(graph.input.shape[1:])
+        assert m.input_zero_point == graph.input.zp and m.classes == 4
+        assert np.float32(np.frombuffer(m.input_scale_f32.to_bytes(4, "little"), "<f4")[0]) == np.float32(graph.input.s)
+        # EVAL: counted against the label, equal to the golden forward pass, restartable
+        right = 0
+        for i in range(6):
+            e = client.eval(ds.x_test[i], int(ds.y_test[i]), restart=(i == 0))
+            ref = train_golden.predict(plan, state, ds.x_test[i], int(ds.y_test[i]))
+            assert (e.status, e.prediction, e.p_label) == (0, ref.prediction, ref.p_label)
+            right += int(ref.prediction == int(ds.y_test[i]))
+            assert (e.seen, e.correct) == (i + 1, right)
+        assert client.eval(ds.x_test[0], 99).status != 0  # a label out of range is refused, not counted
+        t = client.train_info()
+        assert (t.eval_seen, t.eval_correct, t.steps_done) == (6, right, 0)
+        # INFER: the int8 logits
+        inf = client.infer(ds.x_test[7])
+        ref = train_golden.predict(plan, state, ds.x_test[7])
+        assert np.frombuffer(inf.logits, np.int8).tolist() == ref.logits.tolist()
+        assert inf.prediction == ref.prediction
+        assert client.params_sha256() == flashed  # evaluation changed nothing
+        # SET_LR: steps at lr * 2**-2 and then 2**1 equal the golden steps with the same shifts
+        for shift, steps in ((-2, range(0, 3)), (1, range(3, 6))):
+            assert client.set_lr_shift(shift) == shift
+            state.lr_shift = shift
+            for i in steps:
+                dev = client.step(ds.x_train[i], int(ds.y_train[i]))
+                ref_step = train_golden.step(plan, state, ds.x_train[i], int(ds.y_train[i]))
+                assert dev.p_label == ref_step.p_label
+            assert client.params_sha256() == train_golden.params_sha256(state)
+        with pytest.raises(DeviceError) as err:
+            client.set_lr_shift(LR_SHIFT_MAX + 1)
+        assert err.value.code == ErrorCode.BAD_PAYLOAD
+        assert client.train_info().lr_shift == 1  # unchanged by the refused request
+        # RESET: back to the flashed image
+        client.reset()
+        t = client.train_info()
+        assert (t.steps_done, t.lr_shift, t.eval_seen, t.eval_correct) == (0, 0, 0, 0)
+        assert client.params_sha256() == flashed
+        assert client.step(ds.x_train[0], int(ds.y_train[0])).step == 0

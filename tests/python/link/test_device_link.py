@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import kilotrain
+from kilotrain.device import wire
 from kilotrain.device.boards import NativeBoard, QemuBoard
 from kilotrain.device.link import Device, DeviceError
 from kilotrain.device.protocol import ErrorCode, FrameType, encode
@@ -39,9 +40,10 @@ def _expect_error(device: Device, code: ErrorCode) -> tuple[int, int]:
 
 def test_info_round_trip(device: Device) -> None:
     info = device.info()
-    assert info.protocol_version == 1
+    assert info.protocol_version == wire.PROTOCOL_VERSION
     assert info.firmware_version == kilotrain.__version__
     assert info.max_payload == MAX_PAYLOAD
+    assert (info.model_digest, info.train_digest) == (0, 0)  # the model-less image
     if info.board == "qemu_mps2_an500":
         assert info.sram_bytes == 320 * 1024 and info.flash_bytes == 1024 * 1024
         assert info.instructions_per_tick == 40 and info.counter_hz == 25_000_000
@@ -57,20 +59,20 @@ def test_echo_largest_payload(device: Device) -> None:
 
 
 def test_bad_crc_gets_error_and_device_keeps_serving(device: Device) -> None:
-    wire = bytearray(encode(FrameType.ECHO, 77, b"hello"))
-    wire[-2] ^= 0x40
-    device.send_raw(bytes(wire))
+    raw = bytearray(encode(FrameType.ECHO, 77, b"hello"))
+    raw[-2] ^= 0x40
+    device.send_raw(bytes(raw))
     seq, _ = _expect_error(device, ErrorCode.CRC)
     assert seq == 77
     assert device.echo(b"still here") == b"still here"
 
 
 def test_truncated_frame_gets_error_after_idle(device: Device) -> None:
-    wire = encode(FrameType.ECHO, 78, b"0123456789")
-    device.send_raw(wire[:9])
+    raw = encode(FrameType.ECHO, 78, b"0123456789")
+    device.send_raw(raw[:9])
     seq, detail = _expect_error(device, ErrorCode.TRUNCATED)
     assert (seq, detail) == (78, 9)
-    assert device.info().protocol_version == 1
+    assert device.info().protocol_version == wire.PROTOCOL_VERSION
 
 
 def test_garbage_bytes_get_error(device: Device) -> None:
@@ -101,7 +103,7 @@ def test_length_over_limit_and_unknown_type(device: Device) -> None:
     with pytest.raises(DeviceError) as err:
         device.request(FrameType.INFO, b"\x01")
     assert err.value.code == ErrorCode.BAD_PAYLOAD
-    assert device.info().protocol_version == 1
+    assert device.info().protocol_version == wire.PROTOCOL_VERSION
 
 
 class _StallOnce:

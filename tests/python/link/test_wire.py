@@ -60,19 +60,25 @@ def test_message_names_frames_and_sizes() -> None:
         kinds = sorted(m.direction for m in wire.MESSAGES if m.frame == t)
         assert kinds == (["answer"] if t == wire.FrameType.ERROR else ["answer", "request"]), t
     sizes = {m.name: m.size for m in wire.MESSAGES}
-    assert sizes["INFO_ANSWER"] == 40 and sizes["INVOKE_ANSWER"] == 20 and sizes["TRAIN_STEP_ANSWER"] == 32
+    assert sizes["INFO_ANSWER"] == 56 and sizes["INVOKE_ANSWER"] == 20 and sizes["TRAIN_STEP_ANSWER"] == 32
     assert sizes["ERROR"] == 8 and sizes["OUTPUT_READ_REQUEST"] == 6 and sizes["INPUT_WRITE_REQUEST"] == 4
 
 
-# The host's format strings before the schema: the bytes on the wire must not change.
+# The layouts as struct format strings (protocol version 1 was the host's hand-written formats;
+# version 2 added INFO's digests, MODEL_INFO's input format and TRAIN_INFO's lr_shift and EVAL
+# counters at the end of each fixed part): the bytes on the wire must not change by accident.
 LEGACY = {
-    "INFO_ANSWER": "<4B8I2H",
-    "MODEL_INFO_ANSWER": "<4I",
+    "INFO_ANSWER": "<4B8I2H2I2I",
+    "MODEL_INFO_ANSWER": "<4I4HiI",
     "INPUT_WRITE_REQUEST": "<I",
     "INVOKE_ANSWER": "<iIIII",
     "OUTPUT_READ_REQUEST": "<IH",
     "PARAMS_READ_REQUEST": "<IH",
-    "TRAIN_INFO_ANSWER": "<II",
+    "TRAIN_INFO_ANSWER": "<IIiII",
+    "EVAL_REQUEST": "<iB3x",
+    "EVAL_ANSWER": "<iiIIIII",
+    "INFER_ANSWER": "<iiII",
+    "SET_LR_REQUEST": "<i",
     "TRAIN_STEP_REQUEST": "<Ii",
     "TRAIN_STEP_ANSWER": "<IiIiIIII",
     "ERROR": "<B3xI",
@@ -80,7 +86,7 @@ LEGACY = {
 
 
 @pytest.mark.parametrize("name", sorted(LEGACY))
-def test_layouts_are_the_bytes_of_protocol_version_1(name: str) -> None:
+def test_layouts_are_the_documented_bytes(name: str) -> None:
     m = next(m for m in wire.MESSAGES if m.name == name)
     rng = random.Random(name)
     values = {f.name: rng.randint(f.type.lo, f.type.hi) for f in m.fields}
@@ -110,9 +116,12 @@ def test_info_and_error_wrappers() -> None:
         uptime_1024_ticks=3,
         max_payload=2048,
         frame_idle_ms=50,
+        model_digest=0x0123456789ABCDEF,
+        train_digest=0xFEDCBA9876543210,
         board="qemu_mps2_an500",
     )
     info = Info.parse(payload)
+    assert (info.model_digest, info.train_digest) == (0x0123456789ABCDEF, 0xFEDCBA9876543210)
     assert (info.firmware_version, info.uptime_ticks, info.board) == ("0.1.0", 3072, "qemu_mps2_an500")
     assert (info.max_payload, info.frame_idle_ms, info.counter_hz) == (2048, 50, 25_000_000)
     assert Frame(0x7F, 3, bytes([6, 0, 0, 0, 9, 0, 0, 0])).error() == (wire.ErrorCode.BAD_PAYLOAD, 9)
@@ -121,8 +130,8 @@ def test_info_and_error_wrappers() -> None:
 def test_codecs_reject_what_does_not_fit() -> None:
     with pytest.raises(ValueError, match="shorter"):
         wire.TRAIN_INFO_ANSWER.decode(b"\x00" * 7)
-    with pytest.raises(ValueError, match="layout has 8"):
-        wire.TRAIN_INFO_ANSWER.decode(b"\x00" * 9)
+    with pytest.raises(ValueError, match="layout has 20"):
+        wire.TRAIN_INFO_ANSWER.decode(b"\x00" * 21)
     with pytest.raises(ValueError, match=r"OUTPUT_READ_REQUEST\.length = 65536 is not a u16"):
         wire.OUTPUT_READ_REQUEST.encode(offset=0, length=65536)
     with pytest.raises(ValueError, match=r"TRAIN_STEP_REQUEST\.label = -2147483649 is not a i32"):
@@ -130,7 +139,7 @@ def test_codecs_reject_what_does_not_fit() -> None:
     with pytest.raises(ValueError, match="at most 32"):
         wire.INFO_ANSWER.encode(**{f.name: 0 for f in wire.INFO_ANSWER.fields}, board="x" * 33)
     with pytest.raises(ValueError, match="not ASCII"):
-        wire.MODEL_INFO_ANSWER.encode(arena_size=0, input_size=0, output_size=0, op_count=0, name="modèle")
+        wire.MODEL_INFO_ANSWER.encode(**{f.name: 0 for f in wire.MODEL_INFO_ANSWER.fields}, name="modèle")
     with pytest.raises(TypeError):
         wire.TRAIN_STEP_REQUEST.encode(step=0)  # every field by name
     assert wire.INFO_REQUEST.encode() == b"" and wire.INFO_REQUEST.decode(b"") == wire.Empty()
@@ -347,11 +356,17 @@ def test_recorded_digest_is_the_schema_digest() -> None:
 class _TrainInfoWide(NamedTuple):
     steps_done: wire.U32
     params_size: wire.U64
+    lr_shift: wire.I32
+    eval_seen: wire.U32
+    eval_correct: wire.U32
 
 
 class _TrainInfoRenamed(NamedTuple):
     steps: wire.U32
     params_size: wire.U32
+    lr_shift: wire.I32
+    eval_seen: wire.U32
+    eval_correct: wire.U32
 
 
 class _ErrorMorePadding(NamedTuple):
@@ -375,18 +390,19 @@ def _changed(old: wire.Message[Any], record: type[Any]) -> tuple[wire.Message[An
     ids=["wider-field", "renamed-field", "more-padding", "message-removed"],
 )
 def test_layout_change_without_version_bump_is_caught(messages: tuple[wire.Message[Any], ...]) -> None:
+    v = wire.SCHEMA_VERSION
     with pytest.raises(wire.SchemaError) as exc:
         wire.check_schema(messages)
     msg = str(exc.value)
-    assert "\n" not in msg and "changed without a version bump" in msg and "SCHEMA_VERSION = 2" in msg
+    assert "\n" not in msg and "changed without a version bump" in msg and f"SCHEMA_VERSION = {v + 1}" in msg
     # bumped and recorded: accepted
     digest = wire.schema_digest(messages)
-    assert wire.check_schema(messages, 2, {**wire.SCHEMA_HISTORY, 2: digest}) == digest
+    assert wire.check_schema(messages, v + 1, {**wire.SCHEMA_HISTORY, v + 1: digest}) == digest
     # bumped but not recorded, or not the newest version: refused
-    with pytest.raises(wire.SchemaError, match="no digest for SCHEMA_VERSION 2"):
-        wire.check_schema(messages, 2, dict(wire.SCHEMA_HISTORY))
+    with pytest.raises(wire.SchemaError, match=f"no digest for SCHEMA_VERSION {v + 1}"):
+        wire.check_schema(messages, v + 1, dict(wire.SCHEMA_HISTORY))
     with pytest.raises(wire.SchemaError, match="older than the newest"):
-        wire.check_schema(wire.MESSAGES, 1, {**wire.SCHEMA_HISTORY, 2: digest})
+        wire.check_schema(wire.MESSAGES, v, {**wire.SCHEMA_HISTORY, v + 1: digest})
 
 
 class _TrainInfoOtherDoc(NamedTuple):
@@ -394,6 +410,9 @@ class _TrainInfoOtherDoc(NamedTuple):
 
     steps_done: wire.U32
     params_size: wire.U32
+    lr_shift: wire.I32  # a comment
+    eval_seen: wire.U32
+    eval_correct: wire.U32
 
 
 def test_digest_covers_layouts_not_comments() -> None:
