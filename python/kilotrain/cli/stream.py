@@ -72,11 +72,11 @@ def _stream(args: argparse.Namespace) -> int:
         )
     if "infer" in s:
         print(f"  predictions: {', '.join(f'{k} x{v}' for k, v in s['infer']['predicted'].items())}")
-    ins = (
-        f", {s['instructions_per_frame_mean']:,} instructions/frame (mean)"
-        if "instructions_per_frame_mean" in s
-        else ""
-    )
+    ins = ""
+    if s.get("instructions_per_step_mean"):
+        ins += f", {s['instructions_per_step_mean']:,} instructions per training step (mean)"
+    if s.get("instructions_per_inference_mean"):
+        ins += f", {s['instructions_per_inference_mean']:,} per inference"
     print(f"  peak SRAM {s['peak_sram_bytes']:,} B{ins}")
     print(f"  params_sha256 {r['params_sha256']}")
     if args.report:
