@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -214,3 +215,56 @@ def test_bad_inputs_are_one_line(
     code, _, err = _run(capsys, "verify", str(tmp_path / "missing.json"))
     assert code == 2
     _one_line_error(err, "cannot read the report")
+
+
+class _FakeCapture:
+    """A stand-in for OpenCV's VideoCapture: camera 0 gives BGR frames of a moving gradient."""
+
+    def __init__(self, index: int) -> None:
+        self.index, self.n = index, 0
+
+    def isOpened(self) -> bool:  # OpenCV's name
+        return self.index == 0
+
+    def read(self) -> tuple[bool, np.ndarray]:
+        self.n += 1
+        yy, xx = np.mgrid[0:48, 0:64]
+        img = ((xx * 4 + yy * 2 + 37 * self.n) % 256).astype(np.uint8)
+        return True, np.stack([img, 255 - img, img // 2], axis=-1)
+
+    def release(self) -> None:
+        pass
+
+
+def test_stream_camera_frames_train_and_infer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, qemu_elf: Path
+) -> None:
+    """--camera with a fixed --label trains, --infer returns logits; both reports verify. OpenCV is
+    an optional extra: a stand-in module plays the camera here."""
+    import types
+
+    base = ["stream", "--qemu", "--model", "zoo:tiny_cnn", "--scheme", "last-layer", "--camera"]
+    monkeypatch.setitem(sys.modules, "cv2", None)  # not installed: one line naming the extra
+    code, _, err = _run(capsys, *base, "0", "--label", "1", "--frames", "3")
+    assert code == 2
+    _one_line_error(err, "pip install 'kilotrain[camera]'")
+    monkeypatch.setitem(sys.modules, "cv2", types.SimpleNamespace(VideoCapture=_FakeCapture))
+    code, _, err = _run(capsys, *base, "3", "--label", "1", "--frames", "3")
+    assert code == 2
+    _one_line_error(err, "--camera 3: OpenCV cannot open camera 3")
+
+    code, out, err = _run(capsys, *base, "0", "--label", "1", "--frames", "6", "--report", str(tmp_path / "cam.json"))
+    assert code == 0, err
+    r = json.loads((tmp_path / "cam.json").read_text())
+    assert [rec["label"] for rec in r["records"]] == [1] * 6 and r["device"]["steps_done"] == 6
+    assert len({rec["sha256"] for rec in r["records"]}) == 6  # six different frames
+    code, out, err = _run(capsys, "verify", str(tmp_path / "cam.json"))
+    assert code == 0 and out.startswith("OK: 6 frames replayed (6 training steps)"), out + err
+
+    code, out, err = _run(capsys, *base, "0", "--infer", "--frames", "3", "--report", str(tmp_path / "inf.json"))
+    assert code == 0, err
+    r = json.loads((tmp_path / "inf.json").read_text())
+    assert [rec["phase"] for rec in r["records"]] == ["infer"] * 3 and len(r["records"][0]["answer"]["logits"]) == 10
+    assert r["start"] == "as found" and "predictions:" in out
+    code, out, err = _run(capsys, "verify", str(tmp_path / "inf.json"))
+    assert code == 0 and out.startswith("OK: 3 frames replayed (0 training steps)"), out + err
