@@ -172,10 +172,13 @@ static void kt_app_train_step(kt_frame_sink sink, uint8_t seq, const uint8_t *pa
     uint64_t t0 = kt_bsp_counter();
     r.status = kt_train_step(label, &r);
     uint64_t ticks = kt_bsp_counter() - t0 + kt_input_ticks;
+    uint8_t refused[KT_WIRE_TRAIN_STEP_ANSWER_SIZE];
+    /* Only an applied step replaces the cached answer: a retry of the last applied step must get
+       its own answer even after a refused request (docs/protocol.md, exactly-once). */
+    uint8_t *a = (r.status == KT_OK) ? kt_last_step_answer : refused;
     if (r.status == KT_OK) {
         kt_steps_done++;
     }
-    uint8_t *a = kt_last_step_answer;
     kt_wire_train_step_answer_put_step(a, step);
     kt_wire_train_step_answer_put_status(a, r.status);
     kt_wire_train_step_answer_put_p_label_q15(a, r.p_label_q15);
@@ -183,8 +186,8 @@ static void kt_app_train_step(kt_frame_sink sink, uint8_t seq, const uint8_t *pa
     kt_wire_train_step_answer_put_saturated(a, r.saturated);
     kt_wire_train_step_answer_put_ticks(a, ticks);
     kt_wire_train_step_answer_put_stack_high_water(a, kt_bsp_stack_high_water());
-    kt_frame_send(sink, KT_FRAME_TRAIN_STEP | KT_FRAME_ANSWER, seq, kt_last_step_answer,
-                  sizeof kt_last_step_answer);
+    kt_frame_send(sink, KT_FRAME_TRAIN_STEP | KT_FRAME_ANSWER, seq, a,
+                  KT_WIRE_TRAIN_STEP_ANSWER_SIZE);
 }
 
 /* EVAL counters: frames classified and right answers since the last restart. */
@@ -222,6 +225,10 @@ static void kt_app_eval(kt_frame_sink sink, uint8_t seq, const uint8_t *payload,
 
 static void kt_app_infer(kt_frame_sink sink, uint8_t seq)
 {
+    if ((uint32_t)kt_train_classes > KT_FRAME_MAX_PAYLOAD - KT_WIRE_INFER_ANSWER_SIZE) {
+        kt_frame_send_error(sink, seq, KT_ERR_BAD_PAYLOAD, (uint32_t)kt_train_classes);
+        return; /* the logits do not fit one frame */
+    }
     kt_train_result r = {0, 0, 0, 0};
     uint64_t t0 = kt_bsp_counter();
     kt_status s = kt_train_eval(0, &r);

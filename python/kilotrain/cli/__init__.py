@@ -4,7 +4,9 @@ library function (``kilotrain.jobs`` or ``kilotrain.device``) and prints what it
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Callable
 
 from kilotrain import __version__
@@ -28,14 +30,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM: unwind like Ctrl-C, so every ``finally`` runs (boards stop, ports close)."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
     try:
         return func(args)
     except (ToolError, ValueError, FileNotFoundError, MissingExtra, DeviceError, DeviceTimeout) as exc:
         print(f"kilotrain: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("kilotrain: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -5,9 +5,11 @@ board's port); open a real board's serial port (:func:`open_serial`)."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import re
 import select
+import signal
 import socket
 import subprocess
 import time
@@ -53,6 +55,17 @@ def qemu_command(elf: Path, port: int | None, icount: bool = True) -> list[str]:
     return cmd
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: the kernel sends it SIGKILL when the process that started it
+    dies, however that happens (SIGTERM, SIGINT to its PID alone, SIGKILL, a crash), so no board
+    outlives its host (Linux prctl PR_SET_PDEATHSIG; elsewhere a no-op)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass
+
+
 def open_serial(path: str, baud: int = 115200, timeout: float = 10.0) -> Device:
     """A :class:`Device` on a serial port (a board's /dev/ttyACM0, a QEMU pty) through pyserial's
     ordinary ``Serial`` class; ToolError in one line when the port cannot be opened."""
@@ -81,6 +94,7 @@ class QemuBoard:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
+                preexec_fn=_die_with_parent,
             )
             self.pty_path = self._pty_path()
             self.device = open_serial(self.pty_path, 115200, timeout)
@@ -96,6 +110,7 @@ class QemuBoard:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            preexec_fn=_die_with_parent,
         )
         self.device = Device(self._connect(), timeout=timeout)
 
@@ -168,7 +183,9 @@ class NativeBoard:
     def __init__(self, program: Path, timeout: float = 10.0) -> None:
         from kilotrain.device.link import PipePort
 
-        self.proc = subprocess.Popen([str(program)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [str(program)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, preexec_fn=_die_with_parent
+        )
         self.device = Device(PipePort(self.proc, timeout=0.2), timeout=timeout)
 
     def close(self) -> None:

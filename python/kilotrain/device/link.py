@@ -82,7 +82,9 @@ class Device:
         self._seq = 0
 
     def next_seq(self) -> int:
-        self._seq = (self._seq + 1) & 0xFF
+        """1, 2, ..., 255, 1, ...: never 0, the seq of the device's reports about bytes it could not
+        tie to a frame (GARBAGE, a header cut short), so no such report is taken for an answer."""
+        self._seq = self._seq % 255 + 1
         return self._seq
 
     def send_raw(self, data: bytes) -> None:

@@ -8,6 +8,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 
+from kilotrain import contract
 from kilotrain.device import wire
 from kilotrain.device.wire import ANSWER, ErrorCode, FrameType
 
@@ -50,7 +51,8 @@ def encode(type_: int, seq: int, payload: bytes = b"") -> bytes:
 
 class FrameDecoder:
     """Feed received bytes; collect whole, CRC-checked frames. Bytes that do not form a valid
-    frame are counted in ``dropped`` (the host never answers them)."""
+    frame are counted in ``dropped`` (the host never answers them). A header declaring more than
+    ``contract.FRAME_MAX_PAYLOAD`` bytes is noise: it is skipped at once, never waited for."""
 
     def __init__(self) -> None:
         self._buf = bytearray()
@@ -71,6 +73,10 @@ class FrameDecoder:
             if len(self._buf) < HEADER.size:
                 return frames
             _, type_, seq, length = HEADER.unpack_from(self._buf)
+            if length > contract.FRAME_MAX_PAYLOAD:  # no device sends this: noise that looks like a header
+                self.dropped += 1
+                del self._buf[:1]  # resynchronise on the next magic, as the device does
+                continue
             total = HEADER.size + length + TRAILER.size
             if len(self._buf) < total:
                 return frames

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from kilotrain.data import datasets
+from kilotrain.device import wire
 from kilotrain.device.boards import QemuBoard
 from kilotrain.device.link import DeviceError
 from kilotrain.device.protocol import ErrorCode, FrameType
@@ -97,6 +98,14 @@ def test_steps_apply_exactly_once(digits_tiny: tuple[Graph, datasets.Dataset], q
         with pytest.raises(DeviceError) as err:
             board.device.request(FrameType.TRAIN_STEP, (5).to_bytes(4, "little") + (0).to_bytes(4, "little"))
         assert err.value.code == ErrorCode.STEP_ORDER and err.value.detail == 1
+        assert client.params_sha256() == after_first
+        # a refused step (label out of range) is answered but does not replace the cached answer:
+        # a retry of step 0 still gets step 0's own answer (it used to get the refusal)
+        client.upload(ds.x_train[1])
+        refused = board.device.call(wire.TRAIN_STEP_REQUEST, wire.TRAIN_STEP_ANSWER, step=1, label=99)
+        assert refused.status != 0 and refused.step == 1
+        retry = board.device.call(wire.TRAIN_STEP_REQUEST, wire.TRAIN_STEP_ANSWER, step=0, label=int(ds.y_train[0]))
+        assert (retry.step, retry.status, retry.p_label_q15) == (0, 0, first.p_label)
         assert client.params_sha256() == after_first
         # and training goes on with step 1
         assert client.step(ds.x_train[1], int(ds.y_train[1])).step == 1

@@ -135,3 +135,15 @@ def test_a_frame_cut_by_a_pause_is_sent_again(device: Device) -> None:
     finally:
         device.port = real
     assert device.echo(b"after") == b"after"
+
+
+def test_sequence_numbers_never_collide_with_noise_reports(native_program: Path) -> None:
+    """The device reports bytes it could not tie to a frame with seq 0. The host's sequence
+    numbers used to wrap 255 -> 0, so noise before the 256th request made the host take that report
+    for the request's answer (a TRAIN_STEP applied while the host believed it failed)."""
+    with NativeBoard(native_program) as board:
+        dev = board.device
+        for i in range(300):
+            dev.send_raw(b"\x00")  # one noise byte: the device reports GARBAGE (seq 0) before answering
+            assert dev.echo(i.to_bytes(2, "little")) == i.to_bytes(2, "little"), f"request {i + 1}"
+        assert dev.next_seq() != 0

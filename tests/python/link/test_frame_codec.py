@@ -45,3 +45,20 @@ def test_info_parse_rejects_short_payload() -> None:
         assert "shorter" in str(exc)
     else:
         raise AssertionError("a 2-byte INFO answer must be rejected")
+
+
+def test_a_header_with_an_impossible_length_is_skipped_at_once() -> None:
+    """Noise shaped like a header declaring 65535 bytes must not hold back the frames after it
+    (it used to: the decoder waited for ~64 KiB before looking again)."""
+    good = encode(0x81, 7, b"info")
+    dec = FrameDecoder()
+    frames = dec.feed(b"KT\x81\x05\xff\xff" + good)
+    assert [(f.type, f.seq, f.payload) for f in frames] == [(0x81, 7, b"info")]
+    assert dec.dropped > 0
+    # a length just above the protocol's maximum is noise too; the maximum itself is waited for
+    from kilotrain.contract import FRAME_MAX_PAYLOAD
+
+    over = b"KT\x81\x05" + (FRAME_MAX_PAYLOAD + 1).to_bytes(2, "little")
+    assert [f.seq for f in FrameDecoder().feed(over + good)] == [7]
+    at_max = encode(0x81, 9, bytes(FRAME_MAX_PAYLOAD))
+    assert [f.seq for f in FrameDecoder().feed(at_max)] == [9]
