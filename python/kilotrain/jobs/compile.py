@@ -49,7 +49,7 @@ class ModelSpec:
 
     def check(self) -> None:
         """ValueError with one line naming the bad option."""
-        if not self.lr > 0 or self.lr == float("inf"):
+        if not 0 < self.lr < float("inf"):
             raise ValueError(f"--lr must be a finite number > 0; got {self.lr}")
         if self.rounding not in ROUNDINGS:
             raise ValueError(f"--rounding must be one of {', '.join(ROUNDINGS)}; got {self.rounding!r}")

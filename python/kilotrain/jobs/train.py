@@ -45,8 +45,15 @@ class TrainJob:
         check_choice(self.engine, self.mode)
         if self.steps < 0:
             raise ValueError(f"--steps must be >= 0; got {self.steps}")
-        if not self.lr > 0:
-            raise ValueError(f"--lr must be > 0; got {self.lr}")
+        if not 0 < self.lr < float("inf"):
+            raise ValueError(f"--lr must be a finite number > 0; got {self.lr}")
+        if self.new_head is not None and self.new_head < 2:
+            raise ValueError(f"--new-head must be >= 2 (classes of the fresh classifier); got {self.new_head}")
+        if self.input_size is not None and self.input_size < 1:
+            raise ValueError(f"--input-size must be >= 1; got {self.input_size}")
+        for name, v in (("--limit", self.limit), ("--eval-limit", self.eval_limit)):
+            if v is not None and v < 1:
+                raise ValueError(f"{name} must be >= 1; got {v}")
         if self.rounding not in ROUNDINGS:
             raise ValueError(f"--rounding must be one of {', '.join(ROUNDINGS)}; got {self.rounding!r}")
 

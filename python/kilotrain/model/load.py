@@ -19,6 +19,10 @@ def load_model(spec: str | Path, num_classes: int | None = None, input_size: int
     if not spec.startswith("zoo:"):
         return load_tflite(spec)
     name = spec[4:]
+    if input_size is not None and input_size < 1:
+        raise ModelError(f"{spec}: input size must be >= 1 pixel; got {input_size}")
+    if num_classes is not None and num_classes < 2:
+        raise ModelError(f"{spec}: a classifier needs >= 2 classes; got {num_classes}")
     nc = num_classes or 10
     if name == "tiny_cnn":
         return zoo.tiny_cnn(input_size or 16, nc, seed=seed)

@@ -68,29 +68,52 @@ class _RawTensor:
 
 
 def load_tflite(path: str | Path) -> Graph:
-    """Read a .tflite file into a Graph. Raises ModelError for anything unreadable or unsupported."""
+    """Read a .tflite file into a Graph. Raises ModelError, one line naming the file, for anything
+    unreadable or unsupported."""
     p = Path(path)
     try:
         buf = p.read_bytes()
     except OSError as e:
-        raise ModelError(f"cannot read model {p}: {e}") from None
-    return read_tflite(buf, name=p.stem)
+        raise ModelError(f"cannot read model {p}: {e.strerror or e}") from None
+    return read_tflite(buf, name=p.stem, where=str(p))
 
 
-def read_tflite(buf: bytes, name: str = "") -> Graph:
-    """Parse TFLite flatbuffer bytes into a Graph (see :func:`load_tflite`)."""
+#: What reading a corrupt flatbuffer can raise (out-of-range offsets, bad lengths, bad UTF-8).
+_CORRUPT = (struct.error, IndexError, ValueError, TypeError, AttributeError, UnicodeDecodeError, OverflowError)
+
+
+def read_tflite(buf: bytes, name: str = "", where: str = "") -> Graph:
+    """Parse TFLite flatbuffer bytes into a Graph (see :func:`load_tflite`); ``where`` names the
+    source in messages (default: ``name``)."""
+    where = where or name or "model"
     buf = bytes(buf)
     if len(buf) < 8 or buf[4:8] != b"TFL3":
-        raise ModelError(f"{name or 'model'}: not a TFLite flatbuffer (no 'TFL3' file identifier in the first 8 bytes)")
+        raise ModelError(f"{where}: not a TFLite flatbuffer (no 'TFL3' file identifier in the first 8 bytes)")
     try:
         tensors, ops_raw, inputs, outputs = _parse(buf)
-    except ModelError:
-        raise
-    except (struct.error, IndexError, ValueError, TypeError, AttributeError, UnicodeDecodeError, OverflowError) as e:
+        _check_quantization(tensors)
+        return _build(tensors, ops_raw, inputs, outputs, name)
+    except ModelError as e:
+        raise ModelError(f"{where}: {e}") from None
+    except RecursionError:
+        raise ModelError(f"{where}: corrupt TFLite file (its tables nest without end)") from None
+    except _CORRUPT as e:
         raise ModelError(
-            f"{name or 'model'}: truncated or corrupt TFLite file ({len(buf)} bytes; reading it failed: {e})"
+            f"{where}: truncated or corrupt TFLite file ({len(buf)} bytes; reading it failed: {e})"
         ) from None
-    return _build(tensors, ops_raw, inputs, outputs, name)
+
+
+def _check_quantization(tensors: list[_RawTensor]) -> None:
+    """Every scale a positive finite number, every zero point an int8 value, one per channel at most."""
+    for i, r in enumerate(tensors):
+        if r.scale is None:
+            continue
+        if not np.all(np.isfinite(r.scale)) or not np.all(r.scale > 0):
+            raise ModelError(
+                f"tensor {i} '{r.name}': quantization scale {r.scale[:4].tolist()} is not a positive finite number"
+            )
+        if r.zero_point is not None and r.type == _INT8 and (np.any(r.zero_point < -128) or np.any(r.zero_point > 127)):
+            raise ModelError(f"tensor {i} '{r.name}': zero point outside [-128, 127]")
 
 
 def _parse(
@@ -145,12 +168,20 @@ def _parse(
         ins = [int(v) for v in o.InputsAsNumpy()] if o.InputsLength() else []
         outs = [int(v) for v in o.OutputsAsNumpy()] if o.OutputsLength() else []
         for v in ins + outs:
-            if v >= len(tensors):
-                raise ModelError(f"op {o_i} ({kind}) refers to tensor {v}, but the model has {len(tensors)}")
+            if not -1 <= v < len(tensors) or (v == -1 and v in outs):
+                raise ModelError(
+                    f"op {o_i} ({kind}) refers to tensor {v}; expected 0..{len(tensors) - 1} (-1: an absent input)"
+                )
         opts = o.BuiltinOptions()
         ops_raw.append((o_i, kind, ins, outs, (int(o.BuiltinOptionsType()), opts)))
     inputs = [int(v) for v in g.InputsAsNumpy()] if g.InputsLength() else []
     outputs = [int(v) for v in g.OutputsAsNumpy()] if g.OutputsLength() else []
+    for role, ids in (("input", inputs), ("output", outputs)):
+        if not ids:
+            raise ModelError(f"the graph has no {role}")
+        for v in ids:
+            if not 0 <= v < len(tensors):
+                raise ModelError(f"graph {role} tensor {v}; expected 0..{len(tensors) - 1}")
     return tensors, ops_raw, inputs, outputs
 
 

@@ -206,7 +206,7 @@ def resolve(spec: SchemeSpec, graph: Graph | None = None) -> SparseScheme:
             data = json.loads(path.read_text())
         except OSError as e:
             raise SchemeError(f"cannot read scheme file {path}: {e.strerror or e}") from None
-        except json.JSONDecodeError as e:
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise SchemeError(f"scheme file {path} is not valid JSON: {e}") from None
         return _from_dict(data, str(path))
     raise SchemeError(f"unknown scheme {s!r}; presets: {', '.join(PRESETS)}, or a .json file")

@@ -52,3 +52,32 @@ def test_bad_scheme_is_one_clear_error(capsys: pytest.CaptureFixture[str]) -> No
     assert cli.main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "99kb" in err[0]
+
+
+@pytest.mark.parametrize(
+    "extra,says",
+    [
+        (["--lr", "inf"], "--lr must be a finite number > 0; got inf"),
+        (["--lr", "nan"], "--lr must be a finite number > 0; got nan"),
+        (["--lr", "0"], "--lr must be a finite number > 0; got 0.0"),
+        (["--new-head", "0"], "--new-head must be >= 2"),
+        (["--new-head", "1"], "--new-head must be >= 2"),
+        (["--input-size", "0"], "--input-size must be >= 1; got 0"),
+        (["--steps", "-1"], "--steps must be >= 0"),
+    ],
+)
+def test_bad_training_options_are_one_line(capsys: pytest.CaptureFixture[str], extra: list[str], says: str) -> None:
+    """Refused before anything is loaded (--lr inf used to end in a traceback; --new-head 0 and
+    --input-size 0 were accepted, the latter silently meaning the default resolution)."""
+    argv = ["train", "zoo:tiny_cnn", "--dataset", "digits", "--steps", "1", *extra]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and says in err[0], err
+
+
+def test_zoo_input_size_zero_is_refused_by_the_loader() -> None:
+    from kilotrain.model.ir import ModelError
+    from kilotrain.model.load import load_model
+
+    with pytest.raises(ModelError, match=r"^zoo:mbv2-w0.35: input size must be >= 1 pixel; got 0$"):
+        load_model("zoo:mbv2-w0.35", 2, 0)
