@@ -35,6 +35,13 @@ extern "C" {
 void kt_app_handle(kt_frame_sink sink, uint8_t type, uint8_t seq, const uint8_t *payload,
                    uint16_t len);
 
+/**
+ * Take one received byte (@p c in [0, 255]) or one idle timeout of KT_FRAME_IDLE_MS (@p c < 0):
+ * advance the decoder and answer through @p sink what became complete (a request, or an error
+ * report). kt_app_serve() calls it for every byte; the fuzzer calls it directly.
+ */
+void kt_app_receive(kt_frame_decoder *decoder, kt_frame_sink sink, int32_t c);
+
 /** Serve requests from the board UART forever. */
 void kt_app_serve(kt_frame_decoder *decoder);
 

@@ -368,18 +368,21 @@ void kt_app_handle(kt_frame_sink sink, uint8_t type, uint8_t seq, const uint8_t 
     }
 }
 
+void kt_app_receive(kt_frame_decoder *decoder, kt_frame_sink sink, int32_t c)
+{
+    kt_frame_event ev =
+        (c < 0) ? kt_frame_decoder_idle(decoder) : kt_frame_decoder_feed(decoder, (uint8_t)c);
+    if (ev == KT_FRAME_EV_ERROR) {
+        kt_frame_send_error(sink, decoder->seq, decoder->error, decoder->detail);
+    } else if (ev == KT_FRAME_EV_READY) {
+        kt_app_handle(sink, decoder->type, decoder->seq, decoder->payload, decoder->len);
+    }
+}
+
 void kt_app_serve(kt_frame_decoder *decoder)
 {
     kt_frame_decoder_reset(decoder);
     for (;;) {
-        int32_t c = kt_bsp_getc_timeout(KT_FRAME_IDLE_MS);
-        kt_frame_event ev =
-            (c < 0) ? kt_frame_decoder_idle(decoder) : kt_frame_decoder_feed(decoder, (uint8_t)c);
-        if (ev == KT_FRAME_EV_ERROR) {
-            kt_frame_send_error(kt_bsp_write, decoder->seq, decoder->error, decoder->detail);
-        } else if (ev == KT_FRAME_EV_READY) {
-            kt_app_handle(kt_bsp_write, decoder->type, decoder->seq, decoder->payload,
-                          decoder->len);
-        }
+        kt_app_receive(decoder, kt_bsp_write, kt_bsp_getc_timeout(KT_FRAME_IDLE_MS));
     }
 }

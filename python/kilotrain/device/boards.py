@@ -1,6 +1,7 @@
 """Boot the qemu_m7 firmware in QEMU (mps2-an500, Cortex-M7) with its UART on a loopback TCP
-port (pyserial's ``socket://`` URL) or on a pseudo-terminal (pyserial's ``Serial``, as a real
-board's port); open a real board's serial port (:func:`open_serial`)."""
+port (pyserial's ``socket://`` URL; optionally through the fault-injecting proxy) or on a
+pseudo-terminal (pyserial's ``Serial``, as a real board's port); open a real board's serial port
+(:func:`open_serial`)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from pathlib import Path
 import serial
 
 from kilotrain.device.link import Device
+from kilotrain.device.proxy import FaultProxy, Faults
 from kilotrain.device.toolchain import ToolError, require
 
 QEMU_MACHINE = "mps2-an500"
@@ -82,8 +84,16 @@ class QemuBoard:
     opened like a board's serial port)."""
 
     def __init__(
-        self, elf: Path, port: int | None = None, timeout: float = 20.0, icount: bool = True, pty: bool = False
+        self,
+        elf: Path,
+        port: int | None = None,
+        timeout: float = 20.0,
+        icount: bool = True,
+        pty: bool = False,
+        faults: Faults | None = None,
+        fault_seed: int = 0,
     ) -> None:
+        self.proxy: FaultProxy | None = None
         if not Path(elf).exists():
             raise ToolError(f"firmware {elf} does not exist: build it with `pio run -e qemu_m7`")
         if pty:
@@ -112,6 +122,8 @@ class QemuBoard:
             stderr=subprocess.PIPE,
             preexec_fn=_die_with_parent,
         )
+        if faults is not None:  # the host talks to QEMU through the fault-injecting proxy
+            self.proxy = FaultProxy(self.port, faults, fault_seed)
         self.device = Device(self._connect(), timeout=timeout)
 
     def _pty_path(self) -> str:
@@ -143,7 +155,8 @@ class QemuBoard:
                     f"QEMU exited with code {self.proc.returncode}: {err.splitlines()[-1] if err else 'no message'}"
                 )
             try:
-                port = serial.serial_for_url(f"socket://127.0.0.1:{self.port}", timeout=0.2)
+                to = self.proxy.port if self.proxy is not None else self.port
+                port = serial.serial_for_url(f"socket://127.0.0.1:{to}", timeout=0.2)
                 # small request frames must not wait for Nagle / delayed ACKs (40 ms each)
                 sock = getattr(port, "_socket", None)
                 if sock is not None:
@@ -159,6 +172,8 @@ class QemuBoard:
         if getattr(self, "device", None) is not None:
             with contextlib.suppress(Exception):
                 self.device.close()
+        if self.proxy is not None:
+            self.proxy.close()
         if self.proc.poll() is None:
             self.proc.terminate()
             try:

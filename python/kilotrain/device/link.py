@@ -71,15 +71,24 @@ class PipePort:
                 self.proc.wait()
 
 
+#: Reports that carry the request's seq but mean the device never executed it: the line paused
+#: inside the frame (TRUNCATED), its bytes were damaged (CRC) or its length field was (LENGTH).
+NOT_EXECUTED = (ErrorCode.TRUNCATED, ErrorCode.CRC, ErrorCode.LENGTH)
+
+
 class Device:
     """Request/answer exchange with sequence numbers over any Port."""
 
-    def __init__(self, port: Port, timeout: float = 10.0) -> None:
+    def __init__(self, port: Port, timeout: float = 10.0, resend_after: float | None = None) -> None:
         self.port = port
         self.timeout = timeout
+        #: Resend a request (same seq) after this long without its answer, until ``timeout``: for
+        #: lossy links (every request is safe to repeat, docs/protocol.md). None: never.
+        self.resend_after = resend_after
         self._decoder = FrameDecoder()
         self._pending: list[Frame] = []
         self._seq = 0
+        self.resends = 0  # requests sent again (after CRC / TRUNCATED reports or a silence)
 
     def next_seq(self) -> int:
         """1, 2, ..., 255, 1, ...: never 0, the seq of the device's reports about bytes it could not
@@ -108,20 +117,35 @@ class Device:
         """Send one request and return its answer; an ERROR answer raises DeviceError.
 
         A request the device reports as cut short (TRUNCATED: the line paused inside the frame for
-        longer than the device's idle timeout, e.g. a busy host) or corrupted (CRC) was not
-        executed, so it is sent again with the same sequence number, up to ``resends`` times."""
+        longer than the device's idle timeout, e.g. a busy host) or damaged (CRC, or LENGTH: a
+        length field hit by noise) was not executed, so it is sent again with the same sequence
+        number, up to ``resends`` times (with ``resend_after``: until the timeout)."""
         seq = self.next_seq()
         data = encode(type_, seq, payload)
         self.port.write(data)
         sent = 0
+        total = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + total
         while True:
-            frame = self.read_frame(timeout)
+            wait = deadline - time.monotonic()
+            if self.resend_after is not None:
+                wait = min(wait, self.resend_after)
+            try:
+                frame = self.read_frame(max(wait, 0.0))
+            except DeviceTimeout:
+                if time.monotonic() >= deadline or self.resend_after is None:
+                    raise DeviceTimeout(f"no answer from the device within {total:.1f} s") from None
+                self.resends += 1
+                self.port.write(data)
+                continue
             if frame.seq != seq:
                 continue  # a stale answer or error about earlier bytes
             if frame.is_error:
                 code, detail = frame.error()
-                if code in (ErrorCode.TRUNCATED, ErrorCode.CRC) and sent < resends:
+                again = sent < resends or (self.resend_after is not None and time.monotonic() < deadline)
+                if code in NOT_EXECUTED and again:
                     sent += 1
+                    self.resends += 1
                     self.port.write(data)
                     continue
                 raise DeviceError(code, detail, frame.seq)

@@ -16,6 +16,7 @@ from kilotrain.paths import REPO_ROOT
 
 APT_PACKAGES = "gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
 APT_FIX = f"apt-get install -y --no-install-recommends {APT_PACKAGES}  (or run tools/setup)"
+CLANG_FIX = "apt-get install -y --no-install-recommends clang-14 libclang-rt-14-dev  (or run tools/setup)"
 CORE_DIR = REPO_ROOT / ".pio" / "core"
 SCONS_SHIM = REPO_ROOT / "tools" / "pio" / "tool-scons"
 
@@ -37,6 +38,7 @@ TOOLS = (
     Tool("ARM compiler", "arm-none-eabi-gcc", ("--version",), APT_FIX),
     Tool("QEMU (Cortex-M)", "qemu-system-arm", ("--version",), APT_FIX),
     Tool("OpenOCD (board upload)", "openocd", ("--version",), APT_FIX),
+    Tool("clang (libFuzzer + sanitizers)", "clang-14", ("--version",), CLANG_FIX),
 )
 
 

@@ -62,3 +62,42 @@ def test_a_header_with_an_impossible_length_is_skipped_at_once() -> None:
     assert [f.seq for f in FrameDecoder().feed(over + good)] == [7]
     at_max = encode(0x81, 9, bytes(FRAME_MAX_PAYLOAD))
     assert [f.seq for f in FrameDecoder().feed(at_max)] == [9]
+
+
+class _ScriptedPort:
+    """A port whose device answers the first copy of a request with ``first`` and later copies
+    with the echo answer."""
+
+    def __init__(self, first: bytes) -> None:
+        self.first, self.out, self.copies = first, bytearray(), 0
+
+    def write(self, data: bytes) -> int:
+        from kilotrain.device.protocol import FrameDecoder
+
+        (req,) = FrameDecoder().feed(data)
+        self.copies += 1
+        if self.copies == 1:
+            self.out += encode(FrameType.ERROR, req.seq, self.first)
+        else:
+            self.out += encode(req.type | 0x80, req.seq, req.payload)
+        return len(data)
+
+    def read(self, n: int) -> bytes:
+        chunk, self.out[:] = bytes(self.out[:n]), self.out[n:]
+        return chunk
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_request_whose_length_field_was_damaged_is_sent_again() -> None:
+    """Noise in the length field makes the device report LENGTH with the request's seq: it did not
+    execute the request, so the host sends it again (the soak through the proxy used to stop here)."""
+    from kilotrain.device import wire
+    from kilotrain.device.link import Device
+
+    for code in (wire.ErrorCode.LENGTH, wire.ErrorCode.CRC, wire.ErrorCode.TRUNCATED):
+        port = _ScriptedPort(wire.ERROR.encode(code=int(code), detail=32776))
+        dev = Device(port, timeout=2)  # type: ignore[arg-type]
+        assert dev.echo(b"abc") == b"abc"
+        assert port.copies == 2 and dev.resends == 1
