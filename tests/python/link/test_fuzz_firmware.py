@@ -1,6 +1,6 @@
 """The firmware's frame decoder and command handler under libFuzzer with AddressSanitizer and
 UndefinedBehaviorSanitizer (device/fuzz.py, tests/fuzz/): a bounded run of each target from the
-committed seed corpus must end without a finding. The long run is ``tools/run fuzz --seconds 600``
+committed seed corpus must end without a finding. The long run is ``tools/run fuzz --seconds 300``
 (docs/reliability.md)."""
 
 from __future__ import annotations
