@@ -14,8 +14,11 @@ from pathlib import Path
 import pytest
 
 HOST = """
-import sys, time
+import signal, sys, time
 from pathlib import Path
+# as started from a shell: Ctrl-C raises KeyboardInterrupt (a test runner may have SIGINT ignored,
+# and an ignored signal stays ignored across exec)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from kilotrain.device.boards import NativeBoard, QemuBoard
 board = QemuBoard(Path(sys.argv[1]), icount=False) if sys.argv[2] == "qemu" else NativeBoard(Path(sys.argv[1]))
 board.device.echo(b"up")
