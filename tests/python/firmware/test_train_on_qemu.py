@@ -71,12 +71,12 @@ def test_tiny_cnn_presets(digits_tiny: tuple[Graph, datasets.Dataset], spec: str
 
 
 @pytest.mark.slow
-def test_person_detect_on_lfw_200_steps_mixed_scheme(qemu_elf: Path) -> None:
+def test_person_detect_on_lfw_100_steps_mixed_scheme(qemu_elf: Path) -> None:
     """A real model on real data: biases of the last 6 layers, partial-channel weights of two."""
     graph = load_tflite(data_file("person_detection/person_detect.tflite"))
     ds = datasets.load("lfw", graph.input, seed=0)
     spec = {"n_bias_update": 6, "weight_layers": [26, 24], "ratios": [0.25, 0.125]}
-    _train_and_compare(graph, spec, ds.x_train, ds.y_train, steps=200, check_every=50)
+    _train_and_compare(graph, spec, ds.x_train, ds.y_train, steps=100, check_every=50)
 
 
 def test_steps_apply_exactly_once(digits_tiny: tuple[Graph, datasets.Dataset], qemu_elf: Path) -> None:
