@@ -96,16 +96,10 @@ class QemuBoard:
         self.proxy: FaultProxy | None = None
         if not Path(elf).exists():
             raise ToolError(f"firmware {elf} does not exist: build it with `pio run -e qemu_m7`")
+        self.timeout = timeout
         if pty:
             self.port = None
-            self.timeout = timeout
-            self.proc = subprocess.Popen(
-                qemu_command(Path(elf), None, icount),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                preexec_fn=_die_with_parent,
-            )
+            self.proc = self._start(qemu_command(Path(elf), None, icount))
             self.pty_path = self._pty_path()
             self.device = open_serial(self.pty_path, 115200, timeout)
             return
@@ -114,17 +108,17 @@ class QemuBoard:
                 f"TCP port {port} on 127.0.0.1 is busy: free it or pass another --port (0 picks a free one)"
             )
         self.port = port or free_port()
-        self.timeout = timeout
-        self.proc = subprocess.Popen(
-            qemu_command(Path(elf), self.port, icount),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            preexec_fn=_die_with_parent,
-        )
+        self.proc = self._start(qemu_command(Path(elf), self.port, icount))
         if faults is not None:  # the host talks to QEMU through the fault-injecting proxy
             self.proxy = FaultProxy(self.port, faults, fault_seed)
         self.device = Device(self._connect(), timeout=timeout)
+
+    @staticmethod
+    def _start(cmd: list[str]) -> subprocess.Popen[bytes]:
+        """QEMU with its messages piped to us, dying with this process (:func:`_die_with_parent`)."""
+        return subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_die_with_parent
+        )
 
     def _pty_path(self) -> str:
         """The /dev/pts device QEMU announces ("char device redirected to /dev/pts/N")."""

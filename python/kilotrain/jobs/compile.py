@@ -24,10 +24,11 @@ from kilotrain.codegen import emit
 from kilotrain.codegen.train import render_train
 from kilotrain.data import datasets
 from kilotrain.device import memory
+from kilotrain.jobs.engines import check_options
 from kilotrain.jobs.train import load_for_dataset
 from kilotrain.model.ir import Graph
 from kilotrain.paths import compiled_dir
-from kilotrain.training.plan import ROUNDINGS, TrainPlan, build_plan
+from kilotrain.training.plan import TrainPlan, build_plan
 
 #: Boards ``compile`` targets: the ones with a memory map, and the host build.
 COMPILE_BOARDS: tuple[str, ...] = (*memory.BOARDS, "native")
@@ -49,12 +50,7 @@ class ModelSpec:
 
     def check(self) -> None:
         """ValueError with one line naming the bad option."""
-        if not 0 < self.lr < float("inf"):
-            raise ValueError(f"--lr must be a finite number > 0; got {self.lr}")
-        if self.rounding not in ROUNDINGS:
-            raise ValueError(f"--rounding must be one of {', '.join(ROUNDINGS)}; got {self.rounding!r}")
-        if self.input_size is not None and self.input_size < 1:
-            raise ValueError(f"--input-size must be >= 1; got {self.input_size}")
+        check_options(lr=self.lr, rounding=self.rounding, input_size=self.input_size)
 
     def to_json(self, plan: TrainPlan) -> dict[str, Any]:
         """The spec with the scheme resolved to its JSON object (a preset or file may change)."""
@@ -74,6 +70,13 @@ class ModelSpec:
         if not isinstance(d, dict) or not keys <= set(d):
             raise ValueError(f"{where}: expected a model spec with {', '.join(sorted(keys))}")
         return cls(d["model"], d["scheme"], d["input_size"], d["dataset"], float(d["lr"]), d["rounding"])
+
+
+def class_names(dataset: str | None, plan: TrainPlan) -> tuple[str, ...]:
+    """One name per classifier output: the data set's class names, then the output's index."""
+    n = int(np.prod(plan.graph.tensors[plan.logits].shape))
+    names = list(datasets.CLASS_NAMES[dataset])[:n] if dataset else []
+    return tuple(names + [str(i) for i in range(len(names), n)])
 
 
 def plan_for(spec: ModelSpec) -> tuple[Graph, TrainPlan]:
@@ -106,8 +109,6 @@ def run_compile(job: CompileJob, out_dir: Path | None = None) -> dict[str, Any]:
     if job.board in memory.BOARDS:
         memory.check_fits(plan, budget, memory.board_memory(job.board))
     t = graph.input
-    n_out = int(np.prod(graph.tensors[plan.logits].shape))
-    names = list(datasets.CLASS_NAMES[job.dataset]) if job.dataset else []
     scheme_json = plan.scheme.to_json()
     manifest: dict[str, Any] = {
         "kilotrain": __version__,
@@ -128,7 +129,7 @@ def run_compile(job: CompileJob, out_dir: Path | None = None) -> dict[str, Any]:
             "zero_point": int(t.zp),
             "rule": "grayscale_bytes" if int(t.shape[-1]) == 1 else "imagenet",
         },
-        "classes": names[:n_out] + [str(i) for i in range(len(names), n_out)],
+        "classes": list(class_names(job.dataset, plan)),
         "dataset": job.dataset,
         "plan": budget.as_dict(),
         "source": "kt_train.c",

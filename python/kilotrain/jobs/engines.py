@@ -10,7 +10,7 @@ from kilotrain.kernels import forward as c_forward
 from kilotrain.model import ops
 from kilotrain.reference.executor import ForwardKernels
 from kilotrain.training.engines import FloatEngine, KernelEngine, TrainEngine
-from kilotrain.training.plan import TrainPlan
+from kilotrain.training.plan import ROUNDINGS, TrainPlan
 
 #: Training modes: the integer step with QAS, without QAS, or the fp32 reference.
 MODES: tuple[str, ...] = ("int8", "int8-noqas", "fp32")
@@ -23,6 +23,17 @@ def check_choice(engine: str, mode: str) -> None:
     ops.check_engine(engine)
     if engine == "qemu" and mode == "fp32":
         raise ValueError("--engine qemu runs the integer step; --mode fp32 is the float reference (golden engine only)")
+
+
+def check_options(*, lr: float | None = None, rounding: str | None = None, input_size: int | None = None) -> None:
+    """ValueError (one line naming the flag) for a learning rate that is not a finite number > 0,
+    an unknown rounding or an input size < 1; None skips a check."""
+    if lr is not None and not 0 < lr < float("inf"):
+        raise ValueError(f"--lr must be a finite number > 0; got {lr}")
+    if rounding is not None and rounding not in ROUNDINGS:
+        raise ValueError(f"--rounding must be one of {', '.join(ROUNDINGS)}; got {rounding!r}")
+    if input_size is not None and input_size < 1:
+        raise ValueError(f"--input-size must be >= 1; got {input_size}")
 
 
 def forward_kernels(engine: str) -> ForwardKernels:

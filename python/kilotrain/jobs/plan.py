@@ -12,6 +12,7 @@ from typing import Any
 from kilotrain.codegen.train import ARENA_PARTS, render_train
 from kilotrain.device import memory
 from kilotrain.extras import require
+from kilotrain.jobs.engines import check_options
 from kilotrain.jobs.train import load_for_dataset
 from kilotrain.training.plan import build_plan
 
@@ -29,8 +30,7 @@ class PlanJob:
     def check(self) -> None:
         if self.board not in memory.BOARDS:
             raise ValueError(f"--board must be one of {', '.join(memory.BOARDS)}; got {self.board!r}")
-        if self.input_size is not None and self.input_size < 1:
-            raise ValueError(f"--input-size must be >= 1; got {self.input_size}")
+        check_options(input_size=self.input_size)
 
 
 def run_plan(job: PlanJob) -> dict[str, Any]:

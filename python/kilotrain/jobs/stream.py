@@ -37,7 +37,7 @@ from kilotrain.device import wire
 from kilotrain.device.boards import QemuBoard, open_serial
 from kilotrain.device.link import Device, DeviceError, DeviceTimeout
 from kilotrain.device.train_client import TrainClient, build_with_training
-from kilotrain.jobs.compile import ModelSpec, plan_for, read_manifest
+from kilotrain.jobs.compile import ModelSpec, class_names, plan_for, read_manifest
 from kilotrain.model.ir import Graph
 from kilotrain.training import step as train_golden
 from kilotrain.training.plan import TrainPlan
@@ -142,12 +142,6 @@ def expected_spec(job: StreamJob) -> tuple[ModelSpec, str]:
     return ModelSpec.from_json(m["spec"], "the compiled manifest"), "the compiled manifest (kilotrain compile)"
 
 
-def class_names(spec: ModelSpec, plan: TrainPlan) -> tuple[str, ...]:
-    n = int(np.prod(plan.graph.tensors[plan.logits].shape))
-    names = list(datasets.CLASS_NAMES.get(spec.dataset or "", ()))[:n]
-    return tuple(names + [str(i) for i in range(len(names), n)])
-
-
 def load_source(job: StreamJob, graph: Graph, names: tuple[str, ...]) -> Dataset | None:
     """The labelled frames of a data set or folder, split (None for a camera)."""
     n_out = len(names)
@@ -167,14 +161,16 @@ def load_source(job: StreamJob, graph: Graph, names: tuple[str, ...]) -> Dataset
     return data
 
 
-def _check_identity(info: Any, spec: ModelSpec, graph: Graph, plan: TrainPlan, where: str, port: str) -> None:
-    """The device must run the expected model and plan; one line otherwise."""
+def _check_identity(
+    info: Any, spec: ModelSpec, plan: TrainPlan, digests: tuple[str, str], where: str, port: str
+) -> None:
+    """The device must run the expected model and plan (``digests``: theirs); one line otherwise."""
     if info.protocol_version != wire.PROTOCOL_VERSION:
         raise StreamError(
             f"the device on {port} speaks protocol {info.protocol_version}; this host speaks "
             f"{wire.PROTOCOL_VERSION}: rebuild and flash the firmware with this kilotrain"
         )
-    want_model, want_train = digest64(graph.digest()), digest64(plan.digest())
+    want_model, want_train = digest64(digests[0]), digest64(digests[1])
     if info.model_digest == 0:
         raise StreamError(
             f"the device on {port} runs the firmware without a model; the host expects "
@@ -271,20 +267,22 @@ def run_stream(job: StreamJob, progress: bool = False) -> dict[str, Any]:
     job.check()
     spec, where = expected_spec(job)
     graph, plan = plan_for(spec)
-    names = class_names(spec, plan)
+    names = class_names(spec.dataset, plan)
     data = load_source(job, graph, names)
     if data is not None and job.folder is not None:  # the folder names its classes
         names = tuple(data.class_names) + names[len(data.class_names) :]
-    camera = sources.Camera(job.camera, graph.input, job.label) if job.camera is not None else None
-    if camera is not None and job.label is not None and not 0 <= job.label < len(names):
+    if job.camera is not None and job.label is not None and not 0 <= job.label < len(names):
         raise StreamError(f"--label {job.label} is not a class of the model (0 .. {len(names) - 1})")
+    digests = (graph.digest(), plan.digest())
+    camera = sources.Camera(job.camera, graph.input, job.label) if job.camera is not None else None
     rec = _Recorder()
     t0 = time.time()
+    device: Device | None = None
     board = None
     try:
         device, board, port = _open(job, plan, graph)
         info = _hello(device, port, job.baud)
-        _check_identity(info, spec, graph, plan, where, port)
+        _check_identity(info, spec, plan, digests, where, port)
         client = TrainClient(device)
         steps_found = client.steps_done
         summary: dict[str, Any] = {}
@@ -370,9 +368,9 @@ def run_stream(job: StreamJob, progress: bool = False) -> dict[str, Any]:
     finally:
         if camera is not None:
             camera.close()
-        if board is not None:
+        if board is not None:  # closes its device too
             board.close()
-        elif "device" in locals():
+        elif device is not None:
             device.close()
     fwd_ticks = [r["answer"]["ticks"] for r in rec.records if r["phase"] != "train"]  # EVAL, INFER
     if per_tick and ins:
@@ -394,8 +392,8 @@ def run_stream(job: StreamJob, progress: bool = False) -> dict[str, Any]:
         "mode": job.mode,
         "spec": spec.to_json(plan),
         "model_name": graph.name or Path(spec.model).stem,
-        "model_digest": graph.digest(),
-        "train_digest": plan.digest(),
+        "model_digest": digests[0],
+        "train_digest": digests[1],
         "class_names": list(names),
         "source": source,
         "link": {"port": "qemu" if job.qemu else job.port, "baud": None if job.qemu else job.baud},

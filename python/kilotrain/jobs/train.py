@@ -13,12 +13,11 @@ import numpy as np
 
 from kilotrain.data import datasets
 from kilotrain.data.datasets import Dataset
-from kilotrain.jobs.engines import check_choice, train_engine
+from kilotrain.jobs.engines import check_choice, check_options, train_engine
 from kilotrain.model.ir import Graph
 from kilotrain.model.load import load_model
 from kilotrain.training import plan as train_plan
 from kilotrain.training.head import new_head
-from kilotrain.training.plan import ROUNDINGS
 from kilotrain.training.scheme import classifier_op
 
 
@@ -45,17 +44,12 @@ class TrainJob:
         check_choice(self.engine, self.mode)
         if self.steps < 0:
             raise ValueError(f"--steps must be >= 0; got {self.steps}")
-        if not 0 < self.lr < float("inf"):
-            raise ValueError(f"--lr must be a finite number > 0; got {self.lr}")
+        check_options(lr=self.lr, rounding=self.rounding, input_size=self.input_size)
         if self.new_head is not None and self.new_head < 2:
             raise ValueError(f"--new-head must be >= 2 (classes of the fresh classifier); got {self.new_head}")
-        if self.input_size is not None and self.input_size < 1:
-            raise ValueError(f"--input-size must be >= 1; got {self.input_size}")
         for name, v in (("--limit", self.limit), ("--eval-limit", self.eval_limit)):
             if v is not None and v < 1:
                 raise ValueError(f"{name} must be >= 1; got {v}")
-        if self.rounding not in ROUNDINGS:
-            raise ValueError(f"--rounding must be one of {', '.join(ROUNDINGS)}; got {self.rounding!r}")
 
 
 def load_for_dataset(model: str, dataset: str | None, input_size: int | None) -> Graph:

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from kilotrain.codegen.model import digest64
+from kilotrain.device.train_client import state_from_params
 from kilotrain.jobs.compile import ModelSpec, plan_for
 from kilotrain.jobs.stream import REPORT_FORMAT, frame_sha256, report_digest
 from kilotrain.training import step as train_golden
@@ -94,8 +95,6 @@ def load_report(path: Path) -> tuple[dict[str, Any], np.ndarray, bytes]:
 def first_param_difference(plan: TrainPlan, state: TrainState, blob: bytes) -> str | None:
     """Where the device's parameters (PARAMS_READ order) first differ from the state's: the op,
     the tensor and the output channel; None when equal."""
-    from kilotrain.device.train_client import state_from_params
-
     try:
         dev = state_from_params(plan, blob)
     except ValueError as e:
@@ -132,17 +131,14 @@ def run_verify(path: Path, progress: bool = False) -> Verdict:
     report, frames, blob = load_report(Path(path))
     spec = ModelSpec.from_json(report.get("spec"), f"{Path(path).name} spec")
     _, plan = plan_for(spec)
-    if plan.digest() != report["train_digest"] or f"{digest64(plan.digest()):016x}" != report["device"]["train_digest"]:
+    digest = plan.digest()
+    if digest != report["train_digest"] or f"{digest64(digest):016x}" != report["device"]["train_digest"]:
         raise VerifyError(
-            f"{Path(path).name}: its model spec gives plan {plan.digest()[:16]}, but the device ran "
+            f"{Path(path).name}: its model spec gives plan {digest[:16]}, but the device ran "
             f"{report['device']['train_digest']}: the model file or kilotrain changed since the run"
         )
-    if report["start"] == "reset":
-        state = train_golden.init_state(plan)
-    else:
-        from kilotrain.device.train_client import state_from_params
-
-        state = state_from_params(plan, blob)
+    # a --train run starts from the flashed parameters; --eval/--infer evaluate what they found
+    state = train_golden.init_state(plan) if report["start"] == "reset" else state_from_params(plan, blob)
     state.lr_shift = int(report["lr_shift"])
     first: str | None = None
     steps = 0
