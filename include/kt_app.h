@@ -16,7 +16,7 @@ extern "C" {
 #define KT_FW_VERSION_MAJOR 0
 #define KT_FW_VERSION_MINOR 1
 #define KT_FW_VERSION_PATCH 0
-#define KT_PROTOCOL_VERSION 2
+#define KT_PROTOCOL_VERSION 3
 
 #ifndef KT_FRAME_IDLE_MS
 /** Idle time after which a partial frame counts as truncated (board clock; virtual on QEMU). */
@@ -29,7 +29,7 @@ extern "C" {
  * stops the build when the header's KT_WIRE_SCHEMA_VERSION differs. Change it together with the
  * schema's SCHEMA_VERSION, after updating the code to the new layouts.
  */
-#define KT_WIRE_RUNTIME_VERSION 2
+#define KT_WIRE_RUNTIME_VERSION 3
 
 /** Answer one valid request frame through @p sink (an answer or an error frame). */
 void kt_app_handle(kt_frame_sink sink, uint8_t type, uint8_t seq, const uint8_t *payload,
@@ -42,7 +42,8 @@ void kt_app_handle(kt_frame_sink sink, uint8_t type, uint8_t seq, const uint8_t 
  */
 void kt_app_receive(kt_frame_decoder *decoder, kt_frame_sink sink, int32_t c);
 
-/** Serve requests from the board UART forever. */
+/** Restore the newest valid checkpoint (a training image), then serve requests from the board
+ *  UART forever. */
 void kt_app_serve(kt_frame_decoder *decoder);
 
 #ifdef __cplusplus

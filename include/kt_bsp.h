@@ -1,7 +1,8 @@
 /**
  * @file kt_bsp.h
  * @brief The one board interface every kilotrain target implements: UART bytes, a cycle /
- *        instruction counter, stack high-water mark and (QEMU only) an exit code.
+ *        instruction counter, stack high-water mark, reset, a two-slot checkpoint store and
+ *        (QEMU only) an exit code.
  *
  * Implementations: firmware/bsp/kt_bsp_mps2.c (QEMU mps2-an500), kt_bsp_stm32f746.c
  * (STM32F746 Discovery, register level, no HAL), kt_bsp_native.c (host: stdin/stdout).
@@ -11,6 +12,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "kt_types.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -74,6 +77,29 @@ void kt_bsp_exit(int code);
  * zeroed. Waits until the bytes already written have left the UART. Does not return.
  */
 void kt_bsp_reset(void);
+
+/*
+ * The checkpoint store (firmware/app/kt_checkpoint.c, docs/reliability.md): two slots of equal
+ * size that survive a reset, read memory-mapped and written like NOR flash: an erase sets a whole
+ * slot to 0xFF, a program only clears bits. STM32F746: flash sectors 6 and 7; QEMU: the same
+ * addresses of its flash RAM; native: a file named by the environment variable KT_STORE.
+ */
+
+/** Bytes of each slot; 0 when the board has no store (or the image overlaps it). */
+uint32_t kt_bsp_store_slot_size(void);
+
+/** Slot @p slot (0 or 1) for reading, kt_bsp_store_slot_size() bytes; NULL without a store. */
+const uint8_t *kt_bsp_store_slot(uint32_t slot);
+
+/** Erase slot @p slot to 0xFF. KT_ARG_ERROR for a bad slot or when the hardware reports an error. */
+kt_status kt_bsp_store_erase(uint32_t slot);
+
+/**
+ * Program @p len bytes at @p offset of slot @p slot (erased beforehand). Bytes are written in
+ * order: a reset part way leaves a prefix written and the rest erased. KT_ARG_ERROR outside the
+ * slot or when the hardware reports an error.
+ */
+kt_status kt_bsp_store_program(uint32_t slot, uint32_t offset, const uint8_t *data, uint32_t len);
 
 #ifdef __cplusplus
 }

@@ -41,6 +41,21 @@ typedef struct {
 extern const kt_train_segment kt_train_segments[];
 extern const uint32_t kt_train_segment_count;
 
+/** One contiguous piece of the mutable training state (kt_train_state[]). */
+typedef struct {
+    uint8_t *data;
+    uint32_t size;
+} kt_train_state_segment;
+
+/**
+ * The mutable training state a checkpoint holds (firmware/app/kt_checkpoint.c), in order: the
+ * SRAM copies of the trainable parameters (the frozen rows of a split filter stay in flash and
+ * are not part of it), then the gradient exponents (int32 each). With kt_train_steps() and
+ * kt_train_lr_shift() it is everything a step depends on besides the input and the label.
+ */
+extern const kt_train_state_segment kt_train_state[];
+extern const uint32_t kt_train_state_count;
+
 /** Outputs of the classifier (the logits' size). */
 extern const int32_t kt_train_classes;
 
@@ -65,6 +80,13 @@ kt_status kt_train_set_lr_shift(int32_t lr_shift);
 
 /** The learning-rate exponent in force. */
 int32_t kt_train_lr_shift(void);
+
+/** Steps applied since reset (or since the restored checkpoint's start); the key of the
+ *  stochastic weight rounding. */
+uint32_t kt_train_steps(void);
+
+/** Set the applied-step count (restoring a checkpoint). */
+void kt_train_set_steps(uint32_t steps);
 
 #ifdef __cplusplus
 }

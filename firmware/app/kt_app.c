@@ -7,6 +7,7 @@
 #include "kt_model.h"
 #endif
 #ifdef KT_HAVE_TRAIN
+#include "kt_checkpoint.h"
 #include "kt_train.h"
 #endif
 
@@ -147,9 +148,11 @@ static void kt_app_output_read(kt_frame_sink sink, uint8_t seq, const uint8_t *p
 
 #ifdef KT_HAVE_TRAIN
 /* Exactly-once steps: the host names the step it wants applied; a repeat of the last step
- * (a retry after a lost answer) gets the cached answer and changes nothing. */
-static uint32_t kt_steps_done;
+ * (a retry after a lost answer) gets the cached answer and changes nothing. kt_cached_steps is
+ * the step count the cached answer left behind (0: no answer cached, as after boot or a restore,
+ * when a repeat of the restored state's last step gets STEP_ORDER). */
 static uint8_t kt_last_step_answer[KT_WIRE_TRAIN_STEP_ANSWER_SIZE];
+static uint32_t kt_cached_steps;
 
 static void kt_app_train_step(kt_frame_sink sink, uint8_t seq, const uint8_t *payload, uint16_t len)
 {
@@ -159,13 +162,14 @@ static void kt_app_train_step(kt_frame_sink sink, uint8_t seq, const uint8_t *pa
     }
     uint32_t step = kt_wire_train_step_request_get_step(payload);
     int32_t label = kt_wire_train_step_request_get_label(payload);
-    if (kt_steps_done > 0u && step == kt_steps_done - 1u) {
+    uint32_t done = kt_train_steps();
+    if (done > 0u && step == done - 1u && kt_cached_steps == done) {
         kt_frame_send(sink, KT_FRAME_TRAIN_STEP | KT_FRAME_ANSWER, seq, kt_last_step_answer,
                       sizeof kt_last_step_answer);
         return;
     }
-    if (step != kt_steps_done) {
-        kt_frame_send_error(sink, seq, KT_ERR_STEP_ORDER, kt_steps_done);
+    if (step != done) {
+        kt_frame_send_error(sink, seq, KT_ERR_STEP_ORDER, done);
         return;
     }
     kt_train_result r = {0, 0, 0, 0};
@@ -177,7 +181,7 @@ static void kt_app_train_step(kt_frame_sink sink, uint8_t seq, const uint8_t *pa
        its own answer even after a refused request (docs/protocol.md, exactly-once). */
     uint8_t *a = (r.status == KT_OK) ? kt_last_step_answer : refused;
     if (r.status == KT_OK) {
-        kt_steps_done++;
+        kt_cached_steps = done + 1u;
     }
     kt_wire_train_step_answer_put_step(a, step);
     kt_wire_train_step_answer_put_status(a, r.status);
@@ -293,7 +297,88 @@ static void kt_app_params_read(kt_frame_sink sink, uint8_t seq, const uint8_t *p
     }
     kt_frame_send(sink, KT_FRAME_PARAMS_READ | KT_FRAME_ANSWER, seq, NULL, 0);
 }
+
+/* A failed checkpoint call as an ERROR frame (docs/protocol.md). */
+static void kt_app_checkpoint_error(kt_frame_sink sink, uint8_t seq, kt_checkpoint_status s)
+{
+    switch (s) {
+    case KT_CHECKPOINT_NO_STORE:
+        kt_frame_send_error(sink, seq, KT_ERR_NO_STORE, kt_checkpoint_bytes());
+        return;
+    case KT_CHECKPOINT_NONE:
+        kt_frame_send_error(sink, seq, KT_ERR_NO_CHECKPOINT, 0u);
+        return;
+    case KT_CHECKPOINT_ERASE_FAILED:
+        kt_frame_send_error(sink, seq, KT_ERR_STORE_FAILED, 1u);
+        return;
+    case KT_CHECKPOINT_PROGRAM_FAILED:
+        kt_frame_send_error(sink, seq, KT_ERR_STORE_FAILED, 2u);
+        return;
+    default:
+        kt_frame_send_error(sink, seq, KT_ERR_STORE_FAILED, 3u);
+        return;
+    }
+}
+
+/* CHECKPOINT (@p restore = 0) or RESTORE (1): the checkpoint written or loaded. */
+static void kt_app_checkpoint(kt_frame_sink sink, uint8_t type, uint8_t seq, uint16_t len,
+                              int restore)
+{
+    if (len != KT_WIRE_CHECKPOINT_REQUEST_SIZE) {
+        kt_frame_send_error(sink, seq, KT_ERR_BAD_PAYLOAD, len);
+        return;
+    }
+    kt_checkpoint_info c;
+    kt_checkpoint_status s = restore ? kt_checkpoint_restore(&c) : kt_checkpoint_save(&c);
+    if (s != KT_CHECKPOINT_OK) {
+        kt_app_checkpoint_error(sink, seq, s);
+        return;
+    }
+    if (restore) {
+        kt_cached_steps = 0u; /* the cached answer belongs to a state that is gone */
+    }
+    uint8_t out[KT_WIRE_CHECKPOINT_ANSWER_SIZE];
+    kt_wire_checkpoint_answer_put_slot(out, (uint8_t)c.slot);
+    kt_wire_checkpoint_answer_put_seq(out, c.seq);
+    kt_wire_checkpoint_answer_put_steps(out, c.steps);
+    kt_wire_checkpoint_answer_put_lr_shift(out, c.lr_shift);
+    kt_wire_checkpoint_answer_put_payload_size(out, c.payload_size);
+    kt_wire_checkpoint_answer_put_payload_crc(out, c.payload_crc);
+    kt_frame_send(sink, (uint8_t)(type | KT_FRAME_ANSWER), seq, out, sizeof out);
+}
+
+static void kt_app_train_info(kt_frame_sink sink, uint8_t seq)
+{
+    kt_checkpoint_info c = {0u, 0u, 0u, 0, 0u, 0u};
+    (void)kt_checkpoint_newest(&c); /* seq and steps stay 0 without a valid checkpoint */
+    uint8_t out[KT_WIRE_TRAIN_INFO_ANSWER_SIZE];
+    kt_wire_train_info_answer_put_steps_done(out, kt_train_steps());
+    kt_wire_train_info_answer_put_params_size(out, kt_params_size());
+    kt_wire_train_info_answer_put_lr_shift(out, kt_train_lr_shift());
+    kt_wire_train_info_answer_put_eval_seen(out, kt_eval_seen);
+    kt_wire_train_info_answer_put_eval_correct(out, kt_eval_correct);
+    kt_wire_train_info_answer_put_checkpoint_seq(out, c.seq);
+    kt_wire_train_info_answer_put_checkpoint_steps(out, c.steps);
+    kt_frame_send(sink, KT_FRAME_TRAIN_INFO | KT_FRAME_ANSWER, seq, out, sizeof out);
+}
 #endif /* KT_HAVE_TRAIN */
+
+/* RESET: answer, then restart; with erase_checkpoints = 1 both store slots are erased first. */
+static void kt_app_reset(kt_frame_sink sink, uint8_t seq, const uint8_t *payload, uint16_t len)
+{
+    if (len != KT_WIRE_RESET_REQUEST_SIZE) {
+        kt_frame_send_error(sink, seq, KT_ERR_BAD_PAYLOAD, len);
+        return;
+    }
+    if (kt_wire_reset_request_get_erase_checkpoints(payload) != 0u &&
+        kt_bsp_store_slot_size() > 0u &&
+        (kt_bsp_store_erase(0u) != KT_OK || kt_bsp_store_erase(1u) != KT_OK)) {
+        kt_frame_send_error(sink, seq, KT_ERR_STORE_FAILED, 1u);
+        return;
+    }
+    kt_frame_send(sink, KT_FRAME_RESET | KT_FRAME_ANSWER, seq, NULL, 0);
+    kt_bsp_reset();
+}
 
 void kt_app_handle(kt_frame_sink sink, uint8_t type, uint8_t seq, const uint8_t *payload,
                    uint16_t len)
@@ -310,12 +395,7 @@ void kt_app_handle(kt_frame_sink sink, uint8_t type, uint8_t seq, const uint8_t 
         kt_frame_send(sink, KT_FRAME_ECHO | KT_FRAME_ANSWER, seq, payload, len);
         return;
     case KT_FRAME_RESET:
-        if (len != KT_WIRE_RESET_REQUEST_SIZE) {
-            kt_frame_send_error(sink, seq, KT_ERR_BAD_PAYLOAD, len);
-            return;
-        }
-        kt_frame_send(sink, KT_FRAME_RESET | KT_FRAME_ANSWER, seq, NULL, 0);
-        kt_bsp_reset();
+        kt_app_reset(sink, seq, payload, len);
         return;
 #ifdef KT_HAVE_MODEL
     case KT_FRAME_MODEL_INFO:
@@ -351,16 +431,15 @@ void kt_app_handle(kt_frame_sink sink, uint8_t type, uint8_t seq, const uint8_t 
     case KT_FRAME_SET_LR:
         kt_app_set_lr(sink, seq, payload, len);
         return;
-    case KT_FRAME_TRAIN_INFO: {
-        uint8_t out[KT_WIRE_TRAIN_INFO_ANSWER_SIZE];
-        kt_wire_train_info_answer_put_steps_done(out, kt_steps_done);
-        kt_wire_train_info_answer_put_params_size(out, kt_params_size());
-        kt_wire_train_info_answer_put_lr_shift(out, kt_train_lr_shift());
-        kt_wire_train_info_answer_put_eval_seen(out, kt_eval_seen);
-        kt_wire_train_info_answer_put_eval_correct(out, kt_eval_correct);
-        kt_frame_send(sink, KT_FRAME_TRAIN_INFO | KT_FRAME_ANSWER, seq, out, sizeof out);
+    case KT_FRAME_TRAIN_INFO:
+        kt_app_train_info(sink, seq);
         return;
-    }
+    case KT_FRAME_CHECKPOINT:
+        kt_app_checkpoint(sink, type, seq, len, 0);
+        return;
+    case KT_FRAME_RESTORE:
+        kt_app_checkpoint(sink, type, seq, len, 1);
+        return;
 #endif
     default:
         kt_frame_send_error(sink, seq, KT_ERR_UNKNOWN_TYPE, type);
@@ -381,6 +460,10 @@ void kt_app_receive(kt_frame_decoder *decoder, kt_frame_sink sink, int32_t c)
 
 void kt_app_serve(kt_frame_decoder *decoder)
 {
+#ifdef KT_HAVE_TRAIN
+    kt_checkpoint_info c;
+    (void)kt_checkpoint_restore(&c); /* the newest valid checkpoint, if any, survives the reset */
+#endif
     kt_frame_decoder_reset(decoder);
     for (;;) {
         kt_app_receive(decoder, kt_bsp_write, kt_bsp_getc_timeout(KT_FRAME_IDLE_MS));

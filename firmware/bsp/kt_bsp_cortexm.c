@@ -49,6 +49,16 @@ __attribute__((section(".isr_vector"), used)) void (*const kt_vector_table[16])(
 };
 /* clang-format on */
 
+uint32_t kt_cortexm_store_slot_address(uint32_t flash_base, uint32_t slot)
+{
+    uint32_t image_end = (uint32_t)&_sidata + ((uint32_t)&_edata - (uint32_t)&_sdata);
+    uint32_t store = flash_base + KT_CORTEXM_STORE_OFFSET;
+    if (slot > 1u || image_end > store) {
+        return 0u;
+    }
+    return store + slot * KT_CORTEXM_STORE_SLOT_SIZE;
+}
+
 void kt_reset_handler(void)
 {
     uint32_t *src = &_sidata;

@@ -9,6 +9,7 @@
 
 #include "kt_bsp.h"
 #include "kt_bsp_cortexm.h"
+#include "kt_store_ram.h"
 
 #define UART0_BASE 0x40004000u
 #define UART_DATA (*(volatile uint32_t *)(UART0_BASE + 0x00u))
@@ -63,6 +64,34 @@ void kt_bsp_exit(int code)
     __asm volatile("bkpt 0xAB" : : "r"(r0), "r"(r1) : "memory");
     for (;;) {
     }
+}
+
+/* The checkpoint store: the STM32F746's sectors 6 and 7, at the same addresses of the RAM QEMU
+   maps as flash. QEMU's reset reloads only the image's own bytes, so the slots survive RESET (not
+   a restart of QEMU). */
+#define FLASH_BASE 0x00000000u
+
+uint32_t kt_bsp_store_slot_size(void)
+{
+    return kt_cortexm_store_slot_address(FLASH_BASE, 0u) != 0u ? KT_CORTEXM_STORE_SLOT_SIZE : 0u;
+}
+
+const uint8_t *kt_bsp_store_slot(uint32_t slot)
+{
+    uint32_t a = kt_cortexm_store_slot_address(FLASH_BASE, slot);
+    return a != 0u ? (const uint8_t *)(uintptr_t)a : NULL;
+}
+
+kt_status kt_bsp_store_erase(uint32_t slot)
+{
+    return kt_store_ram_erase((uint8_t *)(uintptr_t)kt_bsp_store_slot(slot),
+                              kt_bsp_store_slot_size());
+}
+
+kt_status kt_bsp_store_program(uint32_t slot, uint32_t offset, const uint8_t *data, uint32_t len)
+{
+    return kt_store_ram_program((uint8_t *)(uintptr_t)kt_bsp_store_slot(slot),
+                                kt_bsp_store_slot_size(), offset, data, len);
 }
 
 void kt_board_fault(void)

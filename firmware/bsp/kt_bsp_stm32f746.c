@@ -1,7 +1,8 @@
 /*
  * STM32F746G-DISCO, register level (no HAL): HSE 25 MHz -> PLL -> 216 MHz (over-drive on,
  * 7 flash wait states), APB1 54 MHz, APB2 108 MHz; USART1 on the ST-LINK virtual COM port
- * (TX PA9, RX PB7, AF7) at 115200 8N1; SysTick counts CPU cycles.
+ * (TX PA9, RX PB7, AF7) at 115200 8N1; SysTick counts CPU cycles; checkpoints in flash sectors
+ * 6 and 7 (256 KB each, erased and programmed through the FLASH registers, RM0385 section 3).
  * Built offline by the disco_bm environment; not yet run on a physical board.
  */
 #if defined(__arm__) && defined(KT_BOARD_STM32F746)
@@ -130,6 +131,97 @@ void kt_bsp_exit(int code)
     (void)code; /* no debugger to report to: wait for a reset */
     for (;;) {
     }
+}
+
+/* ---- checkpoint store: flash sectors 6 (0x08080000) and 7 (0x080C0000) ----
+ * Usable when the image ends below sector 6 (kt_cortexm_store_slot_address). Erase runs with
+ * 32-bit parallelism (VDD 2.7-3.6 V, as on the Discovery board), program byte by byte (any
+ * alignment; bytes land in order, so a reset part way leaves a written prefix). The data cache is
+ * off, so reads through the AXI flash port see what was just programmed. */
+#define FLASH_BASE 0x08000000u
+#define FLASH_KEYR REG(0x40023C04u)
+#define FLASH_SR REG(0x40023C0Cu)
+#define FLASH_CR REG(0x40023C10u)
+#define FLASH_KEY1 0x45670123u
+#define FLASH_KEY2 0xCDEF89ABu
+#define FLASH_SR_BSY (1u << 16)
+#define FLASH_SR_ERRORS 0xF2u /* OPERR, WRPERR, PGAERR, PGPERR, ERSERR */
+#define FLASH_CR_PG (1u << 0)
+#define FLASH_CR_SER (1u << 1)
+#define FLASH_CR_SNB_SHIFT 3u
+#define FLASH_CR_PSIZE_X32 (2u << 8)
+#define FLASH_CR_STRT (1u << 16)
+#define FLASH_CR_LOCK (1u << 31)
+#define STORE_FIRST_SECTOR 6u
+
+static void kt_flash_wait(void)
+{
+    while (FLASH_SR & FLASH_SR_BSY) {
+    }
+}
+
+static void kt_flash_unlock(void)
+{
+    kt_flash_wait();
+    if (FLASH_CR & FLASH_CR_LOCK) {
+        FLASH_KEYR = FLASH_KEY1;
+        FLASH_KEYR = FLASH_KEY2;
+    }
+    FLASH_SR = FLASH_SR_ERRORS; /* clear stale error flags (write 1 to clear) */
+}
+
+/* Lock the controller again; KT_OK unless the operation set an error flag. */
+static kt_status kt_flash_finish(void)
+{
+    kt_flash_wait();
+    uint32_t sr = FLASH_SR;
+    FLASH_CR = FLASH_CR_LOCK;
+    return (sr & FLASH_SR_ERRORS) ? KT_ARG_ERROR : KT_OK;
+}
+
+uint32_t kt_bsp_store_slot_size(void)
+{
+    return kt_cortexm_store_slot_address(FLASH_BASE, 0u) != 0u ? KT_CORTEXM_STORE_SLOT_SIZE : 0u;
+}
+
+const uint8_t *kt_bsp_store_slot(uint32_t slot)
+{
+    uint32_t a = kt_cortexm_store_slot_address(FLASH_BASE, slot);
+    return a != 0u ? (const uint8_t *)(uintptr_t)a : NULL;
+}
+
+kt_status kt_bsp_store_erase(uint32_t slot)
+{
+    if (kt_bsp_store_slot(slot) == NULL) {
+        return KT_ARG_ERROR;
+    }
+    kt_flash_unlock();
+    FLASH_CR =
+        FLASH_CR_PSIZE_X32 | FLASH_CR_SER | ((STORE_FIRST_SECTOR + slot) << FLASH_CR_SNB_SHIFT);
+    FLASH_CR |= FLASH_CR_STRT;
+    __asm volatile("dsb" ::: "memory");
+    return kt_flash_finish(); /* 1-4 s for a 256 KB sector (datasheet) */
+}
+
+kt_status kt_bsp_store_program(uint32_t slot, uint32_t offset, const uint8_t *data, uint32_t len)
+{
+    const uint8_t *base = kt_bsp_store_slot(slot);
+    if (base == NULL || offset > KT_CORTEXM_STORE_SLOT_SIZE ||
+        len > KT_CORTEXM_STORE_SLOT_SIZE - offset) {
+        return KT_ARG_ERROR;
+    }
+    kt_flash_unlock();
+    FLASH_CR = FLASH_CR_PG; /* PSIZE x8: one byte per write */
+    volatile uint8_t *dst = (volatile uint8_t *)(uintptr_t)(base + offset);
+    for (uint32_t i = 0; i < len; i++) {
+        dst[i] = data[i];
+        __asm volatile("dsb" ::: "memory");
+        kt_flash_wait();
+        if (FLASH_SR & FLASH_SR_ERRORS) {
+            break;
+        }
+    }
+    return kt_flash_finish();
 }
 
 void kt_board_fault(void)

@@ -1,9 +1,11 @@
 /* The board under the fuzzer: a host BSP whose UART is the harness (fuzz_app.c), whose counter
- * advances by one per read, and whose reset jumps back to the harness. */
+ * advances by one per read, whose reset jumps back to the harness and whose checkpoint store is
+ * two 64 KB slots of memory with NOR flash semantics. */
 #include <setjmp.h>
 #include <stdlib.h>
 
 #include "kt_bsp.h"
+#include "kt_store_ram.h"
 
 extern jmp_buf kt_fuzz_restart;
 
@@ -71,4 +73,25 @@ void kt_bsp_exit(int code)
 void kt_bsp_reset(void)
 {
     longjmp(kt_fuzz_restart, 1);
+}
+
+#define KT_FUZZ_SLOT_SIZE (64u * 1024u)
+static uint8_t kt_fuzz_store[2][KT_FUZZ_SLOT_SIZE];
+
+uint32_t kt_bsp_store_slot_size(void)
+{
+    return KT_FUZZ_SLOT_SIZE;
+}
+const uint8_t *kt_bsp_store_slot(uint32_t slot)
+{
+    return slot < 2u ? kt_fuzz_store[slot] : NULL;
+}
+kt_status kt_bsp_store_erase(uint32_t slot)
+{
+    return kt_store_ram_erase(slot < 2u ? kt_fuzz_store[slot] : NULL, KT_FUZZ_SLOT_SIZE);
+}
+kt_status kt_bsp_store_program(uint32_t slot, uint32_t offset, const uint8_t *data, uint32_t len)
+{
+    return kt_store_ram_program(slot < 2u ? kt_fuzz_store[slot] : NULL, KT_FUZZ_SLOT_SIZE, offset,
+                                data, len);
 }

@@ -3,13 +3,17 @@
     kilotrain stream (--port DEVICE [--baud B] | --qemu) [--model MODEL --scheme S [--lr LR] ...]
                      (--dataset lfw|digits|mnist5k | --folder DIR | --camera N [--label K])
                      [--train | --eval | --infer] [--frames N] [--eval-frames N] [--seed S]
-                     [--lr-shift K] [--report run.json] [--plot run.png] [--json]
+                     [--lr-shift K] [--checkpoint-every N] [--fresh] [--report run.json]
+                     [--plot run.png] [--json]
 
 The device must run the model the host expects: ``--model``/``--scheme`` (with the ``--lr``,
 ``--rounding``, ``--input-size`` and ``--dataset`` it was compiled with), or by default what
 ``kilotrain compile`` last wrote. ``--qemu`` builds that image and boots the emulated board.
-``--train`` restarts the device (the flashed parameters), reports held-out accuracy before and
-after, and trains on N frames; ``--eval`` and ``--infer`` leave the parameters as they are.
+``--train`` restarts the device from the flashed parameters, reports held-out accuracy before and
+after, and trains on N frames; ``--checkpoint-every N`` has the device write its training state
+into its checkpoint store every N steps and at the end (a reset restores the newest). A device
+that already holds a checkpoint is left alone unless ``--fresh`` erases it. ``--eval`` and
+``--infer`` use the parameters as they are (a restored checkpoint's).
 ``--folder DIR`` holds one sub-folder of PNG/JPEG/BMP images per class. ``kilotrain verify
 run.json`` replays a report through the golden model.
 """
@@ -43,6 +47,8 @@ def _stream(args: argparse.Namespace) -> int:
         lr_shift=args.lr_shift,
         report=Path(args.report) if args.report else None,
         timeout=args.timeout,
+        fresh=args.fresh,
+        checkpoint_every=args.checkpoint_every,
     )
     r = run_stream(job, progress=not args.json)
     if args.plot:
@@ -70,6 +76,9 @@ def _stream(args: argparse.Namespace) -> int:
             f"  trained {t['steps']} steps on the device: loss {t['loss_first_20']} (first 20) -> "
             f"{t['loss_last_20']} (last 20), running accuracy {100 * t['running_accuracy']:.1f}%"
         )
+    if "checkpoints" in s:
+        c, n = s["checkpoints"][-1], len(s["checkpoints"])
+        print(f"  {n} checkpoints written; the last: #{c['seq']} at step {c['steps']}, slot {c['slot']}")
     if "infer" in s:
         print(f"  predictions: {', '.join(f'{k} x{v}' for k, v in s['infer']['predicted'].items())}")
     ins = ""
@@ -116,6 +125,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--eval-frames", type=int, default=None, help="held-out frames per evaluation (default: all)")
     p.add_argument("--seed", type=int, default=0, help="split and order of the frames")
     p.add_argument("--lr-shift", type=int, default=0, help="train at the compiled lr * 2^K (SET_LR)")
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        metavar="N",
+        help="--train: write a checkpoint on the device after every N steps and at the end (restored at boot)",
+    )
+    p.add_argument("--fresh", action="store_true", help="--train on a device that holds a checkpoint: erase it first")
     p.add_argument("--report", help="write the run's report here (and its frames beside it)")
     p.add_argument("--plot", help="loss and accuracy over the steps, as a PNG")
     p.add_argument("--json", action="store_true", help="print the report (without its records) as JSON")

@@ -425,15 +425,19 @@ def render_train(plan: TrainPlan, source_name: str, fuse: bool = True) -> TrainS
     gen = CFile(g, mp, frozenset(trainable), split)
     # what PARAMS_READ sends, in params_sha256 order: per trainable op its weights (a split filter:
     # the SRAM rows, then the flash rows) and its bias
+    # what a checkpoint holds besides the exponents: the same minus the flash rows
     segments: list[tuple[str, int]] = []
+    state_segments: list[tuple[str, int]] = []
     for u in sorted(plan.trainable, key=lambda u: u.op_position):
         op = g.ops[u.op_position]
         w, b = op.inputs[1], op.inputs[2]
         if u.n_channels > 0:
             segments.append((gen.ptr(w), copied[u.op_position]))
+            state_segments.append(segments[-1])
             if w in split:
                 segments.append((gen.tail(w), _nbytes(g.tensors[w].shape) - copied[u.op_position]))
         segments.append((gen.ptr(b), _nbytes(g.tensors[b].shape, 4)))
+        state_segments.append(segments[-1])
     weight_bytes = sum(copied.values())
     bias_bytes = sum(_nbytes(g.tensors[g.ops[u.op_position].inputs[2]].shape, 4) for u in plan.trainable)
     emits = codegen.emit_forward(gen)
@@ -451,6 +455,7 @@ def render_train(plan: TrainPlan, source_name: str, fuse: bool = True) -> TrainS
         n_slots=plan.n_exp_slots,
         e0=c_values(np.array(plan.e0)),
         segments=[{"name": name, "size": n} for name, n in segments],
+        state_segments=[{"name": name, "size": n} for name, n in state_segments],
         exp_table=c_values(plan.softmax_ce.exp_table),
         train_decls=tg.decls,
         train_forward=tg.forward,

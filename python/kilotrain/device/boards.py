@@ -187,13 +187,23 @@ class QemuBoard:
 
 
 class NativeBoard:
-    """The native firmware build serving the protocol over stdin/stdout."""
+    """The native firmware build serving the protocol over stdin/stdout. ``store``: the file that
+    holds its two checkpoint slots (environment variable KT_STORE; none: no store);
+    ``store_fail_at``: the simulated power loss of firmware/bsp/kt_bsp_native.c (KT_STORE_FAIL_AT:
+    reset once that many bytes have been programmed, or ``"erase"``: halfway through an erase)."""
 
-    def __init__(self, program: Path, timeout: float = 10.0) -> None:
+    def __init__(
+        self, program: Path, timeout: float = 10.0, store: Path | None = None, store_fail_at: int | str | None = None
+    ) -> None:
         from kilotrain.device.link import PipePort
 
+        env = {k: v for k, v in os.environ.items() if k not in ("KT_STORE", "KT_STORE_FAIL_AT")}
+        if store is not None:
+            env["KT_STORE"] = str(store)
+        if store_fail_at is not None:
+            env["KT_STORE_FAIL_AT"] = str(store_fail_at)
         self.proc = subprocess.Popen(
-            [str(program)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, preexec_fn=_die_with_parent
+            [str(program)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, preexec_fn=_die_with_parent
         )
         self.device = Device(PipePort(self.proc, timeout=0.2), timeout=timeout)
 

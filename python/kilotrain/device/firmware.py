@@ -49,6 +49,9 @@ class InvokeResult:
 
 
 def _sections(elf: Path) -> dict[str, int]:
+    """Section sizes of a board's ELF (none for the native program)."""
+    if elf.name == toolchain.program_name("native"):
+        return {}
     out = subprocess.run(
         [toolchain.require("arm-none-eabi-size"), "-A", "-d", str(elf)], capture_output=True, text=True, check=True
     ).stdout
@@ -81,7 +84,7 @@ def build_firmware(
             "PLATFORMIO_BUILD_FLAGS": " ".join(build_flags),
         },
     )
-    return pio_build / env_name / "firmware.elf", source, digest
+    return pio_build / env_name / toolchain.program_name(env_name), source, digest
 
 
 def build_with_model(

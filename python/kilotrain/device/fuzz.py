@@ -33,7 +33,7 @@ from kilotrain.training.examples import tiny_mixed_plan
 TARGETS = ("app", "train")
 FUZZ_DIR = paths.REPO_ROOT / "tests" / "fuzz"
 CORPUS_DIR = FUZZ_DIR / "corpus"
-APP_SOURCES = ("kt_app.c", "kt_frame.c", "kt_crc32.c")
+APP_SOURCES = ("kt_app.c", "kt_frame.c", "kt_crc32.c", "kt_checkpoint.c")
 CFLAGS = (
     "-std=c99",
     "-g",
@@ -85,7 +85,7 @@ def build_fuzzer(target: str) -> Path:
         emit.write(text, gen, name)
     if "kt_train.c" in generated:
         sources.append(gen / "kt_train.c")
-    inc = [f"-I{d}" for d in (gen, paths.REPO_ROOT / "include", app)]
+    inc = [f"-I{d}" for d in (gen, paths.REPO_ROOT / "include", app, paths.REPO_ROOT / "firmware" / "bsp")]
     tmp = exe.with_suffix(".tmp")
     cmd = [cc, *CFLAGS, *defines, *inc, "-o", str(tmp), *map(str, sources)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -181,7 +181,8 @@ def seed_inputs(target: str) -> dict[str, bytes]:
         "info": f(ft.INFO),
         "echo": f(ft.ECHO, b"hello"),
         "echo_max": f(ft.ECHO, bytes(range(256)) * 8),
-        "reset": f(ft.INFO) + f(ft.RESET) + f(ft.INFO),
+        "reset": f(ft.INFO) + f(ft.RESET, wire.RESET_REQUEST.encode(erase_checkpoints=0)) + f(ft.INFO),
+        "reset_erase": f(ft.RESET, wire.RESET_REQUEST.encode(erase_checkpoints=1)) + f(ft.RESET),
         "cut_then_idle": f(ft.ECHO, b"0123456789")[:9] + IDLE + f(ft.INFO),
         "bad_crc": f(ft.INFO)[:-1] + b"\x00" + f(ft.INFO),
         "long_length": b"KT\x01\x07\xff\xff" + f(ft.INFO),
@@ -220,6 +221,17 @@ def seed_inputs(target: str) -> dict[str, bytes]:
                 + f(ft.INVOKE)
                 + f(ft.OUTPUT_READ, wire.OUTPUT_READ_REQUEST.encode(offset=0, length=4)),
                 "write_gap": write(x[:10], 0) + write(x[:10], 50) + f(ft.INFER),
+                "checkpoint_restore": f(ft.RESTORE)
+                + write(x)
+                + f(ft.TRAIN_STEP, step(step=0, label=1))
+                + f(ft.CHECKPOINT)
+                + f(ft.TRAIN_INFO)
+                + write(x)
+                + f(ft.TRAIN_STEP, step(step=1, label=2))
+                + f(ft.CHECKPOINT)
+                + f(ft.RESTORE)
+                + f(ft.TRAIN_STEP, step(step=1, label=2))
+                + f(ft.CHECKPOINT, b"x"),
             }
         )
     return seeds

@@ -134,13 +134,18 @@ def pio(*args: str, quiet: bool = True, extra_env: dict[str, str] | None = None)
     return out
 
 
+def program_name(env_name: str) -> str:
+    """The file a PlatformIO build of ``env_name`` produces: the host program or the board's ELF."""
+    return "program" if env_name == "native" else "firmware.elf"
+
+
 def program_path(env_name: str) -> Path:
     """Where :func:`build` puts an environment's program. kilotrain's own builds live in
     build/pio/plain, apart from .pio/build, so a `pio test` (which rebuilds .pio/build with
     test flags) never removes an image a running tool is using."""
     from kilotrain.paths import build_dir
 
-    return build_dir() / "pio" / "plain" / env_name / ("program" if env_name == "native" else "firmware.elf")
+    return build_dir() / "pio" / "plain" / env_name / program_name(env_name)
 
 
 def build(env_name: str) -> Path:

@@ -32,6 +32,10 @@ class StepFailed(RuntimeError):
     """The device's training step returned a non-OK status."""
 
 
+class CheckpointMismatch(RuntimeError):
+    """A checkpoint the device wrote or restored does not hold the state the host expected."""
+
+
 @dataclass(frozen=True)
 class DeviceStep:
     """One step as the device reports it (compare train_golden.StepResult)."""
@@ -105,10 +109,16 @@ class TrainClient(ModelClient):
         in force (DeviceError BAD_PAYLOAD when outside contract.LR_SHIFT_MIN/MAX)."""
         return self.device.call(wire.SET_LR_REQUEST, wire.SET_LR_ANSWER, lr_shift=int(lr_shift)).lr_shift
 
-    def reset(self, boot_timeout: float = 10.0) -> None:
-        """Restart the device: the flashed parameters, step 0, lr_shift 0, counters zero. Waits
-        until the restarted firmware answers."""
-        self.device.call(wire.RESET_REQUEST, wire.RESET_ANSWER)
+    def reset(self, erase_checkpoints: bool = False, boot_timeout: float = 10.0) -> wire.TrainInfoAnswer:
+        """Restart the device as from power-on: EVAL counters zero and the newest valid
+        checkpoint restored at boot, or with ``erase_checkpoints`` both slots erased first, so it
+        restarts from the flashed parameters at step 0, lr_shift 0. Waits until the restarted
+        firmware answers; returns its TRAIN_INFO."""
+        self.device.call(wire.RESET_REQUEST, wire.RESET_ANSWER, erase_checkpoints=int(erase_checkpoints))
+        return self.wait_for_boot(boot_timeout)
+
+    def wait_for_boot(self, boot_timeout: float = 10.0) -> wire.TrainInfoAnswer:
+        """Poll TRAIN_INFO until a restarted device answers; take its step count."""
         deadline = time.monotonic() + boot_timeout
         while True:
             try:
@@ -118,6 +128,27 @@ class TrainClient(ModelClient):
                 if time.monotonic() > deadline:
                     raise
         self.steps_done, self.params_size = t.steps_done, t.params_size
+        return t
+
+    def checkpoint(self, timeout: float = 60.0) -> wire.CheckpointAnswer:
+        """Write the device's training state (SRAM parameters, gradient exponents, steps,
+        lr_shift) into the older of its two checkpoint slots. DeviceError NO_STORE when the board
+        has no store (or too small a one), STORE_FAILED when the write failed (the previous
+        checkpoint stays valid); CheckpointMismatch when the device checkpointed another step
+        count than the host's (it restarted in between)."""
+        a = self.device.call(wire.CHECKPOINT_REQUEST, wire.CHECKPOINT_ANSWER, timeout=timeout)
+        if a.steps != self.steps_done:
+            raise CheckpointMismatch(
+                f"the device checkpointed step {a.steps}, the host expected {self.steps_done} (did it restart?)"
+            )
+        return a
+
+    def restore(self, timeout: float = 60.0) -> wire.CheckpointAnswer:
+        """Load the newest valid checkpoint into the device's training state; the step count
+        becomes the checkpoint's. DeviceError NO_CHECKPOINT when there is none."""
+        a = self.device.call(wire.RESTORE_REQUEST, wire.RESTORE_ANSWER, timeout=timeout)
+        self.steps_done = a.steps
+        return a
 
     def step(self, x: npt.NDArray[np.int8], label: int, retries: int = 2) -> DeviceStep:
         """Upload x, apply step ``steps_done`` with ``label``; a lost answer is retried with the
@@ -135,7 +166,7 @@ class TrainClient(ModelClient):
                     raise
         if a.status != 0:
             raise StepFailed(f"training step {a.step} returned status {a.status}")
-        if a.stack_high_water >= self.info.stack_bytes:
+        if self.info.stack_bytes and a.stack_high_water >= self.info.stack_bytes:  # 0: not measured (native)
             raise StepFailed(
                 f"training step {a.step} used the whole {self.info.stack_bytes} B stack region (an overflow): "
                 "raise kilotrain.device.memory.STACK_BASE_BYTES"

@@ -33,14 +33,15 @@ from pathlib import Path
 from typing import Annotated, Any, Generic, Literal, NamedTuple, TypeVar, get_args, get_origin, get_type_hints
 
 #: The protocol version the device reports in INFO (``KT_PROTOCOL_VERSION`` in include/kt_app.h).
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 #: Version of the layouts below; the C runtime's ``KT_WIRE_RUNTIME_VERSION`` must equal it.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: Digest of each schema version's layouts (:func:`schema_digest`). Changing a layout changes the
 #: digest: bump SCHEMA_VERSION, add its digest here and update the C runtime (kt_app.c, kt_app.h).
 SCHEMA_HISTORY: dict[int, int] = {
     1: 0xD4250E52,
     2: 0x4E24D8C2,
+    3: 0x15C0561E,
 }
 #: Where the schema lives, for messages and the generated header's banner.
 SOURCE = "python/kilotrain/device/wire.py"
@@ -65,6 +66,8 @@ class FrameType(enum.IntEnum):
     EVAL = 0x23
     INFER = 0x24
     SET_LR = 0x25
+    CHECKPOINT = 0x26
+    RESTORE = 0x27
     ERROR = 0x7F
 
 
@@ -78,6 +81,9 @@ class ErrorCode(enum.IntEnum):
     UNKNOWN_TYPE = 5
     BAD_PAYLOAD = 6
     STEP_ORDER = 7
+    NO_STORE = 8
+    STORE_FAILED = 9
+    NO_CHECKPOINT = 10
 
 
 #: When each error is sent and what its detail holds (the generated header's comments).
@@ -89,6 +95,11 @@ ERROR_DETAIL: dict[ErrorCode, str] = {
     ErrorCode.UNKNOWN_TYPE: "no handler for this type; detail = the type",
     ErrorCode.BAD_PAYLOAD: "payload size or content is wrong for the type; detail = its length",
     ErrorCode.STEP_ORDER: "TRAIN_STEP for a step that is neither the next nor the last; detail = steps done",
+    ErrorCode.NO_STORE: "the board has no checkpoint store, or its slots are smaller than a checkpoint; "
+    "detail = the bytes a checkpoint needs",
+    ErrorCode.STORE_FAILED: "writing the checkpoint failed (the previous one stays valid); "
+    "detail = the stage: 1 erase, 2 program, 3 read-back check",
+    ErrorCode.NO_CHECKPOINT: "RESTORE found no valid checkpoint of this firmware's training plan; detail = 0",
 }
 
 
@@ -364,13 +375,37 @@ class TrainStepAnswer(NamedTuple):
 
 class TrainInfoAnswer(NamedTuple):
     """Steps done, bytes of the trainable parameters, the learning-rate exponent in force (lr =
-    compiled lr * 2^lr_shift) and the EVAL counters (frames, right answers) since their restart."""
+    compiled lr * 2^lr_shift), the EVAL counters (frames, right answers) since their restart, and
+    the newest valid checkpoint in the store (sequence number and steps; 0, 0: none)."""
 
     steps_done: U32
     params_size: U32
     lr_shift: I32
     eval_seen: U32
     eval_correct: U32
+    checkpoint_seq: U32
+    checkpoint_steps: U32
+
+
+class ResetRequest(NamedTuple):
+    """Restart as from power-on (the newest valid checkpoint is restored at boot);
+    ``erase_checkpoints`` = 1 erases both checkpoint slots first, so the device restarts from the
+    flashed parameters."""
+
+    erase_checkpoints: Annotated[U8, Pad(3)]
+
+
+class CheckpointAnswer(NamedTuple):
+    """A checkpoint written (CHECKPOINT) or restored (RESTORE): its slot (0 or 1), sequence number
+    (the newer valid slot wins), the training state it holds (steps done, lr_shift), the bytes of
+    its payload (the SRAM parameters and the gradient exponents) and their CRC-32."""
+
+    slot: Annotated[U8, Pad(3)]
+    seq: U32
+    steps: U32
+    lr_shift: I32
+    payload_size: U32
+    payload_crc: U32
 
 
 class EvalRequest(NamedTuple):
@@ -418,7 +453,7 @@ INFO_REQUEST = Message(FrameType.INFO, "request", Empty)
 INFO_ANSWER = Message(FrameType.INFO, "answer", InfoAnswer)
 ECHO_REQUEST = Message(FrameType.ECHO, "request", Data)
 ECHO_ANSWER = Message(FrameType.ECHO, "answer", Data)
-RESET_REQUEST = Message(FrameType.RESET, "request", Empty)
+RESET_REQUEST = Message(FrameType.RESET, "request", ResetRequest)
 RESET_ANSWER = Message(FrameType.RESET, "answer", Empty)
 MODEL_INFO_REQUEST = Message(FrameType.MODEL_INFO, "request", Empty)
 MODEL_INFO_ANSWER = Message(FrameType.MODEL_INFO, "answer", ModelInfoAnswer)
@@ -440,6 +475,10 @@ INFER_REQUEST = Message(FrameType.INFER, "request", Empty)
 INFER_ANSWER = Message(FrameType.INFER, "answer", InferAnswer)
 SET_LR_REQUEST = Message(FrameType.SET_LR, "request", LrShift)
 SET_LR_ANSWER = Message(FrameType.SET_LR, "answer", LrShift)
+CHECKPOINT_REQUEST = Message(FrameType.CHECKPOINT, "request", Empty)
+CHECKPOINT_ANSWER = Message(FrameType.CHECKPOINT, "answer", CheckpointAnswer)
+RESTORE_REQUEST = Message(FrameType.RESTORE, "request", Empty)
+RESTORE_ANSWER = Message(FrameType.RESTORE, "answer", CheckpointAnswer)
 ERROR = Message(FrameType.ERROR, "answer", ErrorPayload, name="ERROR")
 
 #: Every payload of the protocol, in frame-type order (request before answer).
@@ -470,6 +509,10 @@ MESSAGES: tuple[Message[Any], ...] = (
     INFER_ANSWER,
     SET_LR_REQUEST,
     SET_LR_ANSWER,
+    CHECKPOINT_REQUEST,
+    CHECKPOINT_ANSWER,
+    RESTORE_REQUEST,
+    RESTORE_ANSWER,
     ERROR,
 )
 

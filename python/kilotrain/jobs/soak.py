@@ -1,15 +1,24 @@
-"""Training through a damaged link (docs/reliability.md): the tiny CNN of the zoo, a mixed sparse
-scheme, digits frames, on the emulated board behind the fault-injecting proxy
-(:mod:`kilotrain.device.proxy`). Every step's answer and the final parameters are compared with
-the golden model; any difference raises :class:`SoakFailed`. ``tools/run soak`` runs it long."""
+"""Training through faults (docs/reliability.md), on the tiny CNN of the zoo under a mixed sparse
+scheme with digits frames, always checked against the golden model (:class:`SoakFailed`):
+
+* :func:`run_soak`: on the emulated board behind the fault-injecting proxy
+  (:mod:`kilotrain.device.proxy`); ``tools/run soak`` runs it long;
+* :func:`run_checkpoint_resets`: power lost part way through writing a checkpoint, at every byte
+  offset of the write (the native build's store hook); ``tools/run checkpoint-resets``."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from kilotrain.data import datasets
-from kilotrain.device.boards import QemuBoard
+from kilotrain.device import wire
+from kilotrain.device.boards import NativeBoard, QemuBoard
+from kilotrain.device.protocol import encode
 from kilotrain.device.proxy import Faults
 from kilotrain.device.train_client import TrainClient, build_with_training
 from kilotrain.training import step as train_golden
@@ -63,3 +72,91 @@ def run_soak(
     counts["seconds"] = round(time.time() - t0, 1)
     counts["params_sha256"] = want
     return counts
+
+
+#: Bytes of a checkpoint's header (include/kt_checkpoint.h); a write programs the payload, then it.
+CHECKPOINT_HEADER_BYTES = 40
+
+
+def run_checkpoint_resets(offsets: Iterable[int | str] | None = None, progress: bool = False) -> dict[str, Any]:
+    """Lose power while the device writes a checkpoint, once per offset, and check that nothing
+    is lost: a store holds checkpoint A (step 3) and the newer B (step 5); the device boots
+    (restoring B), trains step 5 and writes checkpoint C, and is reset once ``n`` bytes of the
+    write have been programmed (``"erase"``: halfway through erasing the slot). Then B must be what
+    the device restored (steps 5, parameters == golden after 5 steps), RESTORE must load B again,
+    and training must go on bit-exact; a write that completed (``n`` >= its size) must be C.
+    ``offsets``: None = every byte offset of the write, then the completed write and the torn
+    erase. Returns the figures."""
+    plan = tiny_mixed_plan()
+    image = build_with_training(plan, "tiny_cnn.tflite", env_name="native")
+    ds = datasets.load("digits", plan.graph.input, seed=0, num_classes=4, limit=100)
+    frames = [(ds.x_train[i], int(ds.y_train[i])) for i in range(8)]
+    state = train_golden.init_state(plan)
+    golden = [train_golden.params_sha256(state)]
+    for x, y in frames:
+        train_golden.step(plan, state, x, y)
+        golden.append(train_golden.params_sha256(state))
+    t0 = time.time()
+    with tempfile.TemporaryDirectory(prefix="kt-store-") as tmp:
+        base, store = Path(tmp) / "base.bin", Path(tmp) / "store.bin"
+        with NativeBoard(image.elf, store=base) as board:
+            client = TrainClient(board.device)
+            for x, y in frames[:3]:
+                client.step(x, y)
+            client.checkpoint()
+            for x, y in frames[3:5]:
+                client.step(x, y)
+            last = client.checkpoint()
+        size = CHECKPOINT_HEADER_BYTES + last.payload_size
+        todo = list(offsets) if offsets is not None else [*range(size + 1), "erase"]
+        it: Any = todo
+        if progress:
+            from tqdm import tqdm
+
+            it = tqdm(todo, desc="resets during a checkpoint write", unit="reset")
+        torn = 0
+        for n in it:
+            shutil.copyfile(base, store)
+            completes = isinstance(n, int) and n >= size
+            with NativeBoard(image.elf, store=store, store_fail_at=n) as board:
+                client = TrainClient(board.device)
+                _expect(client, 5, last.seq, golden, f"boot before the write ({n})")
+                client.step(*frames[5])
+                # CHECKPOINT, then TRAIN_INFO behind it: answered by the same image when the write
+                # completed, else by the image that booted after the power loss (no timeout to wait)
+                board.device.send_raw(encode(int(wire.FrameType.CHECKPOINT), board.device.next_seq()))
+                t = client.wait_for_boot()
+                where = f"power lost after {n} of {size} bytes" if not completes else f"completed write ({n})"
+                want_steps, want_seq = (6, last.seq + 1) if completes else (5, last.seq)
+                if (t.steps_done, t.checkpoint_seq, t.checkpoint_steps) != (want_steps, want_seq, want_steps):
+                    raise SoakFailed(
+                        f"{where}: the device runs step {t.steps_done} with checkpoint {t.checkpoint_seq} "
+                        f"(step {t.checkpoint_steps}); expected step {want_steps}, checkpoint {want_seq}"
+                    )
+                _expect(client, want_steps, want_seq, golden, where)
+                r = client.restore()
+                if (r.seq, r.steps) != (want_seq, want_steps):
+                    raise SoakFailed(f"{where}: RESTORE loaded checkpoint {r.seq} (step {r.steps})")
+                _expect(client, want_steps, want_seq, golden, f"{where}, after RESTORE")
+                client.step(*frames[want_steps])
+                if client.params_sha256() != golden[want_steps + 1]:
+                    raise SoakFailed(f"{where}: the step after the restore differs from the golden step")
+                torn += int(not completes)
+    return {
+        "resets": torn,
+        "writes_completed": len(todo) - torn,
+        "checkpoint_bytes": size,
+        "payload_bytes": last.payload_size,
+        "seconds": round(time.time() - t0, 1),
+    }
+
+
+def _expect(client: TrainClient, steps: int, seq: int, golden: list[str], where: str) -> None:
+    """The device is at ``steps`` with checkpoint ``seq`` the newest, its parameters the golden ones."""
+    t = client.train_info()
+    if (t.steps_done, t.checkpoint_seq) != (steps, seq):
+        raise SoakFailed(
+            f"{where}: device at step {t.steps_done}, checkpoint {t.checkpoint_seq}; expected {steps}, {seq}"
+        )
+    if client.params_sha256() != golden[steps]:
+        raise SoakFailed(f"{where}: parameters at step {steps} differ from the golden model's")

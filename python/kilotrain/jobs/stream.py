@@ -73,6 +73,8 @@ class StreamJob:
     lr_shift: int = 0  # train at the compiled lr * 2**lr_shift (SET_LR)
     report: Path | None = None
     timeout: float = 20.0
+    fresh: bool = False  # --train on a device holding a checkpoint: erase it (else refused)
+    checkpoint_every: int | None = None  # --train: CHECKPOINT after every N steps and at the end
 
     def check(self) -> None:
         """ValueError with one line naming the bad option, before anything is opened."""
@@ -95,6 +97,8 @@ class StreamJob:
                 raise StreamError(f"{name} must be >= 1; got {v}")
         if self.baud < 1:
             raise StreamError(f"--baud must be >= 1; got {self.baud}")
+        if self.checkpoint_every is not None and (self.checkpoint_every < 1 or self.mode != "train"):
+            raise StreamError(f"--checkpoint-every N needs --train and N >= 1; got {self.checkpoint_every}")
         if not contract.LR_SHIFT_MIN <= self.lr_shift <= contract.LR_SHIFT_MAX:
             raise StreamError(
                 f"--lr-shift must be in [{contract.LR_SHIFT_MIN}, {contract.LR_SHIFT_MAX}]; got {self.lr_shift}"
@@ -293,7 +297,14 @@ def run_stream(job: StreamJob, progress: bool = False) -> dict[str, Any]:
             k = len(data.y_test) if job.eval_frames is None else min(job.eval_frames, len(data.y_test))
             held = (data.x_test[:k], data.y_test[:k])
         if job.mode == "train":
-            client.reset()
+            t = client.train_info()
+            if t.checkpoint_seq and not job.fresh:
+                raise StreamError(
+                    f"the device on {port} holds checkpoint {t.checkpoint_seq} (step {t.checkpoint_steps}); --train "
+                    "starts from the flashed parameters: pass --fresh to erase it, or --eval / --infer to use it"
+                )
+            client.reset(erase_checkpoints=True)
+            checkpoints: list[dict[str, int]] = []
             if job.lr_shift:
                 client.set_lr_shift(job.lr_shift)
             if held is not None:
@@ -327,6 +338,12 @@ def run_stream(job: StreamJob, progress: bool = False) -> dict[str, Any]:
                 )
                 if progress:
                     bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", acc=f"{right / len(losses):.2f}")
+                if job.checkpoint_every and len(losses) % job.checkpoint_every == 0:
+                    checkpoints.append(client.checkpoint()._asdict())
+            if job.checkpoint_every and (not checkpoints or checkpoints[-1]["steps"] != len(losses)):
+                checkpoints.append(client.checkpoint()._asdict())
+            if checkpoints:
+                summary["checkpoints"] = checkpoints
             summary["train"] = {
                 "steps": len(losses),
                 "running_accuracy": round(right / max(len(losses), 1), 4),

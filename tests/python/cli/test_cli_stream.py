@@ -94,8 +94,9 @@ def test_stream_person_detect_on_lfw_trains_and_verifies(
 def test_stream_through_a_real_tty_and_a_device_running_another_model(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], qemu_elf: Path
 ) -> None:
-    """--port on QEMU's pseudo-terminal (pyserial's Serial, as /dev/ttyACM0); a host that expects
-    another plan is refused before any frame and the device keeps what it learned."""
+    """--port on QEMU's pseudo-terminal (pyserial's Serial, as /dev/ttyACM0); checkpoints written
+    while training survive a reset; a host that expects another plan is refused before any frame,
+    and a second --train without --fresh too: the device keeps what it learned."""
     spec = ModelSpec(PERSON, "last-layer", dataset="lfw")
     _, plan = plan_for(spec)
     image = build_with_training(plan, "person_detect.tflite")
@@ -104,11 +105,20 @@ def test_stream_through_a_real_tty_and_a_device_running_another_model(
         report = tmp_path / "tty.json"
         common = ["stream", "--port", board.pty_path, "--baud", "115200", "--model", PERSON, "--dataset", "lfw"]
         code, out, err = _run(
-            capsys, *common, "--scheme", "last-layer", "--frames", "12", "--eval-frames", "6", "--report", str(report)
+            capsys,
+            *common,
+            *("--scheme", "last-layer", "--frames", "12", "--eval-frames", "6", "--checkpoint-every", "5"),
+            *("--report", str(report)),
         )
         assert code == 0, err
         r = json.loads(report.read_text())
         assert r["link"] == {"port": board.pty_path, "baud": 115200} and r["device"]["steps_done"] == 12
+        assert [(c["seq"], c["steps"], c["slot"]) for c in r["summary"]["checkpoints"]] == [
+            (1, 5, 0),
+            (2, 10, 1),
+            (3, 12, 0),
+        ]
+        assert "3 checkpoints written; the last: #3 at step 12, slot 0" in out
         code, out, err = _run(capsys, "verify", str(report))
         assert code == 0 and out.startswith("OK: 24 frames replayed (12 training steps)"), out + err
 
@@ -123,6 +133,13 @@ def test_stream_through_a_real_tty_and_a_device_running_another_model(
         with open_serial(board.pty_path) as dev:
             client = TrainClient(dev)
             assert client.steps_done == 12 and client.params_sha256() == r["params_sha256"]
+            t = client.reset()  # a restart restores the newest checkpoint
+            assert (t.steps_done, t.checkpoint_seq, t.checkpoint_steps) == (12, 3, 12)
+            assert client.params_sha256() == r["params_sha256"]
+        # --train again would start from the flashed parameters: refused unless --fresh
+        code, out, err = _run(capsys, *common, "--scheme", "last-layer", "--frames", "5")
+        assert code == 2
+        _one_line_error(err, "holds checkpoint 3 (step 12)", "--fresh")
         # --eval leaves the parameters as found and its report verifies from the pulled ones
         code, out, err = _run(
             capsys,
@@ -140,6 +157,14 @@ def test_stream_through_a_real_tty_and_a_device_running_another_model(
         assert e["start"] == "as found" and e["steps_found"] == 12 and e["params_sha256"] == r["params_sha256"]
         code, out, err = _run(capsys, "verify", str(tmp_path / "e.json"))
         assert code == 0 and out.startswith("OK: 5 frames replayed (0 training steps)"), out + err
+        # --fresh erases the checkpoints and trains from the flashed parameters
+        code, out, err = _run(
+            capsys, *common, "--scheme", "last-layer", "--fresh", "--frames", "3", "--eval-frames", "2", "--json"
+        )
+        assert code == 0, err
+        assert json.loads(out)["device"]["steps_done"] == 3
+        with open_serial(board.pty_path) as dev:
+            assert TrainClient(dev).train_info().checkpoint_seq == 0
 
 
 def _write_folder(root: Path) -> Path:

@@ -66,7 +66,8 @@ def test_message_names_frames_and_sizes() -> None:
 
 # The layouts as struct format strings (protocol version 1 was the host's hand-written formats;
 # version 2 added INFO's digests, MODEL_INFO's input format and TRAIN_INFO's lr_shift and EVAL
-# counters at the end of each fixed part): the bytes on the wire must not change by accident.
+# counters at the end of each fixed part; version 3 RESET's erase flag, TRAIN_INFO's checkpoint
+# fields and CHECKPOINT / RESTORE): the bytes on the wire must not change by accident.
 LEGACY = {
     "INFO_ANSWER": "<4B8I2H2I2I",
     "MODEL_INFO_ANSWER": "<4I4HiI",
@@ -74,7 +75,10 @@ LEGACY = {
     "INVOKE_ANSWER": "<iIIII",
     "OUTPUT_READ_REQUEST": "<IH",
     "PARAMS_READ_REQUEST": "<IH",
-    "TRAIN_INFO_ANSWER": "<IIiII",
+    "TRAIN_INFO_ANSWER": "<IIiIIII",
+    "RESET_REQUEST": "<B3x",
+    "CHECKPOINT_ANSWER": "<B3xIIiII",
+    "RESTORE_ANSWER": "<B3xIIiII",
     "EVAL_REQUEST": "<iB3x",
     "EVAL_ANSWER": "<iiIIIII",
     "INFER_ANSWER": "<iiII",
@@ -130,8 +134,8 @@ def test_info_and_error_wrappers() -> None:
 def test_codecs_reject_what_does_not_fit() -> None:
     with pytest.raises(ValueError, match="shorter"):
         wire.TRAIN_INFO_ANSWER.decode(b"\x00" * 7)
-    with pytest.raises(ValueError, match="layout has 20"):
-        wire.TRAIN_INFO_ANSWER.decode(b"\x00" * 21)
+    with pytest.raises(ValueError, match="layout has 28"):
+        wire.TRAIN_INFO_ANSWER.decode(b"\x00" * 29)
     with pytest.raises(ValueError, match=r"OUTPUT_READ_REQUEST\.length = 65536 is not a u16"):
         wire.OUTPUT_READ_REQUEST.encode(offset=0, length=65536)
     with pytest.raises(ValueError, match=r"TRAIN_STEP_REQUEST\.label = -2147483649 is not a i32"):
@@ -413,6 +417,8 @@ class _TrainInfoOtherDoc(NamedTuple):
     lr_shift: wire.I32  # a comment
     eval_seen: wire.U32
     eval_correct: wire.U32
+    checkpoint_seq: wire.U32
+    checkpoint_steps: wire.U32
 
 
 def test_digest_covers_layouts_not_comments() -> None:
