@@ -78,7 +78,7 @@ def _align(n: int, a: int) -> int:
 def firmware_static_bytes() -> int:
     """The firmware's statics beyond the generated code (firmware/app, firmware/bsp): the frame
     decoder (its fields, then the payload and CRC buffer: kt_frame.h), the cached answer of the last
-    training step, the applied-step counter, the two EVAL counters, the SysTick wrap counter and
+    training step, the step count it left behind, the two EVAL counters, the SysTick wrap counter and
     the ticks spent on the current input (a row-streamed input computes while it arrives)."""
     decoder = _align(28 + contract.FRAME_MAX_PAYLOAD + 4, 4)
     return decoder + _align(wire.TRAIN_STEP_ANSWER.size, 4) + 4 + 4 + 4 + 4 + 8
