@@ -49,14 +49,27 @@ __attribute__((section(".isr_vector"), used)) void (*const kt_vector_table[16])(
 };
 /* clang-format on */
 
-uint32_t kt_cortexm_store_slot_address(uint32_t flash_base, uint32_t slot)
+/* Address of store slot @p slot, or 0 when it is out of range or the linked image (code,
+   constants, .data's initial values) reaches into the store. */
+static uint32_t kt_cortexm_store_slot_address(uint32_t slot)
 {
     uint32_t image_end = (uint32_t)&_sidata + ((uint32_t)&_edata - (uint32_t)&_sdata);
-    uint32_t store = flash_base + KT_CORTEXM_STORE_OFFSET;
+    uint32_t store = kt_board_flash_base() + KT_CORTEXM_STORE_OFFSET;
     if (slot > 1u || image_end > store) {
         return 0u;
     }
     return store + slot * KT_CORTEXM_STORE_SLOT_SIZE;
+}
+
+uint32_t kt_bsp_store_slot_size(void)
+{
+    return kt_cortexm_store_slot_address(0u) != 0u ? KT_CORTEXM_STORE_SLOT_SIZE : 0u;
+}
+
+const uint8_t *kt_bsp_store_slot(uint32_t slot)
+{
+    uint32_t a = kt_cortexm_store_slot_address(slot);
+    return a != 0u ? (const uint8_t *)(uintptr_t)a : NULL;
 }
 
 void kt_reset_handler(void)

@@ -17,14 +17,12 @@ void kt_board_uart_flush(void);
 void kt_board_fault(void);
 
 /* The checkpoint store of a 1 MB STM32F7 flash (and of QEMU, which mirrors it): its last two
- * 256 KB sectors, 6 and 7, at 512 KB and 768 KB from the flash base. */
+ * 256 KB sectors, 6 and 7, at 512 KB and 768 KB from the flash base. kt_bsp_cortexm.c implements
+ * kt_bsp_store_slot_size() and kt_bsp_store_slot() from it; a board file erases and programs. */
 #define KT_CORTEXM_STORE_OFFSET (512u * 1024u)
 #define KT_CORTEXM_STORE_SLOT_SIZE (256u * 1024u)
 
-/**
- * Address of store slot @p slot (0 or 1) in a flash at @p flash_base, or 0 when @p slot is out of
- * range or the linked image (code, constants, .data's initial values) reaches into the store.
- */
-uint32_t kt_cortexm_store_slot_address(uint32_t flash_base, uint32_t slot);
+/** Address of the board's flash (the store lies at KT_CORTEXM_STORE_OFFSET from it). */
+uint32_t kt_board_flash_base(void);
 
 #endif

@@ -69,17 +69,9 @@ void kt_bsp_exit(int code)
 /* The checkpoint store: the STM32F746's sectors 6 and 7, at the same addresses of the RAM QEMU
    maps as flash. QEMU's reset reloads only the image's own bytes, so the slots survive RESET (not
    a restart of QEMU). */
-#define FLASH_BASE 0x00000000u
-
-uint32_t kt_bsp_store_slot_size(void)
+uint32_t kt_board_flash_base(void)
 {
-    return kt_cortexm_store_slot_address(FLASH_BASE, 0u) != 0u ? KT_CORTEXM_STORE_SLOT_SIZE : 0u;
-}
-
-const uint8_t *kt_bsp_store_slot(uint32_t slot)
-{
-    uint32_t a = kt_cortexm_store_slot_address(FLASH_BASE, slot);
-    return a != 0u ? (const uint8_t *)(uintptr_t)a : NULL;
+    return 0x00000000u;
 }
 
 kt_status kt_bsp_store_erase(uint32_t slot)

@@ -134,7 +134,7 @@ void kt_bsp_exit(int code)
 }
 
 /* ---- checkpoint store: flash sectors 6 (0x08080000) and 7 (0x080C0000) ----
- * Usable when the image ends below sector 6 (kt_cortexm_store_slot_address). Erase runs with
+ * Usable when the image ends below sector 6 (kt_bsp_cortexm.c). Erase runs with
  * 32-bit parallelism (VDD 2.7-3.6 V, as on the Discovery board), program byte by byte (any
  * alignment; bytes land in order, so a reset part way leaves a written prefix). The data cache is
  * off, so reads through the AXI flash port see what was just programmed. */
@@ -179,15 +179,9 @@ static kt_status kt_flash_finish(void)
     return (sr & FLASH_SR_ERRORS) ? KT_ARG_ERROR : KT_OK;
 }
 
-uint32_t kt_bsp_store_slot_size(void)
+uint32_t kt_board_flash_base(void)
 {
-    return kt_cortexm_store_slot_address(FLASH_BASE, 0u) != 0u ? KT_CORTEXM_STORE_SLOT_SIZE : 0u;
-}
-
-const uint8_t *kt_bsp_store_slot(uint32_t slot)
-{
-    uint32_t a = kt_cortexm_store_slot_address(FLASH_BASE, slot);
-    return a != 0u ? (const uint8_t *)(uintptr_t)a : NULL;
+    return FLASH_BASE;
 }
 
 kt_status kt_bsp_store_erase(uint32_t slot)
