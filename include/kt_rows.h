@@ -97,6 +97,15 @@ kt_status kt_rows_run(const kt_rows_plan *plan);
  */
 kt_status kt_rows_feed(const kt_rows_plan *plan, uint32_t offset, const int8_t *data, uint32_t n);
 
+#ifdef KT_PROFILE
+/**
+ * Profiling hooks of a -DKT_PROFILE training build (defined by the generated kt_train.c): called
+ * around each event's kernel call, so the per-op profile covers the row-streamed prefix too.
+ */
+void kt_profile_rows_begin(void);
+void kt_profile_rows_end(int32_t stage);
+#endif
+
 #ifdef __cplusplus
 }
 #endif

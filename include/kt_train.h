@@ -88,6 +88,13 @@ uint32_t kt_train_steps(void);
 /** Set the applied-step count (restoring a checkpoint). */
 void kt_train_set_steps(uint32_t steps);
 
+#ifdef KT_PROFILE
+/** The per-op profile of a -DKT_PROFILE build: counter ticks per region (the forward calls, the
+ *  loss, the backward calls, the scale policy: codegen.train.ProfileEntry), summed since reset. */
+extern uint64_t kt_profile_ticks[];
+extern const uint32_t kt_profile_entries;
+#endif
+
 #ifdef __cplusplus
 }
 #endif

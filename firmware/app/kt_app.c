@@ -363,6 +363,35 @@ static void kt_app_train_info(kt_frame_sink sink, uint8_t seq)
 }
 #endif /* KT_HAVE_TRAIN */
 
+/* PROFILE: entries of the per-op profile (a -DKT_PROFILE training build; else 0 entries). The
+   ticks go out as they lie in memory: u64 little-endian on every kilotrain target. */
+static void kt_app_profile(kt_frame_sink sink, uint8_t seq, const uint8_t *payload, uint16_t len)
+{
+    if (len != KT_WIRE_PROFILE_REQUEST_SIZE) {
+        kt_frame_send_error(sink, seq, KT_ERR_BAD_PAYLOAD, len);
+        return;
+    }
+    uint32_t first = kt_wire_profile_request_get_first(payload);
+    uint32_t count = kt_wire_profile_request_get_length(payload);
+#if defined(KT_HAVE_TRAIN) && defined(KT_PROFILE)
+    uint32_t total = kt_profile_entries;
+    const uint8_t *ticks = (const uint8_t *)&kt_profile_ticks[first < total ? first : 0u];
+#else
+    uint32_t total = 0u;
+    const uint8_t *ticks = NULL;
+#endif
+    if (first > total || count > total - first ||
+        count > (KT_FRAME_MAX_PAYLOAD - KT_WIRE_PROFILE_ANSWER_SIZE) / 8u) {
+        kt_frame_send_error(sink, seq, KT_ERR_BAD_PAYLOAD, len);
+        return;
+    }
+    uint8_t out[KT_WIRE_PROFILE_ANSWER_SIZE];
+    kt_wire_profile_answer_put_entries(out, (uint16_t)total);
+    kt_wire_profile_answer_put_first(out, (uint16_t)first);
+    kt_frame_send_parts(sink, KT_FRAME_PROFILE | KT_FRAME_ANSWER, seq, out, sizeof out, ticks,
+                        (uint16_t)(8u * count));
+}
+
 /* RESET: answer, then restart; with erase_checkpoints = 1 both store slots are erased first. */
 static void kt_app_reset(kt_frame_sink sink, uint8_t seq, const uint8_t *payload, uint16_t len)
 {
@@ -396,6 +425,9 @@ void kt_app_handle(kt_frame_sink sink, uint8_t type, uint8_t seq, const uint8_t 
         return;
     case KT_FRAME_RESET:
         kt_app_reset(sink, seq, payload, len);
+        return;
+    case KT_FRAME_PROFILE:
+        kt_app_profile(sink, seq, payload, len);
         return;
 #ifdef KT_HAVE_MODEL
     case KT_FRAME_MODEL_INFO:

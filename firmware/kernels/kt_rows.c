@@ -183,7 +183,13 @@ static kt_status kt_rows_advance(const kt_rows_plan *plan)
                 return KT_OK;
             }
         }
+#ifdef KT_PROFILE
+        kt_profile_rows_begin();
+#endif
         s = kt_rows_event(plan, st, (int32_t)plan->event_rows[pr->next_event]);
+#ifdef KT_PROFILE
+        kt_profile_rows_end(si);
+#endif
         if (s != KT_OK) {
             return s;
         }

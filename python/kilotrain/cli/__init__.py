@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 
 from kilotrain import __version__
-from kilotrain.cli import board, compile, infer, plan, stream, train, verify
+from kilotrain.cli import board, compile, infer, plan, profile, stream, train, verify
 from kilotrain.device.link import DeviceError, DeviceTimeout
 from kilotrain.device.toolchain import ToolError
 from kilotrain.extras import MissingExtra
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     compile.add_parser(sub)
     infer.add_parser(sub)
     plan.add_parser(sub)
+    profile.add_parser(sub)
     stream.add_parser(sub)
     train.add_parser(sub)
     verify.add_parser(sub)

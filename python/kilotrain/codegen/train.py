@@ -154,6 +154,19 @@ def fused_segment(plan: TrainPlan) -> RowSchedule | None:
 
 
 @dataclass(frozen=True)
+class ProfileEntry:
+    """One profiled region of the generated training step (built with ``-DKT_PROFILE``): a kernel
+    call of the forward pass or of backward, the loss, or the scale policy. ``op`` is the graph
+    op's index (-1: none)."""
+
+    index: int
+    phase: str  # forward, mask, loss, input-grad, update, grad, policy, prefix (row-streamed)
+    op: int
+    kind: str  # the op's kind (CONV_2D, ...) or the region's name
+    kernel: str  # the C function called
+
+
+@dataclass(frozen=True)
 class TrainSource:
     """The generated training C and every SRAM and flash figure it declares: the memory budget
     (:mod:`kilotrain.device.memory`) reads these instead of estimating them again."""
@@ -168,6 +181,7 @@ class TrainSource:
     stack_frame_bytes: int  # kt_train_step()'s own locals: the gradient stats and the old exponents
     calls: int  # kernel calls in kt_model_invoke() and kt_train_step() (the generated code's size)
     fused: RowSchedule | None = None  # the row-streamed prefix, if any
+    profile: tuple[ProfileEntry, ...] = ()  # what kt_profile_ticks[] counts, by index
 
     @property
     def trainable_bytes(self) -> int:
@@ -202,7 +216,54 @@ class _TrainGen:
         self.decls: list[str] = []
         self.forward: list[str] = []
         self.backward: list[str] = []
+        self.forward_ops: list[tuple[int, str]] = []  # (op index, kind) of each forward call
+        self.backward_ops: list[tuple[int, str]] = []  # ... and of each backward call
         self.stat_slots: list[int] = []
+
+    def call(self, backward: bool, op: int, kind: str, text: str) -> None:
+        """Append one kernel call of op ``op`` to the forward or the backward list."""
+        (self.backward if backward else self.forward).append(text)
+        (self.backward_ops if backward else self.forward_ops).append((op, kind))
+
+    def profile(self) -> tuple[ProfileEntry, ...]:
+        """The profiled regions in kt_profile_ticks[] order: forward calls, the loss, backward
+        calls, the scale policy."""
+        out: list[ProfileEntry] = []
+
+        def add(phase: str, op: int, kind: str, kernel: str) -> None:
+            out.append(ProfileEntry(len(out), phase, op, kind, kernel))
+
+        for text, (op, kind) in zip(self.forward, self.forward_ops):
+            fn = text.split("(", 1)[0]
+            add("mask" if fn.startswith("kt_relu_mask") else "forward", op, kind, fn)
+        add("loss", -1, "SOFTMAX_CE", "kt_softmax_ce_grad_s8")
+        for text, (op, kind) in zip(self.backward, self.backward_ops):
+            fn = text.split("(", 1)[0]
+            phase = (
+                "update"
+                if fn.endswith("_update_s8")
+                else "input-grad"
+                if "_input_grad_" in fn
+                else "mask"
+                if fn.startswith("kt_relu_mask")
+                else "grad"
+            )
+            add(phase, op, kind, fn)
+        add("policy", -1, "SCALE_POLICY", "kt_train_step")
+        return tuple(out)
+
+    def profile_rows(self, fused: RowSchedule | None) -> tuple[ProfileEntry, ...]:
+        """The row-streamed prefix's stages (one per op of the fused segment), after
+        :meth:`profile`'s entries: their events run while the input arrives."""
+        if fused is None:
+            return ()
+        first = len(self.forward) + len(self.backward) + 2
+        ops_ = [self.g.ops[pos] for pos in range(fused.first, fused.last + 1)]
+        kernel = {"CONV_2D": "kt_conv2d_s8", "DEPTHWISE_CONV_2D": "kt_depthwise_conv2d_s8", "ADD": "kt_add_s8"}
+        return tuple(
+            ProfileEntry(first + k, "prefix", op.index, op.kind, kernel.get(op.kind, "kt_rows_run"))
+            for k, op in enumerate(ops_)
+        )
 
     def grad(self, gid: int | None) -> str:
         return self.gen.arena(("grad", gid))
@@ -229,8 +290,9 @@ def _forward(tg: _TrainGen, emits: list[_Emit]) -> None:
     masks_by_op = {m.op_pos: m for m in tg.plan.masks}
     for pos in tg.plan.forward_ops:
         e = emits[pos]
+        op = tg.g.ops[pos]
         if e.call:
-            tg.forward.append(e.call)
+            tg.call(False, op.index, op.kind, e.call)
         m = masks_by_op.get(pos)
         if m is not None:
             p = m.params
@@ -238,8 +300,11 @@ def _forward(tg: _TrainGen, emits: list[_Emit]) -> None:
                 f"mask{m.id}", "p", ReluMaskParamsC, {"act_min": p.act_min, "act_max": p.act_max, "relu6": int(p.relu6)}
             )
             y = tg.gen.ptr(tg.g.ops[pos].outputs[0])
-            tg.forward.append(
-                f"kt_relu_mask_pack_s8({pp}, {m.elements}, {y}, (uint8_t *){tg.gen.arena(('mask', m.id))})"
+            tg.call(
+                False,
+                op.index,
+                op.kind,
+                f"kt_relu_mask_pack_s8({pp}, {m.elements}, {y}, (uint8_t *){tg.gen.arena(('mask', m.id))})",
             )
 
 
@@ -261,8 +326,11 @@ def _weighted(tg: _TrainGen, s: BackwardStep, o: str) -> None:
     gy = tg.grad(s.gy)
     count = int(np.prod(yshape))
     if s.mask is not None:
-        tg.backward.append(
-            f"kt_relu_mask_apply_s8({count}, (const uint8_t *){gen.arena(('mask', s.mask))}, {gy}, {gy})"
+        tg.call(
+            True,
+            op.index,
+            s.kind,
+            f"kt_relu_mask_apply_s8({count}, (const uint8_t *){gen.arena(('mask', s.mask))}, {gy}, {gy})",
         )
     w = gen.ptr(w_t)
     if s.gx:
@@ -291,9 +359,12 @@ def _weighted(tg: _TrainGen, s: BackwardStep, o: str) -> None:
             fn = "kt_fully_connected_input_grad_s8"
         if fs is not None:
             fn = fn.replace("_s8", "_split_s8")
-        tg.backward.append(
+        tg.call(
+            True,
+            op.index,
+            s.kind,
             f"{fn}({pp}, {tg.exp(s.gy)}, {tg.exp(gid)}, {yd}, {gy}, {wd}, {fs or w}, {xd}, {tg.grad(gid)}, "
-            f"{tg.stats(gid)})"
+            f"{tg.stats(gid)})",
         )
     if s.update is not None:
         u = s.update
@@ -320,7 +391,9 @@ def _weighted(tg: _TrainGen, s: BackwardStep, o: str) -> None:
         wmut = w if w_t in gen.trainable else f"(int8_t *){w}"  # bias only: weights are not written
         key = f"kt_update_key(kt_step_count, {s.op_pos}u)"  # = the golden update_key(step, op_pos)
         e_gy = f"{tg.exp(s.gy)} + kt_lr_shift"  # the update runs at lr * 2^kt_lr_shift (SET_LR)
-        tg.backward.append(f"{fn}({pp}, {e_gy}, {key}, {xd}, {xs}, {yd}, {gy}, {wd}, {wmut}, {gen.ptr(b_t)})")
+        tg.call(
+            True, op.index, s.kind, f"{fn}({pp}, {e_gy}, {key}, {xd}, {xs}, {yd}, {gy}, {wd}, {wmut}, {gen.ptr(b_t)})"
+        )
 
 
 def _backward(tg: _TrainGen) -> None:
@@ -332,9 +405,12 @@ def _backward(tg: _TrainGen) -> None:
             a, b = s.sum_inputs
             gid = s.gx[0]
             count = tg.plan.grads[gid].size
-            tg.backward.append(
+            tg.call(
+                True,
+                op.index,
+                "GRAD_SUM",
                 f"kt_grad_sum_s8({count}, {tg.grad(a)}, {tg.exp(a)}, {tg.grad(b)}, {tg.exp(b)}, "
-                f"{tg.exp(gid)}, {tg.grad(gid)}, {tg.stats(gid)})"
+                f"{tg.exp(gid)}, {tg.grad(gid)}, {tg.stats(gid)})",
             )
             continue
         check_backward(op.index, s.kind, "qemu")  # the generated step is what the firmware runs
@@ -344,9 +420,12 @@ def _backward(tg: _TrainGen) -> None:
             assert s.gy is not None
             count = tg.plan.grads[s.gy].size
             for gid in s.gx:
-                tg.backward.append(
+                tg.call(
+                    True,
+                    op.index,
+                    s.kind,
                     f"kt_grad_rescale_s8({count}, {tg.exp(s.gy)}, {tg.exp(gid)}, {tg.grad(s.gy)}, "
-                    f"{tg.grad(gid)}, {tg.stats(gid)})"
+                    f"{tg.grad(gid)}, {tg.stats(gid)})",
                 )
         elif s.kind in ("MEAN", "AVERAGE_POOL_2D"):
             xshape = g.tensors[op.inputs[0]].shape
@@ -364,9 +443,12 @@ def _backward(tg: _TrainGen) -> None:
                 },
             )
             gid = s.gx[0]
-            tg.backward.append(
+            tg.call(
+                True,
+                op.index,
+                s.kind,
                 f"kt_avg_pool_grad_s8({pp}, {tg.exp(s.gy)}, {tg.exp(gid)}, {tg.dims(o, 'gy', yshape)}, "
-                f"{tg.grad(s.gy)}, {tg.dims(o, 'in', xshape)}, {tg.grad(gid)}, {tg.stats(gid)})"
+                f"{tg.grad(s.gy)}, {tg.dims(o, 'in', xshape)}, {tg.grad(gid)}, {tg.stats(gid)})",
             )
         elif s.kind == "RESHAPE":
             continue  # an alias in the memory plan
@@ -447,6 +529,7 @@ def render_train(plan: TrainPlan, source_name: str, fuse: bool = True) -> TrainS
     logits_grad_stats = tg.stats(plan.logits_grad)
     assert logits_grad_stats == "&st[0]"
     _backward(tg)
+    profile = tg.profile() + tg.profile_rows(fused)
     classes = int(np.prod(g.tensors[plan.logits].shape))
     ctx = codegen.model_context(gen, emits, source_name, train_digest=plan.digest(), classes=classes)
     if fused is not None and fused.stream is not None:
@@ -469,6 +552,8 @@ def render_train(plan: TrainPlan, source_name: str, fuse: bool = True) -> TrainS
         amax_low=contract.AMAX_LOW,
         exp_min=contract.POLICY_EXP_MIN,
         exp_max=contract.POLICY_EXP_MAX,
+        n_profile=len(profile),
+        rows_profile_first=len(tg.forward) + len(tg.backward) + 2 if fused is not None else None,
     )
     text = template_env().get_template("kt_train.c.j2").render(**ctx)
     return TrainSource(
@@ -482,4 +567,5 @@ def render_train(plan: TrainPlan, source_name: str, fuse: bool = True) -> TrainS
         stack_frame_bytes=_STATS_BYTES * len(tg.stat_slots) + _EXP_BYTES * plan.n_exp_slots,
         calls=sum(1 for e in emits if e.call) + len(tg.forward) + len(tg.backward),
         fused=fused,
+        profile=profile,
     )

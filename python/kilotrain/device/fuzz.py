@@ -70,7 +70,7 @@ def build_fuzzer(target: str) -> Path:
         code = codegen_train.render_train(tiny_mixed_plan(), "tiny_cnn.tflite")
         generated["kt_train.c"] = code.text
         sources += sorted((paths.REPO_ROOT / "firmware" / "kernels").glob("*.c"))
-        defines = ["-DKT_HAVE_MODEL", "-DKT_HAVE_TRAIN"]
+        defines = ["-DKT_HAVE_MODEL", "-DKT_HAVE_TRAIN", "-DKT_PROFILE"]  # PROFILE answers with data
     h = hashlib.sha256(" ".join([cc, *CFLAGS, *defines]).encode())
     for s in sources:
         h.update(s.read_bytes())
@@ -183,6 +183,8 @@ def seed_inputs(target: str) -> dict[str, bytes]:
         "echo_max": f(ft.ECHO, bytes(range(256)) * 8),
         "reset": f(ft.INFO) + f(ft.RESET, wire.RESET_REQUEST.encode(erase_checkpoints=0)) + f(ft.INFO),
         "reset_erase": f(ft.RESET, wire.RESET_REQUEST.encode(erase_checkpoints=1)) + f(ft.RESET),
+        "profile": f(ft.PROFILE, wire.PROFILE_REQUEST.encode(first=0, length=0))
+        + f(ft.PROFILE, wire.PROFILE_REQUEST.encode(first=3, length=300)),
         "cut_then_idle": f(ft.ECHO, b"0123456789")[:9] + IDLE + f(ft.INFO),
         "bad_crc": f(ft.INFO)[:-1] + b"\x00" + f(ft.INFO),
         "long_length": b"KT\x01\x07\xff\xff" + f(ft.INFO),

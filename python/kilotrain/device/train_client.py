@@ -174,6 +174,18 @@ class TrainClient(ModelClient):
         self.steps_done = a.step + 1
         return DeviceStep(a.step, a.status, a.p_label_q15, a.predicted, a.saturated, a.ticks, a.stack_high_water)
 
+    def profile_ticks(self) -> list[int]:
+        """The per-op profile of a ``-DKT_PROFILE`` image: counter ticks per profiled region since
+        reset (codegen.train.ProfileEntry order); [] from any other image."""
+        per_frame = (self.info.max_payload - wire.PROFILE_ANSWER.size) // 8
+        total = self.device.call(wire.PROFILE_REQUEST, wire.PROFILE_ANSWER, first=0, length=0).entries
+        out: list[int] = []
+        while len(out) < total:
+            n = min(per_frame, total - len(out))
+            a = self.device.call(wire.PROFILE_REQUEST, wire.PROFILE_ANSWER, first=len(out), length=n)
+            out += [int(v) for v in np.frombuffer(a.ticks, "<u8")]
+        return out
+
     def params(self) -> bytes:
         """All trainable parameters, in params_sha256 order."""
         out = bytearray()

@@ -41,7 +41,7 @@ SCHEMA_VERSION = 3
 SCHEMA_HISTORY: dict[int, int] = {
     1: 0xD4250E52,
     2: 0x4E24D8C2,
-    3: 0x15C0561E,
+    3: 0xA9562243,
 }
 #: Where the schema lives, for messages and the generated header's banner.
 SOURCE = "python/kilotrain/device/wire.py"
@@ -68,6 +68,7 @@ class FrameType(enum.IntEnum):
     SET_LR = 0x25
     CHECKPOINT = 0x26
     RESTORE = 0x27
+    PROFILE = 0x28
     ERROR = 0x7F
 
 
@@ -442,6 +443,23 @@ class LrShift(NamedTuple):
     lr_shift: I32
 
 
+class ProfileRequest(NamedTuple):
+    """Read ``length`` entries of the per-op profile from entry ``first``."""
+
+    first: U16
+    length: U16
+
+
+class ProfileAnswer(NamedTuple):
+    """The per-op profile of a ``-DKT_PROFILE`` build (``entries`` = 0 in any other build): counter
+    ticks per profiled region since reset (codegen.train.ProfileEntry), u64 little-endian each,
+    from entry ``first``."""
+
+    entries: U16
+    first: U16
+    ticks: Bytes
+
+
 class ErrorPayload(NamedTuple):
     """Why the device did not answer a frame (or what it dropped): an ErrorCode and its detail."""
 
@@ -479,6 +497,8 @@ CHECKPOINT_REQUEST = Message(FrameType.CHECKPOINT, "request", Empty)
 CHECKPOINT_ANSWER = Message(FrameType.CHECKPOINT, "answer", CheckpointAnswer)
 RESTORE_REQUEST = Message(FrameType.RESTORE, "request", Empty)
 RESTORE_ANSWER = Message(FrameType.RESTORE, "answer", CheckpointAnswer)
+PROFILE_REQUEST = Message(FrameType.PROFILE, "request", ProfileRequest)
+PROFILE_ANSWER = Message(FrameType.PROFILE, "answer", ProfileAnswer)
 ERROR = Message(FrameType.ERROR, "answer", ErrorPayload, name="ERROR")
 
 #: Every payload of the protocol, in frame-type order (request before answer).
@@ -513,6 +533,8 @@ MESSAGES: tuple[Message[Any], ...] = (
     CHECKPOINT_ANSWER,
     RESTORE_REQUEST,
     RESTORE_ANSWER,
+    PROFILE_REQUEST,
+    PROFILE_ANSWER,
     ERROR,
 )
 

@@ -67,7 +67,7 @@ def test_message_names_frames_and_sizes() -> None:
 # The layouts as struct format strings (protocol version 1 was the host's hand-written formats;
 # version 2 added INFO's digests, MODEL_INFO's input format and TRAIN_INFO's lr_shift and EVAL
 # counters at the end of each fixed part; version 3 RESET's erase flag, TRAIN_INFO's checkpoint
-# fields and CHECKPOINT / RESTORE): the bytes on the wire must not change by accident.
+# fields, CHECKPOINT / RESTORE and PROFILE): the bytes on the wire must not change by accident.
 LEGACY = {
     "INFO_ANSWER": "<4B8I2H2I2I",
     "MODEL_INFO_ANSWER": "<4I4HiI",
@@ -79,6 +79,8 @@ LEGACY = {
     "RESET_REQUEST": "<B3x",
     "CHECKPOINT_ANSWER": "<B3xIIiII",
     "RESTORE_ANSWER": "<B3xIIiII",
+    "PROFILE_REQUEST": "<HH",
+    "PROFILE_ANSWER": "<HH",
     "EVAL_REQUEST": "<iB3x",
     "EVAL_ANSWER": "<iiIIIII",
     "INFER_ANSWER": "<iiII",
