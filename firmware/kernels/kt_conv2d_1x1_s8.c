@@ -13,6 +13,91 @@
 #include "internal/kt_filter.h"
 #include "internal/kt_requant.h"
 
+#if KT_USE_DSP
+/* One 4-byte group of two filter rows against two pixels: each loaded word feeds two dual MACs
+   pairs, so 16 multiply-accumulates cost 4 loads, 8 SXTB16 and 8 SMLAD. */
+#define KT_1X1_GROUP(f0, f1, x0, x1, a00, a01, a10, a11)                      \
+    do {                                                                      \
+        uint32_t wf0, wf1, wx0, wx1;                                          \
+        memcpy(&wf0, (f0), 4);                                                \
+        memcpy(&wf1, (f1), 4);                                                \
+        memcpy(&wx0, (x0), 4);                                                \
+        memcpy(&wx1, (x1), 4);                                                \
+        {                                                                     \
+            const uint32_t fa0 = __sxtb16(wf0), fb0 = __sxtb16(KT_ROR8(wf0)); \
+            const uint32_t fa1 = __sxtb16(wf1), fb1 = __sxtb16(KT_ROR8(wf1)); \
+            const uint32_t xa0 = __sxtb16(wx0), xb0 = __sxtb16(KT_ROR8(wx0)); \
+            const uint32_t xa1 = __sxtb16(wx1), xb1 = __sxtb16(KT_ROR8(wx1)); \
+            a00 = __smlad(fa0, xa0, a00);                                     \
+            a00 = __smlad(fb0, xb0, a00);                                     \
+            a01 = __smlad(fa0, xa1, a01);                                     \
+            a01 = __smlad(fb0, xb1, a01);                                     \
+            a10 = __smlad(fa1, xa0, a10);                                     \
+            a10 = __smlad(fb1, xb0, a10);                                     \
+            a11 = __smlad(fa1, xa1, a11);                                     \
+            a11 = __smlad(fb1, xb1, a11);                                     \
+        }                                                                     \
+    } while (0)
+
+/* The DSP path over output channels [0, out_c - out_c % 2) and pixels [0, pixels - pixels % 2):
+   two channels by two pixels at a time (the sums are the same integers as the portable loop's,
+   taken in another order: exact, as int32 wraps modulo 2^32 either way). Returns the channels
+   done; the caller finishes the rest (and the odd pixel of each pair of channels). */
+static int32_t kt_conv2d_1x1_dsp(const kt_conv_params *conv, const kt_per_channel_quant *quant,
+                                 const int8_t *input, const kt_split_filter *filter,
+                                 const int32_t *bias, int32_t pixels, int32_t in_c, int32_t out_c,
+                                 int8_t *output)
+{
+    const int32_t in_off = conv->input_offset, out_off = conv->output_offset;
+    const int32_t act_min = conv->activation.min, act_max = conv->activation.max;
+    int32_t oc;
+    for (oc = 0; oc + 2 <= out_c; oc += 2) {
+        const int8_t *f0 = kt_filter_row(filter, oc, (size_t)in_c);
+        const int8_t *f1 = kt_filter_row(filter, oc + 1, (size_t)in_c);
+        const uint32_t start0 = (uint32_t)(bias != NULL ? bias[oc] : 0) +
+                                (uint32_t)kt_sum_s8(f0, in_c) * (uint32_t)in_off;
+        const uint32_t start1 = (uint32_t)(bias != NULL ? bias[oc + 1] : 0) +
+                                (uint32_t)kt_sum_s8(f1, in_c) * (uint32_t)in_off;
+        const int32_t m0 = quant->multiplier[oc], s0 = quant->shift[oc];
+        const int32_t m1 = quant->multiplier[oc + 1], s1 = quant->shift[oc + 1];
+        int32_t p;
+        for (p = 0; p + 2 <= pixels; p += 2) {
+            const int8_t *x0 = input + (size_t)p * in_c;
+            const int8_t *x1 = x0 + in_c;
+            uint32_t a00 = start0, a01 = start0, a10 = start1, a11 = start1;
+            int32_t c = 0;
+            for (; c + 4 <= in_c; c += 4) {
+                KT_1X1_GROUP(f0 + c, f1 + c, x0 + c, x1 + c, a00, a01, a10, a11);
+            }
+            for (; c < in_c; ++c) {
+                a00 += (uint32_t)((int32_t)f0[c] * x0[c]);
+                a01 += (uint32_t)((int32_t)f0[c] * x1[c]);
+                a10 += (uint32_t)((int32_t)f1[c] * x0[c]);
+                a11 += (uint32_t)((int32_t)f1[c] * x1[c]);
+            }
+            output[(size_t)p * out_c + oc] =
+                kt_requantize_s8((int32_t)a00, m0, s0, out_off, act_min, act_max);
+            output[(size_t)p * out_c + oc + 1] =
+                kt_requantize_s8((int32_t)a10, m1, s1, out_off, act_min, act_max);
+            output[(size_t)(p + 1) * out_c + oc] =
+                kt_requantize_s8((int32_t)a01, m0, s0, out_off, act_min, act_max);
+            output[(size_t)(p + 1) * out_c + oc + 1] =
+                kt_requantize_s8((int32_t)a11, m1, s1, out_off, act_min, act_max);
+        }
+        for (; p < pixels; ++p) { /* the odd last pixel */
+            const int8_t *x = input + (size_t)p * in_c;
+            output[(size_t)p * out_c + oc] =
+                kt_requantize_s8((int32_t)((uint32_t)kt_dot_s8(f0, x, in_c, 0) + start0), m0, s0,
+                                 out_off, act_min, act_max);
+            output[(size_t)p * out_c + oc + 1] =
+                kt_requantize_s8((int32_t)((uint32_t)kt_dot_s8(f1, x, in_c, 0) + start1), m1, s1,
+                                 out_off, act_min, act_max);
+        }
+    }
+    return oc;
+}
+#endif
+
 kt_status kt_conv2d_1x1_s8(const kt_conv_params *conv, const kt_per_channel_quant *quant,
                            const kt_dims *input_dims, const int8_t *input,
                            const kt_dims *filter_dims, const int8_t *filter, const int32_t *bias,
@@ -55,7 +140,11 @@ kt_status kt_conv2d_1x1_split_s8(const kt_conv_params *conv, const kt_per_channe
     }
 
     pixels = input_dims->n * input_dims->h * input_dims->w;
-    for (oc = 0; oc < out_c; ++oc) {
+    oc = 0;
+#if KT_USE_DSP
+    oc = kt_conv2d_1x1_dsp(conv, quant, input, filter, bias, pixels, in_c, out_c, output);
+#endif
+    for (; oc < out_c; ++oc) {
         const int8_t *f = kt_filter_row(filter, oc, (size_t)in_c);
         const int32_t mult = quant->multiplier[oc];
         const int32_t shift = quant->shift[oc];

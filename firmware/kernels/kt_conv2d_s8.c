@@ -97,6 +97,14 @@ kt_status kt_conv2d_split_s8(const kt_conv_params *conv, const kt_per_channel_qu
                     for (ky = ky_lo; ky < ky_hi; ++ky) {
                         const int8_t *in_row = in_b + (size_t)(iy0 + ky * dil_h) * in_w * in_c;
                         const int8_t *f_row = f_oc + (size_t)ky * k_w * in_c;
+                        if (dil_w == 1) {
+                            /* the taps of one filter row are adjacent pixels: one dot product
+                               over (kx_hi - kx_lo) * in_c contiguous bytes of input and filter */
+                            acc = kt_dot_offset_s8(f_row + (size_t)kx_lo * in_c,
+                                                   in_row + (size_t)(ix0 + kx_lo) * in_c,
+                                                   (kx_hi - kx_lo) * in_c, in_off, acc);
+                            continue;
+                        }
                         for (kx = kx_lo; kx < kx_hi; ++kx) {
                             const int8_t *x = in_row + (size_t)(ix0 + kx * dil_w) * in_c;
                             const int8_t *f = f_row + (size_t)kx * in_c;

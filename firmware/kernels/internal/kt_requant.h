@@ -23,20 +23,19 @@ extern "C" {
 /**
  * @brief Saturating rounding doubling high multiply: round(a * b / 2^31), saturated.
  *
- * The only overflowing case, a == b == INT32_MIN, returns INT32_MAX. The rounding nudge is
- * +2^30 for a non-negative product and 1 - 2^30 otherwise, then the 64-bit sum is divided by
- * 2^31 truncating toward zero (gemmlowp / TFLM semantics).
+ * The only overflowing case, a == b == INT32_MIN, returns INT32_MAX. gemmlowp / TFLM add a
+ * nudge of +2^30 to a non-negative product and 1 - 2^30 to a negative one, then divide by 2^31
+ * truncating toward zero. Both cases equal floor((ab + 2^30) / 2^31): for ab < 0 the sum
+ * y = ab + 1 - 2^30 is negative, and trunc(y / 2^31) = ceil(y / 2^31) = floor((y + 2^31 - 1) / 2^31)
+ * = floor((ab + 2^30) / 2^31). So the product, one add and an arithmetic shift (SMULL, ADDS/ADC,
+ * two shifts on a Cortex-M) give TFLM's result exactly, without a branch or a 64-bit divide.
  */
 static inline int32_t kt_srdhm(int32_t a, int32_t b)
 {
-    int64_t ab;
-    int64_t nudge;
     if (a == INT32_MIN && b == INT32_MIN) {
         return INT32_MAX;
     }
-    ab = (int64_t)a * (int64_t)b;
-    nudge = ab >= 0 ? (int64_t)(1 << 30) : (int64_t)(1 - (1 << 30));
-    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+    return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 30)) >> 31);
 }
 
 /**

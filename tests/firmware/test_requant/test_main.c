@@ -1,0 +1,83 @@
+/* Requantization: the branch-free SaturatingRoundingDoublingHighMul of internal/kt_requant.h
+ * against gemmlowp's written-out form (nudge by sign, 64-bit divide truncating toward zero), on
+ * edge values and pseudo-random pairs of every magnitude, on the host and on the emulated M7. */
+#include <stdint.h>
+
+#include "../../../firmware/kernels/internal/kt_requant.h"
+#include "kt_test.h"
+
+/* gemmlowp's SaturatingRoundingDoublingHighMul as written in TFLM's reference code. */
+static int32_t srdhm_reference(int32_t a, int32_t b)
+{
+    int64_t ab, nudge;
+    if (a == INT32_MIN && b == INT32_MIN) {
+        return INT32_MAX;
+    }
+    ab = (int64_t)a * (int64_t)b;
+    nudge = ab >= 0 ? (int64_t)(1 << 30) : (int64_t)(1 - (1 << 30));
+    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+}
+
+static const int32_t edges[] = {0,
+                                1,
+                                -1,
+                                2,
+                                -2,
+                                INT32_MIN,
+                                INT32_MAX,
+                                INT32_MIN + 1,
+                                1 << 30,
+                                -(1 << 30),
+                                (1 << 30) + 1,
+                                -(1 << 30) - 1,
+                                46341,
+                                -46341,
+                                1 << 15,
+                                -(1 << 15)};
+
+static void test_srdhm_edges(void)
+{
+    const int n = (int)(sizeof edges / sizeof edges[0]);
+    for (int i = 0; i < n; i++) {
+        for (int j = 0; j < n; j++) {
+            KT_CHECK_EQ_INT(kt_srdhm(edges[i], edges[j]), srdhm_reference(edges[i], edges[j]));
+        }
+    }
+}
+
+static void test_srdhm_random_pairs(void)
+{
+    uint32_t s = 2463534242u; /* xorshift32 */
+    for (uint32_t k = 0; k < 200000u; k++) {
+        int32_t a, b;
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        a = (int32_t)s;
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        b = (int32_t)s;
+        a >>= k % 31u; /* every magnitude, both signs */
+        b >>= (k / 31u) % 31u;
+        KT_CHECK_EQ_INT(kt_srdhm(a, b), srdhm_reference(a, b));
+    }
+}
+
+static void test_requantize_half_cases(void)
+{
+    /* products exactly halfway between two results round up (toward +inf), as gemmlowp's do */
+    KT_CHECK_EQ_INT(kt_srdhm(-(1 << 30), 1 << 30), srdhm_reference(-(1 << 30), 1 << 30));
+    KT_CHECK_EQ_INT(kt_srdhm(-1, 1 << 30), 0);
+    KT_CHECK_EQ_INT(kt_srdhm(-3, 1 << 30), -1);
+    KT_CHECK_EQ_INT(kt_requantize(-3, 1 << 30, 0), srdhm_reference(-3, 1 << 30));
+}
+
+int main(void)
+{
+    KT_TEST_BEGIN();
+    KT_RUN(test_srdhm_edges);
+    KT_RUN(test_srdhm_random_pairs);
+    KT_RUN(test_requantize_half_cases);
+    return kt_test_end();
+}
