@@ -10,10 +10,76 @@
  */
 #include "kt_kernels.h"
 #include "internal/kt_check.h"
+#include "internal/kt_dot.h"
 #include "internal/kt_requant.h"
 
 /** Output channels accumulated together (KT_DW_BLOCK * 4 bytes of stack). */
 #define KT_DW_BLOCK 32
+
+#if KT_USE_DSP
+/* The window of one output pixel, channels [c0, c0 + n) of a depth-multiplier-1 layer, as in the
+   portable loop: taps [ky_lo, ky_hi) x [kx_lo, kx_hi) landing inside the image. */
+typedef struct {
+    const int8_t *in_b;
+    int32_t in_w, ch, iy0, ix0, ky_lo, ky_hi, kx_lo, kx_hi, dil_h, dil_w, k_w;
+} kt_dw_window;
+
+/* The DSP path of one output pixel (depth multiplier 1): four channels at a time, accumulators in
+   registers; per tap one word of input and one of filter give four MACs through SXTB16 /
+   SXTAB16 (the input offset added in 16 bits) and SMLABB / SMLATT. The sums are the portable
+   loop's integers (taken in another order, wrapping alike). */
+static void kt_dw_pixel_dsp(const kt_dw_window *w, const int8_t *filter, int32_t c0, int32_t n,
+                            int32_t in_off, const int32_t *bias, const kt_per_channel_quant *quant,
+                            int32_t out_off, const kt_activation *act, int8_t *y)
+{
+    const uint32_t off2 = ((uint32_t)in_off & 0xFFFFu) | ((uint32_t)in_off << 16);
+    int32_t j = 0, ky, kx;
+    for (; j + 4 <= n; j += 4) {
+        const int32_t c = c0 + j;
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        for (ky = w->ky_lo; ky < w->ky_hi; ++ky) {
+            const int8_t *row = w->in_b + (size_t)(w->iy0 + ky * w->dil_h) * w->in_w * w->ch + c;
+            const int8_t *frow = filter + (size_t)ky * w->k_w * w->ch + c;
+            for (kx = w->kx_lo; kx < w->kx_hi; ++kx) {
+                uint32_t wx, wf;
+                memcpy(&wx, row + (size_t)(w->ix0 + kx * w->dil_w) * w->ch, 4);
+                memcpy(&wf, frow + (size_t)kx * w->ch, 4);
+                {
+                    const uint32_t x02 = __sxtab16(off2, wx), x13 = __sxtab16(off2, KT_ROR8(wx));
+                    const uint32_t f02 = __sxtb16(wf), f13 = __sxtb16(KT_ROR8(wf));
+                    a0 = __smlabb((int32_t)f02, (int32_t)x02, a0);
+                    a2 = __smlatt((int32_t)f02, (int32_t)x02, a2);
+                    a1 = __smlabb((int32_t)f13, (int32_t)x13, a1);
+                    a3 = __smlatt((int32_t)f13, (int32_t)x13, a3);
+                }
+            }
+        }
+        {
+            const int32_t acc[4] = {a0, a1, a2, a3};
+            for (int32_t k = 0; k < 4; ++k) {
+                const int32_t v = acc[k] + (bias != NULL ? bias[c + k] : 0);
+                y[j + k] = kt_requantize_s8(v, quant->multiplier[c + k], quant->shift[c + k],
+                                            out_off, act->min, act->max);
+            }
+        }
+    }
+    for (; j < n; ++j) { /* the last channels of the block, one at a time */
+        const int32_t c = c0 + j;
+        int32_t v = 0;
+        for (ky = w->ky_lo; ky < w->ky_hi; ++ky) {
+            const int8_t *row = w->in_b + (size_t)(w->iy0 + ky * w->dil_h) * w->in_w * w->ch + c;
+            const int8_t *frow = filter + (size_t)ky * w->k_w * w->ch + c;
+            for (kx = w->kx_lo; kx < w->kx_hi; ++kx) {
+                v += (int32_t)frow[(size_t)kx * w->ch] *
+                     ((int32_t)row[(size_t)(w->ix0 + kx * w->dil_w) * w->ch] + in_off);
+            }
+        }
+        v += bias != NULL ? bias[c] : 0;
+        y[j] =
+            kt_requantize_s8(v, quant->multiplier[c], quant->shift[c], out_off, act->min, act->max);
+    }
+}
+#endif
 
 kt_status kt_depthwise_conv2d_s8(const kt_dw_conv_params *dw, const kt_per_channel_quant *quant,
                                  const kt_dims *input_dims, const int8_t *input,
@@ -81,6 +147,15 @@ kt_status kt_depthwise_conv2d_s8(const kt_dw_conv_params *dw, const kt_per_chann
                     while (kx_hi > kx_lo && ix0 + (kx_hi - 1) * dil_w >= in_w) {
                         --kx_hi;
                     }
+#if KT_USE_DSP
+                    if (dm == 1) {
+                        const kt_dw_window win = {in_b,  in_w,  in_c,  iy0,   ix0,   ky_lo,
+                                                  ky_hi, kx_lo, kx_hi, dil_h, dil_w, k_w};
+                        kt_dw_pixel_dsp(&win, filter, oc0, n, in_off, bias, quant, out_off,
+                                        &dw->activation, y);
+                        continue;
+                    }
+#endif
                     for (j = 0; j < n; ++j) {
                         acc[j] = 0;
                     }
