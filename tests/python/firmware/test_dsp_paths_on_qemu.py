@@ -7,6 +7,8 @@ test_model_on_qemu.py and test_train_on_qemu.py."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -59,7 +61,12 @@ def random_chain(seed: int) -> Graph:
         in_off = -int(tensors[x].zero_point[0])
         out_off = int(tensors[yt].zero_point[0])
         mult, shift = _quant(rng, cout)
-        common = dict(stride=(stride, stride), padding=pad, dilation=(dil, dil), input_offset=in_off)
+        common: dict[str, Any] = {
+            "stride": (stride, stride),
+            "padding": pad,
+            "dilation": (dil, dil),
+            "input_offset": in_off,
+        }
         if depthwise:
             p: object = DepthwiseConvParams(
                 **common, depth_multiplier=dm, output_offset=out_off, multiplier=mult, shift=shift
