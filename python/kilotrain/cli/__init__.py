@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 
 from kilotrain import __version__
-from kilotrain.cli import board, compile, infer, plan, profile, stream, train, verify
+from kilotrain.cli import bench, board, compile, infer, plan, profile, stream, train, verify
 from kilotrain.device.link import DeviceError, DeviceTimeout
 from kilotrain.device.toolchain import ToolError
 from kilotrain.extras import MissingExtra
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kilotrain", description="On-device int8 training for microcontrollers.")
     parser.add_argument("--version", action="version", version=f"kilotrain {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    bench.add_parser(sub)
     board.add_parsers(sub)
     compile.add_parser(sub)
     infer.add_parser(sub)
