@@ -58,8 +58,10 @@ static int32_t kt_conv2d_1x1_dsp(const kt_conv_params *conv, const kt_per_channe
                                 (uint32_t)kt_sum_s8(f0, in_c) * (uint32_t)in_off;
         const uint32_t start1 = (uint32_t)(bias != NULL ? bias[oc + 1] : 0) +
                                 (uint32_t)kt_sum_s8(f1, in_c) * (uint32_t)in_off;
-        const int32_t m0 = quant->multiplier[oc], s0 = quant->shift[oc];
-        const int32_t m1 = quant->multiplier[oc + 1], s1 = quant->shift[oc + 1];
+        const kt_rq q0 =
+            kt_rq_make(quant->multiplier[oc], quant->shift[oc], out_off, act_min, act_max);
+        const kt_rq q1 =
+            kt_rq_make(quant->multiplier[oc + 1], quant->shift[oc + 1], out_off, act_min, act_max);
         int32_t p;
         for (p = 0; p + 2 <= pixels; p += 2) {
             const int8_t *x0 = input + (size_t)p * in_c;
@@ -75,23 +77,17 @@ static int32_t kt_conv2d_1x1_dsp(const kt_conv_params *conv, const kt_per_channe
                 a10 += (uint32_t)((int32_t)f1[c] * x0[c]);
                 a11 += (uint32_t)((int32_t)f1[c] * x1[c]);
             }
-            output[(size_t)p * out_c + oc] =
-                kt_requantize_s8((int32_t)a00, m0, s0, out_off, act_min, act_max);
-            output[(size_t)p * out_c + oc + 1] =
-                kt_requantize_s8((int32_t)a10, m1, s1, out_off, act_min, act_max);
-            output[(size_t)(p + 1) * out_c + oc] =
-                kt_requantize_s8((int32_t)a01, m0, s0, out_off, act_min, act_max);
-            output[(size_t)(p + 1) * out_c + oc + 1] =
-                kt_requantize_s8((int32_t)a11, m1, s1, out_off, act_min, act_max);
+            output[(size_t)p * out_c + oc] = kt_rq_apply(&q0, (int32_t)a00);
+            output[(size_t)p * out_c + oc + 1] = kt_rq_apply(&q1, (int32_t)a10);
+            output[(size_t)(p + 1) * out_c + oc] = kt_rq_apply(&q0, (int32_t)a01);
+            output[(size_t)(p + 1) * out_c + oc + 1] = kt_rq_apply(&q1, (int32_t)a11);
         }
         for (; p < pixels; ++p) { /* the odd last pixel */
             const int8_t *x = input + (size_t)p * in_c;
             output[(size_t)p * out_c + oc] =
-                kt_requantize_s8((int32_t)((uint32_t)kt_dot_s8(f0, x, in_c, 0) + start0), m0, s0,
-                                 out_off, act_min, act_max);
+                kt_rq_apply(&q0, (int32_t)((uint32_t)kt_dot_s8(f0, x, in_c, 0) + start0));
             output[(size_t)p * out_c + oc + 1] =
-                kt_requantize_s8((int32_t)((uint32_t)kt_dot_s8(f1, x, in_c, 0) + start1), m1, s1,
-                                 out_off, act_min, act_max);
+                kt_rq_apply(&q1, (int32_t)((uint32_t)kt_dot_s8(f1, x, in_c, 0) + start1));
         }
     }
     return oc;
@@ -146,8 +142,8 @@ kt_status kt_conv2d_1x1_split_s8(const kt_conv_params *conv, const kt_per_channe
 #endif
     for (; oc < out_c; ++oc) {
         const int8_t *f = kt_filter_row(filter, oc, (size_t)in_c);
-        const int32_t mult = quant->multiplier[oc];
-        const int32_t shift = quant->shift[oc];
+        const kt_rq q =
+            kt_rq_make(quant->multiplier[oc], quant->shift[oc], out_off, act_min, act_max);
         const int8_t *x = input;
         int8_t *y = output + oc;
         const int32_t fsum = kt_sum_s8(f, in_c);
@@ -157,7 +153,7 @@ kt_status kt_conv2d_1x1_split_s8(const kt_conv_params *conv, const kt_per_channe
         for (p = 0; p < pixels; ++p) {
             int32_t acc = kt_dot_s8(f, x, in_c, 0);
             acc = (int32_t)((uint32_t)acc + start);
-            *y = kt_requantize_s8(acc, mult, shift, out_off, act_min, act_max);
+            *y = kt_rq_apply(&q, acc);
             x += in_c;
             y += out_c;
         }

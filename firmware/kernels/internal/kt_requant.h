@@ -98,6 +98,51 @@ static inline int8_t kt_requantize_s8(int32_t acc, int32_t multiplier, int32_t s
     return (int8_t)kt_clamp(v, act_min, act_max);
 }
 
+/**
+ * @brief One output channel's output stage with everything that depends only on the channel
+ *        worked out once (kt_rq_make()), for loops that requantize many pixels of one channel:
+ *        kt_rq_apply() returns exactly kt_requantize_s8()'s value.
+ */
+typedef struct {
+    int32_t multiplier;
+    int32_t left;  /* shift > 0: left shift before the high multiply */
+    int32_t right; /* shift <= 0: rounding right shift after it */
+    int32_t mask;  /* 2^right - 1 */
+    int32_t half;  /* mask >> 1 */
+    int32_t lo;    /* act_min - output_offset */
+    int32_t hi;    /* act_max - output_offset */
+    int32_t output_offset;
+} kt_rq;
+
+static inline kt_rq kt_rq_make(int32_t multiplier, int32_t shift, int32_t output_offset,
+                               int32_t act_min, int32_t act_max)
+{
+    kt_rq q;
+    q.multiplier = multiplier;
+    q.left = shift > 0 ? shift : 0;
+    q.right = shift > 0 ? 0 : -shift;
+    q.mask = (int32_t)((1u << q.right) - 1u); /* right <= 31 */
+    q.half = q.mask >> 1;
+    q.lo = act_min - output_offset;
+    q.hi = act_max - output_offset;
+    q.output_offset = output_offset;
+    return q;
+}
+
+/*
+ * kt_requantize_s8(acc) = clamp(clamp(r, -256, 255) + off, act_min, act_max) with r the
+ * requantized value. As act_min >= -128 > off - 256 and act_max <= 127 <= off + 255 for any off in
+ * [-128, 127], the inner clamp never binds where the outer one does not: the result is
+ * clamp(r + off, act_min, act_max) = clamp(r, act_min - off, act_max - off) + off, computed here
+ * without the int32 add that could overflow.
+ */
+static inline int8_t kt_rq_apply(const kt_rq *q, int32_t acc)
+{
+    const int32_t x = kt_srdhm(kt_shl_wrap(acc, q->left), q->multiplier);
+    const int32_t r = (x >> q->right) + ((x & q->mask) > q->half + (x < 0 ? 1 : 0) ? 1 : 0);
+    return (int8_t)(kt_clamp(r, q->lo, q->hi) + q->output_offset);
+}
+
 #ifdef __cplusplus
 }
 #endif

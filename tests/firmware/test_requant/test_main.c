@@ -73,11 +73,43 @@ static void test_requantize_half_cases(void)
     KT_CHECK_EQ_INT(kt_requantize(-3, 1 << 30, 0), srdhm_reference(-3, 1 << 30));
 }
 
+/* kt_rq_apply(), the per-channel precomputed output stage, equals kt_requantize_s8() for every
+   accumulator, multiplier, shift, output offset and activation range. */
+static void test_precomputed_output_stage(void)
+{
+    uint32_t s = 88675123u;
+    for (uint32_t k = 0; k < 100000u; k++) {
+        int32_t acc, mult, shift, off, lo, hi, t;
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        acc = (int32_t)s >> (k % 24u);
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        mult = (k % 97u == 0u) ? 0 : (int32_t)((s >> 1) | 0x40000000u); /* [2^30, 2^31) or 0 */
+        shift = (int32_t)(s % 62u) - 31;                                /* [-31, 30] */
+        off = (int32_t)((s >> 8) % 256u) - 128;
+        lo = (int32_t)((s >> 16) % 256u) - 128;
+        hi = (int32_t)((s >> 24) % 256u) - 128;
+        if (lo > hi) {
+            t = lo;
+            lo = hi;
+            hi = t;
+        }
+        {
+            const kt_rq q = kt_rq_make(mult, shift, off, lo, hi);
+            KT_CHECK_EQ_INT(kt_rq_apply(&q, acc), kt_requantize_s8(acc, mult, shift, off, lo, hi));
+        }
+    }
+}
+
 int main(void)
 {
     KT_TEST_BEGIN();
     KT_RUN(test_srdhm_edges);
     KT_RUN(test_srdhm_random_pairs);
     KT_RUN(test_requantize_half_cases);
+    KT_RUN(test_precomputed_output_stage);
     return kt_test_end();
 }
