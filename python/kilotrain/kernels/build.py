@@ -23,7 +23,7 @@ from kilotrain import paths
 from kilotrain.contract import STATUS
 
 #: Compiler flags of the host build (the firmware build uses the same warnings).
-CFLAGS = ("-std=c99", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror")
+CFLAGS = ("-std=c99", "-O3", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror")
 
 KERNEL_DIR = paths.REPO_ROOT / "firmware" / "kernels"
 INCLUDE_DIR = paths.REPO_ROOT / "include"
