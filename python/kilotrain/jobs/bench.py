@@ -5,7 +5,8 @@ sparse schemes, person_detect at 96x96 under the demo's scheme), the training im
 with the ARMv7E-M DSP fast paths and with the portable C (``-DKT_USE_DSP=0``), and run on the
 emulated Cortex-M7 (``-icount``: the device counts instructions): a forward pass (INFER) and
 training steps on data-set frames, then the all-in peak SRAM (the image's static SRAM + the
-measured stack high-water) and flash. Both builds must end with the same parameters (the fast
+measured stack high-water) and flash. The same generated step is also built for the host (the
+native program) and timed there. All three builds must end with the same parameters (the fast
 paths are exact), else :class:`BenchError`. The paper's figures for the same models sit beside ours.
 """
 
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from kilotrain.data import datasets
-from kilotrain.device.boards import QemuBoard
+from kilotrain.device.boards import NativeBoard, QemuBoard
 from kilotrain.device.train_client import TrainClient, build_with_training
 from kilotrain.jobs.compile import ModelSpec, plan_for
 from kilotrain.paths import data_file
@@ -88,6 +89,27 @@ def _device_figures(spec: ModelSpec, flags: tuple[str, ...], steps: int) -> dict
     }
 
 
+def _host_figures(spec: ModelSpec, steps: int) -> dict[str, Any]:
+    """The same generated step built for the host (the native firmware, gcc) and timed by the
+    program itself (CLOCK_MONOTONIC around each TRAIN_STEP, the serial link excluded), with the
+    process's peak resident memory (VmHWM)."""
+    graph, plan = plan_for(spec)
+    program = build_with_training(plan, Path(spec.model).name, env_name="native").elf
+    classes = int(np.prod(graph.tensors[plan.logits].shape))
+    assert spec.dataset is not None
+    ds = datasets.load(spec.dataset, graph.input, seed=0, num_classes=classes, limit=max(64, 4 * steps))
+    with NativeBoard(program) as board:
+        client = TrainClient(board.device)
+        ns = [
+            client.step(ds.x_train[i % len(ds.y_train)], int(ds.y_train[i % len(ds.y_train)])).ticks
+            for i in range(steps)
+        ]
+        params = client.params_sha256()
+        status = Path(f"/proc/{board.proc.pid}/status").read_text()
+    hwm = next((int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmHWM:")), 0)
+    return {"step_ms": round(float(np.mean(ns)) / 1e6, 3), "peak_rss_bytes": hwm, "params_sha256": params}
+
+
 def run_bench(models: tuple[str, ...] = DEFAULT_MODELS, steps: int = 2, progress: bool = False) -> dict[str, Any]:
     """Measure ``models`` (keys of :func:`bench_models`); the report."""
     known = bench_models()
@@ -96,7 +118,8 @@ def run_bench(models: tuple[str, ...] = DEFAULT_MODELS, steps: int = 2, progress
         raise BenchError(f"unknown benchmark model(s) {', '.join(bad)}; known: {', '.join(known)}")
     if steps < 1:
         raise BenchError(f"--steps must be >= 1; got {steps}")
-    jobs = [(k, v, f) for k in models for v, f in (("dsp", ()), ("portable", ("-DKT_USE_DSP=0",)))]
+    variants: tuple[tuple[str, tuple[str, ...]], ...] = (("dsp", ()), ("portable", ("-DKT_USE_DSP=0",)), ("host", ()))
+    jobs = [(k, v, f) for k in models for v, f in variants]
     bar: Any = None
     if progress:
         from tqdm import tqdm
@@ -108,14 +131,14 @@ def run_bench(models: tuple[str, ...] = DEFAULT_MODELS, steps: int = 2, progress
         if bar is not None:
             bar.set_postfix_str(f"{key} {variant}")
         rec = out["models"].setdefault(key, {"title": m.title, "spec": asdict(m.spec)})
-        rec[variant] = _device_figures(m.spec, flags, steps)
+        rec[variant] = _host_figures(m.spec, steps) if variant == "host" else _device_figures(m.spec, flags, steps)
         if bar is not None:
             bar.update()
     if bar is not None:
         bar.close()
     for key, rec in out["models"].items():
-        if rec["dsp"]["params_sha256"] != rec["portable"]["params_sha256"]:
-            raise BenchError(f"{key}: the DSP and portable builds trained to different parameters")
+        if not rec["dsp"]["params_sha256"] == rec["portable"]["params_sha256"] == rec["host"]["params_sha256"]:
+            raise BenchError(f"{key}: the DSP, portable and host builds trained to different parameters")
         rec["dsp_speedup"] = round(rec["portable"]["step_instructions"] / rec["dsp"]["step_instructions"], 2)
         paper = PAPER.get(key)
         if paper is not None:

@@ -17,7 +17,8 @@ def test_bench_measures_both_builds(capsys: pytest.CaptureFixture[str]) -> None:
     r = json.loads(capsys.readouterr().out)
     rec = r["models"]["tiny"]
     d, p = rec["dsp"], rec["portable"]
-    assert d["params_sha256"] == p["params_sha256"]
+    assert d["params_sha256"] == p["params_sha256"] == rec["host"]["params_sha256"]
+    assert rec["host"]["step_ms"] > 0 and rec["host"]["peak_rss_bytes"] > 0
     assert 0 < d["step_instructions"] < p["step_instructions"] and rec["dsp_speedup"] > 1
     assert 0 < d["forward_instructions"] < d["step_instructions"]
     assert d["peak_sram_bytes"] > 0 and d["flash_bytes"] > d["peak_sram_bytes"]
