@@ -374,17 +374,18 @@ static void kt_app_profile(kt_frame_sink sink, uint8_t seq, const uint8_t *paylo
     uint32_t first = kt_wire_profile_request_get_first(payload);
     uint32_t count = kt_wire_profile_request_get_length(payload);
 #if defined(KT_HAVE_TRAIN) && defined(KT_PROFILE)
+    const uint64_t *all = kt_profile_ticks;
     uint32_t total = kt_profile_entries;
-    const uint8_t *ticks = (const uint8_t *)&kt_profile_ticks[first < total ? first : 0u];
 #else
+    const uint64_t *all = NULL;
     uint32_t total = 0u;
-    const uint8_t *ticks = NULL;
 #endif
     if (first > total || count > total - first ||
         count > (KT_FRAME_MAX_PAYLOAD - KT_WIRE_PROFILE_ANSWER_SIZE) / 8u) {
         kt_frame_send_error(sink, seq, KT_ERR_BAD_PAYLOAD, len);
         return;
     }
+    const uint8_t *ticks = all != NULL ? (const uint8_t *)(all + first) : NULL;
     uint8_t out[KT_WIRE_PROFILE_ANSWER_SIZE];
     kt_wire_profile_answer_put_entries(out, (uint16_t)total);
     kt_wire_profile_answer_put_first(out, (uint16_t)first);

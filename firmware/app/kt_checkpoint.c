@@ -35,12 +35,13 @@ uint32_t kt_checkpoint_bytes(void)
     return KT_CHECKPOINT_HEADER_SIZE + kt_checkpoint_payload_size();
 }
 
-/* Slot @p slot's checkpoint into @p info when it is valid for this firmware (1), else 0. */
+/* Slot @p slot's checkpoint into @p info when it is valid for this firmware (1), else 0. The
+   callers have checked that a slot holds a checkpoint (kt_checkpoint_newest()). */
 static int kt_checkpoint_read(uint32_t slot, kt_checkpoint_info *info)
 {
     const uint8_t *h = kt_bsp_store_slot(slot);
     uint32_t payload = kt_checkpoint_payload_size();
-    if (h == NULL || kt_bsp_store_slot_size() < KT_CHECKPOINT_HEADER_SIZE + payload) {
+    if (h == NULL) {
         return 0;
     }
     if (kt_wire_get_u32(h + H_MAGIC) != KT_CHECKPOINT_MAGIC ||

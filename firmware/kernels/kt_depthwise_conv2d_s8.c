@@ -27,10 +27,12 @@ typedef struct {
 /* The DSP path of one output pixel (depth multiplier 1): four channels at a time, accumulators in
    registers; per tap one word of input and one of filter give four MACs through SXTB16 /
    SXTAB16 (the input offset added in 16 bits) and SMLABB / SMLATT. The sums are the portable
-   loop's integers (taken in another order, wrapping alike). */
-static void kt_dw_pixel_dsp(const kt_dw_window *w, const int8_t *filter, int32_t c0, int32_t n,
-                            int32_t in_off, const int32_t *bias, const kt_per_channel_quant *quant,
-                            int32_t out_off, const kt_activation *act, int8_t *y)
+   loop's integers (taken in another order, wrapping alike). Returns the channels done, a multiple
+   of 4; the portable loop does the rest of the block. */
+static int32_t kt_dw_pixel_dsp(const kt_dw_window *w, const int8_t *filter, int32_t c0, int32_t n,
+                               int32_t in_off, const int32_t *bias,
+                               const kt_per_channel_quant *quant, int32_t out_off,
+                               const kt_activation *act, int8_t *y)
 {
     const uint32_t off2 = ((uint32_t)in_off & 0xFFFFu) | ((uint32_t)in_off << 16);
     int32_t j = 0, ky, kx;
@@ -63,21 +65,7 @@ static void kt_dw_pixel_dsp(const kt_dw_window *w, const int8_t *filter, int32_t
             }
         }
     }
-    for (; j < n; ++j) { /* the last channels of the block, one at a time */
-        const int32_t c = c0 + j;
-        int32_t v = 0;
-        for (ky = w->ky_lo; ky < w->ky_hi; ++ky) {
-            const int8_t *row = w->in_b + (size_t)(w->iy0 + ky * w->dil_h) * w->in_w * w->ch + c;
-            const int8_t *frow = filter + (size_t)ky * w->k_w * w->ch + c;
-            for (kx = w->kx_lo; kx < w->kx_hi; ++kx) {
-                v += (int32_t)frow[(size_t)kx * w->ch] *
-                     ((int32_t)row[(size_t)(w->ix0 + kx * w->dil_w) * w->ch] + in_off);
-            }
-        }
-        v += bias != NULL ? bias[c] : 0;
-        y[j] =
-            kt_requantize_s8(v, quant->multiplier[c], quant->shift[c], out_off, act->min, act->max);
-    }
+    return j;
 }
 #endif
 
@@ -147,16 +135,19 @@ kt_status kt_depthwise_conv2d_s8(const kt_dw_conv_params *dw, const kt_per_chann
                     while (kx_hi > kx_lo && ix0 + (kx_hi - 1) * dil_w >= in_w) {
                         --kx_hi;
                     }
+                    int32_t jd = 0; /* channels of the block the DSP path has done */
 #if KT_USE_DSP
                     if (dm == 1) {
                         const kt_dw_window win = {in_b,  in_w,  in_c,  iy0,   ix0,   ky_lo,
                                                   ky_hi, kx_lo, kx_hi, dil_h, dil_w, k_w};
-                        kt_dw_pixel_dsp(&win, filter, oc0, n, in_off, bias, quant, out_off,
-                                        &dw->activation, y);
-                        continue;
+                        jd = kt_dw_pixel_dsp(&win, filter, oc0, n, in_off, bias, quant, out_off,
+                                             &dw->activation, y);
+                        if (jd == n) {
+                            continue;
+                        }
                     }
 #endif
-                    for (j = 0; j < n; ++j) {
+                    for (j = jd; j < n; ++j) {
                         acc[j] = 0;
                     }
                     for (ky = ky_lo; ky < ky_hi; ++ky) {
@@ -165,10 +156,10 @@ kt_status kt_depthwise_conv2d_s8(const kt_dw_conv_params *dw, const kt_per_chann
                             const int8_t *x = in_row + (size_t)(ix0 + kx * dil_w) * in_c + ic0;
                             const int8_t *f = filter + ((size_t)ky * k_w + kx) * out_c + oc0;
                             if (dm == 1) {
-                                for (j = 0; j < n; ++j) {
+                                for (j = jd; j < n; ++j) {
                                     acc[j] += (int32_t)f[j] * ((int32_t)x[j] + in_off);
                                 }
-                            } else {
+                            } else { /* jd == 0 */
                                 int32_t m = m0, ic = 0;
                                 for (j = 0; j < n; ++j) {
                                     acc[j] += (int32_t)f[j] * ((int32_t)x[ic] + in_off);
@@ -180,7 +171,7 @@ kt_status kt_depthwise_conv2d_s8(const kt_dw_conv_params *dw, const kt_per_chann
                             }
                         }
                     }
-                    for (j = 0; j < n; ++j) {
+                    for (j = jd; j < n; ++j) {
                         const int32_t oc = oc0 + j;
                         int32_t v = acc[j];
                         if (bias != NULL) {

@@ -225,9 +225,10 @@ class _TrainGen:
         (self.backward if backward else self.forward).append(text)
         (self.backward_ops if backward else self.forward_ops).append((op, kind))
 
-    def profile(self) -> tuple[ProfileEntry, ...]:
+    def profile(self, fused: RowSchedule | None) -> tuple[ProfileEntry, ...]:
         """The profiled regions in kt_profile_ticks[] order: forward calls, the loss, backward
-        calls, the scale policy."""
+        calls, the scale policy, then one per op of the row-streamed prefix (``fused``), whose
+        events run while the input arrives. The template takes every index from these entries."""
         out: list[ProfileEntry] = []
 
         def add(phase: str, op: int, kind: str, kernel: str) -> None:
@@ -250,20 +251,12 @@ class _TrainGen:
             )
             add(phase, op, kind, fn)
         add("policy", -1, "SCALE_POLICY", "kt_train_step")
+        if fused is not None:
+            kernel = {"CONV_2D": "kt_conv2d_s8", "DEPTHWISE_CONV_2D": "kt_depthwise_conv2d_s8", "ADD": "kt_add_s8"}
+            for pos in range(fused.first, fused.last + 1):
+                op_ = self.g.ops[pos]
+                add("prefix", op_.index, op_.kind, kernel.get(op_.kind, "kt_rows_run"))
         return tuple(out)
-
-    def profile_rows(self, fused: RowSchedule | None) -> tuple[ProfileEntry, ...]:
-        """The row-streamed prefix's stages (one per op of the fused segment), after
-        :meth:`profile`'s entries: their events run while the input arrives."""
-        if fused is None:
-            return ()
-        first = len(self.forward) + len(self.backward) + 2
-        ops_ = [self.g.ops[pos] for pos in range(fused.first, fused.last + 1)]
-        kernel = {"CONV_2D": "kt_conv2d_s8", "DEPTHWISE_CONV_2D": "kt_depthwise_conv2d_s8", "ADD": "kt_add_s8"}
-        return tuple(
-            ProfileEntry(first + k, "prefix", op.index, op.kind, kernel.get(op.kind, "kt_rows_run"))
-            for k, op in enumerate(ops_)
-        )
 
     def grad(self, gid: int | None) -> str:
         return self.gen.arena(("grad", gid))
@@ -529,7 +522,8 @@ def render_train(plan: TrainPlan, source_name: str, fuse: bool = True) -> TrainS
     logits_grad_stats = tg.stats(plan.logits_grad)
     assert logits_grad_stats == "&st[0]"
     _backward(tg)
-    profile = tg.profile() + tg.profile_rows(fused)
+    profile = tg.profile(fused)
+    first_of = {e.phase: e.index for e in reversed(profile)}  # the first region of each phase
     classes = int(np.prod(g.tensors[plan.logits].shape))
     ctx = codegen.model_context(gen, emits, source_name, train_digest=plan.digest(), classes=classes)
     if fused is not None and fused.stream is not None:
@@ -553,7 +547,9 @@ def render_train(plan: TrainPlan, source_name: str, fuse: bool = True) -> TrainS
         exp_min=contract.POLICY_EXP_MIN,
         exp_max=contract.POLICY_EXP_MAX,
         n_profile=len(profile),
-        rows_profile_first=len(tg.forward) + len(tg.backward) + 2 if fused is not None else None,
+        profile_loss=first_of["loss"],
+        profile_policy=first_of["policy"],
+        profile_prefix=first_of.get("prefix"),
     )
     text = template_env().get_template("kt_train.c.j2").render(**ctx)
     return TrainSource(

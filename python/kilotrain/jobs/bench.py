@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from kilotrain.data import datasets
 from kilotrain.device.boards import NativeBoard, QemuBoard
 from kilotrain.device.train_client import TrainClient, build_with_training
-from kilotrain.jobs.compile import ModelSpec, plan_for
+from kilotrain.jobs.compile import ModelSpec, plan_for, training_frames
 from kilotrain.paths import data_file
+from kilotrain.training.plan import TrainPlan
 
 #: TTE's published figures (../shared/notes/paper-facts.md): peak SRAM and time per sparse step on
 #: the STM32F746 at 216 MHz (cycles = ms * 216,000).
@@ -64,46 +64,36 @@ class BenchError(ValueError):
     """A benchmark cannot run, or its builds disagree; the message is one line."""
 
 
-def _device_figures(spec: ModelSpec, flags: tuple[str, ...], steps: int) -> dict[str, Any]:
-    graph, plan = plan_for(spec)
-    image = build_with_training(plan, Path(spec.model).name, build_flags=flags)
-    classes = int(np.prod(graph.tensors[plan.logits].shape))
-    assert spec.dataset is not None
-    ds = datasets.load(spec.dataset, graph.input, seed=0, num_classes=classes, limit=max(64, 4 * steps))
+Frames = list[tuple[np.ndarray, int]]
+
+
+def _device_figures(plan: TrainPlan, name: str, frames: Frames, flags: tuple[str, ...]) -> dict[str, Any]:
+    """The training image built with ``flags`` on the emulated M7: a forward pass (INFER) on the
+    first frame, one step per frame, peak SRAM and flash."""
+    image = build_with_training(plan, name, build_flags=flags)
     with QemuBoard(image.elf) as board:
         client = TrainClient(board.device)
         per_tick = client.info.instructions_per_tick
-        forward = client.infer(ds.x_test[0]).ticks * per_tick
-        ticks, high = [], 0
-        for i in range(steps):
-            d = client.step(ds.x_train[i % len(ds.y_train)], int(ds.y_train[i % len(ds.y_train)]))
-            ticks.append(d.ticks)
-            high = max(high, d.stack_high_water)
+        forward = client.infer(frames[0][0]).ticks * per_tick
+        steps = [client.step(x, y) for x, y in frames]
         params = client.params_sha256()
     return {
         "forward_instructions": int(forward),
-        "step_instructions": int(np.mean(ticks) * per_tick),
-        "peak_sram_bytes": image.static_sram_bytes + high,
+        "step_instructions": int(np.mean([d.ticks for d in steps]) * per_tick),
+        "peak_sram_bytes": image.static_sram_bytes + max(d.stack_high_water for d in steps),
         "flash_bytes": image.flash_bytes,
         "params_sha256": params,
     }
 
 
-def _host_figures(spec: ModelSpec, steps: int) -> dict[str, Any]:
+def _host_figures(plan: TrainPlan, name: str, frames: Frames) -> dict[str, Any]:
     """The same generated step built for the host (the native firmware, gcc) and timed by the
     program itself (CLOCK_MONOTONIC around each TRAIN_STEP, the serial link excluded), with the
     process's peak resident memory (VmHWM)."""
-    graph, plan = plan_for(spec)
-    program = build_with_training(plan, Path(spec.model).name, env_name="native").elf
-    classes = int(np.prod(graph.tensors[plan.logits].shape))
-    assert spec.dataset is not None
-    ds = datasets.load(spec.dataset, graph.input, seed=0, num_classes=classes, limit=max(64, 4 * steps))
+    program = build_with_training(plan, name, env_name="native").elf
     with NativeBoard(program) as board:
         client = TrainClient(board.device)
-        ns = [
-            client.step(ds.x_train[i % len(ds.y_train)], int(ds.y_train[i % len(ds.y_train)])).ticks
-            for i in range(steps)
-        ]
+        ns = [client.step(x, y).ticks for x, y in frames]
         params = client.params_sha256()
         status = Path(f"/proc/{board.proc.pid}/status").read_text()
     hwm = next((int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmHWM:")), 0)
@@ -118,22 +108,27 @@ def run_bench(models: tuple[str, ...] = DEFAULT_MODELS, steps: int = 2, progress
         raise BenchError(f"unknown benchmark model(s) {', '.join(bad)}; known: {', '.join(known)}")
     if steps < 1:
         raise BenchError(f"--steps must be >= 1; got {steps}")
-    variants: tuple[tuple[str, tuple[str, ...]], ...] = (("dsp", ()), ("portable", ("-DKT_USE_DSP=0",)), ("host", ()))
-    jobs = [(k, v, f) for k in models for v, f in variants]
     bar: Any = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(jobs), desc="benchmark builds and runs on the emulated M7", unit="image")
+        bar = tqdm(total=3 * len(models), desc="benchmark builds and runs on the emulated M7", unit="image")
     out: dict[str, Any] = {"steps": steps, "models": {}}
-    for key, variant, flags in jobs:
+    for key in models:
         m = known[key]
-        if bar is not None:
-            bar.set_postfix_str(f"{key} {variant}")
-        rec = out["models"].setdefault(key, {"title": m.title, "spec": asdict(m.spec)})
-        rec[variant] = _host_figures(m.spec, steps) if variant == "host" else _device_figures(m.spec, flags, steps)
-        if bar is not None:
-            bar.update()
+        _, plan = plan_for(m.spec)  # once per model: the three builds share the plan and the frames
+        frames = training_frames(plan, m.spec.dataset, steps)
+        name = Path(m.spec.model).name
+        rec = out["models"][key] = {"title": m.title, "spec": asdict(m.spec)}
+        for variant in ("dsp", "portable", "host"):
+            if bar is not None:
+                bar.set_postfix_str(f"{key} {variant}")
+            if variant == "host":
+                rec[variant] = _host_figures(plan, name, frames)
+            else:
+                rec[variant] = _device_figures(plan, name, frames, () if variant == "dsp" else ("-DKT_USE_DSP=0",))
+            if bar is not None:
+                bar.update()
     if bar is not None:
         bar.close()
     for key, rec in out["models"].items():

@@ -86,6 +86,18 @@ def plan_for(spec: ModelSpec) -> tuple[Graph, TrainPlan]:
     return graph, build_plan(graph, spec.scheme, spec.lr, rounding=spec.rounding, engine="qemu")
 
 
+def training_frames(plan: TrainPlan, dataset: str | None, n: int, seed: int = 0) -> list[tuple[np.ndarray, int]]:
+    """``n`` frames to train the plan's model on, for measurements (profile, bench): the data
+    set's training split in order (repeating when shorter), or seeded random inputs without one."""
+    classes = int(np.prod(plan.graph.tensors[plan.logits].shape))
+    if dataset is not None:
+        ds = datasets.load(dataset, plan.graph.input, seed=seed, num_classes=classes, limit=max(64, 4 * n))
+        return [(ds.x_train[i % len(ds.y_train)], int(ds.y_train[i % len(ds.y_train)])) for i in range(n)]
+    rng = np.random.default_rng(seed)
+    shape = plan.graph.input.shape
+    return [(rng.integers(-128, 128, shape).astype(np.int8), int(rng.integers(classes))) for _ in range(n)]
+
+
 @dataclass(frozen=True)
 class CompileJob(ModelSpec):
     """The flags of ``kilotrain compile``."""

@@ -4,9 +4,10 @@ every kernel call, the loss and the scale policy: ``codegen.train.ProfileEntry``
 the emulated Cortex-M7 under ``-icount`` (40 instructions per counter tick), read the counters
 back (PROFILE) and attribute the step's instructions to ops, kernels and phases.
 
-What the regions do not cover is reported as ``other``: the row-streamed prefix, which runs while
-the input arrives (docs/memory.md), and the step's own bookkeeping. A region's figure includes
-two counter reads (a few dozen instructions) and is quantised to 40 instructions per step."""
+The row-streamed prefix, which runs while the input arrives (docs/memory.md), is timed per op by
+hooks in its runner. What no region covers is reported as ``other``: the step's own bookkeeping.
+A region's figure includes two counter reads (a few dozen instructions) and is quantised to 40
+instructions per step."""
 
 from __future__ import annotations
 
@@ -17,10 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from kilotrain.data import datasets
 from kilotrain.device.boards import QemuBoard
 from kilotrain.device.train_client import TrainClient, build_with_training
-from kilotrain.jobs.compile import ModelSpec, plan_for
+from kilotrain.jobs.compile import ModelSpec, plan_for, training_frames
 
 
 class ProfileError(ValueError):
@@ -37,19 +37,6 @@ class ProfileJob:
     seed: int = 0
 
 
-def _frames(job: ProfileJob, plan: Any) -> list[tuple[np.ndarray, int]]:
-    """The steps' frames: the data set's training frames, else seeded random inputs."""
-    shape = plan.graph.input.shape
-    classes = int(np.prod(plan.graph.tensors[plan.logits].shape))
-    if job.spec.dataset is not None:
-        ds = datasets.load(
-            job.spec.dataset, plan.graph.input, seed=job.seed, num_classes=classes, limit=max(64, 4 * job.steps)
-        )
-        return [(ds.x_train[i % len(ds.y_train)], int(ds.y_train[i % len(ds.y_train)])) for i in range(job.steps)]
-    rng = np.random.default_rng(job.seed)
-    return [(rng.integers(-128, 128, shape).astype(np.int8), int(rng.integers(classes))) for _ in range(job.steps)]
-
-
 def run_profile(job: ProfileJob, progress: bool = False) -> dict[str, Any]:
     """Profile ``job.steps`` training steps; the report (entries sorted by cost)."""
     if job.steps < 1:
@@ -58,7 +45,7 @@ def run_profile(job: ProfileJob, progress: bool = False) -> dict[str, Any]:
     flags = ("-DKT_PROFILE",) if job.dsp else ("-DKT_PROFILE", "-DKT_USE_DSP=0")
     image = build_with_training(plan, Path(job.spec.model).name, build_flags=flags)
     entries = image.generated.code.profile
-    frames = _frames(job, plan)
+    frames = training_frames(plan, job.spec.dataset, job.steps, job.seed)
     with QemuBoard(image.elf) as board:
         client = TrainClient(board.device)
         per_tick = client.info.instructions_per_tick

@@ -13,7 +13,7 @@ from kilotrain import cli
 from kilotrain.codegen import train as codegen_train
 from kilotrain.device.boards import NativeBoard
 from kilotrain.device.train_client import TrainClient, build_with_training
-from kilotrain.jobs.compile import ModelSpec, plan_for
+from kilotrain.jobs.compile import ModelSpec, plan_for, training_frames
 from kilotrain.jobs.profile import ProfileJob, run_profile
 from kilotrain.training import step as train_golden
 from kilotrain.training.examples import TINY_MIXED_SCHEME, tiny_mixed_plan
@@ -39,9 +39,7 @@ def test_profile_covers_the_step_and_changes_nothing(qemu_elf: Path) -> None:
     ops = {e["op"] for e in r["entries"]} - {-1}
     assert ops == set(range(len(plan.graph.ops))) - {op.index for op in plan.graph.ops if op.kind in ("RESHAPE",)}
     state = train_golden.init_state(plan)
-    from kilotrain.jobs.profile import _frames
-
-    for x, y in _frames(ProfileJob(spec, steps=2), plan):
+    for x, y in training_frames(plan, spec.dataset, 2):
         train_golden.step(plan, state, x, y)
     assert r["params_sha256"] == train_golden.params_sha256(state)
 
