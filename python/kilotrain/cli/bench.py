@@ -1,12 +1,18 @@
 """``kilotrain bench``: the benchmark models' training step on the emulated Cortex-M7, DSP fast
 paths and portable C, beside the paper's figures (docs/benchmarks.md).
 
-    kilotrain bench [--models mbv2,proxyless,person_detect] [--steps 2] [--json]
+    kilotrain bench [--models mbv2,proxyless,person_detect] [--steps 2] [--json] [--require-torch]
 
 For each model: instructions per forward pass and per training step (DSP and portable), the
 all-in peak SRAM and flash of the image, the same generated step's time on this machine (the
 native build), and TTE's published peak SRAM and step time (its cycles at 216 MHz) for the same
 model and scheme. All builds must train to the same parameters.
+
+The host step is set against PyTorch on the CPU measured in the same run: the same architecture
+and trained layers in float32, one thread, batch 1, SGD, the median of at least 20 steps after
+warm-up, in a child process whose peak RSS is PyTorch's alone; the ratios are PyTorch's step time
+and peak RSS over the host's. PyTorch is optional (pip install 'kilotrain[torch]'): without it the
+torch figures are null and one line says so, unless --require-torch makes that an error.
 """
 
 from __future__ import annotations
@@ -18,9 +24,13 @@ from typing import Any
 from kilotrain.jobs.bench import DEFAULT_MODELS, bench_models, run_bench
 
 
+def _times(ratio: float | None) -> str:
+    return "-" if ratio is None else f"{ratio:.2f}x"
+
+
 def _bench(args: argparse.Namespace) -> int:
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())
-    r = run_bench(models, steps=args.steps, progress=not args.json)
+    r = run_bench(models, steps=args.steps, progress=not args.json, require_torch=args.require_torch)
     if args.json:
         print(json.dumps(r))
         return 0
@@ -43,6 +53,25 @@ def _bench(args: argparse.Namespace) -> int:
         f"({r['steps']} steps each; instructions on QEMU -icount; host step: the same generated C built for "
         "this machine; all builds trained to equal parameters)"
     )
+    if r["torch_version"] is None:
+        print(f"PyTorch: not measured ({r.get('torch_missing', 'no model measured')})")
+        return 0
+    print()
+    print(
+        f"{'model':34} {'host step':>10} {'host RSS':>10} {'PyTorch step':>13} {'PyTorch RSS':>12} "
+        f"{'host speed-up':>14} {'memory ratio':>13}"
+    )
+    for rec in r["models"].values():
+        h, t = rec["host"], rec["torch"]
+        print(
+            f"{rec['title']:34} {h['step_ms']:7.2f} ms {h['peak_rss_bytes'] / 2**20:7.1f} MB "
+            f"{t['step_ms']:10.2f} ms {t['peak_rss_bytes'] / 2**20:9.1f} MB "
+            f"{_times(rec['host_speedup_vs_torch']):>14} {_times(rec['host_memory_ratio_vs_torch']):>13}"
+        )
+    print(
+        f"(PyTorch {r['torch_version']} on the CPU, one thread, batch 1, same trained layers: median of "
+        "its timed steps after warm-up, peak RSS of its own process; ratios are PyTorch's over the host's)"
+    )
     return 0
 
 
@@ -59,7 +88,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=",".join(DEFAULT_MODELS),
         help="comma-separated, from: " + ", ".join(bench_models()),
     )
-    p.add_argument("--steps", type=int, default=2, help="training steps per build")
+    p.add_argument("--steps", type=int, default=2, help="training steps per build (PyTorch: at least 20 timed steps)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "--require-torch",
+        action="store_true",
+        help="fail when PyTorch is not installed (by default its figures and the ratios are then null)",
+    )
     p.set_defaults(func=_bench)
     return p

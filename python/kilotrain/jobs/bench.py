@@ -8,6 +8,14 @@ training steps on data-set frames, then the all-in peak SRAM (the image's static
 measured stack high-water) and flash. The same generated step is also built for the host (the
 native program) and timed there. All three builds must end with the same parameters (the fast
 paths are exact), else :class:`BenchError`. The paper's figures for the same models sit beside ours.
+
+The same step (same architecture, same trained layers and channels, batch 1, SGD at the plan's
+learning rate) is also timed in PyTorch on the CPU, one thread, in a child process whose peak
+resident memory is PyTorch's alone (:func:`kilotrain.training.torch_mirror.torch_step_benchmark`),
+and the host-native step is reported against it: ``host_speedup_vs_torch`` (PyTorch's step time
+over the host's) and ``host_memory_ratio_vs_torch`` (PyTorch's peak RSS over the host's). PyTorch is
+an optional extra: without it the ``torch`` block and the ratios are null and ``torch_missing`` says
+why in one line, unless ``require_torch`` (then :class:`~kilotrain.extras.MissingExtra`).
 """
 
 from __future__ import annotations
@@ -20,9 +28,11 @@ import numpy as np
 
 from kilotrain.device.boards import NativeBoard, QemuBoard
 from kilotrain.device.train_client import TrainClient, build_with_training
+from kilotrain.extras import MissingExtra, require
 from kilotrain.jobs.compile import ModelSpec, plan_for, training_frames
 from kilotrain.paths import data_file
 from kilotrain.training.plan import TrainPlan
+from kilotrain.training.torch_mirror import torch_step_benchmark
 
 #: TTE's published figures (../shared/notes/paper-facts.md): peak SRAM and time per sparse step on
 #: the STM32F746 at 216 MHz (cycles = ms * 216,000).
@@ -31,6 +41,9 @@ PAPER = {
     "proxyless": {"peak_sram_kb": 135, "step_ms": 443},
 }
 CPU_HZ = 216_000_000
+#: PyTorch's step is timed over at least this many steps (after warm-up): its median needs more
+#: samples than the host's mean of ``steps``, and a step costs milliseconds.
+TORCH_MIN_STEPS = 20
 
 
 @dataclass(frozen=True)
@@ -100,30 +113,59 @@ def _host_figures(plan: TrainPlan, name: str, frames: Frames) -> dict[str, Any]:
     return {"step_ms": round(float(np.mean(ns)) / 1e6, 3), "peak_rss_bytes": hwm, "params_sha256": params}
 
 
-def run_bench(models: tuple[str, ...] = DEFAULT_MODELS, steps: int = 2, progress: bool = False) -> dict[str, Any]:
-    """Measure ``models`` (keys of :func:`bench_models`); the report."""
+def _torch_figures(plan: TrainPlan, frames: Frames, steps: int) -> dict[str, Any]:
+    """The same step in PyTorch (CPU, one thread, batch 1) in a child process: the median step
+    time over ``max(steps, TORCH_MIN_STEPS)`` steps after warm-up and the child's peak RSS."""
+    r = torch_step_benchmark(plan.graph, plan.scheme, frames, max(steps, TORCH_MIN_STEPS), plan.lr)
+    keys = ("version", "threads", "steps", "warmup", "step_ms", "step_ms_min", "peak_rss_bytes")
+    return {k: r[k] for k in keys}
+
+
+def _ratio(num: float | None, den: float) -> float | None:
+    """``num / den`` to 2 decimals; None without a numerator or with a zero denominator."""
+    return round(num / den, 2) if num is not None and den > 0 else None
+
+
+def run_bench(
+    models: tuple[str, ...] = DEFAULT_MODELS, steps: int = 2, progress: bool = False, require_torch: bool = False
+) -> dict[str, Any]:
+    """Measure ``models`` (keys of :func:`bench_models`); the report. Without PyTorch the torch
+    figures are null (``torch_missing`` says why), or MissingExtra if ``require_torch``."""
     known = bench_models()
     bad = [m for m in models if m not in known]
     if bad:
         raise BenchError(f"unknown benchmark model(s) {', '.join(bad)}; known: {', '.join(known)}")
     if steps < 1:
         raise BenchError(f"--steps must be >= 1; got {steps}")
+    if require_torch:  # fail now, not after the first model's emulator runs
+        require("torch", "torch", "kilotrain bench --require-torch")
     bar: Any = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=3 * len(models), desc="benchmark builds and runs on the emulated M7", unit="image")
-    out: dict[str, Any] = {"steps": steps, "models": {}}
+        bar = tqdm(total=4 * len(models), desc="benchmark builds and runs (emulated M7, host, PyTorch)", unit="run")
+    out: dict[str, Any] = {"steps": steps, "torch_version": None, "models": {}}
     for key in models:
         m = known[key]
-        _, plan = plan_for(m.spec)  # once per model: the three builds share the plan and the frames
+        _, plan = plan_for(m.spec)  # once per model: the builds and PyTorch share the plan and the frames
         frames = training_frames(plan, m.spec.dataset, steps)
         name = Path(m.spec.model).name
-        rec = out["models"][key] = {"title": m.title, "spec": asdict(m.spec)}
-        for variant in ("dsp", "portable", "host"):
+        rec: dict[str, Any] = {"title": m.title, "spec": asdict(m.spec)}
+        out["models"][key] = rec
+        for variant in ("dsp", "portable", "host", "torch"):
             if bar is not None:
                 bar.set_postfix_str(f"{key} {variant}")
-            if variant == "host":
+            if variant == "torch":
+                rec[variant] = None
+                if "torch_missing" not in out:
+                    try:
+                        rec[variant] = _torch_figures(plan, frames, steps)
+                        out["torch_version"] = rec[variant]["version"]
+                    except MissingExtra as e:
+                        if require_torch:
+                            raise
+                        out["torch_missing"] = str(e)
+            elif variant == "host":
                 rec[variant] = _host_figures(plan, name, frames)
             else:
                 rec[variant] = _device_figures(plan, name, frames, () if variant == "dsp" else ("-DKT_USE_DSP=0",))
@@ -135,6 +177,9 @@ def run_bench(models: tuple[str, ...] = DEFAULT_MODELS, steps: int = 2, progress
         if not rec["dsp"]["params_sha256"] == rec["portable"]["params_sha256"] == rec["host"]["params_sha256"]:
             raise BenchError(f"{key}: the DSP, portable and host builds trained to different parameters")
         rec["dsp_speedup"] = round(rec["portable"]["step_instructions"] / rec["dsp"]["step_instructions"], 2)
+        host, pt = rec["host"], rec["torch"]
+        rec["host_speedup_vs_torch"] = _ratio(pt["step_ms"] if pt else None, host["step_ms"])
+        rec["host_memory_ratio_vs_torch"] = _ratio(pt["peak_rss_bytes"] if pt else None, host["peak_rss_bytes"])
         paper = PAPER.get(key)
         if paper is not None:
             cycles = paper["step_ms"] * CPU_HZ // 1000
