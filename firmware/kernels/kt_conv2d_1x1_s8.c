@@ -16,27 +16,27 @@
 #if KT_USE_DSP
 /* One 4-byte group of two filter rows against two pixels: each loaded word feeds two dual MACs
    pairs, so 16 multiply-accumulates cost 4 loads, 8 SXTB16 and 8 SMLAD. */
-#define KT_1X1_GROUP(f0, f1, x0, x1, a00, a01, a10, a11)                      \
-    do {                                                                      \
-        uint32_t wf0, wf1, wx0, wx1;                                          \
-        memcpy(&wf0, (f0), 4);                                                \
-        memcpy(&wf1, (f1), 4);                                                \
-        memcpy(&wx0, (x0), 4);                                                \
-        memcpy(&wx1, (x1), 4);                                                \
-        {                                                                     \
-            const uint32_t fa0 = __sxtb16(wf0), fb0 = __sxtb16(KT_ROR8(wf0)); \
-            const uint32_t fa1 = __sxtb16(wf1), fb1 = __sxtb16(KT_ROR8(wf1)); \
-            const uint32_t xa0 = __sxtb16(wx0), xb0 = __sxtb16(KT_ROR8(wx0)); \
-            const uint32_t xa1 = __sxtb16(wx1), xb1 = __sxtb16(KT_ROR8(wx1)); \
-            a00 = __smlad(fa0, xa0, a00);                                     \
-            a00 = __smlad(fb0, xb0, a00);                                     \
-            a01 = __smlad(fa0, xa1, a01);                                     \
-            a01 = __smlad(fb0, xb1, a01);                                     \
-            a10 = __smlad(fa1, xa0, a10);                                     \
-            a10 = __smlad(fb1, xb0, a10);                                     \
-            a11 = __smlad(fa1, xa1, a11);                                     \
-            a11 = __smlad(fb1, xb1, a11);                                     \
-        }                                                                     \
+#define KT_1X1_GROUP(f0, f1, x0, x1, a00, a01, a10, a11)                   \
+    do {                                                                   \
+        uint32_t wf0, wf1, wx0, wx1;                                       \
+        memcpy(&wf0, (f0), 4);                                             \
+        memcpy(&wf1, (f1), 4);                                             \
+        memcpy(&wx0, (x0), 4);                                             \
+        memcpy(&wx1, (x1), 4);                                             \
+        {                                                                  \
+            const uint32_t fa0 = __sxtb16(wf0), fb0 = kt_sxtb16_ror8(wf0); \
+            const uint32_t fa1 = __sxtb16(wf1), fb1 = kt_sxtb16_ror8(wf1); \
+            const uint32_t xa0 = __sxtb16(wx0), xb0 = kt_sxtb16_ror8(wx0); \
+            const uint32_t xa1 = __sxtb16(wx1), xb1 = kt_sxtb16_ror8(wx1); \
+            a00 = __smlad(fa0, xa0, a00);                                  \
+            a00 = __smlad(fb0, xb0, a00);                                  \
+            a01 = __smlad(fa0, xa1, a01);                                  \
+            a01 = __smlad(fb0, xb1, a01);                                  \
+            a10 = __smlad(fa1, xa0, a10);                                  \
+            a10 = __smlad(fb1, xb0, a10);                                  \
+            a11 = __smlad(fa1, xa1, a11);                                  \
+            a11 = __smlad(fb1, xb1, a11);                                  \
+        }                                                                  \
     } while (0)
 
 /* The DSP path over output channels [0, out_c - out_c % 2) and pixels [0, pixels - pixels % 2):

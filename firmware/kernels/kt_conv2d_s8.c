@@ -73,9 +73,9 @@ static void kt_conv2d_small_dsp(const kt_conv_params *conv, const kt_per_channel
                         memcpy(&c02, col + 4 * g, 4);
                         memcpy(&c13, col + 4 * g + 2, 4);
                         a0 = __smlad(__sxtb16(w0), c02, a0);
-                        a0 = __smlad(__sxtb16(KT_ROR8(w0)), c13, a0);
+                        a0 = __smlad(kt_sxtb16_ror8(w0), c13, a0);
                         a1 = __smlad(__sxtb16(w1), c02, a1);
-                        a1 = __smlad(__sxtb16(KT_ROR8(w1)), c13, a1);
+                        a1 = __smlad(kt_sxtb16_ror8(w1), c13, a1);
                     }
                     for (k = 4 * groups; k < big_k; ++k) {
                         const int32_t v = col[kt_col_pos(k)];

@@ -17,72 +17,229 @@
 #define KT_DW_BLOCK 32
 
 #if KT_USE_DSP
-/* The window of one output pixel, channels [c0, c0 + n) of a depth-multiplier-1 layer, as in the
-   portable loop: taps [ky_lo, ky_hi) x [kx_lo, kx_hi) landing inside the image. */
-typedef struct {
-    const int8_t *in_b;
-    int32_t in_w, ch, iy0, ix0, ky_lo, ky_hi, kx_lo, kx_hi, dil_h, dil_w, k_w;
-} kt_dw_window;
+/* One tap of four channels: a0..a3 += f * (x + input offset), lanes (0, 2) and (1, 3) of the
+   input word (SXTAB16 adds the offset in 16 bits) and of the filter word (SXTB16). */
+#define KT_DW_TAP(xp, fp)                                     \
+    do {                                                      \
+        uint32_t wx_, wf_;                                    \
+        memcpy(&wx_, (xp), 4);                                \
+        memcpy(&wf_, (fp), 4);                                \
+        {                                                     \
+            const uint32_t x02_ = __sxtab16(off2, wx_);       \
+            const uint32_t x13_ = kt_sxtab16_ror8(off2, wx_); \
+            const uint32_t f02_ = __sxtb16(wf_);              \
+            const uint32_t f13_ = kt_sxtb16_ror8(wf_);        \
+            a0 = __smlabb((int32_t)f02_, (int32_t)x02_, a0);  \
+            a2 = __smlatt((int32_t)f02_, (int32_t)x02_, a2);  \
+            a1 = __smlabb((int32_t)f13_, (int32_t)x13_, a1);  \
+            a3 = __smlatt((int32_t)f13_, (int32_t)x13_, a3);  \
+        }                                                     \
+    } while (0)
 
-/* The DSP path of one output pixel (depth multiplier 1): four channels at a time, accumulators in
-   registers; per tap one word of input and one of filter give four MACs through SXTB16 /
-   SXTAB16 (the input offset added in 16 bits) and SMLABB / SMLATT. The sums are the portable
-   loop's integers (taken in another order, wrapping alike). Returns the channels done, a multiple
-   of 4; the portable loop does the rest of the block. */
-static int32_t kt_dw_pixel_dsp(const kt_dw_window *w, const int8_t *filter, int32_t c0, int32_t n,
-                               int32_t in_off, const int32_t *bias,
-                               const kt_per_channel_quant *quant, int32_t out_off,
-                               const kt_activation *act, int8_t *y)
+/* KT_DW_TAP with the filter word already unpacked (u[0] = lanes (0, 2), u[1] = lanes (1, 3)). */
+#define KT_DW_TAP_U(xp, u)                                     \
+    do {                                                       \
+        uint32_t wx_;                                          \
+        memcpy(&wx_, (xp), 4);                                 \
+        {                                                      \
+            const uint32_t x02_ = __sxtab16(off2, wx_);        \
+            const uint32_t x13_ = kt_sxtab16_ror8(off2, wx_);  \
+            a0 = __smlabb((int32_t)(u)[0], (int32_t)x02_, a0); \
+            a2 = __smlatt((int32_t)(u)[0], (int32_t)x02_, a2); \
+            a1 = __smlabb((int32_t)(u)[1], (int32_t)x13_, a1); \
+            a3 = __smlatt((int32_t)(u)[1], (int32_t)x13_, a3); \
+        }                                                      \
+    } while (0)
+
+/* The output stages of four channels (out of line: keeps the pixel loop's registers free). */
+static KT_NOINLINE void kt_dw_store4(const kt_rq *q, int32_t a0, int32_t a1, int32_t a2, int32_t a3,
+                                     int8_t *y)
 {
+    y[0] = kt_rq_apply(&q[0], a0);
+    y[1] = kt_rq_apply(&q[1], a1);
+    y[2] = kt_rq_apply(&q[2], a2);
+    y[3] = kt_rq_apply(&q[3], a3);
+}
+
+/* A run of `count` output pixels of one row whose 3x3 windows lie inside the image, four channels:
+   the filter's nine taps unpacked once by the caller (fp[t] = lanes (0, 2) and (1, 3)), the
+   window's rows three pointers that step one output pixel (`px_step` bytes) at a time, no bounds
+   and no index arithmetic in the loop. */
+static KT_NOINLINE void kt_dw3x3_run(const int8_t *x, size_t row_step, size_t col_step,
+                                     size_t px_step, const uint32_t (*fp)[2], uint32_t off2,
+                                     const int32_t *start, const kt_rq *q, int8_t *y, size_t y_step,
+                                     int32_t count)
+{
+    const int8_t *r0 = x, *r1 = x + row_step, *r2 = x + 2 * row_step;
+    const size_t col2 = 2 * col_step;
+    for (; count > 0; --count, r0 += px_step, r1 += px_step, r2 += px_step, y += y_step) {
+        int32_t a0 = start[0], a1 = start[1], a2 = start[2], a3 = start[3];
+        KT_DW_TAP_U(r0, fp[0]);
+        KT_DW_TAP_U(r0 + col_step, fp[1]);
+        KT_DW_TAP_U(r0 + col2, fp[2]);
+        KT_DW_TAP_U(r1, fp[3]);
+        KT_DW_TAP_U(r1 + col_step, fp[4]);
+        KT_DW_TAP_U(r1 + col2, fp[5]);
+        KT_DW_TAP_U(r2, fp[6]);
+        KT_DW_TAP_U(r2 + col_step, fp[7]);
+        KT_DW_TAP_U(r2 + col2, fp[8]);
+        kt_dw_store4(q, a0, a1, a2, a3, y);
+    }
+}
+
+/* One output pixel's window, four channels from `filter` on (rows [ky_lo, ky_hi) inside the image). */
+typedef struct {
+    const int8_t *in_b;   /* the batch's input, at the group's first channel */
+    const int8_t *filter; /* the filter, at the group's first channel */
+    int32_t in_w, ch, k_w, dil_h, dil_w, iy0, ky_lo, ky_hi;
+    uint32_t off2;
+} kt_dw_win;
+
+/* Any output pixel (at the border, or of a filter other than 3x3): the taps inside the image. */
+static KT_NOINLINE void kt_dw_px(const kt_dw_win *w, int32_t ix0, const int32_t *start,
+                                 const kt_rq *q, int8_t *y)
+{
+    const uint32_t off2 = w->off2;
+    const int32_t ch = w->ch, k_w = w->k_w, dil_w = w->dil_w;
+    const size_t col_step = (size_t)dil_w * ch;
+    int32_t kx_lo = 0, kx_hi = k_w, ky;
+    int32_t a0 = start[0], a1 = start[1], a2 = start[2], a3 = start[3];
+    while (kx_lo < k_w && ix0 + kx_lo * dil_w < 0) {
+        ++kx_lo;
+    }
+    while (kx_hi > kx_lo && ix0 + (kx_hi - 1) * dil_w >= w->in_w) {
+        --kx_hi;
+    }
+    for (ky = w->ky_lo; ky < w->ky_hi; ++ky) {
+        const int8_t *x = w->in_b + (size_t)(w->iy0 + ky * w->dil_h) * w->in_w * ch +
+                          (size_t)(ix0 + kx_lo * dil_w) * ch;
+        const int8_t *f = w->filter + ((size_t)ky * k_w + kx_lo) * ch;
+        int32_t kx;
+        for (kx = kx_lo; kx < kx_hi; ++kx, x += col_step, f += ch) {
+            KT_DW_TAP(x, f);
+        }
+    }
+    kt_dw_store4(q, a0, a1, a2, a3, y);
+}
+
+/* What four channels of a layer share across its pixels: output stages, bias and (3x3) the
+   unpacked filter taps. */
+typedef struct {
+    kt_rq q[4];
+    int32_t start[4];
+    uint32_t fp[9][2];
+} kt_dw_group;
+
+static KT_NOINLINE void kt_dw_group_make(kt_dw_group *g, const kt_dw_conv_params *dw,
+                                         const kt_per_channel_quant *quant, const int8_t *filter,
+                                         const int32_t *bias, int32_t ch, int32_t c, int is3x3)
+{
+    int32_t t;
+    for (t = 0; t < 4; ++t) {
+        g->q[t] = kt_rq_make(quant->multiplier[c + t], quant->shift[c + t], dw->output_offset,
+                             dw->activation.min, dw->activation.max);
+        g->start[t] = bias != NULL ? bias[c + t] : 0;
+    }
+    for (t = 0; is3x3 && t < 9; ++t) {
+        uint32_t wf;
+        memcpy(&wf, filter + (size_t)t * ch + c, 4);
+        g->fp[t][0] = __sxtb16(wf);
+        g->fp[t][1] = kt_sxtb16_ror8(wf);
+    }
+}
+
+/* The DSP path of a depth-multiplier-1 layer over channels [0, out_c - out_c % 4), all pixels.
+   Channels go four at a time in the outer loop, so each group's output stages are worked out once
+   (kt_rq); every output pixel then costs, per tap in the image, one input and one filter load, four
+   sign extensions and four SMLABB / SMLATT into accumulators kept in registers (a row of three
+   taps inside the image is unrolled). The sums are the portable loop's integers (taken in another
+   order, wrapping alike). Not inlined: its frame and the portable loop's accumulators are never
+   on the stack together. Returns the channels done. */
+static KT_NOINLINE int32_t kt_dw_dsp(const kt_dw_conv_params *dw, const kt_per_channel_quant *quant,
+                                     const kt_dims *input_dims, const int8_t *input,
+                                     const kt_dims *filter_dims, const int8_t *filter,
+                                     const int32_t *bias, const kt_dims *output_dims,
+                                     int8_t *output)
+{
+    const int32_t in_h = input_dims->h, in_w = input_dims->w, ch = input_dims->c;
+    const int32_t k_h = filter_dims->h, k_w = filter_dims->w;
+    const int32_t out_h = output_dims->h, out_w = output_dims->w;
+    const int32_t st_h = dw->stride.h, st_w = dw->stride.w, pad_h = dw->padding.h;
+    const int32_t pad_w = dw->padding.w, dil_h = dw->dilation.h, dil_w = dw->dilation.w;
+    const int32_t in_off = dw->input_offset;
     const uint32_t off2 = ((uint32_t)in_off & 0xFFFFu) | ((uint32_t)in_off << 16);
-    int32_t j = 0, ky, kx;
-    for (; j + 4 <= n; j += 4) {
-        const int32_t c = c0 + j;
-        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-        for (ky = w->ky_lo; ky < w->ky_hi; ++ky) {
-            const int8_t *row = w->in_b + (size_t)(w->iy0 + ky * w->dil_h) * w->in_w * w->ch + c;
-            const int8_t *frow = filter + (size_t)ky * w->k_w * w->ch + c;
-            for (kx = w->kx_lo; kx < w->kx_hi; ++kx) {
-                uint32_t wx, wf;
-                memcpy(&wx, row + (size_t)(w->ix0 + kx * w->dil_w) * w->ch, 4);
-                memcpy(&wf, frow + (size_t)kx * w->ch, 4);
-                {
-                    const uint32_t x02 = __sxtab16(off2, wx), x13 = __sxtab16(off2, KT_ROR8(wx));
-                    const uint32_t f02 = __sxtb16(wf), f13 = __sxtb16(KT_ROR8(wf));
-                    a0 = __smlabb((int32_t)f02, (int32_t)x02, a0);
-                    a2 = __smlatt((int32_t)f02, (int32_t)x02, a2);
-                    a1 = __smlabb((int32_t)f13, (int32_t)x13, a1);
-                    a3 = __smlatt((int32_t)f13, (int32_t)x13, a3);
+    const size_t col_step = (size_t)dil_w * ch;
+    int32_t c, b, oy, ox;
+
+    /* output columns whose windows lie inside the image: [ox_lo, ox_hi) */
+    int32_t ox_lo = 0, ox_hi = out_w;
+    const int is3x3 = k_h == 3 && k_w == 3;
+    while (ox_lo < out_w && ox_lo * st_w - pad_w < 0) {
+        ++ox_lo;
+    }
+    while (ox_hi > ox_lo && (ox_hi - 1) * st_w - pad_w + 2 * dil_w >= in_w) {
+        --ox_hi;
+    }
+    kt_dw_win win;
+    kt_dw_group g;
+    win.in_w = in_w;
+    win.ch = ch;
+    win.k_w = k_w;
+    win.dil_h = dil_h;
+    win.dil_w = dil_w;
+    win.off2 = off2;
+    for (c = 0; c + 4 <= ch; c += 4) {
+        kt_dw_group_make(&g, dw, quant, filter, bias, ch, c, is3x3);
+        win.filter = filter + c;
+        for (b = 0; b < input_dims->n; ++b) {
+            const int8_t *in_b = input + (size_t)b * in_h * in_w * ch + c;
+            int8_t *y = output + (size_t)b * out_h * out_w * ch + c;
+            win.in_b = in_b;
+            for (oy = 0; oy < out_h; ++oy) {
+                const int32_t iy0 = oy * st_h - pad_h;
+                int32_t ky_lo = 0, ky_hi = k_h;
+                while (ky_lo < k_h && iy0 + ky_lo * dil_h < 0) {
+                    ++ky_lo;
+                }
+                while (ky_hi > ky_lo && iy0 + (ky_hi - 1) * dil_h >= in_h) {
+                    --ky_hi;
+                }
+                for (ox = 0; ox < out_w; ++ox, y += ch) {
+                    const int32_t ix0 = ox * st_w - pad_w;
+                    if (is3x3 && ox == ox_lo && ox_hi > ox_lo && ky_lo == 0 && ky_hi == 3) {
+                        kt_dw3x3_run(in_b + ((size_t)iy0 * in_w + ix0) * ch,
+                                     (size_t)dil_h * in_w * ch, col_step, (size_t)st_w * ch,
+                                     (const uint32_t(*)[2])g.fp, off2, g.start, g.q, y, (size_t)ch,
+                                     ox_hi - ox_lo);
+                        ox = ox_hi - 1;
+                        y += (size_t)(ox_hi - 1 - ox_lo) * ch;
+                        continue;
+                    }
+                    win.iy0 = iy0;
+                    win.ky_lo = ky_lo;
+                    win.ky_hi = ky_hi;
+                    kt_dw_px(&win, ix0, g.start, g.q, y);
                 }
             }
         }
-        {
-            const int32_t acc[4] = {a0, a1, a2, a3};
-            for (int32_t k = 0; k < 4; ++k) {
-                const int32_t v = acc[k] + (bias != NULL ? bias[c + k] : 0);
-                y[j + k] = kt_requantize_s8(v, quant->multiplier[c + k], quant->shift[c + k],
-                                            out_off, act->min, act->max);
-            }
-        }
     }
-    return j;
+    return c;
 }
 #endif
 
-kt_status kt_depthwise_conv2d_s8(const kt_dw_conv_params *dw, const kt_per_channel_quant *quant,
-                                 const kt_dims *input_dims, const int8_t *input,
-                                 const kt_dims *filter_dims, const int8_t *filter,
-                                 const int32_t *bias, const kt_dims *output_dims, int8_t *output)
+/* The portable loop over output channels [oc_start, out_c) (arguments checked by the caller; not
+   inlined, so its accumulator block is not on the stack while the DSP path runs). */
+static KT_NOINLINE void kt_dw_portable(const kt_dw_conv_params *dw,
+                                       const kt_per_channel_quant *quant, const kt_dims *input_dims,
+                                       const int8_t *input, const kt_dims *filter_dims,
+                                       const int8_t *filter, const int32_t *bias,
+                                       const kt_dims *output_dims, int8_t *output, int32_t oc_start)
 {
     int32_t acc[KT_DW_BLOCK];
     int32_t b, oy, ox, ky, kx, j, oc0;
     int32_t in_h, in_w, in_c, k_h, k_w, out_h, out_w, out_c, dm;
     int32_t st_h, st_w, pad_h, pad_w, dil_h, dil_w, in_off, out_off, act_min, act_max;
 
-    if (dw == NULL || !kt_check_quant_ptrs(quant) ||
-        !kt_check_tensor_ptrs(input_dims, input, filter_dims, filter, output_dims, output)) {
-        return KT_ARG_ERROR;
-    }
     in_h = input_dims->h;
     in_w = input_dims->w;
     in_c = input_dims->c;
@@ -103,14 +260,7 @@ kt_status kt_depthwise_conv2d_s8(const kt_dw_conv_params *dw, const kt_per_chann
     act_min = dw->activation.min;
     act_max = dw->activation.max;
 
-    if (!kt_check_dw_dims(input_dims, filter_dims, output_dims, dm) ||
-        !kt_check_geometry(&dw->stride, &dw->padding, &dw->dilation) ||
-        !kt_check_offsets(in_off, out_off) || !kt_check_activation(&dw->activation) ||
-        !kt_check_requant_shifts(quant->shift, out_c)) {
-        return KT_ARG_ERROR;
-    }
-
-    for (oc0 = 0; oc0 < out_c; oc0 += KT_DW_BLOCK) {
+    for (oc0 = oc_start; oc0 < out_c; oc0 += KT_DW_BLOCK) {
         const int32_t n = out_c - oc0 < KT_DW_BLOCK ? out_c - oc0 : KT_DW_BLOCK;
         const int32_t ic0 = oc0 / dm; /* once per block */
         const int32_t m0 = oc0 - ic0 * dm;
@@ -135,19 +285,7 @@ kt_status kt_depthwise_conv2d_s8(const kt_dw_conv_params *dw, const kt_per_chann
                     while (kx_hi > kx_lo && ix0 + (kx_hi - 1) * dil_w >= in_w) {
                         --kx_hi;
                     }
-                    int32_t jd = 0; /* channels of the block the DSP path has done */
-#if KT_USE_DSP
-                    if (dm == 1) {
-                        const kt_dw_window win = {in_b,  in_w,  in_c,  iy0,   ix0,   ky_lo,
-                                                  ky_hi, kx_lo, kx_hi, dil_h, dil_w, k_w};
-                        jd = kt_dw_pixel_dsp(&win, filter, oc0, n, in_off, bias, quant, out_off,
-                                             &dw->activation, y);
-                        if (jd == n) {
-                            continue;
-                        }
-                    }
-#endif
-                    for (j = jd; j < n; ++j) {
+                    for (j = 0; j < n; ++j) {
                         acc[j] = 0;
                     }
                     for (ky = ky_lo; ky < ky_hi; ++ky) {
@@ -156,10 +294,10 @@ kt_status kt_depthwise_conv2d_s8(const kt_dw_conv_params *dw, const kt_per_chann
                             const int8_t *x = in_row + (size_t)(ix0 + kx * dil_w) * in_c + ic0;
                             const int8_t *f = filter + ((size_t)ky * k_w + kx) * out_c + oc0;
                             if (dm == 1) {
-                                for (j = jd; j < n; ++j) {
+                                for (j = 0; j < n; ++j) {
                                     acc[j] += (int32_t)f[j] * ((int32_t)x[j] + in_off);
                                 }
-                            } else { /* jd == 0 */
+                            } else {
                                 int32_t m = m0, ic = 0;
                                 for (j = 0; j < n; ++j) {
                                     acc[j] += (int32_t)f[j] * ((int32_t)x[ic] + in_off);
@@ -171,7 +309,7 @@ kt_status kt_depthwise_conv2d_s8(const kt_dw_conv_params *dw, const kt_per_chann
                             }
                         }
                     }
-                    for (j = jd; j < n; ++j) {
+                    for (j = 0; j < n; ++j) {
                         const int32_t oc = oc0 + j;
                         int32_t v = acc[j];
                         if (bias != NULL) {
@@ -184,5 +322,34 @@ kt_status kt_depthwise_conv2d_s8(const kt_dw_conv_params *dw, const kt_per_chann
             }
         }
     }
+}
+
+kt_status kt_depthwise_conv2d_s8(const kt_dw_conv_params *dw, const kt_per_channel_quant *quant,
+                                 const kt_dims *input_dims, const int8_t *input,
+                                 const kt_dims *filter_dims, const int8_t *filter,
+                                 const int32_t *bias, const kt_dims *output_dims, int8_t *output)
+{
+    int32_t oc0 = 0;
+
+    if (dw == NULL || !kt_check_quant_ptrs(quant) ||
+        !kt_check_tensor_ptrs(input_dims, input, filter_dims, filter, output_dims, output)) {
+        return KT_ARG_ERROR;
+    }
+    if (!kt_check_dw_dims(input_dims, filter_dims, output_dims, dw->depth_multiplier) ||
+        !kt_check_geometry(&dw->stride, &dw->padding, &dw->dilation) ||
+        !kt_check_offsets(dw->input_offset, dw->output_offset) ||
+        !kt_check_activation(&dw->activation) ||
+        !kt_check_requant_shifts(quant->shift, output_dims->c)) {
+        return KT_ARG_ERROR;
+    }
+
+#if KT_USE_DSP
+    if (dw->depth_multiplier == 1) {
+        oc0 =
+            kt_dw_dsp(dw, quant, input_dims, input, filter_dims, filter, bias, output_dims, output);
+    }
+#endif
+    kt_dw_portable(dw, quant, input_dims, input, filter_dims, filter, bias, output_dims, output,
+                   oc0);
     return KT_OK;
 }

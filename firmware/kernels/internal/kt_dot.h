@@ -23,10 +23,42 @@
 #endif
 #endif
 
+/* Keeps a helper out of its caller: a fast path and the portable loop it falls back to then never
+   have their frames on the stack together (the stack is budgeted: device/memory.py). */
+#if defined(__GNUC__)
+#define KT_NOINLINE __attribute__((noinline))
+#else
+#define KT_NOINLINE
+#endif
+
 #if KT_USE_DSP
 #include <arm_acle.h>
-/* rotate right by 8: brings bytes 1 and 3 into the lanes SXTB16 extends (GCC folds it in) */
-#define KT_ROR8(w) (((w) >> 8) | ((w) << 24))
+/* SXTB16 / SXTAB16 of a word rotated right by 8 (bytes 1 and 3 into the extended lanes) in one
+   instruction: GCC does not fold the rotation into the intrinsics, so GCC and Clang get the
+   instruction's own ROR operand; other compilers the intrinsic of the rotated word. */
+#if defined(__GNUC__)
+static inline uint32_t kt_sxtb16_ror8(uint32_t w)
+{
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(w));
+    return r;
+}
+static inline uint32_t kt_sxtab16_ror8(uint32_t a, uint32_t w)
+{
+    uint32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(w));
+    return r;
+}
+#else
+static inline uint32_t kt_sxtb16_ror8(uint32_t w)
+{
+    return __sxtb16((w >> 8) | (w << 24));
+}
+static inline uint32_t kt_sxtab16_ror8(uint32_t a, uint32_t w)
+{
+    return __sxtab16(a, (w >> 8) | (w << 24));
+}
+#endif
 #endif
 
 /** acc + sum_{i<n} a[i] * b[i]; n >= 0. */
@@ -40,7 +72,7 @@ static inline int32_t kt_dot_s8(const int8_t *a, const int8_t *b, int32_t n, int
         memcpy(&wb, b + i, 4);
         /* lanes (0, 2) and (1, 3) sign-extended to 16 bits, then two dual MACs */
         acc = (int32_t)__smlad(__sxtb16(wa), __sxtb16(wb), (uint32_t)acc);
-        acc = (int32_t)__smlad(__sxtb16(KT_ROR8(wa)), __sxtb16(KT_ROR8(wb)), (uint32_t)acc);
+        acc = (int32_t)__smlad(kt_sxtb16_ror8(wa), kt_sxtb16_ror8(wb), (uint32_t)acc);
     }
 #endif
     for (; i < n; ++i) {
@@ -62,7 +94,7 @@ static inline int32_t kt_dot_offset_s8(const int8_t *a, const int8_t *b, int32_t
         memcpy(&wa, a + i, 4);
         memcpy(&wb, b + i, 4);
         acc = (int32_t)__smlad(__sxtb16(wa), __sxtab16(off2, wb), (uint32_t)acc);
-        acc = (int32_t)__smlad(__sxtb16(KT_ROR8(wa)), __sxtab16(off2, KT_ROR8(wb)), (uint32_t)acc);
+        acc = (int32_t)__smlad(kt_sxtb16_ror8(wa), kt_sxtab16_ror8(off2, wb), (uint32_t)acc);
     }
 #endif
     for (; i < n; ++i) {

@@ -16,6 +16,10 @@
 
 #include <stdint.h>
 
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#include <arm_acle.h>
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -107,11 +111,12 @@ typedef struct {
     int32_t multiplier;
     int32_t left;  /* shift > 0: left shift before the high multiply */
     int32_t right; /* shift <= 0: rounding right shift after it */
-    int32_t mask;  /* 2^right - 1 */
-    int32_t half;  /* mask >> 1 */
+    int32_t nudge; /* 2^(right - 1), 0 for right == 0 */
+    int32_t negm;  /* -1 if right > 0, else 0: the tie correction of a negative value */
     int32_t lo;    /* act_min - output_offset */
     int32_t hi;    /* act_max - output_offset */
     int32_t output_offset;
+    int32_t fast; /* right <= 23 and multiplier != INT32_MIN: kt_rq_apply()'s short form is exact */
 } kt_rq;
 
 static inline kt_rq kt_rq_make(int32_t multiplier, int32_t shift, int32_t output_offset,
@@ -121,12 +126,23 @@ static inline kt_rq kt_rq_make(int32_t multiplier, int32_t shift, int32_t output
     q.multiplier = multiplier;
     q.left = shift > 0 ? shift : 0;
     q.right = shift > 0 ? 0 : -shift;
-    q.mask = (int32_t)((1u << q.right) - 1u); /* right <= 31 */
-    q.half = q.mask >> 1;
+    q.nudge = q.right > 0 ? (int32_t)(1u << (q.right - 1)) : 0; /* right <= 31 */
+    q.negm = q.right > 0 ? -1 : 0;
     q.lo = act_min - output_offset;
     q.hi = act_max - output_offset;
     q.output_offset = output_offset;
+    q.fast = q.right <= 23 && multiplier != INT32_MIN;
     return q;
+}
+
+/** @brief x + t saturated to INT32_MAX, for t >= 0 (QADD on a core with the DSP extension). */
+static inline int32_t kt_qadd_pos(int32_t x, int32_t t)
+{
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    return __qadd(x, t);
+#else
+    return x > INT32_MAX - t ? INT32_MAX : x + t;
+#endif
 }
 
 /*
@@ -135,11 +151,26 @@ static inline kt_rq kt_rq_make(int32_t multiplier, int32_t shift, int32_t output
  * [-128, 127], the inner clamp never binds where the outer one does not: the result is
  * clamp(r + off, act_min, act_max) = clamp(r, act_min - off, act_max - off) + off, computed here
  * without the int32 add that could overflow.
+ *
+ * The short form (q->fast). With multiplier != INT32_MIN the high multiply cannot saturate, so it is
+ * floor((a * m + 2^30) / 2^31) (kt_srdhm()). RoundingDivideByPOT(x, n) for n >= 1 rounds half away
+ * from zero: floor((x + 2^(n-1) - [x < 0]) / 2^n) (for x >= 0 the remainder test "> 2^(n-1) - 1"
+ * is "x mod 2^n >= 2^(n-1)", for x < 0 "> 2^(n-1)" is "x mod 2^n + 2^(n-1) - 1 >= 2^n"), and
+ * n == 0 is x itself (nudge 0). The add is saturating: it can only overflow for x > 0, where the
+ * exact quotient and (2^31 - 1) >> n are both >= 2^(31-n) - 1 >= 255 >= hi for n <= 23, so the
+ * clamp gives hi either way. Larger n (or multiplier INT32_MIN) take the reference form.
  */
 static inline int8_t kt_rq_apply(const kt_rq *q, int32_t acc)
 {
-    const int32_t x = kt_srdhm(kt_shl_wrap(acc, q->left), q->multiplier);
-    const int32_t r = (x >> q->right) + ((x & q->mask) > q->half + (x < 0 ? 1 : 0) ? 1 : 0);
+    int32_t r;
+    if (q->fast) {
+        const int32_t x =
+            (int32_t)(((int64_t)kt_shl_wrap(acc, q->left) * q->multiplier + ((int64_t)1 << 30)) >>
+                      31);
+        r = kt_qadd_pos(x, q->nudge + ((x >> 31) & q->negm)) >> q->right;
+    } else {
+        r = kt_rdbpot(kt_srdhm(kt_shl_wrap(acc, q->left), q->multiplier), q->right);
+    }
     return (int8_t)(kt_clamp(r, q->lo, q->hi) + q->output_offset);
 }
 

@@ -84,11 +84,20 @@ static void test_precomputed_output_stage(void)
         s ^= s >> 17;
         s ^= s << 5;
         acc = (int32_t)s >> (k % 24u);
+        if (k % 7u == 2u) { /* the extremes, where the rounding add saturates */
+            acc = (k % 2u) ? INT32_MAX - (int32_t)(s % 4096u) : INT32_MIN + (int32_t)(s % 4096u);
+        }
         s ^= s << 13;
         s ^= s >> 17;
         s ^= s << 5;
-        mult = (k % 97u == 0u) ? 0 : (int32_t)((s >> 1) | 0x40000000u); /* [2^30, 2^31) or 0 */
-        shift = (int32_t)(s % 62u) - 31;                                /* [-31, 30] */
+        /* [2^30, 2^31) or 0 as QuantizeMultiplier gives, and any int32 (INT32_MIN included) */
+        mult = (k % 97u == 0u) ? 0 : (int32_t)((s >> 1) | 0x40000000u);
+        if (k % 5u == 1u) {
+            mult = (int32_t)s;
+        } else if (k % 251u == 3u) {
+            mult = INT32_MIN;
+        }
+        shift = (int32_t)(s % 62u) - 31; /* [-31, 30] */
         off = (int32_t)((s >> 8) % 256u) - 128;
         lo = (int32_t)((s >> 16) % 256u) - 128;
         hi = (int32_t)((s >> 24) % 256u) - 128;
