@@ -11,7 +11,117 @@
 #include "kt_train_kernels.h"
 #include "internal/kt_check.h"
 #include "internal/kt_filter.h"
+#include "internal/kt_dot.h"
 #include "internal/kt_grad_quant.h"
+
+/** Output channels up to this take the pointwise path (h of one pixel staged on the stack). */
+#define KT_IG_PW_MAX_CO 128
+
+/*
+ * The pointwise path: a 1x1 filter, stride 1, no padding (each input pixel reads its own output
+ * pixel), Cout <= KT_IG_PW_MAX_CO, and every h of every channel fits int16 (kt_h16_ok()), as
+ * all of the compiler's layers do (|h| <= 128 * 2^H * scale, scale <= 1, H <= 8). Per pixel the
+ * Cout values h are computed once (not once per block of input channels and filter tap) and
+ * staged as 16-bit pairs (h[2i], h[2i+1]); then each input channel's sum runs over the output
+ * channels with the accumulators in registers. The DSP path takes four input channels per pass:
+ * two filter rows' words give, through SXTB16 and PKHBT / PKHTB, the pairs (W[2i][c], W[2i+1][c])
+ * that one SMLAD multiplies with one staged h pair. Same integer sums as the gather loop (in
+ * another order; int32 wraps alike).
+ */
+
+/* h of every gradient value in [-128, 127] of every channel fits int16 (h is monotonic in gy). */
+static int kt_h16_ok(const kt_per_channel_quant *chan, int32_t hr, int32_t out_c)
+{
+    int32_t co;
+    for (co = 0; co < out_c; ++co) {
+        const int32_t a = kt_scale_round(-128, chan->multiplier[co], chan->shift[co] + hr);
+        const int32_t b = kt_scale_round(127, chan->multiplier[co], chan->shift[co] + hr);
+        if (a < -32768 || a > 32767 || b < -32768 || b > 32767) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Stage one pixel's h as 16-bit pairs hp[i] = (h[2i] low, h[2i+1] high), a zero high half after an
+   odd last channel. Returns 0 iff every h is zero. */
+static int kt_ig_stage_h(const int8_t *gy, const kt_per_channel_quant *chan, int32_t hr,
+                         int32_t out_c, uint32_t *hp)
+{
+    uint32_t any = 0;
+    int32_t co;
+    for (co = 0; co < out_c; co += 2) {
+        const int32_t h0 =
+            gy[co] == 0 ? 0 : kt_scale_round(gy[co], chan->multiplier[co], chan->shift[co] + hr);
+        const int32_t h1 =
+            co + 1 >= out_c || gy[co + 1] == 0
+                ? 0
+                : kt_scale_round(gy[co + 1], chan->multiplier[co + 1], chan->shift[co + 1] + hr);
+        hp[co / 2] = ((uint32_t)h0 & 0xFFFFu) | ((uint32_t)h1 << 16);
+        any |= hp[co / 2];
+    }
+    return any != 0;
+}
+
+static KT_NOINLINE void kt_ig_pointwise(const kt_conv_grad_params *p, int32_t out_shift,
+                                        const int8_t *grad_output, const int8_t *filter,
+                                        int32_t pixels, int32_t in_c, int32_t out_c,
+                                        int8_t *grad_input, kt_grad_stats *stats)
+{
+    uint32_t hp[KT_IG_PW_MAX_CO / 2];
+    const int32_t pairs = (out_c + 1) / 2;
+    int32_t px;
+    for (px = 0; px < pixels; ++px) {
+        int8_t *gx = grad_input + (size_t)px * in_c;
+        int32_t c = 0;
+        if (!kt_ig_stage_h(grad_output + (size_t)px * out_c, &p->chan, p->headroom, out_c, hp)) {
+            for (c = 0; c < in_c; ++c) { /* to_grad8(scale_round(0)) */
+                gx[c] = kt_to_grad8(0, stats);
+            }
+            continue;
+        }
+#if KT_USE_DSP
+        for (; c + 4 <= in_c; c += 4) {
+            const int8_t *w = filter + c;
+            uint32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+            int32_t i;
+            for (i = 0; i < pairs; ++i, w += 2 * (size_t)in_c) {
+                uint32_t w0, w1 = 0;
+                memcpy(&w0, w, 4);
+                if (2 * i + 1 < out_c) {
+                    memcpy(&w1, w + in_c, 4);
+                }
+                {
+                    const uint32_t e0 = __sxtb16(w0), e1 = __sxtb16(w1);
+                    const uint32_t o0 = kt_sxtb16_ror8(w0), o1 = kt_sxtb16_ror8(w1);
+                    const uint32_t h = hp[i];
+                    a0 = __smlad(kt_pack_lo16(e0, e1), h, a0); /* (W[2i][c], W[2i+1][c]) */
+                    a2 = __smlad(kt_pack_hi16(e0, e1), h, a2); /* (W[2i][c+2], W[2i+1][c+2]) */
+                    a1 = __smlad(kt_pack_lo16(o0, o1), h, a1);
+                    a3 = __smlad(kt_pack_hi16(o0, o1), h, a3);
+                }
+            }
+            gx[c] = kt_to_grad8(kt_scale_round((int32_t)a0, p->x_multiplier, out_shift), stats);
+            gx[c + 1] = kt_to_grad8(kt_scale_round((int32_t)a1, p->x_multiplier, out_shift), stats);
+            gx[c + 2] = kt_to_grad8(kt_scale_round((int32_t)a2, p->x_multiplier, out_shift), stats);
+            gx[c + 3] = kt_to_grad8(kt_scale_round((int32_t)a3, p->x_multiplier, out_shift), stats);
+        }
+#endif
+        for (; c < in_c; ++c) {
+            const int8_t *w = filter + c;
+            uint32_t acc = 0;
+            int32_t i;
+            for (i = 0; i < pairs; ++i, w += 2 * (size_t)in_c) {
+                const int32_t h0 = (int16_t)(hp[i] & 0xFFFFu), h1 = (int16_t)(hp[i] >> 16);
+                acc += (uint32_t)((int32_t)w[0] * h0);
+                if (2 * i + 1 < out_c) {
+                    acc += (uint32_t)((int32_t)w[in_c] * h1);
+                }
+            }
+            gx[c] = kt_to_grad8(kt_scale_round((int32_t)acc, p->x_multiplier, out_shift), stats);
+        }
+    }
+}
 
 kt_status kt_conv2d_input_grad_s8(const kt_conv_grad_params *p, int32_t e_gy, int32_t e_gx,
                                   const kt_dims *grad_output_dims, const int8_t *grad_output,
@@ -24,38 +134,21 @@ kt_status kt_conv2d_input_grad_s8(const kt_conv_grad_params *p, int32_t e_gy, in
                                          &whole, grad_input_dims, grad_input, stats);
 }
 
-kt_status kt_conv2d_input_grad_split_s8(const kt_conv_grad_params *p, int32_t e_gy, int32_t e_gx,
-                                        const kt_dims *grad_output_dims, const int8_t *grad_output,
-                                        const kt_dims *filter_dims, const kt_split_filter *filter,
-                                        const kt_dims *grad_input_dims, int8_t *grad_input,
-                                        kt_grad_stats *stats)
+/* The gather loop (any geometry): per input pixel and block of KT_GRAD_BLOCK input channels, the
+   taps that read it name output pixels whose h are computed on the fly (zeros skipped). Not
+   inlined: its accumulator block is never on the stack together with the pointwise path's h. */
+static KT_NOINLINE void kt_ig_gather(const kt_conv_grad_params *p, int32_t out_shift,
+                                     const kt_dims *grad_output_dims, const int8_t *grad_output,
+                                     const kt_dims *filter_dims, const kt_split_filter *filter,
+                                     const kt_dims *grad_input_dims, int8_t *grad_input,
+                                     kt_grad_stats *stats)
 {
     int32_t acc[KT_GRAD_BLOCK];
     int32_t b, iy, ix, ky, kx, co, j, ci0;
-    int32_t in_h, in_w, in_c, k_h, k_w, out_h, out_w, out_c, hr, out_shift;
-
-    if (p == NULL || !kt_check_quant_ptrs(&p->chan) ||
-        !kt_check_tensor_ptrs(grad_output_dims, grad_output, filter_dims, kt_filter_any(filter),
-                              grad_input_dims, grad_input) ||
-        !kt_check_split_filter(filter, filter_dims->n) || stats == NULL) {
-        return KT_ARG_ERROR;
-    }
-    in_h = grad_input_dims->h;
-    in_w = grad_input_dims->w;
-    in_c = grad_input_dims->c;
-    k_h = filter_dims->h;
-    k_w = filter_dims->w;
-    out_h = grad_output_dims->h;
-    out_w = grad_output_dims->w;
-    out_c = grad_output_dims->c;
-    hr = p->headroom;
-    if (!kt_check_conv_dims(grad_input_dims, filter_dims, grad_output_dims) ||
-        !kt_check_geometry(&p->stride, &p->padding, &p->dilation) || !kt_check_exponent(e_gy) ||
-        !kt_check_exponent(e_gx) || !kt_check_input_grad_quant(&p->chan, hr, p->x_shift, out_c)) {
-        return KT_ARG_ERROR;
-    }
-    out_shift = p->x_shift + e_gy - hr - e_gx;
-    kt_grad_stats_reset(stats);
+    const int32_t in_h = grad_input_dims->h, in_w = grad_input_dims->w, in_c = grad_input_dims->c;
+    const int32_t k_h = filter_dims->h, k_w = filter_dims->w, hr = p->headroom;
+    const int32_t out_h = grad_output_dims->h, out_w = grad_output_dims->w;
+    const int32_t out_c = grad_output_dims->c;
 
     for (b = 0; b < grad_input_dims->n; ++b) {
         const int8_t *gy_b = grad_output + (size_t)b * out_h * out_w * out_c;
@@ -120,5 +213,45 @@ kt_status kt_conv2d_input_grad_split_s8(const kt_conv_grad_params *p, int32_t e_
             }
         }
     }
+}
+
+kt_status kt_conv2d_input_grad_split_s8(const kt_conv_grad_params *p, int32_t e_gy, int32_t e_gx,
+                                        const kt_dims *grad_output_dims, const int8_t *grad_output,
+                                        const kt_dims *filter_dims, const kt_split_filter *filter,
+                                        const kt_dims *grad_input_dims, int8_t *grad_input,
+                                        kt_grad_stats *stats)
+{
+    int32_t in_h, in_w, in_c, k_h, k_w, out_c, hr, out_shift;
+
+    if (p == NULL || !kt_check_quant_ptrs(&p->chan) ||
+        !kt_check_tensor_ptrs(grad_output_dims, grad_output, filter_dims, kt_filter_any(filter),
+                              grad_input_dims, grad_input) ||
+        !kt_check_split_filter(filter, filter_dims->n) || stats == NULL) {
+        return KT_ARG_ERROR;
+    }
+    in_h = grad_input_dims->h;
+    in_w = grad_input_dims->w;
+    in_c = grad_input_dims->c;
+    k_h = filter_dims->h;
+    k_w = filter_dims->w;
+    out_c = grad_output_dims->c;
+    hr = p->headroom;
+    if (!kt_check_conv_dims(grad_input_dims, filter_dims, grad_output_dims) ||
+        !kt_check_geometry(&p->stride, &p->padding, &p->dilation) || !kt_check_exponent(e_gy) ||
+        !kt_check_exponent(e_gx) || !kt_check_input_grad_quant(&p->chan, hr, p->x_shift, out_c)) {
+        return KT_ARG_ERROR;
+    }
+    out_shift = p->x_shift + e_gy - hr - e_gx;
+    kt_grad_stats_reset(stats);
+    if (k_h == 1 && k_w == 1 && p->stride.h == 1 && p->stride.w == 1 && p->padding.h == 0 &&
+        p->padding.w == 0 && out_c <= KT_IG_PW_MAX_CO &&
+        (filter->split == 0 || filter->split == out_c) && kt_h16_ok(&p->chan, hr, out_c)) {
+        kt_ig_pointwise(p, out_shift, grad_output, filter->split == 0 ? filter->tail : filter->head,
+                        grad_input_dims->n * in_h * in_w, in_c, out_c, grad_input, stats);
+        return KT_OK;
+    }
+
+    kt_ig_gather(p, out_shift, grad_output_dims, grad_output, filter_dims, filter, grad_input_dims,
+                 grad_input, stats);
     return KT_OK;
 }

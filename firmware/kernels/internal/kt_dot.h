@@ -49,7 +49,29 @@ static inline uint32_t kt_sxtab16_ror8(uint32_t a, uint32_t w)
     __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(w));
     return r;
 }
+/* Two 16-bit lanes from two words: (low half of a, low half of b) and (high half of a, high half
+   of b): PKHBT / PKHTB (GCC 12 builds them from shifts, masks and ORs: two instructions each). */
+static inline uint32_t kt_pack_lo16(uint32_t a, uint32_t b)
+{
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+static inline uint32_t kt_pack_hi16(uint32_t a, uint32_t b)
+{
+    uint32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(b), "r"(a));
+    return r;
+}
 #else
+static inline uint32_t kt_pack_lo16(uint32_t a, uint32_t b)
+{
+    return (a & 0xFFFFu) | (b << 16);
+}
+static inline uint32_t kt_pack_hi16(uint32_t a, uint32_t b)
+{
+    return (a >> 16) | (b & 0xFFFF0000u);
+}
 static inline uint32_t kt_sxtb16_ror8(uint32_t w)
 {
     return __sxtb16((w >> 8) | (w << 24));

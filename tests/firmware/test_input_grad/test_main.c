@@ -1,0 +1,199 @@
+/* The input-gradient kernels' fast paths (pointwise CONV_2D, depthwise) against the gather
+ * formula of docs/numerics.md written out plainly, on pseudo-random shapes and quantisation, on
+ * the host (portable C) and on the emulated M7 (the ARMv7E-M DSP paths): every byte and the
+ * gradient statistics equal. Shapes cross each fast path's limits so the fallbacks run too. */
+#include <stdint.h>
+#include <string.h>
+
+#include "../../../firmware/kernels/internal/kt_grad_quant.h"
+#include "kt_test.h"
+#include "kt_train_kernels.h"
+
+#define MAX_PX 10
+#define MAX_CIN 40
+#define MAX_COUT 132
+#define MAX_K 9
+
+static uint32_t rng_state = 2463534242u;
+
+static uint32_t next(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 17;
+    rng_state ^= rng_state << 5;
+    return rng_state;
+}
+
+static int32_t uniform(int32_t lo, int32_t hi) /* [lo, hi] */
+{
+    return lo + (int32_t)(next() % (uint32_t)(hi - lo + 1));
+}
+
+/* a gradient value: zero a third of the time (a ReLU mask), else [-127, 127], now and then -128 */
+static int8_t grad_value(void)
+{
+    const uint32_t r = next() % 64u;
+    if (r < 21u) {
+        return 0;
+    }
+    return r == 63u ? (int8_t)-128 : (int8_t)uniform(-127, 127);
+}
+
+static int8_t gy[MAX_PX * MAX_K * MAX_COUT];
+static int8_t filt[MAX_COUT * MAX_CIN];
+static int8_t got[MAX_PX * MAX_K * MAX_CIN];
+static int8_t want[MAX_PX * MAX_K * MAX_CIN];
+static int32_t mult[MAX_COUT], shift[MAX_COUT];
+
+static void random_chan(int32_t n, int32_t wide)
+{
+    for (int32_t c = 0; c < n; ++c) {
+        mult[c] = (int32_t)((next() >> 1) | 0x40000000u); /* [2^30, 2^31) */
+        shift[c] = wide && next() % 4u == 0u ? 1 : uniform(-3, 0);
+    }
+}
+
+/* pointwise CONV_2D: gx[p, ci] = to_grad8(scale_round(sum_co W[co, ci] h[p, co], xm, out_shift)) */
+static void test_pointwise(void)
+{
+    for (int32_t k = 0; k < 300; ++k) {
+        const int32_t px = uniform(1, MAX_PX), cin = uniform(1, MAX_CIN);
+        const int32_t cout = k % 5 == 0 ? uniform(120, MAX_COUT) : uniform(1, 72);
+        const int32_t hr = uniform(0, 8), e_gy = uniform(-4, 4), e_gx = uniform(-4, 4);
+        const int32_t split = k % 3 == 0 ? uniform(0, cout) : 0;
+        kt_conv_grad_params p;
+        kt_split_filter sf;
+        kt_grad_stats gs, ws;
+        const kt_dims gyd = {1, 1, px, cout}, fd = {cout, 1, 1, cin}, gxd = {1, 1, px, cin};
+        int32_t out_shift;
+        random_chan(cout, k % 2);
+        for (int32_t i = 0; i < px * cout; ++i) {
+            gy[i] = grad_value();
+        }
+        for (int32_t i = 0; i < cout * cin; ++i) {
+            filt[i] = (int8_t)uniform(-127, 127);
+        }
+        memset(&p, 0, sizeof p);
+        p.stride.h = p.stride.w = 1;
+        p.dilation.h = p.dilation.w = 1;
+        p.chan.multiplier = mult;
+        p.chan.shift = shift;
+        p.headroom = hr;
+        p.x_multiplier = (int32_t)((next() >> 1) | 0x40000000u);
+        p.x_shift = uniform(-20, -6);
+        out_shift = p.x_shift + e_gy - hr - e_gx;
+        sf.head = filt;
+        sf.tail = filt + (size_t)split * cin;
+        sf.split = split;
+        KT_CHECK_EQ_INT(
+            kt_conv2d_input_grad_split_s8(&p, e_gy, e_gx, &gyd, gy, &fd, &sf, &gxd, got, &gs),
+            KT_OK);
+        ws.saturated = 0;
+        ws.amax = 0;
+        for (int32_t i = 0; i < px; ++i) {
+            for (int32_t ci = 0; ci < cin; ++ci) {
+                uint32_t acc = 0;
+                for (int32_t co = 0; co < cout; ++co) {
+                    const int32_t h = kt_scale_round(gy[i * cout + co], mult[co], shift[co] + hr);
+                    acc += (uint32_t)((int32_t)filt[co * cin + ci] * h);
+                }
+                want[i * cin + ci] =
+                    kt_to_grad8(kt_scale_round((int32_t)acc, p.x_multiplier, out_shift), &ws);
+            }
+        }
+        KT_CHECK_EQ_INT(memcmp(got, want, (size_t)(px * cin)), 0);
+        KT_CHECK_EQ_INT(gs.saturated, ws.saturated);
+        KT_CHECK_EQ_INT(gs.amax, ws.amax);
+    }
+}
+
+/* depthwise (depth multiplier 1): gx[iy, ix, c] sums W[ky, kx, c] h[oy, ox, c] over the taps that
+   read (iy, ix) in the forward pass */
+static void test_depthwise(void)
+{
+    for (int32_t k = 0; k < 200; ++k) {
+        const int32_t kk = k % 4 == 0 ? 5 : 3, st = uniform(1, 2), dil = k % 7 == 0 ? 2 : 1;
+        const int32_t in_h = uniform(1, 9), in_w = uniform(1, 9), ch = uniform(1, 40);
+        const int32_t pad_h = uniform(0, (kk - 1) * dil), pad_w = uniform(0, (kk - 1) * dil);
+        const int32_t out_h = (in_h + 2 * pad_h - dil * (kk - 1) - 1) / st + 1;
+        const int32_t out_w = (in_w + 2 * pad_w - dil * (kk - 1) - 1) / st + 1;
+        const int32_t hr = uniform(0, 8), e_gy = uniform(-4, 4), e_gx = uniform(-4, 4);
+        kt_dw_conv_grad_params p;
+        kt_grad_stats gs, ws;
+        kt_dims gyd, fd, gxd;
+        int32_t out_shift;
+        if (out_h < 1 || out_w < 1 || in_h * in_w > MAX_PX * MAX_K ||
+            out_h * out_w > MAX_PX * MAX_K) {
+            continue;
+        }
+        gyd.n = 1;
+        gyd.h = out_h;
+        gyd.w = out_w;
+        gyd.c = ch;
+        fd.n = 1;
+        fd.h = fd.w = kk;
+        fd.c = ch;
+        gxd.n = 1;
+        gxd.h = in_h;
+        gxd.w = in_w;
+        gxd.c = ch;
+        random_chan(ch, k % 2);
+        for (int32_t i = 0; i < out_h * out_w * ch; ++i) {
+            gy[i] = grad_value();
+        }
+        for (int32_t i = 0; i < kk * kk * ch; ++i) {
+            filt[i] = (int8_t)uniform(-127, 127);
+        }
+        memset(&p, 0, sizeof p);
+        p.stride.h = p.stride.w = st;
+        p.padding.h = pad_h;
+        p.padding.w = pad_w;
+        p.dilation.h = p.dilation.w = dil;
+        p.depth_multiplier = 1;
+        p.chan.multiplier = mult;
+        p.chan.shift = shift;
+        p.headroom = hr;
+        p.x_multiplier = (int32_t)((next() >> 1) | 0x40000000u);
+        p.x_shift = uniform(-20, -6);
+        out_shift = p.x_shift + e_gy - hr - e_gx;
+        KT_CHECK_EQ_INT(
+            kt_depthwise_conv2d_input_grad_s8(&p, e_gy, e_gx, &gyd, gy, &fd, filt, &gxd, got, &gs),
+            KT_OK);
+        ws.saturated = 0;
+        ws.amax = 0;
+        for (int32_t iy = 0; iy < in_h; ++iy) {
+            for (int32_t ix = 0; ix < in_w; ++ix) {
+                for (int32_t c = 0; c < ch; ++c) {
+                    uint32_t acc = 0;
+                    for (int32_t oy = 0; oy < out_h; ++oy) {
+                        for (int32_t ox = 0; ox < out_w; ++ox) {
+                            const int32_t ty = iy - (oy * st - pad_h), tx = ix - (ox * st - pad_w);
+                            int32_t h;
+                            if (ty < 0 || tx < 0 || ty % dil != 0 || tx % dil != 0 ||
+                                ty / dil >= kk || tx / dil >= kk) {
+                                continue;
+                            }
+                            h = kt_scale_round(gy[(oy * out_w + ox) * ch + c], mult[c],
+                                               shift[c] + hr);
+                            acc += (uint32_t)((int32_t)filt[((ty / dil) * kk + tx / dil) * ch + c] *
+                                              h);
+                        }
+                    }
+                    want[(iy * in_w + ix) * ch + c] =
+                        kt_to_grad8(kt_scale_round((int32_t)acc, p.x_multiplier, out_shift), &ws);
+                }
+            }
+        }
+        KT_CHECK_EQ_INT(memcmp(got, want, (size_t)(in_h * in_w * ch)), 0);
+        KT_CHECK_EQ_INT(gs.saturated, ws.saturated);
+        KT_CHECK_EQ_INT(gs.amax, ws.amax);
+    }
+}
+
+int main(void)
+{
+    KT_TEST_BEGIN();
+    KT_RUN(test_pointwise);
+    KT_RUN(test_depthwise);
+    return kt_test_end();
+}
