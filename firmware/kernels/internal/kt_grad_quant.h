@@ -68,6 +68,12 @@ static inline int32_t kt_scale_round(int32_t acc, int32_t m, int32_t shift)
 {
     const int64_t p = (int64_t)acc * (int64_t)m;
     const int64_t r = 31 - (int64_t)shift;
+    if (r >= 33 && r <= 62) {
+        /* the usual case (output stages, updates): 2^(r-1) only has a high word, and
+           floor(q / 2^r) is the high word of q shifted by r - 32; |q| < 2^63, so no saturation */
+        const int64_t q = p + (int64_t)((uint64_t)(1u << (r - 33)) << 32) - (p < 0 ? 1 : 0);
+        return (int32_t)(q >> 32) >> (r - 32);
+    }
     if (r >= 63) {
         return 0;
     }

@@ -190,9 +190,44 @@ static void test_depthwise(void)
     }
 }
 
+/* kt_scale_round()'s short form (31 - shift in [33, 62]) against the general one written out:
+   round(acc * m * 2^(shift - 31)) in 64 bits, ties away from zero, saturated. */
+static int32_t scale_round_reference(int32_t acc, int32_t m, int32_t shift)
+{
+    const int64_t p = (int64_t)acc * (int64_t)m;
+    const int64_t r = 31 - (int64_t)shift;
+    int64_t v;
+    if (r >= 63) {
+        return 0;
+    }
+    if (r <= 0) {
+        return kt_sat_shl64(p, -r);
+    }
+    v = (p + ((int64_t)1 << (r - 1)) - (p < 0 ? 1 : 0)) >> r;
+    return v > INT32_MAX ? INT32_MAX : (v < INT32_MIN ? INT32_MIN : (int32_t)v);
+}
+
+static void test_scale_round(void)
+{
+    static const int32_t edges[] = {0, 1, -1, 127, -128, INT32_MAX, INT32_MIN, 1 << 30, -(1 << 30)};
+    for (int32_t shift = -40; shift <= 40; ++shift) {
+        for (uint32_t i = 0; i < sizeof edges / sizeof edges[0]; ++i) {
+            for (uint32_t j = 0; j < sizeof edges / sizeof edges[0]; ++j) {
+                KT_CHECK_EQ_INT(kt_scale_round(edges[i], edges[j], shift),
+                                scale_round_reference(edges[i], edges[j], shift));
+            }
+        }
+        for (int32_t k = 0; k < 400; ++k) {
+            const int32_t acc = (int32_t)next() >> (next() % 32u), m = (int32_t)next();
+            KT_CHECK_EQ_INT(kt_scale_round(acc, m, shift), scale_round_reference(acc, m, shift));
+        }
+    }
+}
+
 int main(void)
 {
     KT_TEST_BEGIN();
+    KT_RUN(test_scale_round);
     KT_RUN(test_pointwise);
     KT_RUN(test_depthwise);
     return kt_test_end();
