@@ -22,19 +22,24 @@ static inline int32_t kt_col_pos(int32_t k)
 
 /* The DSP path of a convolution with a small filter volume (K = KH * KW * Cin <= KT_CONV_SMALL_K):
    per output pixel the window is gathered once into a 16-bit column with the input offset added
-   (0 for taps in the padding, which add nothing), then each pair of output channels is a dot
+   (0 for taps in the padding, which add nothing; the column's positions past K stay 0, so a last
+   group of fewer than four taps needs no scalar tail), then each pair of output channels is a dot
    product of the column with two contiguous filter rows: 8 MACs per 2 filter loads, 2 column
-   loads, 4 SXTB16 and 4 SMLAD. The same integer sums as the portable loop. */
-static void kt_conv2d_small_dsp(const kt_conv_params *conv, const kt_per_channel_quant *quant,
-                                const kt_dims *input_dims, const int8_t *input,
-                                const kt_dims *filter_dims, const kt_split_filter *filter,
-                                const int32_t *bias, const kt_dims *output_dims, int8_t *output)
+   loads, 4 SXTB16 and 4 SMLAD (the last group's filter words assembled from their bytes, never
+   read past a row). The same integer sums as the portable loop. */
+static KT_NOINLINE void kt_conv2d_small_dsp(const kt_conv_params *conv,
+                                            const kt_per_channel_quant *quant,
+                                            const kt_dims *input_dims, const int8_t *input,
+                                            const kt_dims *filter_dims,
+                                            const kt_split_filter *filter, const int32_t *bias,
+                                            const kt_dims *output_dims, int8_t *output)
 {
     int16_t col[KT_CONV_SMALL_K];
+    uint8_t pos[KT_CONV_SMALL_K];
     const int32_t in_h = input_dims->h, in_w = input_dims->w, in_c = input_dims->c;
     const int32_t k_h = filter_dims->h, k_w = filter_dims->w;
     const int32_t out_h = output_dims->h, out_w = output_dims->w, out_c = output_dims->c;
-    const int32_t big_k = k_h * k_w * in_c, groups = big_k / 4;
+    const int32_t big_k = k_h * k_w * in_c, full = big_k / 4, rem = big_k % 4;
     const int32_t in_off = conv->input_offset, out_off = conv->output_offset;
     const int32_t act_min = conv->activation.min, act_max = conv->activation.max;
     const int32_t st_h = conv->stride.h, st_w = conv->stride.w;
@@ -44,20 +49,30 @@ static void kt_conv2d_small_dsp(const kt_conv_params *conv, const kt_per_channel
     const int32_t *mult = quant->multiplier, *shift = quant->shift;
     const kt_split_filter fl = *filter;
     int32_t b, oy, ox, ky, kx, c, oc, g, k;
+    for (k = 0; k < KT_CONV_SMALL_K; ++k) {
+        col[k] = 0;
+        pos[k] = (uint8_t)kt_col_pos(k);
+    }
     for (b = 0; b < input_dims->n; ++b) {
         const int8_t *in_b = input + (size_t)b * in_h * in_w * in_c;
         for (oy = 0; oy < out_h; ++oy) {
             for (ox = 0; ox < out_w; ++ox) {
                 int8_t *y = output + (((size_t)b * out_h + oy) * out_w + ox) * out_c;
-                k = 0;
+                const uint8_t *pk = pos;
                 for (ky = 0; ky < k_h; ++ky) {
                     const int32_t iy = oy * st_h - pad_h + ky * dil_h;
+                    const int row_in = iy >= 0 && iy < in_h;
                     for (kx = 0; kx < k_w; ++kx) {
                         const int32_t ix = ox * st_w - pad_w + kx * dil_w;
-                        const int inside = iy >= 0 && iy < in_h && ix >= 0 && ix < in_w;
-                        const int8_t *x = in_b + ((size_t)iy * in_w + ix) * in_c;
-                        for (c = 0; c < in_c; ++c, ++k) {
-                            col[kt_col_pos(k)] = (int16_t)(inside ? (int32_t)x[c] + in_off : 0);
+                        if (row_in && ix >= 0 && ix < in_w) {
+                            const int8_t *x = in_b + ((size_t)iy * in_w + ix) * in_c;
+                            for (c = 0; c < in_c; ++c) {
+                                col[*pk++] = (int16_t)((int32_t)x[c] + in_off);
+                            }
+                        } else {
+                            for (c = 0; c < in_c; ++c) {
+                                col[*pk++] = 0;
+                            }
                         }
                     }
                 }
@@ -65,29 +80,38 @@ static void kt_conv2d_small_dsp(const kt_conv_params *conv, const kt_per_channel
                     const int two = oc + 1 < out_c;
                     const int8_t *f0 = kt_filter_row(&fl, oc, (size_t)big_k);
                     const int8_t *f1 = two ? kt_filter_row(&fl, oc + 1, (size_t)big_k) : f0;
-                    uint32_t a0 = 0, a1 = 0;
-                    for (g = 0; g < groups; ++g) {
+                    const int16_t *cg = col;
+                    uint32_t a0 = (uint32_t)(bias != NULL ? bias[oc] : 0);
+                    uint32_t a1 = (uint32_t)(bias != NULL && two ? bias[oc + 1] : 0);
+                    for (g = 0; g < full; ++g, f0 += 4, f1 += 4, cg += 4) {
                         uint32_t w0, w1, c02, c13;
-                        memcpy(&w0, f0 + 4 * g, 4);
-                        memcpy(&w1, f1 + 4 * g, 4);
-                        memcpy(&c02, col + 4 * g, 4);
-                        memcpy(&c13, col + 4 * g + 2, 4);
+                        memcpy(&w0, f0, 4);
+                        memcpy(&w1, f1, 4);
+                        memcpy(&c02, cg, 4);
+                        memcpy(&c13, cg + 2, 4);
                         a0 = __smlad(__sxtb16(w0), c02, a0);
                         a0 = __smlad(kt_sxtb16_ror8(w0), c13, a0);
                         a1 = __smlad(__sxtb16(w1), c02, a1);
                         a1 = __smlad(kt_sxtb16_ror8(w1), c13, a1);
                     }
-                    for (k = 4 * groups; k < big_k; ++k) {
-                        const int32_t v = col[kt_col_pos(k)];
-                        a0 += (uint32_t)((int32_t)f0[k] * v);
-                        a1 += (uint32_t)((int32_t)f1[k] * v);
+                    if (rem != 0) {
+                        uint32_t w0 = 0, w1 = 0, c02, c13;
+                        for (k = 0; k < rem; ++k) {
+                            w0 |= (uint32_t)(uint8_t)f0[k] << (8 * k);
+                            w1 |= (uint32_t)(uint8_t)f1[k] << (8 * k);
+                        }
+                        memcpy(&c02, cg, 4);
+                        memcpy(&c13, cg + 2, 4);
+                        a0 = __smlad(__sxtb16(w0), c02, a0);
+                        a0 = __smlad(kt_sxtb16_ror8(w0), c13, a0);
+                        a1 = __smlad(__sxtb16(w1), c02, a1);
+                        a1 = __smlad(kt_sxtb16_ror8(w1), c13, a1);
                     }
-                    y[oc] = kt_requantize_s8((int32_t)a0 + (bias != NULL ? bias[oc] : 0), mult[oc],
-                                             shift[oc], out_off, act_min, act_max);
+                    y[oc] = kt_requantize_s8((int32_t)a0, mult[oc], shift[oc], out_off, act_min,
+                                             act_max);
                     if (two) {
-                        y[oc + 1] = kt_requantize_s8(
-                            (int32_t)a1 + (bias != NULL ? bias[oc + 1] : 0), mult[oc + 1],
-                            shift[oc + 1], out_off, act_min, act_max);
+                        y[oc + 1] = kt_requantize_s8((int32_t)a1, mult[oc + 1], shift[oc + 1],
+                                                     out_off, act_min, act_max);
                     }
                 }
             }
@@ -113,58 +137,25 @@ kt_status kt_conv2d_s8(const kt_conv_params *conv, const kt_per_channel_quant *q
                               output_dims, output);
 }
 
-kt_status kt_conv2d_split_s8(const kt_conv_params *conv, const kt_per_channel_quant *quant,
-                             const kt_dims *input_dims, const int8_t *input,
-                             const kt_dims *filter_dims, const kt_split_filter *filter,
-                             const int32_t *bias, const kt_dims *output_dims, int8_t *output)
+/* The portable loop (any geometry; arguments checked by the caller). Not inlined: its frame and the
+   small-filter DSP path's are never on the stack together. */
+static KT_NOINLINE void kt_conv2d_general(const kt_conv_params *conv,
+                                          const kt_per_channel_quant *quant,
+                                          const kt_dims *input_dims, const int8_t *input,
+                                          const kt_dims *filter_dims, const kt_split_filter *filter,
+                                          const int32_t *bias, const kt_dims *output_dims,
+                                          int8_t *output)
 {
     int32_t b, oy, ox, oc, ky, kx;
-    int32_t in_h, in_w, in_c, k_h, k_w, out_h, out_w, out_c;
-    int32_t st_h, st_w, pad_h, pad_w, dil_h, dil_w, in_off, out_off, act_min, act_max;
+    const int32_t in_h = input_dims->h, in_w = input_dims->w, in_c = input_dims->c;
+    const int32_t k_h = filter_dims->h, k_w = filter_dims->w;
+    const int32_t out_h = output_dims->h, out_w = output_dims->w, out_c = output_dims->c;
+    const int32_t st_h = conv->stride.h, st_w = conv->stride.w;
+    const int32_t pad_h = conv->padding.h, pad_w = conv->padding.w;
+    const int32_t dil_h = conv->dilation.h, dil_w = conv->dilation.w;
+    const int32_t in_off = conv->input_offset, out_off = conv->output_offset;
+    const int32_t act_min = conv->activation.min, act_max = conv->activation.max;
 
-    if (conv == NULL || !kt_check_quant_ptrs(quant) ||
-        !kt_check_tensor_ptrs(input_dims, input, filter_dims, kt_filter_any(filter), output_dims,
-                              output) ||
-        !kt_check_split_filter(filter, filter_dims->n)) {
-        return KT_ARG_ERROR;
-    }
-    if (kt_conv_is_1x1_fast(conv, input_dims, filter_dims, output_dims)) {
-        return kt_conv2d_1x1_split_s8(conv, quant, input_dims, input, filter_dims, filter, bias,
-                                      output_dims, output);
-    }
-    in_h = input_dims->h;
-    in_w = input_dims->w;
-    in_c = input_dims->c;
-    k_h = filter_dims->h;
-    k_w = filter_dims->w;
-    out_h = output_dims->h;
-    out_w = output_dims->w;
-    out_c = output_dims->c;
-    st_h = conv->stride.h;
-    st_w = conv->stride.w;
-    pad_h = conv->padding.h;
-    pad_w = conv->padding.w;
-    dil_h = conv->dilation.h;
-    dil_w = conv->dilation.w;
-    in_off = conv->input_offset;
-    out_off = conv->output_offset;
-    act_min = conv->activation.min;
-    act_max = conv->activation.max;
-
-    if (!kt_check_conv_dims(input_dims, filter_dims, output_dims) ||
-        !kt_check_geometry(&conv->stride, &conv->padding, &conv->dilation) ||
-        !kt_check_offsets(in_off, out_off) || !kt_check_activation(&conv->activation) ||
-        !kt_check_requant_shifts(quant->shift, out_c)) {
-        return KT_ARG_ERROR;
-    }
-
-#if KT_USE_DSP
-    if (k_h * k_w * in_c <= KT_CONV_SMALL_K) {
-        kt_conv2d_small_dsp(conv, quant, input_dims, input, filter_dims, filter, bias, output_dims,
-                            output);
-        return KT_OK;
-    }
-#endif
     for (b = 0; b < input_dims->n; ++b) {
         const int8_t *in_b = input + (size_t)b * in_h * in_w * in_c;
         for (oy = 0; oy < out_h; ++oy) {
@@ -215,5 +206,39 @@ kt_status kt_conv2d_split_s8(const kt_conv_params *conv, const kt_per_channel_qu
             }
         }
     }
+}
+
+kt_status kt_conv2d_split_s8(const kt_conv_params *conv, const kt_per_channel_quant *quant,
+                             const kt_dims *input_dims, const int8_t *input,
+                             const kt_dims *filter_dims, const kt_split_filter *filter,
+                             const int32_t *bias, const kt_dims *output_dims, int8_t *output)
+{
+    if (conv == NULL || !kt_check_quant_ptrs(quant) ||
+        !kt_check_tensor_ptrs(input_dims, input, filter_dims, kt_filter_any(filter), output_dims,
+                              output) ||
+        !kt_check_split_filter(filter, filter_dims->n)) {
+        return KT_ARG_ERROR;
+    }
+    if (kt_conv_is_1x1_fast(conv, input_dims, filter_dims, output_dims)) {
+        return kt_conv2d_1x1_split_s8(conv, quant, input_dims, input, filter_dims, filter, bias,
+                                      output_dims, output);
+    }
+    if (!kt_check_conv_dims(input_dims, filter_dims, output_dims) ||
+        !kt_check_geometry(&conv->stride, &conv->padding, &conv->dilation) ||
+        !kt_check_offsets(conv->input_offset, conv->output_offset) ||
+        !kt_check_activation(&conv->activation) ||
+        !kt_check_requant_shifts(quant->shift, output_dims->c)) {
+        return KT_ARG_ERROR;
+    }
+
+#if KT_USE_DSP
+    if (filter_dims->h * filter_dims->w * input_dims->c <= KT_CONV_SMALL_K) {
+        kt_conv2d_small_dsp(conv, quant, input_dims, input, filter_dims, filter, bias, output_dims,
+                            output);
+        return KT_OK;
+    }
+#endif
+    kt_conv2d_general(conv, quant, input_dims, input, filter_dims, filter, bias, output_dims,
+                      output);
     return KT_OK;
 }
