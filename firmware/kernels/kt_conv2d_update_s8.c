@@ -9,7 +9,70 @@
  */
 #include "kt_train_kernels.h"
 #include "internal/kt_check.h"
+#include "internal/kt_dot.h"
 #include "internal/kt_grad_quant.h"
+
+/*
+ * The pointwise path (1x1 filter, stride 1, no padding: output pixel i reads input pixel i): per
+ * updated channel and group of four input channels the four sums over the pixels stay in
+ * registers (the blocked loop keeps them in a stack array), zero gradients skipped. On the DSP
+ * path one input word gives four (x - zx) through SXTAB16 and the gradient multiplies them with
+ * SMLABB / SMLABT. Same integer sums, same update of each weight (kt_update_weight_q(), the hash
+ * index of the weight in the layer) as the blocked loop.
+ */
+static KT_NOINLINE void kt_update_pointwise(const kt_update_params *p, int32_t e_gy, uint32_t key,
+                                            const int8_t *x, const int8_t *gy, int32_t pixels,
+                                            int32_t in_c, int32_t out_c, int8_t *filter)
+{
+    const int32_t zx = p->input_zero_point;
+    int32_t co, c, i;
+    for (co = 0; co < p->n_weight_channels; ++co) {
+        int8_t *f = filter + (size_t)co * in_c;
+        const int32_t m = p->weight.multiplier[co], sh = p->weight.shift[co] + e_gy;
+        const uint32_t base = (uint32_t)((size_t)co * in_c);
+        c = 0;
+#if KT_USE_DSP
+        {
+            const uint32_t off2 = ((uint32_t)-zx & 0xFFFFu) | ((uint32_t)-zx << 16);
+            for (; c + 4 <= in_c; c += 4) {
+                const int8_t *xp = x + c, *g = gy + co;
+                int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, k;
+                for (i = 0; i < pixels; ++i, xp += in_c, g += out_c) {
+                    const int32_t gv = *g;
+                    uint32_t w;
+                    if (gv == 0) {
+                        continue;
+                    }
+                    memcpy(&w, xp, 4);
+                    {
+                        const uint32_t x02 = __sxtab16(off2, w), x13 = kt_sxtab16_ror8(off2, w);
+                        a0 = __smlabb(gv, (int32_t)x02, a0);
+                        a2 = __smlabt(gv, (int32_t)x02, a2);
+                        a1 = __smlabb(gv, (int32_t)x13, a1);
+                        a3 = __smlabt(gv, (int32_t)x13, a3);
+                    }
+                }
+                {
+                    const int32_t a[4] = {a0, a1, a2, a3};
+                    for (k = 0; k < 4; ++k) {
+                        f[c + k] = kt_update_weight_q(f[c + k], a[k], m, sh, p->stochastic, key,
+                                                      base + (uint32_t)(c + k));
+                    }
+                }
+            }
+        }
+#endif
+        for (; c < in_c; ++c) {
+            const int8_t *xp = x + c, *g = gy + co;
+            uint32_t a = 0;
+            for (i = 0; i < pixels; ++i, xp += in_c, g += out_c) {
+                a += (uint32_t)((int32_t)*g * ((int32_t)*xp - zx));
+            }
+            f[c] =
+                kt_update_weight_q(f[c], (int32_t)a, m, sh, p->stochastic, key, base + (uint32_t)c);
+        }
+    }
+}
 
 kt_status kt_conv2d_update_s8(const kt_update_params *p, int32_t e_gy, uint32_t key,
                               const kt_dims *input_dims, const int8_t *input,
@@ -40,6 +103,12 @@ kt_status kt_conv2d_update_s8(const kt_update_params *p, int32_t e_gy, uint32_t 
         return KT_ARG_ERROR;
     }
 
+    if (k_h == 1 && k_w == 1 && p->stride.h == 1 && p->stride.w == 1 && p->padding.h == 0 &&
+        p->padding.w == 0) {
+        kt_update_pointwise(p, e_gy, key, input, grad_output, input_dims->n * out_h * out_w, in_c,
+                            out_c, filter);
+        nw = 0; /* the weights are done; the biases below */
+    }
     for (co = 0; co < nw; ++co) {
         for (ky = 0; ky < k_h; ++ky) {
             for (kx = 0; kx < k_w; ++kx) {

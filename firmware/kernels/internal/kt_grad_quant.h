@@ -149,6 +149,14 @@ static inline int32_t kt_scale_round_sr(int32_t acc, int32_t m, int32_t shift, u
     const int64_t p = (int64_t)acc * (int64_t)m;
     const int64_t r = 31 - (int64_t)shift;
     int64_t v;
+    if (r >= 33 && r <= 62) {
+        /* the usual case (a learning rate well below 1): (p >> k) + u, k = r - 32 in [1, 30], has
+           the high word (hi >> k) plus the carry out of its low word, ((lo >> k) | (hi << (32 - k)))
+           + u; |hi| <= 2^30, so no saturation */
+        const int32_t k = (int32_t)r - 32, hi = (int32_t)(p >> 32);
+        const uint32_t nlo = ((uint32_t)p >> k) | ((uint32_t)hi << (32 - k)), sum = nlo + u;
+        return (hi >> k) + (sum < nlo ? 1 : 0);
+    }
     if (r <= 0) {
         return kt_sat_shl64(p, -r);
     }

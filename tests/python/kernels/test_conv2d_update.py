@@ -10,7 +10,7 @@ import pytest
 from grad_strategies import GRAD_SETTINGS, exponents, grads, int32_biases, update_quant
 from hypothesis import given
 from hypothesis import strategies as st
-from kernel_strategies import geometries, int8s, rng, weights, zero_points
+from kernel_strategies import Geometry, geometries, int8s, rng, weights, zero_points
 
 from kilotrain.kernels import backward as ckernels_train
 from kilotrain.kernels.forward import KernelError
@@ -35,8 +35,11 @@ def cases(draw: st.DrawFn):
     n = draw(st.integers(1, 2))
     cin = draw(st.sampled_from([1, 2, 3, 8, 33, 40]))
     cout = draw(st.integers(1, 16))
-    gh = draw(geometries(max_size=9, max_kernel=4, max_stride=3, max_dilation=2))
-    gw = draw(geometries(max_size=9, max_kernel=4, max_stride=3, max_dilation=2))
+    if draw(st.integers(0, 3)) == 0:  # 1x1, stride 1, no padding: the C kernel's pointwise path
+        gh, gw = (Geometry(s, 1, 1, 1, 0, s) for s in (draw(st.integers(1, 9)), draw(st.integers(1, 9))))
+    else:
+        gh = draw(geometries(max_size=9, max_kernel=4, max_stride=3, max_dilation=2))
+        gw = draw(geometries(max_size=9, max_kernel=4, max_stride=3, max_dilation=2))
     x = int8s(r, (n, gh.size, gw.size, cin))
     gy = grads(draw, r, (n, gh.out, gw.out, cout))
     filt = weights(r, (cout, gh.kernel, gw.kernel, cin))

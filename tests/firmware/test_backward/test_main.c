@@ -1,7 +1,8 @@
-/* The input-gradient kernels' fast paths (pointwise CONV_2D, depthwise) against the gather
- * formula of docs/numerics.md written out plainly, on pseudo-random shapes and quantisation, on
- * the host (portable C) and on the emulated M7 (the ARMv7E-M DSP paths): every byte and the
- * gradient statistics equal. Shapes cross each fast path's limits so the fallbacks run too. */
+/* The backward kernels' fast paths (pointwise and depthwise input gradients, the pointwise fused
+ * update, kt_scale_round()'s short form) against the formulas of docs/numerics.md written out
+ * plainly, on pseudo-random shapes and quantisation, on the host (portable C) and on the emulated
+ * M7 (the ARMv7E-M DSP paths): every byte, weight and statistic equal. Shapes cross each fast
+ * path's limits so the fallbacks run too. */
 #include <stdint.h>
 #include <string.h>
 
@@ -190,8 +191,9 @@ static void test_depthwise(void)
     }
 }
 
-/* kt_scale_round()'s short form (31 - shift in [33, 62]) against the general one written out:
-   round(acc * m * 2^(shift - 31)) in 64 bits, ties away from zero, saturated. */
+/* kt_scale_round()'s and kt_scale_round_sr()'s short forms (31 - shift in [33, 62]) against the
+   general forms written out. scale_round: round(acc * m * 2^(shift - 31)) in 64 bits, ties away
+   from zero, saturated. */
 static int32_t scale_round_reference(int32_t acc, int32_t m, int32_t shift)
 {
     const int64_t p = (int64_t)acc * (int64_t)m;
@@ -207,6 +209,23 @@ static int32_t scale_round_reference(int32_t acc, int32_t m, int32_t shift)
     return v > INT32_MAX ? INT32_MAX : (v < INT32_MIN ? INT32_MIN : (int32_t)v);
 }
 
+/* scale_round_sr: floor(acc * m * 2^(shift - 31) + u * 2^-32), saturated */
+static int32_t scale_round_sr_reference(int32_t acc, int32_t m, int32_t shift, uint32_t u)
+{
+    const int64_t p = (int64_t)acc * (int64_t)m;
+    const int64_t r = 31 - (int64_t)shift;
+    int64_t v;
+    if (r <= 0) {
+        return kt_sat_shl64(p, -r);
+    }
+    if (r <= 32) {
+        v = (p + (int64_t)(u >> (32 - r))) >> r;
+    } else {
+        v = ((p >> (r - 32 > 63 ? 63 : r - 32)) + (int64_t)u) >> 32;
+    }
+    return v > INT32_MAX ? INT32_MAX : (v < INT32_MIN ? INT32_MIN : (int32_t)v);
+}
+
 static void test_scale_round(void)
 {
     static const int32_t edges[] = {0, 1, -1, 127, -128, INT32_MAX, INT32_MIN, 1 << 30, -(1 << 30)};
@@ -215,11 +234,83 @@ static void test_scale_round(void)
             for (uint32_t j = 0; j < sizeof edges / sizeof edges[0]; ++j) {
                 KT_CHECK_EQ_INT(kt_scale_round(edges[i], edges[j], shift),
                                 scale_round_reference(edges[i], edges[j], shift));
+                KT_CHECK_EQ_INT(kt_scale_round_sr(edges[i], edges[j], shift, 0xFFFFFFFFu),
+                                scale_round_sr_reference(edges[i], edges[j], shift, 0xFFFFFFFFu));
+                KT_CHECK_EQ_INT(kt_scale_round_sr(edges[i], edges[j], shift, 0u),
+                                scale_round_sr_reference(edges[i], edges[j], shift, 0u));
             }
         }
         for (int32_t k = 0; k < 400; ++k) {
             const int32_t acc = (int32_t)next() >> (next() % 32u), m = (int32_t)next();
+            const uint32_t u = k % 9 == 0 ? (k % 2 ? 0xFFFFFFFFu : 0u) : next();
             KT_CHECK_EQ_INT(kt_scale_round(acc, m, shift), scale_round_reference(acc, m, shift));
+            KT_CHECK_EQ_INT(kt_scale_round_sr(acc, m, shift, u),
+                            scale_round_sr_reference(acc, m, shift, u));
+        }
+    }
+}
+
+/* pointwise CONV_2D update: W[co, ci] -= sr(sum_p gy[p, co] (x[p, ci] - zx)) for co < n; biases */
+static void test_pointwise_update(void)
+{
+    static int8_t w0[MAX_COUT * MAX_CIN];
+    static int32_t bias[MAX_COUT], bias0[MAX_COUT];
+    static int8_t x[MAX_PX * MAX_K * MAX_CIN];
+    static int32_t wm[MAX_COUT], ws[MAX_COUT], bm[MAX_COUT], bs[MAX_COUT];
+    for (int32_t k = 0; k < 200; ++k) {
+        const int32_t px = uniform(1, MAX_PX * MAX_K), cin = uniform(1, MAX_CIN);
+        const int32_t cout = uniform(1, 40), nw = uniform(0, cout), e_gy = uniform(-4, 4);
+        const uint32_t key = next();
+        kt_update_params p;
+        const kt_dims xd = {1, 1, px, cin}, gyd = {1, 1, px, cout}, fd = {cout, 1, 1, cin};
+        for (int32_t i = 0; i < px * cout; ++i) {
+            gy[i] = grad_value();
+        }
+        for (int32_t i = 0; i < px * cin; ++i) {
+            x[i] = (int8_t)uniform(-128, 127);
+        }
+        for (int32_t i = 0; i < cout * cin; ++i) {
+            w0[i] = filt[i] = (int8_t)uniform(-127, 127);
+        }
+        for (int32_t c = 0; c < cout; ++c) {
+            bias0[c] = bias[c] = uniform(-100000, 100000);
+            wm[c] = (int32_t)((next() >> 1) | 0x40000000u);
+            ws[c] = uniform(-30, -8);
+            bm[c] = (int32_t)((next() >> 1) | 0x40000000u);
+            bs[c] = uniform(-20, 0);
+        }
+        memset(&p, 0, sizeof p);
+        p.n_weight_channels = nw;
+        p.weight.multiplier = wm;
+        p.weight.shift = ws;
+        p.bias.multiplier = bm;
+        p.bias.shift = bs;
+        p.stride.h = p.stride.w = 1;
+        p.dilation.h = p.dilation.w = 1;
+        p.input_zero_point = uniform(-128, 127);
+        p.stochastic = (int32_t)(k % 2);
+        KT_CHECK_EQ_INT(kt_conv2d_update_s8(&p, e_gy, key, &xd, x, &gyd, gy, &fd, filt, bias),
+                        KT_OK);
+        for (int32_t co = 0; co < cout; ++co) {
+            int32_t s = 0;
+            for (int32_t ci = 0; co < nw && ci < cin; ++ci) {
+                uint32_t acc = 0;
+                for (int32_t i = 0; i < px; ++i) {
+                    acc += (uint32_t)((int32_t)gy[i * cout + co] *
+                                      ((int32_t)x[i * cin + ci] - p.input_zero_point));
+                }
+                KT_CHECK_EQ_INT(filt[co * cin + ci],
+                                kt_update_weight_q(w0[co * cin + ci], (int32_t)acc, wm[co],
+                                                   ws[co] + e_gy, p.stochastic, key,
+                                                   (uint32_t)(co * cin + ci)));
+            }
+            for (int32_t ci = nw <= co ? 0 : cin; ci < cin; ++ci) {
+                KT_CHECK_EQ_INT(filt[co * cin + ci], w0[co * cin + ci]); /* not updated */
+            }
+            for (int32_t i = 0; i < px; ++i) {
+                s += gy[i * cout + co];
+            }
+            KT_CHECK_EQ_INT(bias[co], kt_update_bias(bias0[co], s, bm[co], bs[co] + e_gy));
         }
     }
 }
@@ -228,6 +319,7 @@ int main(void)
 {
     KT_TEST_BEGIN();
     KT_RUN(test_scale_round);
+    KT_RUN(test_pointwise_update);
     KT_RUN(test_pointwise);
     KT_RUN(test_depthwise);
     return kt_test_end();
