@@ -4,6 +4,8 @@
  *        avg_pool_grad.py). Gather form: each input element sums gy over the windows that
  *        contain it, oy in [ceil((iy - fh + 1) / sh), floor(iy / sh)] clipped to [0, OH).
  */
+#include <string.h>
+
 #include "kt_train_kernels.h"
 #include "internal/kt_check.h"
 #include "internal/kt_grad_quant.h"
@@ -40,6 +42,10 @@ kt_status kt_avg_pool_grad_s8(const kt_pool_grad_params *p, int32_t e_gy, int32_
     kt_grad_stats_reset(stats);
 
     for (b = 0; b < grad_input_dims->n; ++b) {
+        /* input pixels read by the same output windows get the same gradient: the last computed
+           pixel is copied, its saturation count added again (a global MEAN computes one pixel) */
+        const int8_t *last = NULL;
+        int32_t last_win[4] = {0, 0, 0, 0}, last_sat = 0;
         for (iy = 0; iy < in_h; ++iy) {
             const int32_t oy_lo = iy - fh + 1 <= 0 ? 0 : (iy - fh + 1 + sh - 1) / sh;
             const int32_t oy_hi = iy / sh < out_h - 1 ? iy / sh : out_h - 1; /* inclusive */
@@ -47,6 +53,13 @@ kt_status kt_avg_pool_grad_s8(const kt_pool_grad_params *p, int32_t e_gy, int32_
                 const int32_t ox_lo = ix - fw + 1 <= 0 ? 0 : (ix - fw + 1 + sw - 1) / sw;
                 const int32_t ox_hi = ix / sw < out_w - 1 ? ix / sw : out_w - 1;
                 int8_t *gx = grad_input + (((size_t)b * in_h + iy) * in_w + ix) * ch;
+                const int32_t sat0 = stats->saturated;
+                if (last != NULL && last_win[0] == oy_lo && last_win[1] == oy_hi &&
+                    last_win[2] == ox_lo && last_win[3] == ox_hi) {
+                    memcpy(gx, last, (size_t)ch);
+                    stats->saturated += last_sat;
+                    continue;
+                }
                 for (c = 0; c < ch; ++c) {
                     int32_t acc = 0;
                     for (oy = oy_lo; oy <= oy_hi; ++oy) {
@@ -58,6 +71,12 @@ kt_status kt_avg_pool_grad_s8(const kt_pool_grad_params *p, int32_t e_gy, int32_
                     }
                     gx[c] = kt_to_grad8(kt_scale_round(acc, p->count_multiplier, shift), stats);
                 }
+                last = gx;
+                last_win[0] = oy_lo;
+                last_win[1] = oy_hi;
+                last_win[2] = ox_lo;
+                last_win[3] = ox_hi;
+                last_sat = stats->saturated - sat0;
             }
         }
     }
