@@ -20,9 +20,10 @@ why in one line, unless ``require_torch`` (then :class:`~kilotrain.extras.Missin
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -41,9 +42,10 @@ PAPER = {
     "proxyless": {"peak_sram_kb": 135, "step_ms": 443},
 }
 CPU_HZ = 216_000_000
-#: PyTorch's step is timed over at least this many steps (after warm-up): its median needs more
-#: samples than the host's mean of ``steps``, and a step costs milliseconds.
+#: Both host-side steps (the native program and PyTorch) are timed over at least this many steps
+#: after warm-up, as a median: two steps of a few milliseconds are noise on a shared machine.
 TORCH_MIN_STEPS = 20
+HOST_MIN_STEPS = TORCH_MIN_STEPS
 
 
 @dataclass(frozen=True)
@@ -99,18 +101,39 @@ def _device_figures(plan: TrainPlan, name: str, frames: Frames, flags: tuple[str
     }
 
 
+def _quiet_blas() -> contextlib.AbstractContextManager[Any]:
+    """numpy's BLAS threads held at one while the native program is timed (on two cores, threads
+    left spinning after the plan's matrix work took CPU time from it: 50 ms steps became 43 ms)."""
+    try:
+        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+    except ImportError:  # a core-only install (threadpoolctl comes with the datasets extra)
+        return contextlib.nullcontext()
+    return cast(contextlib.AbstractContextManager[Any], threadpool_limits(limits=1))
+
+
 def _host_figures(plan: TrainPlan, name: str, frames: Frames) -> dict[str, Any]:
     """The same generated step built for the host (the native firmware, gcc) and timed by the
     program itself (CLOCK_MONOTONIC around each TRAIN_STEP, the serial link excluded), with the
-    process's peak resident memory (VmHWM)."""
+    process's peak resident memory (VmHWM). The parameters are read after ``frames`` (to compare
+    with the emulated builds); the step time is the median over those steps and further ones on
+    the same frames, at least HOST_MIN_STEPS after the first (warm-up)."""
     program = build_with_training(plan, name, env_name="native").elf
-    with NativeBoard(program) as board:
+    with _quiet_blas(), NativeBoard(program) as board:
         client = TrainClient(board.device)
         ns = [client.step(x, y).ticks for x, y in frames]
         params = client.params_sha256()
+        while len(ns) < HOST_MIN_STEPS + 1:
+            x, y = frames[len(ns) % len(frames)]
+            ns.append(client.step(x, y).ticks)
         status = Path(f"/proc/{board.proc.pid}/status").read_text()
     hwm = next((int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmHWM:")), 0)
-    return {"step_ms": round(float(np.mean(ns)) / 1e6, 3), "peak_rss_bytes": hwm, "params_sha256": params}
+    timed = ns[1:] if len(ns) > 1 else ns
+    return {
+        "step_ms": round(float(np.median(timed)) / 1e6, 3),
+        "steps_timed": len(timed),
+        "peak_rss_bytes": hwm,
+        "params_sha256": params,
+    }
 
 
 def _torch_figures(plan: TrainPlan, frames: Frames, steps: int) -> dict[str, Any]:
