@@ -29,20 +29,6 @@
  * another order; int32 wraps alike).
  */
 
-/* h of every gradient value in [-128, 127] of every channel fits int16 (h is monotonic in gy). */
-static int kt_h16_ok(const kt_per_channel_quant *chan, int32_t hr, int32_t out_c)
-{
-    int32_t co;
-    for (co = 0; co < out_c; ++co) {
-        const int32_t a = kt_scale_round(-128, chan->multiplier[co], chan->shift[co] + hr);
-        const int32_t b = kt_scale_round(127, chan->multiplier[co], chan->shift[co] + hr);
-        if (a < -32768 || a > 32767 || b < -32768 || b > 32767) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 /* Stage one pixel's h as 16-bit pairs hp[i] = (h[2i] low, h[2i+1] high), a zero high half after an
    odd last channel. Returns 0 iff every h is zero. */
 static int kt_ig_stage_h(const int8_t *gy, const kt_per_channel_quant *chan, int32_t hr,

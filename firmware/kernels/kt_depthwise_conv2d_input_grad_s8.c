@@ -42,7 +42,7 @@ static inline int32_t kt_byte(uint32_t w, int32_t j)
 
 /*
  * The staged path (depth multiplier 1, at most KT_DWIG_MAX_PX output pixels, every h of every
- * channel within int16: kt_dwig_h16_ok()): four channels at a time, the group's h at every output
+ * channel within int16: kt_h16_ok()): four channels at a time, the group's h at every output
  * pixel is computed once and staged (the gather form computes it once per tap that reads it), then
  * each input pixel sums filter x h over the taps that read it, the four accumulators in registers
  * (SMLABB / SMLATT of the SXTB16-unpacked filter word with the staged pairs on the DSP path). Same
@@ -132,20 +132,6 @@ static KT_NOINLINE void kt_dwig_staged(const kt_dw_conv_grad_params *p, int32_t 
             }
         }
     }
-}
-
-/* h of every gradient value in [-128, 127] of every channel fits int16 (h is monotonic in gy). */
-static int kt_dwig_h16_ok(const kt_per_channel_quant *chan, int32_t hr, int32_t n)
-{
-    int32_t c;
-    for (c = 0; c < n; ++c) {
-        const int32_t a = kt_scale_round(-128, chan->multiplier[c], chan->shift[c] + hr);
-        const int32_t b = kt_scale_round(127, chan->multiplier[c], chan->shift[c] + hr);
-        if (a < -32768 || a > 32767 || b < -32768 || b > 32767) {
-            return 0;
-        }
-    }
-    return 1;
 }
 
 /* The gather loop (any depth multiplier and size): per input pixel and block of KT_GRAD_BLOCK
@@ -254,7 +240,7 @@ kt_status kt_depthwise_conv2d_input_grad_s8(const kt_dw_conv_grad_params *p, int
     out_shift = p->x_shift + e_gy - hr - e_gx;
     kt_grad_stats_reset(stats);
 
-    if (dm == 1 && out_h * out_w <= KT_DWIG_MAX_PX && kt_dwig_h16_ok(&p->chan, hr, out_c)) {
+    if (dm == 1 && out_h * out_w <= KT_DWIG_MAX_PX && kt_h16_ok(&p->chan, hr, out_c)) {
         kt_dwig_staged(p, out_shift, grad_output_dims, grad_output, filter_dims, filter,
                        grad_input_dims, grad_input, stats);
     } else {

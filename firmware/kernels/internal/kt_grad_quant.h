@@ -85,6 +85,24 @@ static inline int32_t kt_scale_round(int32_t acc, int32_t m, int32_t shift)
 }
 
 /**
+ * @brief 1 iff h = scale_round(gy, m[c], shift[c] + hr) fits int16 for every gy in [-128, 127] of
+ *        every channel c < n (h is monotonic in gy: the two ends decide), so the input-gradient
+ *        kernels may stage h in 16-bit lanes.
+ */
+static inline int kt_h16_ok(const kt_per_channel_quant *chan, int32_t hr, int32_t n)
+{
+    int32_t c;
+    for (c = 0; c < n; ++c) {
+        const int32_t a = kt_scale_round(-128, chan->multiplier[c], chan->shift[c] + hr);
+        const int32_t b = kt_scale_round(127, chan->multiplier[c], chan->shift[c] + hr);
+        if (a < -32768 || a > 32767 || b < -32768 || b > 32767) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/**
  * @brief shift_round(x, n) = x * 2^-n: n > 0 rounds to nearest, ties away from zero (n >= 31
  *        gives 0); n <= 0 is a left shift saturating to int32.
  * @param x any int32
