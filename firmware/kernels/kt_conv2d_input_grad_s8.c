@@ -37,13 +37,9 @@ static int kt_ig_stage_h(const int8_t *gy, const kt_per_channel_quant *chan, int
     uint32_t any = 0;
     int32_t co;
     for (co = 0; co < out_c; co += 2) {
-        const int32_t h0 =
-            gy[co] == 0 ? 0 : kt_scale_round(gy[co], chan->multiplier[co], chan->shift[co] + hr);
-        const int32_t h1 =
-            co + 1 >= out_c || gy[co + 1] == 0
-                ? 0
-                : kt_scale_round(gy[co + 1], chan->multiplier[co + 1], chan->shift[co + 1] + hr);
-        hp[co / 2] = ((uint32_t)h0 & 0xFFFFu) | ((uint32_t)h1 << 16);
+        const int32_t h0 = kt_grad_h(gy[co], chan, co, hr);
+        const int32_t h1 = co + 1 < out_c ? kt_grad_h(gy[co + 1], chan, co + 1, hr) : 0;
+        hp[co / 2] = kt_pack16(h0, h1);
         any |= hp[co / 2];
     }
     return any != 0;
@@ -61,9 +57,7 @@ static KT_NOINLINE void kt_ig_pointwise(const kt_conv_grad_params *p, int32_t ou
         int8_t *gx = grad_input + (size_t)px * in_c;
         int32_t c = 0;
         if (!kt_ig_stage_h(grad_output + (size_t)px * out_c, &p->chan, p->headroom, out_c, hp)) {
-            for (c = 0; c < in_c; ++c) { /* to_grad8(scale_round(0)) */
-                gx[c] = kt_to_grad8(0, stats);
-            }
+            memset(gx, 0, (size_t)in_c); /* to_grad8(scale_round(0)): 0, the stats unchanged */
             continue;
         }
 #if KT_USE_DSP
@@ -98,7 +92,7 @@ static KT_NOINLINE void kt_ig_pointwise(const kt_conv_grad_params *p, int32_t ou
             uint32_t acc = 0;
             int32_t i;
             for (i = 0; i < pairs; ++i, w += 2 * (size_t)in_c) {
-                const int32_t h0 = (int16_t)(hp[i] & 0xFFFFu), h1 = (int16_t)(hp[i] >> 16);
+                const int32_t h0 = kt_lo16(hp[i]), h1 = kt_hi16(hp[i]);
                 acc += (uint32_t)((int32_t)w[0] * h0);
                 if (2 * i + 1 < out_c) {
                     acc += (uint32_t)((int32_t)w[in_c] * h1);
@@ -181,8 +175,7 @@ static KT_NOINLINE void kt_ig_gather(const kt_conv_grad_params *p, int32_t out_s
                                 if (gy[co] == 0) {
                                     continue;
                                 }
-                                h = kt_scale_round(gy[co], p->chan.multiplier[co],
-                                                   p->chan.shift[co] + hr);
+                                h = kt_grad_h(gy[co], &p->chan, co, hr);
                                 f = kt_filter_row(filter, co, (size_t)k_h * k_w * in_c) +
                                     ((size_t)ky * k_w + kx) * in_c + ci0;
                                 for (j = 0; j < nb; ++j) {

@@ -7,6 +7,7 @@
 #include "internal/kt_dot.h"
 #include "internal/kt_filter.h"
 #include "internal/kt_requant.h"
+#include "internal/kt_window.h"
 
 #if KT_USE_DSP
 /** Filter volumes (KH * KW * Cin) up to this run the small-filter DSP path (stems: 3x3x3 = 27). */
@@ -18,6 +19,20 @@
 static inline int32_t kt_col_pos(int32_t k)
 {
     return (k & ~3) | ((k & 1) << 1) | ((k >> 1) & 1);
+}
+
+/* One group of four column values (cg, in kt_col_pos() order) against the four filter bytes of
+   two rows (w0, w1): *a0 and *a1 gain four products each, through SXTB16 and two SMLAD. */
+static inline void kt_col_mac2(uint32_t w0, uint32_t w1, const int16_t *cg, uint32_t *a0,
+                               uint32_t *a1)
+{
+    uint32_t c02, c13;
+    memcpy(&c02, cg, 4);
+    memcpy(&c13, cg + 2, 4);
+    *a0 = __smlad(__sxtb16(w0), c02, *a0);
+    *a0 = __smlad(kt_sxtb16_ror8(w0), c13, *a0);
+    *a1 = __smlad(__sxtb16(w1), c02, *a1);
+    *a1 = __smlad(kt_sxtb16_ror8(w1), c13, *a1);
 }
 
 /* The DSP path of a convolution with a small filter volume (K = KH * KW * Cin <= KT_CONV_SMALL_K):
@@ -84,28 +99,18 @@ static KT_NOINLINE void kt_conv2d_small_dsp(const kt_conv_params *conv,
                     uint32_t a0 = (uint32_t)(bias != NULL ? bias[oc] : 0);
                     uint32_t a1 = (uint32_t)(bias != NULL && two ? bias[oc + 1] : 0);
                     for (g = 0; g < full; ++g, f0 += 4, f1 += 4, cg += 4) {
-                        uint32_t w0, w1, c02, c13;
+                        uint32_t w0, w1;
                         memcpy(&w0, f0, 4);
                         memcpy(&w1, f1, 4);
-                        memcpy(&c02, cg, 4);
-                        memcpy(&c13, cg + 2, 4);
-                        a0 = __smlad(__sxtb16(w0), c02, a0);
-                        a0 = __smlad(kt_sxtb16_ror8(w0), c13, a0);
-                        a1 = __smlad(__sxtb16(w1), c02, a1);
-                        a1 = __smlad(kt_sxtb16_ror8(w1), c13, a1);
+                        kt_col_mac2(w0, w1, cg, &a0, &a1);
                     }
                     if (rem != 0) {
-                        uint32_t w0 = 0, w1 = 0, c02, c13;
+                        uint32_t w0 = 0, w1 = 0;
                         for (k = 0; k < rem; ++k) {
                             w0 |= (uint32_t)(uint8_t)f0[k] << (8 * k);
                             w1 |= (uint32_t)(uint8_t)f1[k] << (8 * k);
                         }
-                        memcpy(&c02, cg, 4);
-                        memcpy(&c13, cg + 2, 4);
-                        a0 = __smlad(__sxtb16(w0), c02, a0);
-                        a0 = __smlad(kt_sxtb16_ror8(w0), c13, a0);
-                        a1 = __smlad(__sxtb16(w1), c02, a1);
-                        a1 = __smlad(kt_sxtb16_ror8(w1), c13, a1);
+                        kt_col_mac2(w0, w1, cg, &a0, &a1);
                     }
                     y[oc] = kt_requantize_s8((int32_t)a0, mult[oc], shift[oc], out_off, act_min,
                                              act_max);
@@ -161,22 +166,12 @@ static KT_NOINLINE void kt_conv2d_general(const kt_conv_params *conv,
         for (oy = 0; oy < out_h; ++oy) {
             const int32_t iy0 = oy * st_h - pad_h;
             /* the filter rows that land inside the image, without per-tap tests */
-            int32_t ky_lo = 0, ky_hi = k_h;
-            while (ky_lo < k_h && iy0 + ky_lo * dil_h < 0) {
-                ++ky_lo;
-            }
-            while (ky_hi > ky_lo && iy0 + (ky_hi - 1) * dil_h >= in_h) {
-                --ky_hi;
-            }
+            int32_t ky_lo, ky_hi;
+            kt_taps_inside(iy0, k_h, dil_h, in_h, &ky_lo, &ky_hi);
             for (ox = 0; ox < out_w; ++ox) {
                 const int32_t ix0 = ox * st_w - pad_w;
-                int32_t kx_lo = 0, kx_hi = k_w;
-                while (kx_lo < k_w && ix0 + kx_lo * dil_w < 0) {
-                    ++kx_lo;
-                }
-                while (kx_hi > kx_lo && ix0 + (kx_hi - 1) * dil_w >= in_w) {
-                    --kx_hi;
-                }
+                int32_t kx_lo, kx_hi;
+                kt_taps_inside(ix0, k_w, dil_w, in_w, &kx_lo, &kx_hi);
                 for (oc = 0; oc < out_c; ++oc) {
                     const int8_t *f_oc = kt_filter_row(filter, oc, (size_t)k_h * k_w * in_c);
                     int32_t acc = 0;

@@ -33,7 +33,7 @@ static KT_NOINLINE void kt_update_pointwise(const kt_update_params *p, int32_t e
         c = 0;
 #if KT_USE_DSP
         {
-            const uint32_t off2 = ((uint32_t)-zx & 0xFFFFu) | ((uint32_t)-zx << 16);
+            const uint32_t off2 = kt_pack16(-zx, -zx);
             for (; c + 4 <= in_c; c += 4) {
                 const int8_t *xp = x + c, *g = gy + co;
                 int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, k;

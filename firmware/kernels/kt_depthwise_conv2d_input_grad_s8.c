@@ -65,13 +65,10 @@ static KT_NOINLINE void kt_dwig_staged(const kt_dw_conv_grad_params *p, int32_t 
             for (o = 0; o < out_h * out_w; ++o) {
                 int32_t h[4] = {0, 0, 0, 0};
                 for (j = 0; j < n; ++j) {
-                    const int8_t g = gy_b[(size_t)o * ch + c + j];
-                    h[j] = g == 0 ? 0
-                                  : kt_scale_round(g, p->chan.multiplier[c + j],
-                                                   p->chan.shift[c + j] + hr);
+                    h[j] = kt_grad_h(gy_b[(size_t)o * ch + c + j], &p->chan, c + j, hr);
                 }
-                hs[o].w[0] = ((uint32_t)h[0] & 0xFFFFu) | ((uint32_t)h[2] << 16);
-                hs[o].w[1] = ((uint32_t)h[1] & 0xFFFFu) | ((uint32_t)h[3] << 16);
+                hs[o].w[0] = kt_pack16(h[0], h[2]);
+                hs[o].w[1] = kt_pack16(h[1], h[3]);
             }
             for (iy = 0; iy < in_h; ++iy) {
                 for (ix = 0; ix < in_w; ++ix) {
@@ -108,16 +105,14 @@ static KT_NOINLINE void kt_dwig_staged(const kt_dw_conv_grad_params *p, int32_t 
                                 a3 = __smlatt((int32_t)f13, (int32_t)hh->w[1], a3);
                             }
 #else
-                            a0 =
-                                (int32_t)((uint32_t)a0 + (uint32_t)(kt_byte(wf, 0) *
-                                                                    (int16_t)(hh->w[0] & 0xFFFFu)));
+                            a0 = (int32_t)((uint32_t)a0 +
+                                           (uint32_t)(kt_byte(wf, 0) * kt_lo16(hh->w[0])));
                             a2 = (int32_t)((uint32_t)a2 +
-                                           (uint32_t)(kt_byte(wf, 2) * (int16_t)(hh->w[0] >> 16)));
-                            a1 =
-                                (int32_t)((uint32_t)a1 + (uint32_t)(kt_byte(wf, 1) *
-                                                                    (int16_t)(hh->w[1] & 0xFFFFu)));
+                                           (uint32_t)(kt_byte(wf, 2) * kt_hi16(hh->w[0])));
+                            a1 = (int32_t)((uint32_t)a1 +
+                                           (uint32_t)(kt_byte(wf, 1) * kt_lo16(hh->w[1])));
                             a3 = (int32_t)((uint32_t)a3 +
-                                           (uint32_t)(kt_byte(wf, 3) * (int16_t)(hh->w[1] >> 16)));
+                                           (uint32_t)(kt_byte(wf, 3) * kt_hi16(hh->w[1])));
 #endif
                         }
                     }
@@ -195,9 +190,8 @@ static KT_NOINLINE void kt_dwig_gather(const kt_dw_conv_grad_params *p, int32_t 
                                     const int32_t k = j * dm + m;
                                     const int32_t co = ci0 * dm + k;
                                     if (gy[k] != 0) {
-                                        acc[j] += (int32_t)f[k] *
-                                                  kt_scale_round(gy[k], p->chan.multiplier[co],
-                                                                 p->chan.shift[co] + hr);
+                                        acc[j] +=
+                                            (int32_t)f[k] * kt_grad_h(gy[k], &p->chan, co, hr);
                                     }
                                 }
                             }

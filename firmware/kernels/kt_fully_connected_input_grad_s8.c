@@ -60,7 +60,7 @@ kt_status kt_fully_connected_input_grad_split_s8(
                 if (gy[co] == 0) {
                     continue;
                 }
-                h = kt_scale_round(gy[co], p->chan.multiplier[co], p->chan.shift[co] + hr);
+                h = kt_grad_h(gy[co], &p->chan, co, hr);
                 w = kt_filter_row(filter, co, (size_t)in_c) + ci0;
                 for (j = 0; j < nb; ++j) {
                     acc[j] += (int32_t)w[j] * h;

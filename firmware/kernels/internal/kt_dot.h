@@ -23,6 +23,23 @@
 #endif
 #endif
 
+/** Two 16-bit lanes in one word: lo's low half in bits 0-15, hi's in bits 16-31 (SMLAD operands,
+    staged gradients). */
+static inline uint32_t kt_pack16(int32_t lo, int32_t hi)
+{
+    return ((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi << 16);
+}
+
+/** The signed 16-bit lanes of a word (kt_pack16()'s lo and hi, for the portable loops). */
+static inline int32_t kt_lo16(uint32_t w)
+{
+    return (int16_t)(w & 0xFFFFu);
+}
+static inline int32_t kt_hi16(uint32_t w)
+{
+    return (int16_t)(w >> 16);
+}
+
 /* Keeps a helper out of its caller: a fast path and the portable loop it falls back to then never
    have their frames on the stack together (the stack is budgeted: device/memory.py). */
 #if defined(__GNUC__)
@@ -66,7 +83,7 @@ static inline uint32_t kt_pack_hi16(uint32_t a, uint32_t b)
 #else
 static inline uint32_t kt_pack_lo16(uint32_t a, uint32_t b)
 {
-    return (a & 0xFFFFu) | (b << 16);
+    return kt_pack16((int32_t)a, (int32_t)b);
 }
 static inline uint32_t kt_pack_hi16(uint32_t a, uint32_t b)
 {
@@ -81,6 +98,15 @@ static inline uint32_t kt_sxtab16_ror8(uint32_t a, uint32_t w)
     return __sxtab16(a, (w >> 8) | (w << 24));
 }
 #endif
+
+/** Four int8 at p as the SXTB16 lanes: u[0] = (p[0], p[2]), u[1] = (p[1], p[3]) (16 bits each). */
+static inline void kt_unpack_s8x4(const int8_t *p, uint32_t u[2])
+{
+    uint32_t w;
+    memcpy(&w, p, 4);
+    u[0] = __sxtb16(w);
+    u[1] = kt_sxtb16_ror8(w);
+}
 #endif
 
 /** acc + sum_{i<n} a[i] * b[i]; n >= 0. */
@@ -110,7 +136,7 @@ static inline int32_t kt_dot_offset_s8(const int8_t *a, const int8_t *b, int32_t
     int32_t i = 0;
 #if KT_USE_DSP
     /* the offset added to both 16-bit lanes: b + offset fits int16 ([-256, 255]) */
-    const uint32_t off2 = ((uint32_t)b_offset & 0xFFFFu) | ((uint32_t)b_offset << 16);
+    const uint32_t off2 = kt_pack16(b_offset, b_offset);
     for (; i + 4 <= n; i += 4) {
         uint32_t wa, wb;
         memcpy(&wa, a + i, 4);

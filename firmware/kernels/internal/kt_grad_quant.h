@@ -85,6 +85,15 @@ static inline int32_t kt_scale_round(int32_t acc, int32_t m, int32_t shift)
 }
 
 /**
+ * @brief h of one output-gradient value of channel c (docs/numerics.md, input gradient):
+ *        scale_round(g, m[c], shift[c] + hr), 0 for g == 0 without the multiply.
+ */
+static inline int32_t kt_grad_h(int32_t g, const kt_per_channel_quant *chan, int32_t c, int32_t hr)
+{
+    return g == 0 ? 0 : kt_scale_round(g, chan->multiplier[c], chan->shift[c] + hr);
+}
+
+/**
  * @brief 1 iff h = scale_round(gy, m[c], shift[c] + hr) fits int16 for every gy in [-128, 127] of
  *        every channel c < n (h is monotonic in gy: the two ends decide), so the input-gradient
  *        kernels may stage h in 16-bit lanes.
@@ -93,8 +102,7 @@ static inline int kt_h16_ok(const kt_per_channel_quant *chan, int32_t hr, int32_
 {
     int32_t c;
     for (c = 0; c < n; ++c) {
-        const int32_t a = kt_scale_round(-128, chan->multiplier[c], chan->shift[c] + hr);
-        const int32_t b = kt_scale_round(127, chan->multiplier[c], chan->shift[c] + hr);
+        const int32_t a = kt_grad_h(-128, chan, c, hr), b = kt_grad_h(127, chan, c, hr);
         if (a < -32768 || a > 32767 || b < -32768 || b > 32767) {
             return 0;
         }
