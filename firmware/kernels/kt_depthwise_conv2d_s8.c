@@ -12,15 +12,31 @@
 #include "internal/kt_check.h"
 #include "internal/kt_dot.h"
 #include "internal/kt_requant.h"
-#include "internal/kt_window.h"
 
 /** Output channels accumulated together (KT_DW_BLOCK * 4 bytes of stack). */
 #define KT_DW_BLOCK 32
 
 #if KT_USE_DSP
-/* One tap of four channels with the filter word unpacked (u[0] = lanes (0, 2), u[1] = lanes
-   (1, 3)): a0..a3 += f * (x + input offset), the input word's lanes extended with the offset added
-   in 16 bits (SXTAB16). */
+/* One tap of four channels: a0..a3 += f * (x + input offset), lanes (0, 2) and (1, 3) of the
+   input word (SXTAB16 adds the offset in 16 bits) and of the filter word (SXTB16). */
+#define KT_DW_TAP(xp, fp)                                     \
+    do {                                                      \
+        uint32_t wx_, wf_;                                    \
+        memcpy(&wx_, (xp), 4);                                \
+        memcpy(&wf_, (fp), 4);                                \
+        {                                                     \
+            const uint32_t x02_ = __sxtab16(off2, wx_);       \
+            const uint32_t x13_ = kt_sxtab16_ror8(off2, wx_); \
+            const uint32_t f02_ = __sxtb16(wf_);              \
+            const uint32_t f13_ = kt_sxtb16_ror8(wf_);        \
+            a0 = __smlabb((int32_t)f02_, (int32_t)x02_, a0);  \
+            a2 = __smlatt((int32_t)f02_, (int32_t)x02_, a2);  \
+            a1 = __smlabb((int32_t)f13_, (int32_t)x13_, a1);  \
+            a3 = __smlatt((int32_t)f13_, (int32_t)x13_, a3);  \
+        }                                                     \
+    } while (0)
+
+/* KT_DW_TAP with the filter word already unpacked (u[0] = lanes (0, 2), u[1] = lanes (1, 3)). */
 #define KT_DW_TAP_U(xp, u)                                     \
     do {                                                       \
         uint32_t wx_;                                          \
@@ -33,14 +49,6 @@
             a1 = __smlabb((int32_t)(u)[1], (int32_t)x13_, a1); \
             a3 = __smlatt((int32_t)(u)[1], (int32_t)x13_, a3); \
         }                                                      \
-    } while (0)
-
-/* KT_DW_TAP_U with the four filter bytes at fp unpacked on the spot. */
-#define KT_DW_TAP(xp, fp)         \
-    do {                          \
-        uint32_t f_[2];           \
-        kt_unpack_s8x4((fp), f_); \
-        KT_DW_TAP_U((xp), f_);    \
     } while (0)
 
 /* The output stages of four channels (out of line: keeps the pixel loop's registers free). */
@@ -94,9 +102,14 @@ static KT_NOINLINE void kt_dw_px(const kt_dw_win *w, int32_t ix0, const int32_t 
     const uint32_t off2 = w->off2;
     const int32_t ch = w->ch, k_w = w->k_w, dil_w = w->dil_w;
     const size_t col_step = (size_t)dil_w * ch;
-    int32_t kx_lo, kx_hi, ky;
+    int32_t kx_lo = 0, kx_hi = k_w, ky;
     int32_t a0 = start[0], a1 = start[1], a2 = start[2], a3 = start[3];
-    kt_taps_inside(ix0, k_w, dil_w, w->in_w, &kx_lo, &kx_hi);
+    while (kx_lo < k_w && ix0 + kx_lo * dil_w < 0) {
+        ++kx_lo;
+    }
+    while (kx_hi > kx_lo && ix0 + (kx_hi - 1) * dil_w >= w->in_w) {
+        --kx_hi;
+    }
     for (ky = w->ky_lo; ky < w->ky_hi; ++ky) {
         const int8_t *x = w->in_b + (size_t)(w->iy0 + ky * w->dil_h) * w->in_w * ch +
                           (size_t)(ix0 + kx_lo * dil_w) * ch;
@@ -128,7 +141,10 @@ static KT_NOINLINE void kt_dw_group_make(kt_dw_group *g, const kt_dw_conv_params
         g->start[t] = bias != NULL ? bias[c + t] : 0;
     }
     for (t = 0; is3x3 && t < 9; ++t) {
-        kt_unpack_s8x4(filter + (size_t)t * ch + c, g->fp[t]);
+        uint32_t wf;
+        memcpy(&wf, filter + (size_t)t * ch + c, 4);
+        g->fp[t][0] = __sxtb16(wf);
+        g->fp[t][1] = kt_sxtb16_ror8(wf);
     }
 }
 
@@ -151,7 +167,7 @@ static KT_NOINLINE int32_t kt_dw_dsp(const kt_dw_conv_params *dw, const kt_per_c
     const int32_t st_h = dw->stride.h, st_w = dw->stride.w, pad_h = dw->padding.h;
     const int32_t pad_w = dw->padding.w, dil_h = dw->dilation.h, dil_w = dw->dilation.w;
     const int32_t in_off = dw->input_offset;
-    const uint32_t off2 = kt_pack16(in_off, in_off);
+    const uint32_t off2 = ((uint32_t)in_off & 0xFFFFu) | ((uint32_t)in_off << 16);
     const size_t col_step = (size_t)dil_w * ch;
     int32_t c, b, oy, ox;
 
@@ -181,8 +197,13 @@ static KT_NOINLINE int32_t kt_dw_dsp(const kt_dw_conv_params *dw, const kt_per_c
             win.in_b = in_b;
             for (oy = 0; oy < out_h; ++oy) {
                 const int32_t iy0 = oy * st_h - pad_h;
-                int32_t ky_lo, ky_hi;
-                kt_taps_inside(iy0, k_h, dil_h, in_h, &ky_lo, &ky_hi);
+                int32_t ky_lo = 0, ky_hi = k_h;
+                while (ky_lo < k_h && iy0 + ky_lo * dil_h < 0) {
+                    ++ky_lo;
+                }
+                while (ky_hi > ky_lo && iy0 + (ky_hi - 1) * dil_h >= in_h) {
+                    --ky_hi;
+                }
                 for (ox = 0; ox < out_w; ++ox, y += ch) {
                     const int32_t ix0 = ox * st_w - pad_w;
                     if (is3x3 && ox == ox_lo && ox_hi > ox_lo && ky_lo == 0 && ky_hi == 3) {
@@ -247,13 +268,23 @@ static KT_NOINLINE void kt_dw_portable(const kt_dw_conv_params *dw,
             const int8_t *in_b = input + (size_t)b * in_h * in_w * in_c;
             for (oy = 0; oy < out_h; ++oy) {
                 const int32_t iy0 = oy * st_h - pad_h;
-                int32_t ky_lo, ky_hi;
-                kt_taps_inside(iy0, k_h, dil_h, in_h, &ky_lo, &ky_hi);
+                int32_t ky_lo = 0, ky_hi = k_h;
+                while (ky_lo < k_h && iy0 + ky_lo * dil_h < 0) {
+                    ++ky_lo;
+                }
+                while (ky_hi > ky_lo && iy0 + (ky_hi - 1) * dil_h >= in_h) {
+                    --ky_hi;
+                }
                 for (ox = 0; ox < out_w; ++ox) {
                     const int32_t ix0 = ox * st_w - pad_w;
                     int8_t *y = output + (((size_t)b * out_h + oy) * out_w + ox) * out_c + oc0;
-                    int32_t kx_lo, kx_hi;
-                    kt_taps_inside(ix0, k_w, dil_w, in_w, &kx_lo, &kx_hi);
+                    int32_t kx_lo = 0, kx_hi = k_w;
+                    while (kx_lo < k_w && ix0 + kx_lo * dil_w < 0) {
+                        ++kx_lo;
+                    }
+                    while (kx_hi > kx_lo && ix0 + (kx_hi - 1) * dil_w >= in_w) {
+                        --kx_hi;
+                    }
                     for (j = 0; j < n; ++j) {
                         acc[j] = 0;
                     }
