@@ -98,15 +98,6 @@ static inline uint32_t kt_sxtab16_ror8(uint32_t a, uint32_t w)
     return __sxtab16(a, (w >> 8) | (w << 24));
 }
 #endif
-
-/** Four int8 at p as the SXTB16 lanes: u[0] = (p[0], p[2]), u[1] = (p[1], p[3]) (16 bits each). */
-static inline void kt_unpack_s8x4(const int8_t *p, uint32_t u[2])
-{
-    uint32_t w;
-    memcpy(&w, p, 4);
-    u[0] = __sxtb16(w);
-    u[1] = kt_sxtb16_ror8(w);
-}
 #endif
 
 /** acc + sum_{i<n} a[i] * b[i]; n >= 0. */
