@@ -39,6 +39,66 @@
         }                                                                  \
     } while (0)
 
+/* One 4-byte group of two filter rows (f, f + stride) against two pixels (x, x + stride). */
+#define KT_1X1_GROUP_S(f, x, stride, a00, a01, a10, a11)                           \
+    do {                                                                           \
+        uint32_t wf0, wf1, wx0, wx1;                                               \
+        memcpy(&wf0, (f), 4);                                                      \
+        memcpy(&wf1, (f) + (stride), 4);                                           \
+        memcpy(&wx0, (x), 4);                                                      \
+        memcpy(&wx1, (x) + (stride), 4);                                           \
+        {                                                                          \
+            const uint32_t fa0 = __sxtb16(wf0), fb0 = kt_sxtb16_ror8(wf0);         \
+            const uint32_t xa0 = __sxtb16(wx0), xb0 = kt_sxtb16_ror8(wx0);         \
+            a00 = __smlad(fa0, xa0, a00);                                          \
+            a00 = __smlad(fb0, xb0, a00);                                          \
+            {                                                                      \
+                const uint32_t xa1 = __sxtb16(wx1), xb1 = kt_sxtb16_ror8(wx1);     \
+                a01 = __smlad(fa0, xa1, a01);                                      \
+                a01 = __smlad(fb0, xb1, a01);                                      \
+                {                                                                  \
+                    const uint32_t fa1 = __sxtb16(wf1), fb1 = kt_sxtb16_ror8(wf1); \
+                    a10 = __smlad(fa1, xa0, a10);                                  \
+                    a10 = __smlad(fb1, xb0, a10);                                  \
+                    a11 = __smlad(fa1, xa1, a11);                                  \
+                    a11 = __smlad(fb1, xb1, a11);                                  \
+                }                                                                  \
+            }                                                                      \
+        }                                                                          \
+    } while (0)
+
+/* Output channels oc and oc + 1 over every pixel when their filter rows are adjacent (f0, f0 +
+   in_c), the input channels come in groups of four and both channels take kt_rq_apply()'s short
+   form: the loop keeps two pointers, the row stride and the four sums in registers, and the
+   output stage is the short one, each channel's constants read once per two pixels. */
+static KT_NOINLINE void kt_1x1_pair_short(const int8_t *x, int32_t pixels, int32_t in_c,
+                                          int32_t out_c, const int8_t *f0, uint32_t start0,
+                                          uint32_t start1, const kt_rq *q0, const kt_rq *q1,
+                                          int8_t *y)
+{
+    const int8_t *const f0_end = f0 + in_c;
+    int32_t p;
+    for (p = 0; p + 2 <= pixels; p += 2) {
+        const int8_t *a = f0, *xp = x;
+        uint32_t a00 = start0, a01 = start0, a10 = start1, a11 = start1;
+        do {
+            KT_1X1_GROUP_S(a, xp, in_c, a00, a01, a10, a11);
+            a += 4;
+            xp += 4;
+        } while (a != f0_end);
+        kt_rq_short2(q0, (int32_t)a00, (int32_t)a01, &y[0], &y[out_c]);
+        kt_rq_short2(q1, (int32_t)a10, (int32_t)a11, &y[1], &y[out_c + 1]);
+        x += 2 * (size_t)in_c;
+        y += 2 * (size_t)out_c;
+    }
+    if (p < pixels) { /* the odd last pixel */
+        y[0] =
+            kt_rq_out(q0, kt_rq_short(q0, (int32_t)((uint32_t)kt_dot_s8(f0, x, in_c, 0) + start0)));
+        y[1] = kt_rq_out(
+            q1, kt_rq_short(q1, (int32_t)((uint32_t)kt_dot_s8(f0_end, x, in_c, 0) + start1)));
+    }
+}
+
 /* The DSP path over output channels [0, out_c - out_c % 2) and pixels [0, pixels - pixels % 2):
    two channels by two pixels at a time (the sums are the same integers as the portable loop's,
    taken in another order: exact, as int32 wraps modulo 2^32 either way). Returns the channels
@@ -63,6 +123,11 @@ static int32_t kt_conv2d_1x1_dsp(const kt_conv_params *conv, const kt_per_channe
         const kt_rq q1 =
             kt_rq_make(quant->multiplier[oc + 1], quant->shift[oc + 1], out_off, act_min, act_max);
         int32_t p;
+        if (in_c % 4 == 0 && q0.fast && q1.fast && f1 == f0 + in_c) {
+            kt_1x1_pair_short(input, pixels, in_c, out_c, f0, start0, start1, &q0, &q1,
+                              output + oc);
+            continue;
+        }
         for (p = 0; p + 2 <= pixels; p += 2) {
             const int8_t *x0 = input + (size_t)p * in_c;
             const int8_t *x1 = x0 + in_c;

@@ -13,22 +13,37 @@
 /** Filter volumes (KH * KW * Cin) up to this run the small-filter DSP path (stems: 3x3x3 = 27). */
 #define KT_CONV_SMALL_K 32
 
-/* Position of window element k in the gathered column: within each group of four, elements
-   0, 2, 1, 3, so one 32-bit load of the column pairs with SXTB16 of a filter word (bytes 0, 2)
-   and the next with SXTB16 of the word rotated by 8 (bytes 1, 3). */
-static inline int32_t kt_col_pos(int32_t k)
+/* Copy n bytes (word loads and stores while four remain: the window rows are short). */
+static inline int8_t *kt_copy_short(int8_t *dst, const int8_t *src, int32_t n)
 {
-    return (k & ~3) | ((k & 1) << 1) | ((k >> 1) & 1);
+    for (; n >= 4; n -= 4, src += 4, dst += 4) {
+        uint32_t w;
+        memcpy(&w, src, 4);
+        memcpy(dst, &w, 4);
+    }
+    for (; n > 0; --n) {
+        *dst++ = *src++;
+    }
+    return dst;
 }
 
-/* One group of four column values (cg, in kt_col_pos() order) against the four filter bytes of
-   two rows (w0, w1): *a0 and *a1 gain four products each, through SXTB16 and two SMLAD. */
-static inline void kt_col_mac2(uint32_t w0, uint32_t w1, const int16_t *cg, uint32_t *a0,
+/* Fill n bytes with v. */
+static inline int8_t *kt_fill_short(int8_t *dst, int8_t v, int32_t n)
+{
+    for (; n > 0; --n) {
+        *dst++ = v;
+    }
+    return dst;
+}
+
+/* One group of four window values, as 16-bit lane pairs c02 = (x0, x2) and c13 = (x1, x3) with
+   the input offset added, against the four filter bytes of two rows (w0, w1): *a0 and *a1 gain
+   four products each (SXTB16 of a filter word pairs bytes 0 and 2, of the word rotated by 8 bytes
+   1 and 3). */
+static inline void kt_col_mac2(uint32_t w0, uint32_t w1, const uint32_t *cg, uint32_t *a0,
                                uint32_t *a1)
 {
-    uint32_t c02, c13;
-    memcpy(&c02, cg, 4);
-    memcpy(&c13, cg + 2, 4);
+    const uint32_t c02 = cg[0], c13 = cg[1];
     *a0 = __smlad(__sxtb16(w0), c02, *a0);
     *a0 = __smlad(kt_sxtb16_ror8(w0), c13, *a0);
     *a1 = __smlad(__sxtb16(w1), c02, *a1);
@@ -36,12 +51,15 @@ static inline void kt_col_mac2(uint32_t w0, uint32_t w1, const int16_t *cg, uint
 }
 
 /* The DSP path of a convolution with a small filter volume (K = KH * KW * Cin <= KT_CONV_SMALL_K):
-   per output pixel the window is gathered once into a 16-bit column with the input offset added
-   (0 for taps in the padding, which add nothing; the column's positions past K stay 0, so a last
-   group of fewer than four taps needs no scalar tail), then each pair of output channels is a dot
-   product of the column with two contiguous filter rows: 8 MACs per 2 filter loads, 2 column
-   loads, 4 SXTB16 and 4 SMLAD (the last group's filter words assembled from their bytes, never
-   read past a row). The same integer sums as the portable loop. */
+   per output pixel the window is copied once, in filter order, into an int8 column (a run of
+   KW * Cin adjacent bytes per filter row when dilation is 1 and the row lies inside the image;
+   the input zero point, which adds nothing once offset, for taps in the padding and for the
+   column's positions past K), then turned into 16-bit lane pairs with the input offset added (two
+   SXTAB16 a word); each pair of output channels is then a dot product of the column with two
+   contiguous filter rows: 8 MACs per 2 filter loads, 2 column loads, 4 SXTB16 and 4 SMLAD. A last
+   group of fewer than four taps reads whole filter words (the bytes past the row meet the
+   column's zeros) except at the end of a part of the filter, where its bytes are assembled. The
+   same integer sums as the portable loop. */
 static KT_NOINLINE void kt_conv2d_small_dsp(const kt_conv_params *conv,
                                             const kt_per_channel_quant *quant,
                                             const kt_dims *input_dims, const int8_t *input,
@@ -49,56 +67,63 @@ static KT_NOINLINE void kt_conv2d_small_dsp(const kt_conv_params *conv,
                                             const kt_split_filter *filter, const int32_t *bias,
                                             const kt_dims *output_dims, int8_t *output)
 {
-    int16_t col[KT_CONV_SMALL_K];
-    uint8_t pos[KT_CONV_SMALL_K];
+    int8_t colb[KT_CONV_SMALL_K];
+    uint32_t col[KT_CONV_SMALL_K / 2];
     const int32_t in_h = input_dims->h, in_w = input_dims->w, in_c = input_dims->c;
     const int32_t k_h = filter_dims->h, k_w = filter_dims->w;
     const int32_t out_h = output_dims->h, out_w = output_dims->w, out_c = output_dims->c;
     const int32_t big_k = k_h * k_w * in_c, full = big_k / 4, rem = big_k % 4;
+    const int32_t groups = full + (rem != 0), row_bytes = k_w * in_c;
     const int32_t in_off = conv->input_offset, out_off = conv->output_offset;
-    const int32_t act_min = conv->activation.min, act_max = conv->activation.max;
     const int32_t st_h = conv->stride.h, st_w = conv->stride.w;
     const int32_t pad_h = conv->padding.h, pad_w = conv->padding.w;
     const int32_t dil_h = conv->dilation.h, dil_w = conv->dilation.w;
+    const int8_t zp = (int8_t)(-in_off); /* in [-128, 127]: in_off is in [-127, 128] */
+    const uint32_t off2 = kt_pack16(in_off, in_off);
     /* locals, so the int8 output stores (which may alias anything) force no reloads */
     const int32_t *mult = quant->multiplier, *shift = quant->shift;
     const kt_split_filter fl = *filter;
-    int32_t b, oy, ox, ky, kx, c, oc, g, k;
-    for (k = 0; k < KT_CONV_SMALL_K; ++k) {
-        col[k] = 0;
-        pos[k] = (uint8_t)kt_col_pos(k);
-    }
+    const kt_rq stage = kt_rq_make(0, 0, out_off, conv->activation.min, conv->activation.max);
+    int32_t b, oy, ox, ky, kx, oc, g, k;
+    kt_fill_short(colb, zp, KT_CONV_SMALL_K);
     for (b = 0; b < input_dims->n; ++b) {
         const int8_t *in_b = input + (size_t)b * in_h * in_w * in_c;
         for (oy = 0; oy < out_h; ++oy) {
             for (ox = 0; ox < out_w; ++ox) {
                 int8_t *y = output + (((size_t)b * out_h + oy) * out_w + ox) * out_c;
-                const uint8_t *pk = pos;
+                const int32_t ix0 = ox * st_w - pad_w;
+                const int whole_row = dil_w == 1 && ix0 >= 0 && ix0 + k_w <= in_w;
+                int8_t *pc = colb;
                 for (ky = 0; ky < k_h; ++ky) {
                     const int32_t iy = oy * st_h - pad_h + ky * dil_h;
-                    const int row_in = iy >= 0 && iy < in_h;
-                    for (kx = 0; kx < k_w; ++kx) {
-                        const int32_t ix = ox * st_w - pad_w + kx * dil_w;
-                        if (row_in && ix >= 0 && ix < in_w) {
-                            const int8_t *x = in_b + ((size_t)iy * in_w + ix) * in_c;
-                            for (c = 0; c < in_c; ++c) {
-                                col[*pk++] = (int16_t)((int32_t)x[c] + in_off);
-                            }
-                        } else {
-                            for (c = 0; c < in_c; ++c) {
-                                col[*pk++] = 0;
-                            }
+                    const int8_t *row = in_b + (size_t)iy * in_w * in_c;
+                    if (iy < 0 || iy >= in_h) {
+                        pc = kt_fill_short(pc, zp, row_bytes);
+                    } else if (whole_row) {
+                        pc = kt_copy_short(pc, row + (size_t)ix0 * in_c, row_bytes);
+                    } else {
+                        for (kx = 0; kx < k_w; ++kx) {
+                            const int32_t ix = ix0 + kx * dil_w;
+                            pc = ix >= 0 && ix < in_w
+                                     ? kt_copy_short(pc, row + (size_t)ix * in_c, in_c)
+                                     : kt_fill_short(pc, zp, in_c);
                         }
                     }
+                }
+                for (g = 0; g < groups; ++g) {
+                    uint32_t w;
+                    memcpy(&w, colb + 4 * g, 4);
+                    col[2 * g] = __sxtab16(off2, w);
+                    col[2 * g + 1] = kt_sxtab16_ror8(off2, w);
                 }
                 for (oc = 0; oc < out_c; oc += 2) {
                     const int two = oc + 1 < out_c;
                     const int8_t *f0 = kt_filter_row(&fl, oc, (size_t)big_k);
                     const int8_t *f1 = two ? kt_filter_row(&fl, oc + 1, (size_t)big_k) : f0;
-                    const int16_t *cg = col;
+                    const uint32_t *cg = col;
                     uint32_t a0 = (uint32_t)(bias != NULL ? bias[oc] : 0);
                     uint32_t a1 = (uint32_t)(bias != NULL && two ? bias[oc + 1] : 0);
-                    for (g = 0; g < full; ++g, f0 += 4, f1 += 4, cg += 4) {
+                    for (g = 0; g < full; ++g, f0 += 4, f1 += 4, cg += 2) {
                         uint32_t w0, w1;
                         memcpy(&w0, f0, 4);
                         memcpy(&w1, f1, 4);
@@ -106,17 +131,21 @@ static KT_NOINLINE void kt_conv2d_small_dsp(const kt_conv_params *conv,
                     }
                     if (rem != 0) {
                         uint32_t w0 = 0, w1 = 0;
-                        for (k = 0; k < rem; ++k) {
-                            w0 |= (uint32_t)(uint8_t)f0[k] << (8 * k);
-                            w1 |= (uint32_t)(uint8_t)f1[k] << (8 * k);
+                        if (oc + 2 < fl.split || (oc >= fl.split && oc + 2 < out_c)) {
+                            memcpy(&w0, f0, 4);
+                            memcpy(&w1, f1, 4);
+                        } else {
+                            for (k = 0; k < rem; ++k) {
+                                w0 |= (uint32_t)(uint8_t)f0[k] << (8 * k);
+                                w1 |= (uint32_t)(uint8_t)f1[k] << (8 * k);
+                            }
                         }
                         kt_col_mac2(w0, w1, cg, &a0, &a1);
                     }
-                    y[oc] = kt_requantize_s8((int32_t)a0, mult[oc], shift[oc], out_off, act_min,
-                                             act_max);
+                    y[oc] = kt_rq_apply_ch(mult[oc], shift[oc], &stage, (int32_t)a0);
                     if (two) {
-                        y[oc + 1] = kt_requantize_s8((int32_t)a1, mult[oc + 1], shift[oc + 1],
-                                                     out_off, act_min, act_max);
+                        y[oc + 1] =
+                            kt_rq_apply_ch(mult[oc + 1], shift[oc + 1], &stage, (int32_t)a1);
                     }
                 }
             }

@@ -111,12 +111,12 @@ typedef struct {
     int32_t multiplier;
     int32_t left;  /* shift > 0: left shift before the high multiply */
     int32_t right; /* shift <= 0: rounding right shift after it */
-    int32_t nudge; /* 2^(right - 1), 0 for right == 0 */
-    int32_t negm;  /* -1 if right > 0, else 0: the tie correction of a negative value */
+    int32_t c_hi;  /* the short form's rounding constant, high word: 2^(right - 2) */
+    int32_t sh;    /* the short form's final shift: right - 1 */
     int32_t lo;    /* act_min - output_offset */
     int32_t hi;    /* act_max - output_offset */
     int32_t output_offset;
-    int32_t fast; /* right <= 23 and multiplier != INT32_MIN: kt_rq_apply()'s short form is exact */
+    int32_t fast; /* left == 0, right in [2, 31], multiplier >= 0: kt_rq_apply()'s short form */
 } kt_rq;
 
 static inline kt_rq kt_rq_make(int32_t multiplier, int32_t shift, int32_t output_offset,
@@ -126,23 +126,13 @@ static inline kt_rq kt_rq_make(int32_t multiplier, int32_t shift, int32_t output
     q.multiplier = multiplier;
     q.left = shift > 0 ? shift : 0;
     q.right = shift > 0 ? 0 : -shift;
-    q.nudge = q.right > 0 ? (int32_t)(1u << (q.right - 1)) : 0; /* right <= 31 */
-    q.negm = q.right > 0 ? -1 : 0;
+    q.fast = q.right >= 2 && multiplier >= 0;
+    q.c_hi = q.fast ? (int32_t)(1u << (q.right - 2)) : 0;
+    q.sh = q.fast ? q.right - 1 : 0;
     q.lo = act_min - output_offset;
     q.hi = act_max - output_offset;
     q.output_offset = output_offset;
-    q.fast = q.right <= 23 && multiplier != INT32_MIN;
     return q;
-}
-
-/** @brief x + t saturated to INT32_MAX, for t >= 0 (QADD on a core with the DSP extension). */
-static inline int32_t kt_qadd_pos(int32_t x, int32_t t)
-{
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-    return __qadd(x, t);
-#else
-    return x > INT32_MAX - t ? INT32_MAX : x + t;
-#endif
 }
 
 /*
@@ -152,26 +142,80 @@ static inline int32_t kt_qadd_pos(int32_t x, int32_t t)
  * clamp(r + off, act_min, act_max) = clamp(r, act_min - off, act_max - off) + off, computed here
  * without the int32 add that could overflow.
  *
- * The short form (q->fast). With multiplier != INT32_MIN the high multiply cannot saturate, so it is
- * floor((a * m + 2^30) / 2^31) (kt_srdhm()). RoundingDivideByPOT(x, n) for n >= 1 rounds half away
- * from zero: floor((x + 2^(n-1) - [x < 0]) / 2^n) (for x >= 0 the remainder test "> 2^(n-1) - 1"
- * is "x mod 2^n >= 2^(n-1)", for x < 0 "> 2^(n-1)" is "x mod 2^n + 2^(n-1) - 1 >= 2^n"), and
- * n == 0 is x itself (nudge 0). The add is saturating: it can only overflow for x > 0, where the
- * exact quotient and (2^31 - 1) >> n are both >= 2^(31-n) - 1 >= 255 >= hi for n <= 23, so the
- * clamp gives hi either way. Larger n (or multiplier INT32_MIN) take the reference form.
+ * The short form (q->fast: left 0, n = right >= 2, m = multiplier >= 0), one 64-bit multiply-add.
+ * With m >= 0 the high multiply cannot saturate, so it is x = floor(A / 2^31), A = acc * m + 2^30
+ * (kt_srdhm()). RoundingDivideByPOT(x, n) rounds half away from zero:
+ * floor((x + 2^(n-1) - [x < 0]) / 2^n) (for x >= 0 the remainder test "> 2^(n-1) - 1" is
+ * "x mod 2^n >= 2^(n-1)", for x < 0 "> 2^(n-1)" is "x mod 2^n + 2^(n-1) - 1 >= 2^n"). Nested
+ * floors of divisions by positive integers merge, so r = floor(T / 2^(31+n)) with
+ * T = acc * m + 2^30 + 2^(n+30) - [x < 0] 2^31, exact in int64 (|T| < 2^63), no saturation.
+ * [x < 0] may be read as s = [acc < 0]: they differ only when acc < 0 and A >= 0, i.e.
+ * -2^30 <= acc * m < 0, where x = 0 and r = floor((2^(n-1) - s) / 2^n) = 0 for either s (n >= 1).
+ * For n >= 2 the constant splits into words as 2^(n-2) 2^32 + 2^30, and subtracting s 2^31 gives
+ * the high word 2^(n-2) - s and the low word 2^30 + s 2^31 (no borrow across): one SMLAL from
+ * there, and r is the high word shifted right by n - 1 (floor(T / 2^32) / 2^(n-1), floored).
+ * Other shifts take the reference form.
  */
+/**
+ * @brief The short form's core: floor(T / 2^32) >> sh with T = acc * m + 2^30 + 2^(sh+31)
+ *        - [acc < 0] 2^31 (above); c_hi = 2^(sh-1), sh = right - 1 >= 1.
+ */
+static inline int32_t kt_rq_core(int32_t acc, int32_t m, int32_t c_hi, int32_t sh)
+{
+    uint32_t lo = 0x40000000u | ((uint32_t)acc & 0x80000000u);
+    int32_t hi = c_hi + (acc >> 31);
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__)
+    __asm__("smlal %0, %1, %2, %3" : "+r"(lo), "+r"(hi) : "r"(acc), "r"(m));
+#else
+    hi = (int32_t)(((int64_t)(((uint64_t)(uint32_t)hi << 32) | lo) + (int64_t)acc * m) >> 32);
+#endif
+    return hi >> sh;
+}
+
+/** The short form's requantized value (before the clamp); only for q->fast. */
+static inline int32_t kt_rq_short(const kt_rq *q, int32_t acc)
+{
+    return kt_rq_core(acc, q->multiplier, q->c_hi, q->sh);
+}
+
+/**
+ * @brief The short form's output stage for two accumulators of one channel (two pixels): the
+ *        channel's constants are read once. Only for q->fast.
+ */
+static inline void kt_rq_short2(const kt_rq *q, int32_t a, int32_t b, int8_t *ya, int8_t *yb)
+{
+    const int32_t m = q->multiplier, c_hi = q->c_hi, sh = q->sh;
+    const int32_t lo = q->lo, hi = q->hi, off = q->output_offset;
+    *ya = (int8_t)(kt_clamp(kt_rq_core(a, m, c_hi, sh), lo, hi) + off);
+    *yb = (int8_t)(kt_clamp(kt_rq_core(b, m, c_hi, sh), lo, hi) + off);
+}
+
+/** The clamp and output offset of a requantized value. */
+static inline int8_t kt_rq_out(const kt_rq *q, int32_t r)
+{
+    return (int8_t)(kt_clamp(r, q->lo, q->hi) + q->output_offset);
+}
+
+/**
+ * @brief kt_requantize_s8() of one value of a channel given by its multiplier and shift, with
+ *        the layer's clamp and output offset from @p stage (kt_rq_make() of any multiplier):
+ *        the short form when it applies, without a per-channel kt_rq.
+ */
+static inline int8_t kt_rq_apply_ch(int32_t multiplier, int32_t shift, const kt_rq *stage,
+                                    int32_t acc)
+{
+    const int32_t r = shift <= -2 && multiplier >= 0
+                          ? kt_rq_core(acc, multiplier, (int32_t)(1u << (-shift - 2)), -shift - 1)
+                          : kt_requantize(acc, multiplier, shift);
+    return kt_rq_out(stage, r);
+}
+
 static inline int8_t kt_rq_apply(const kt_rq *q, int32_t acc)
 {
-    int32_t r;
-    if (q->fast) {
-        const int32_t x =
-            (int32_t)(((int64_t)kt_shl_wrap(acc, q->left) * q->multiplier + ((int64_t)1 << 30)) >>
-                      31);
-        r = kt_qadd_pos(x, q->nudge + ((x >> 31) & q->negm)) >> q->right;
-    } else {
-        r = kt_rdbpot(kt_srdhm(kt_shl_wrap(acc, q->left), q->multiplier), q->right);
-    }
-    return (int8_t)(kt_clamp(r, q->lo, q->hi) + q->output_offset);
+    const int32_t r = q->fast
+                          ? kt_rq_short(q, acc)
+                          : kt_rdbpot(kt_srdhm(kt_shl_wrap(acc, q->left), q->multiplier), q->right);
+    return kt_rq_out(q, r);
 }
 
 #ifdef __cplusplus

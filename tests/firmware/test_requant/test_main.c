@@ -73,8 +73,9 @@ static void test_requantize_half_cases(void)
     KT_CHECK_EQ_INT(kt_requantize(-3, 1 << 30, 0), srdhm_reference(-3, 1 << 30));
 }
 
-/* kt_rq_apply(), the per-channel precomputed output stage, equals kt_requantize_s8() for every
-   accumulator, multiplier, shift, output offset and activation range. */
+/* kt_rq_apply(), the per-channel precomputed output stage, kt_rq_apply_ch() (the same from the
+   multiplier and shift) and kt_rq_short2() (two accumulators, short form) equal kt_requantize_s8()
+   for every accumulator, multiplier, shift, output offset and activation range. */
 static void test_precomputed_output_stage(void)
 {
     uint32_t s = 88675123u;
@@ -108,7 +109,16 @@ static void test_precomputed_output_stage(void)
         }
         {
             const kt_rq q = kt_rq_make(mult, shift, off, lo, hi);
-            KT_CHECK_EQ_INT(kt_rq_apply(&q, acc), kt_requantize_s8(acc, mult, shift, off, lo, hi));
+            const kt_rq stage = kt_rq_make(0, 0, off, lo, hi);
+            const int8_t want = kt_requantize_s8(acc, mult, shift, off, lo, hi);
+            KT_CHECK_EQ_INT(kt_rq_apply(&q, acc), want);
+            KT_CHECK_EQ_INT(kt_rq_apply_ch(mult, shift, &stage, acc), want);
+            if (q.fast) { /* the two-pixel form, with a second accumulator of another sign */
+                int8_t ya = 0, yb = 0;
+                kt_rq_short2(&q, acc, -(acc >> 1) - 1, &ya, &yb);
+                KT_CHECK_EQ_INT(ya, want);
+                KT_CHECK_EQ_INT(yb, kt_requantize_s8(-(acc >> 1) - 1, mult, shift, off, lo, hi));
+            }
         }
     }
 }
