@@ -14,11 +14,8 @@
 /** Output pixels up to this take the staged path (8 bytes of stack each). */
 #define KT_DWIG_MAX_PX 64
 
-/* Four channels' h at one output pixel, staged as two words in SXTB16 lane order:
-   w[0] = (h[c], h[c + 2]), w[1] = (h[c + 1], h[c + 3]) (16 bits each). */
-typedef struct {
-    uint32_t w[2];
-} kt_h4;
+/** Filter heights and widths up to this (5x5) take the staged path. */
+#define KT_DWIG_MAX_K 5
 
 /* The four filter bytes of channels [c, c + 4) at one tap (zeros past the last channel). */
 static inline uint32_t kt_dwig_fword(const int8_t *f, int32_t n)
@@ -34,99 +31,155 @@ static inline uint32_t kt_dwig_fword(const int8_t *f, int32_t n)
     return w;
 }
 
-/* lane j of the SXTB16 unpacking of a byte word: byte j sign-extended */
-static inline int32_t kt_byte(uint32_t w, int32_t j)
+/* The taps of one axis that read input position i: t in [0, k) with i + pad - t * dil = o * stride,
+   o in [0, out): their t and o, in increasing t. Returns how many. */
+static inline int32_t kt_dwig_axis(int32_t i, int32_t pad, int32_t k, int32_t dil, int32_t stride,
+                                   int32_t out, int32_t *ts, int32_t *os)
 {
-    return (int32_t)(int8_t)(uint8_t)(w >> (8 * j));
+    int32_t t, n = 0;
+    for (t = 0; t < k; ++t) {
+        const int32_t d = i + pad - t * dil;
+        if (d < 0) {
+            break;
+        }
+        if (d % stride == 0 && d / stride < out) {
+            ts[n] = t;
+            os[n] = d / stride;
+            ++n;
+        }
+    }
+    return n;
 }
 
+/* One tap of four channels: a0..a3 += the filter lanes f (two words, SXTB16 order on the DSP path,
+   the raw bytes in f[0] otherwise) times the staged h lanes hh (h0, h2, h1, h3). */
+#if KT_USE_DSP
+#define KT_DWIG_TAP(f, hh)                                  \
+    do {                                                    \
+        uint32_t h_[2];                                     \
+        memcpy(h_, (hh), 8);                                \
+        a0 = __smlabb((int32_t)(f)[0], (int32_t)h_[0], a0); \
+        a2 = __smlatt((int32_t)(f)[0], (int32_t)h_[0], a2); \
+        a1 = __smlabb((int32_t)(f)[1], (int32_t)h_[1], a1); \
+        a3 = __smlatt((int32_t)(f)[1], (int32_t)h_[1], a3); \
+    } while (0)
+#else
+#define KT_DWIG_TAP(f, hh)                                                                 \
+    do {                                                                                   \
+        const uint32_t f_ = (f)[0];                                                        \
+        a0 = (int32_t)((uint32_t)a0 + (uint32_t)((int8_t)(f_ & 0xFFu) * (hh)[0]));         \
+        a1 = (int32_t)((uint32_t)a1 + (uint32_t)((int8_t)((f_ >> 8) & 0xFFu) * (hh)[2]));  \
+        a2 = (int32_t)((uint32_t)a2 + (uint32_t)((int8_t)((f_ >> 16) & 0xFFu) * (hh)[1])); \
+        a3 = (int32_t)((uint32_t)a3 + (uint32_t)((int8_t)(f_ >> 24) * (hh)[3]));           \
+    } while (0)
+#endif
+
 /*
- * The staged path (depth multiplier 1, at most KT_DWIG_MAX_PX output pixels, every h of every
- * channel within int16: kt_h16_ok()): four channels at a time, the group's h at every output
- * pixel is computed once and staged (the gather form computes it once per tap that reads it), then
- * each input pixel sums filter x h over the taps that read it, the four accumulators in registers
- * (SMLABB / SMLATT of the SXTB16-unpacked filter word with the staged pairs on the DSP path). Same
- * integers as the gather loop, in another order (int32 wraps alike).
+ * The staged path (depth multiplier 1, at most KT_DWIG_MAX_PX output pixels, filters up to
+ * KT_DWIG_MAX_K x KT_DWIG_MAX_K, every h of every channel within int16: kt_h16_ok()): four channels at a time, the
+ * group's h at every output pixel is computed once and staged in SXTB16 lane order (h0, h2, h1,
+ * h3: the gather form computes it once per tap that reads it), the group's filter taps are
+ * unpacked once, and each input pixel sums filter x h over the taps that read it, found once per
+ * row and once per pixel (not tested per tap), the four accumulators in registers (SMLABB /
+ * SMLATT on the DSP path). Same integers as the gather loop, in another order (int32 wraps
+ * alike).
  */
 static KT_NOINLINE void kt_dwig_staged(const kt_dw_conv_grad_params *p, int32_t out_shift,
                                        const kt_dims *gyd, const int8_t *grad_output,
                                        const kt_dims *fd, const int8_t *filter, const kt_dims *gxd,
                                        int8_t *grad_input, kt_grad_stats *stats)
 {
-    kt_h4 hs[KT_DWIG_MAX_PX];
+    static const uint8_t lane[4] = {0, 2, 1, 3};
+    int16_t hs[KT_DWIG_MAX_PX][4]; /* (h0, h2, h1, h3): words (h0, h2) and (h1, h3) */
+    uint32_t fp[KT_DWIG_MAX_K * KT_DWIG_MAX_K][2];
+    int32_t kys[KT_DWIG_MAX_K], oys[KT_DWIG_MAX_K], kxs[KT_DWIG_MAX_K], oxs[KT_DWIG_MAX_K];
     const int32_t in_h = gxd->h, in_w = gxd->w, ch = gxd->c, out_h = gyd->h, out_w = gyd->w;
-    const int32_t k_h = fd->h, k_w = fd->w, hr = p->headroom;
-    int32_t b, c, o, iy, ix, ky, kx, j;
+    const int32_t k_h = fd->h, k_w = fd->w, hr = p->headroom, out_px = out_h * out_w;
+    const int32_t xm = p->x_multiplier;
+    const int run = p->stride.w == 1 && p->dilation.w == 1;
+    /* the output stage's short form (kt_scale_round_k()), when it applies: k != 0 */
+    const int32_t out_k = kt_scale_round_k_ok(xm, out_shift) ? -1 - out_shift : 0;
+    const int32_t out_c_hi = out_k != 0 ? (int32_t)(1u << (out_k - 1)) : 0;
+    kt_grad_stats st = *stats; /* a local copy: the int8 stores below could alias *stats */
+    int32_t b, c, o, iy, ix, t, u, j;
     for (b = 0; b < gxd->n; ++b) {
         const int8_t *gy_b = grad_output + (size_t)b * out_h * out_w * ch;
         int8_t *gx_b = grad_input + (size_t)b * in_h * in_w * ch;
         for (c = 0; c < ch; c += 4) {
             const int32_t n = ch - c < 4 ? ch - c : 4;
-            for (o = 0; o < out_h * out_w; ++o) {
-                int32_t h[4] = {0, 0, 0, 0};
-                for (j = 0; j < n; ++j) {
-                    h[j] = kt_grad_h(gy_b[(size_t)o * ch + c + j], &p->chan, c + j, hr);
+            for (j = 0; j < 4; ++j) { /* stage h, one channel at a time (its scale in registers) */
+                int16_t *hj = &hs[0][lane[j]];
+                if (j < n) {
+                    const int32_t m = p->chan.multiplier[c + j], sh = p->chan.shift[c + j] + hr;
+                    const int8_t *g = gy_b + c + j;
+                    if (kt_scale_round_k_ok(m, sh)) {
+                        const int32_t k = -1 - sh, c_hi = (int32_t)(1u << (k - 1));
+                        for (o = 0; o < out_px; ++o, g += ch, hj += 4) {
+                            *hj = (int16_t)kt_scale_round_k(*g, m, c_hi, k); /* 0 for 0 */
+                        }
+                    } else if (m >= 0 && sh >= 0 && sh <= 30) { /* h fits int16: kt_h16_ok() */
+                        const int32_t r = 31 - sh;
+                        const uint32_t c_lo = 1u << (r - 1);
+                        for (o = 0; o < out_px; ++o, g += ch, hj += 4) {
+                            *hj = (int16_t)kt_scale_round_r(*g, m, c_lo, r);
+                        }
+                    } else {
+                        for (o = 0; o < out_px; ++o, g += ch, hj += 4) {
+                            *hj = (int16_t)(*g == 0 ? 0 : kt_scale_round(*g, m, sh));
+                        }
+                    }
+                } else {
+                    for (o = 0; o < out_px; ++o, hj += 4) {
+                        *hj = 0;
+                    }
                 }
-                hs[o].w[0] = kt_pack16(h[0], h[2]);
-                hs[o].w[1] = kt_pack16(h[1], h[3]);
+            }
+            for (t = 0; t < k_h * k_w; ++t) {
+                const uint32_t wf = kt_dwig_fword(filter + (size_t)t * ch + c, n);
+#if KT_USE_DSP
+                fp[t][0] = __sxtb16(wf);
+                fp[t][1] = kt_sxtb16_ror8(wf);
+#else
+                fp[t][0] = wf;
+                fp[t][1] = 0;
+#endif
             }
             for (iy = 0; iy < in_h; ++iy) {
+                const int32_t ny = kt_dwig_axis(iy, p->padding.h, k_h, p->dilation.h, p->stride.h,
+                                                out_h, kys, oys);
                 for (ix = 0; ix < in_w; ++ix) {
+                    const int32_t nx = kt_dwig_axis(ix, p->padding.w, k_w, p->dilation.w,
+                                                    p->stride.w, out_w, kxs, oxs);
                     int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
                     int8_t *gx = gx_b + ((size_t)iy * in_w + ix) * ch + c;
-                    for (ky = 0; ky < k_h; ++ky) {
-                        const int32_t ty = iy + p->padding.h - ky * p->dilation.h;
-                        int32_t oy;
-                        if (ty < 0) {
-                            break;
-                        }
-                        if (ty % p->stride.h != 0 || (oy = ty / p->stride.h) >= out_h) {
-                            continue;
-                        }
-                        for (kx = 0; kx < k_w; ++kx) {
-                            const int32_t tx = ix + p->padding.w - kx * p->dilation.w;
-                            int32_t ox;
-                            uint32_t wf;
-                            const kt_h4 *hh;
-                            if (tx < 0) {
-                                break;
+                    for (t = 0; t < ny; ++t) {
+                        const uint32_t(*fr)[2] = fp + kys[t] * k_w;
+                        const int16_t(*hrow)[4] = hs + oys[t] * out_w;
+                        if (run) { /* stride and dilation 1 across: a run of adjacent taps */
+                            const uint32_t(*f)[2] = fr + kxs[0];
+                            const int16_t(*h)[4] = hrow + oxs[0];
+                            for (u = 0; u < nx; ++u, ++f, --h) {
+                                KT_DWIG_TAP(*f, *h);
                             }
-                            if (tx % p->stride.w != 0 || (ox = tx / p->stride.w) >= out_w) {
-                                continue;
+                        } else {
+                            for (u = 0; u < nx; ++u) {
+                                KT_DWIG_TAP(fr[kxs[u]], hrow[oxs[u]]);
                             }
-                            wf = kt_dwig_fword(filter + ((size_t)ky * k_w + kx) * ch + c, n);
-                            hh = &hs[oy * out_w + ox];
-#if KT_USE_DSP
-                            {
-                                const uint32_t f02 = __sxtb16(wf), f13 = kt_sxtb16_ror8(wf);
-                                a0 = __smlabb((int32_t)f02, (int32_t)hh->w[0], a0);
-                                a2 = __smlatt((int32_t)f02, (int32_t)hh->w[0], a2);
-                                a1 = __smlabb((int32_t)f13, (int32_t)hh->w[1], a1);
-                                a3 = __smlatt((int32_t)f13, (int32_t)hh->w[1], a3);
-                            }
-#else
-                            a0 = (int32_t)((uint32_t)a0 +
-                                           (uint32_t)(kt_byte(wf, 0) * kt_lo16(hh->w[0])));
-                            a2 = (int32_t)((uint32_t)a2 +
-                                           (uint32_t)(kt_byte(wf, 2) * kt_hi16(hh->w[0])));
-                            a1 = (int32_t)((uint32_t)a1 +
-                                           (uint32_t)(kt_byte(wf, 1) * kt_lo16(hh->w[1])));
-                            a3 = (int32_t)((uint32_t)a3 +
-                                           (uint32_t)(kt_byte(wf, 3) * kt_hi16(hh->w[1])));
-#endif
                         }
                     }
                     {
                         const int32_t a[4] = {a0, a1, a2, a3};
                         for (j = 0; j < n; ++j) {
-                            gx[j] = kt_to_grad8(kt_scale_round(a[j], p->x_multiplier, out_shift),
-                                                stats);
+                            gx[j] = kt_to_grad8(out_k ? kt_scale_round_k(a[j], xm, out_c_hi, out_k)
+                                                      : kt_scale_round(a[j], xm, out_shift),
+                                                &st);
                         }
                     }
                 }
             }
         }
     }
+    *stats = st;
 }
 
 /* The gather loop (any depth multiplier and size): per input pixel and block of KT_GRAD_BLOCK
@@ -234,7 +287,8 @@ kt_status kt_depthwise_conv2d_input_grad_s8(const kt_dw_conv_grad_params *p, int
     out_shift = p->x_shift + e_gy - hr - e_gx;
     kt_grad_stats_reset(stats);
 
-    if (dm == 1 && out_h * out_w <= KT_DWIG_MAX_PX && kt_h16_ok(&p->chan, hr, out_c)) {
+    if (dm == 1 && out_h * out_w <= KT_DWIG_MAX_PX && filter_dims->h <= KT_DWIG_MAX_K &&
+        filter_dims->w <= KT_DWIG_MAX_K && kt_h16_ok(&p->chan, hr, out_c)) {
         kt_dwig_staged(p, out_shift, grad_output_dims, grad_output, filter_dims, filter,
                        grad_input_dims, grad_input, stats);
     } else {

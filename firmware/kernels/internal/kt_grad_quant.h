@@ -164,6 +164,59 @@ static inline int8_t kt_update_weight(int8_t w, int32_t acc, int32_t m, int32_t 
 }
 
 /**
+ * @brief kt_scale_round(acc, m, shift) for m >= 0 and shift in [-31, -2] (r = 31 - shift in
+ *        [33, 62]), given k = r - 32 = -1 - shift and c_hi = 2^(k-1): one SMLAL on the DSP path.
+ *
+ * The value is floor(q / 2^r), q = p + 2^(r-1) - [p < 0], p = acc * m: the high word of q shifted
+ * right by k. 2^(r-1) is c_hi in the high word, and -[p < 0] is s = acc >> 31 in both words (-1 or
+ * 0): with m >= 0 the sign of p is the sign of acc except when m == 0, where q's high word is c_hi
+ * or c_hi - 1 and either shifted by k is 0, the exact result.
+ */
+static inline int32_t kt_scale_round_k(int32_t acc, int32_t m, int32_t c_hi, int32_t k)
+{
+    const int32_t s = acc >> 31;
+    uint32_t lo = (uint32_t)s;
+    int32_t hi = c_hi + s;
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__)
+    __asm__("smlal %0, %1, %2, %3" : "+r"(lo), "+r"(hi) : "r"(acc), "r"(m));
+#else
+    hi = (int32_t)(((int64_t)(((uint64_t)(uint32_t)hi << 32) | lo) + (int64_t)acc * m) >> 32);
+#endif
+    return hi >> k;
+}
+
+/**
+ * @brief kt_scale_round(acc, m, shift) for m >= 0 and shift in [0, 30] (r = 31 - shift in [1, 31])
+ *        when the caller knows the result lies within int32 (no saturation), given c_lo =
+ *        2^(r-1): one SMLAL and a funnel shift on the DSP path.
+ *
+ * q = p + 2^(r-1) - [p < 0] starts from the low word c_lo + s (s = acc >> 31, read as -[p < 0] as
+ * in kt_scale_round_k(); c_lo + s never borrows from the high word, which starts at 0); the value
+ * is q >> r, whose low 32 bits are (hi << (32 - r)) | (lo >> r) and are all of it when it fits.
+ */
+static inline int32_t kt_scale_round_r(int32_t acc, int32_t m, uint32_t c_lo, int32_t r)
+{
+    uint32_t lo = c_lo + (uint32_t)(acc >> 31);
+    int32_t hi = 0;
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__)
+    __asm__("smlal %0, %1, %2, %3" : "+r"(lo), "+r"(hi) : "r"(acc), "r"(m));
+#else
+    {
+        const int64_t q = (int64_t)lo + (int64_t)acc * m;
+        lo = (uint32_t)q;
+        hi = (int32_t)(q >> 32);
+    }
+#endif
+    return (int32_t)(((uint32_t)hi << (32 - r)) | (lo >> r));
+}
+
+/** Whether kt_scale_round_k() applies to (m, shift). */
+static inline int kt_scale_round_k_ok(int32_t m, int32_t shift)
+{
+    return m >= 0 && shift >= -31 && shift <= -2;
+}
+
+/**
  * @brief Stochastic scale_round: floor(acc * m * 2^(shift - 31) + u * 2^-32), saturated to int32.
  *
  * p = (int64)acc * m; r = 31 - shift; r <= 0: p * 2^-r (saturating, as kt_scale_round);

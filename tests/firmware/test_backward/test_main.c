@@ -246,6 +246,22 @@ static void test_scale_round(void)
             KT_CHECK_EQ_INT(kt_scale_round(acc, m, shift), scale_round_reference(acc, m, shift));
             KT_CHECK_EQ_INT(kt_scale_round_sr(acc, m, shift, u),
                             scale_round_sr_reference(acc, m, shift, u));
+            /* the SMLAL forms, m >= 0 (0 now and then): k-form for shift in [-31, -2], r-form for
+               [0, 30] with acc small enough for the value to fit int32 */
+            {
+                const int32_t mp = k % 17 == 0 ? 0 : (int32_t)((uint32_t)m >> 1);
+                if (kt_scale_round_k_ok(mp, shift)) {
+                    const int32_t kk = -1 - shift;
+                    KT_CHECK_EQ_INT(kt_scale_round_k(acc, mp, (int32_t)(1u << (kk - 1)), kk),
+                                    scale_round_reference(acc, mp, shift));
+                }
+                if (shift >= 0 && shift <= 30) {
+                    const int32_t r = 31 - shift;
+                    const int32_t a = acc >> (shift + 1); /* |a m| < 2^(61 - shift) = 2^(30 + r) */
+                    KT_CHECK_EQ_INT(kt_scale_round_r(a, mp, 1u << (r - 1), r),
+                                    scale_round_reference(a, mp, shift));
+                }
+            }
         }
     }
 }
