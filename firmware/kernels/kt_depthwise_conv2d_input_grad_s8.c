@@ -34,7 +34,7 @@ static inline uint32_t kt_dwig_fword(const int8_t *f, int32_t n)
 /* The taps of one axis that read input position i: t in [0, k) with i + pad - t * dil = o * stride,
    o in [0, out): their t and o, in increasing t. Returns how many. */
 static inline int32_t kt_dwig_axis(int32_t i, int32_t pad, int32_t k, int32_t dil, int32_t stride,
-                                   int32_t out, int32_t *ts, int32_t *os)
+                                   int32_t out, int8_t *ts, int8_t *os)
 {
     int32_t t, n = 0;
     for (t = 0; t < k; ++t) {
@@ -43,30 +43,31 @@ static inline int32_t kt_dwig_axis(int32_t i, int32_t pad, int32_t k, int32_t di
             break;
         }
         if (d % stride == 0 && d / stride < out) {
-            ts[n] = t;
-            os[n] = d / stride;
+            ts[n] = (int8_t)t;
+            os[n] = (int8_t)(d / stride); /* < out <= KT_DWIG_MAX_PX */
             ++n;
         }
     }
     return n;
 }
 
-/* One tap of four channels: a0..a3 += the filter lanes f (two words, SXTB16 order on the DSP path,
-   the raw bytes in f[0] otherwise) times the staged h lanes hh (h0, h2, h1, h3). */
+/* One tap of four channels: a0..a3 += the filter bytes of the word f times the staged h lanes hh
+   (h0, h2, h1, h3). */
 #if KT_USE_DSP
-#define KT_DWIG_TAP(f, hh)                                  \
-    do {                                                    \
-        uint32_t h_[2];                                     \
-        memcpy(h_, (hh), 8);                                \
-        a0 = __smlabb((int32_t)(f)[0], (int32_t)h_[0], a0); \
-        a2 = __smlatt((int32_t)(f)[0], (int32_t)h_[0], a2); \
-        a1 = __smlabb((int32_t)(f)[1], (int32_t)h_[1], a1); \
-        a3 = __smlatt((int32_t)(f)[1], (int32_t)h_[1], a3); \
+#define KT_DWIG_TAP(f, hh)                                           \
+    do {                                                             \
+        uint32_t h_[2];                                              \
+        const uint32_t f02_ = __sxtb16(f), f13_ = kt_sxtb16_ror8(f); \
+        memcpy(h_, (hh), 8);                                         \
+        a0 = __smlabb((int32_t)f02_, (int32_t)h_[0], a0);            \
+        a2 = __smlatt((int32_t)f02_, (int32_t)h_[0], a2);            \
+        a1 = __smlabb((int32_t)f13_, (int32_t)h_[1], a1);            \
+        a3 = __smlatt((int32_t)f13_, (int32_t)h_[1], a3);            \
     } while (0)
 #else
 #define KT_DWIG_TAP(f, hh)                                                                 \
     do {                                                                                   \
-        const uint32_t f_ = (f)[0];                                                        \
+        const uint32_t f_ = (f);                                                           \
         a0 = (int32_t)((uint32_t)a0 + (uint32_t)((int8_t)(f_ & 0xFFu) * (hh)[0]));         \
         a1 = (int32_t)((uint32_t)a1 + (uint32_t)((int8_t)((f_ >> 8) & 0xFFu) * (hh)[2]));  \
         a2 = (int32_t)((uint32_t)a2 + (uint32_t)((int8_t)((f_ >> 16) & 0xFFu) * (hh)[1])); \
@@ -90,9 +91,9 @@ static KT_NOINLINE void kt_dwig_staged(const kt_dw_conv_grad_params *p, int32_t 
                                        int8_t *grad_input, kt_grad_stats *stats)
 {
     static const uint8_t lane[4] = {0, 2, 1, 3};
-    int16_t hs[KT_DWIG_MAX_PX][4]; /* (h0, h2, h1, h3): words (h0, h2) and (h1, h3) */
-    uint32_t fp[KT_DWIG_MAX_K * KT_DWIG_MAX_K][2];
-    int32_t kys[KT_DWIG_MAX_K], oys[KT_DWIG_MAX_K], kxs[KT_DWIG_MAX_K], oxs[KT_DWIG_MAX_K];
+    int16_t hs[KT_DWIG_MAX_PX][4];              /* (h0, h2, h1, h3): words (h0, h2) and (h1, h3) */
+    uint32_t fw[KT_DWIG_MAX_K * KT_DWIG_MAX_K]; /* the group's four filter bytes at each tap */
+    int8_t kys[KT_DWIG_MAX_K], oys[KT_DWIG_MAX_K], kxs[KT_DWIG_MAX_K], oxs[KT_DWIG_MAX_K];
     const int32_t in_h = gxd->h, in_w = gxd->w, ch = gxd->c, out_h = gyd->h, out_w = gyd->w;
     const int32_t k_h = fd->h, k_w = fd->w, hr = p->headroom, out_px = out_h * out_w;
     const int32_t xm = p->x_multiplier;
@@ -135,14 +136,7 @@ static KT_NOINLINE void kt_dwig_staged(const kt_dw_conv_grad_params *p, int32_t 
                 }
             }
             for (t = 0; t < k_h * k_w; ++t) {
-                const uint32_t wf = kt_dwig_fword(filter + (size_t)t * ch + c, n);
-#if KT_USE_DSP
-                fp[t][0] = __sxtb16(wf);
-                fp[t][1] = kt_sxtb16_ror8(wf);
-#else
-                fp[t][0] = wf;
-                fp[t][1] = 0;
-#endif
+                fw[t] = kt_dwig_fword(filter + (size_t)t * ch + c, n);
             }
             for (iy = 0; iy < in_h; ++iy) {
                 const int32_t ny = kt_dwig_axis(iy, p->padding.h, k_h, p->dilation.h, p->stride.h,
@@ -153,10 +147,10 @@ static KT_NOINLINE void kt_dwig_staged(const kt_dw_conv_grad_params *p, int32_t 
                     int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
                     int8_t *gx = gx_b + ((size_t)iy * in_w + ix) * ch + c;
                     for (t = 0; t < ny; ++t) {
-                        const uint32_t(*fr)[2] = fp + kys[t] * k_w;
+                        const uint32_t *fr = fw + kys[t] * k_w;
                         const int16_t(*hrow)[4] = hs + oys[t] * out_w;
                         if (run) { /* stride and dilation 1 across: a run of adjacent taps */
-                            const uint32_t(*f)[2] = fr + kxs[0];
+                            const uint32_t *f = fr + kxs[0];
                             const int16_t(*h)[4] = hrow + oxs[0];
                             for (u = 0; u < nx; ++u, ++f, --h) {
                                 KT_DWIG_TAP(*f, *h);
