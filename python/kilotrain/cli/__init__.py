@@ -13,6 +13,7 @@ from kilotrain import __version__
 from kilotrain.cli import bench, board, compile, infer, plan, profile, stream, train, verify
 from kilotrain.device.link import DeviceError, DeviceTimeout
 from kilotrain.device.toolchain import ToolError
+from kilotrain.device.train_client import CheckpointMismatch, StepFailed
 from kilotrain.extras import MissingExtra
 
 
@@ -44,7 +45,16 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
     try:
         return func(args)
-    except (ToolError, ValueError, FileNotFoundError, MissingExtra, DeviceError, DeviceTimeout) as exc:
+    except (
+        ToolError,
+        ValueError,
+        FileNotFoundError,
+        MissingExtra,
+        DeviceError,
+        DeviceTimeout,
+        StepFailed,
+        CheckpointMismatch,
+    ) as exc:
         print(f"kilotrain: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
