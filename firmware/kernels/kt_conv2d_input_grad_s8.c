@@ -14,8 +14,11 @@
 #include "internal/kt_dot.h"
 #include "internal/kt_grad_quant.h"
 
-/** Output channels up to this take the pointwise path (h of one pixel staged on the stack). */
+/** Output channels staged at a time by the pointwise path (h of one pixel on the stack). */
 #define KT_IG_PW_MAX_CO 128
+/** Input channels up to this take the pointwise path when there are more output channels than
+    KT_IG_PW_MAX_CO (their sums carried on the stack between chunks). */
+#define KT_IG_PW_MAX_CI 128
 
 /*
  * The pointwise path: a 1x1 filter, stride 1, no padding (each input pixel reads its own output
@@ -29,78 +32,153 @@
  * another order; int32 wraps alike).
  */
 
-/* Stage one pixel's h as 16-bit pairs hp[i] = (h[2i] low, h[2i+1] high), a zero high half after an
-   odd last channel. Returns 0 iff every h is zero. */
+/* Stage the h of one pixel's output channels [co0, co0 + n) as 16-bit pairs hp[i] = (h[co0 + 2i]
+   low, h[co0 + 2i + 1] high), a zero high half after an odd last channel. Returns 0 iff every h is
+   zero. */
 static int kt_ig_stage_h(const int8_t *gy, const kt_per_channel_quant *chan, int32_t hr,
-                         int32_t out_c, uint32_t *hp)
+                         int32_t co0, int32_t n, uint32_t *hp)
 {
     uint32_t any = 0;
-    int32_t co;
-    for (co = 0; co < out_c; co += 2) {
-        const int32_t h0 = kt_grad_h(gy[co], chan, co, hr);
-        const int32_t h1 = co + 1 < out_c ? kt_grad_h(gy[co + 1], chan, co + 1, hr) : 0;
-        hp[co / 2] = kt_pack16(h0, h1);
-        any |= hp[co / 2];
+    int32_t i;
+    for (i = 0; i < n; i += 2) {
+        const int32_t h0 = kt_grad_h(gy[co0 + i], chan, co0 + i, hr);
+        const int32_t h1 = i + 1 < n ? kt_grad_h(gy[co0 + i + 1], chan, co0 + i + 1, hr) : 0;
+        hp[i / 2] = kt_pack16(h0, h1);
+        any |= hp[i / 2];
     }
     return any != 0;
 }
 
+#if KT_USE_DSP
+/* The output stages of four input channels (out of line: the accumulators stay in the registers the
+   loop keeps them in, not copied every iteration). */
+static KT_NOINLINE void kt_ig_store4(const kt_scale_round_q *out, uint32_t a0, uint32_t a1,
+                                     uint32_t a2, uint32_t a3, int8_t *gx, kt_grad_stats *st)
+{
+    gx[0] = kt_to_grad8(kt_scale_round_q_apply(out, (int32_t)a0), st);
+    gx[1] = kt_to_grad8(kt_scale_round_q_apply(out, (int32_t)a1), st);
+    gx[2] = kt_to_grad8(kt_scale_round_q_apply(out, (int32_t)a2), st);
+    gx[3] = kt_to_grad8(kt_scale_round_q_apply(out, (int32_t)a3), st);
+}
+
+/* a[0..3] += sum over the n staged output channels (rows w, w + in_c, ...) of W[co][c + j] h[co],
+   j = 0..3: two filter rows' words give, through SXTB16 and PKHBT / PKHTB, the pairs (W[2i][c],
+   W[2i+1][c]) that one SMLAD multiplies with one staged h pair. */
+static KT_NOINLINE void kt_ig_mac4(const int8_t *w, int32_t in_c, const uint32_t *hp, int32_t n,
+                                   uint32_t *a)
+{
+    const uint32_t *h = hp, *const h_end = hp + n / 2;
+    uint32_t a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
+    if (n % 2 != 0) { /* the odd last channel first: h in the low half, no row 2i+1 */
+        uint32_t wl;
+        memcpy(&wl, w + (size_t)(n - 1) * in_c, 4);
+        {
+            const uint32_t e0 = __sxtb16(wl), o0 = kt_sxtb16_ror8(wl), hv = *h_end;
+            a0 = __smlad(kt_pack_lo16(e0, 0), hv, a0);
+            a2 = __smlad(kt_pack_hi16(e0, 0), hv, a2);
+            a1 = __smlad(kt_pack_lo16(o0, 0), hv, a1);
+            a3 = __smlad(kt_pack_hi16(o0, 0), hv, a3);
+        }
+    }
+    for (; h != h_end; ++h, w += 2 * (size_t)in_c) { /* full pairs of output channels */
+        uint32_t w0, w1;
+        memcpy(&w0, w, 4);
+        memcpy(&w1, w + in_c, 4);
+        {
+            const uint32_t e0 = __sxtb16(w0), e1 = __sxtb16(w1), hv = *h;
+            a0 = __smlad(kt_pack_lo16(e0, e1), hv, a0); /* (W[2i][c], W[2i+1][c]) */
+            a2 = __smlad(kt_pack_hi16(e0, e1), hv, a2); /* (W[2i][c+2], W[2i+1][c+2]) */
+        }
+        {
+            const uint32_t o0 = kt_sxtb16_ror8(w0), o1 = kt_sxtb16_ror8(w1), hv = *h;
+            a1 = __smlad(kt_pack_lo16(o0, o1), hv, a1);
+            a3 = __smlad(kt_pack_hi16(o0, o1), hv, a3);
+        }
+    }
+    a[0] = a0;
+    a[1] = a1;
+    a[2] = a2;
+    a[3] = a3;
+}
+#endif
+
+/* acc += sum over the n staged output channels (rows w, w + in_c, ...) of W[co][0] h[co]. */
+static inline uint32_t kt_ig_mac1(const int8_t *w, int32_t in_c, const uint32_t *hp, int32_t n,
+                                  uint32_t acc)
+{
+    int32_t i;
+    for (i = 0; i < n; i += 2, w += 2 * (size_t)in_c) {
+        acc += (uint32_t)((int32_t)w[0] * kt_lo16(hp[i / 2]));
+        if (i + 1 < n) {
+            acc += (uint32_t)((int32_t)w[in_c] * kt_hi16(hp[i / 2]));
+        }
+    }
+    return acc;
+}
+
+/*
+ * The pointwise path, one pixel at a time. With at most KT_IG_PW_MAX_CO output channels their h
+ * are staged once and each group of four input channels sums over them with its accumulators in
+ * registers, straight into the output stage. Wider layers (in_c <= KT_IG_PW_MAX_CI) go through
+ * the output channels in chunks of KT_IG_PW_MAX_CO, each staged once, the input channels' sums
+ * carried in acc[] between chunks; a chunk whose h are all zero is skipped.
+ */
 static KT_NOINLINE void kt_ig_pointwise(const kt_conv_grad_params *p, int32_t out_shift,
                                         const int8_t *grad_output, const int8_t *filter,
                                         int32_t pixels, int32_t in_c, int32_t out_c,
                                         int8_t *grad_input, kt_grad_stats *stats)
 {
     uint32_t hp[KT_IG_PW_MAX_CO / 2];
-    const int32_t pairs = (out_c + 1) / 2;
-    int32_t px;
+    uint32_t acc[KT_IG_PW_MAX_CI];
+    const kt_scale_round_q out = kt_scale_round_q_make(p->x_multiplier, out_shift);
+    const int one_chunk = out_c <= KT_IG_PW_MAX_CO;
+    kt_grad_stats st = *stats; /* a local copy: the int8 stores below could alias *stats */
+    int32_t px, co0, c;
     for (px = 0; px < pixels; ++px) {
+        const int8_t *gy = grad_output + (size_t)px * out_c;
         int8_t *gx = grad_input + (size_t)px * in_c;
-        int32_t c = 0;
-        if (!kt_ig_stage_h(grad_output + (size_t)px * out_c, &p->chan, p->headroom, out_c, hp)) {
-            memset(gx, 0, (size_t)in_c); /* to_grad8(scale_round(0)): 0, the stats unchanged */
-            continue;
-        }
+        int any = 0;
+        for (co0 = 0; co0 < out_c; co0 += KT_IG_PW_MAX_CO) {
+            const int32_t n = out_c - co0 < KT_IG_PW_MAX_CO ? out_c - co0 : KT_IG_PW_MAX_CO;
+            const int8_t *w = filter + (size_t)co0 * in_c;
+            if (!kt_ig_stage_h(gy, &p->chan, p->headroom, co0, n, hp)) {
+                continue;
+            }
+            if (!any && !one_chunk) {
+                memset(acc, 0, (size_t)in_c * sizeof acc[0]);
+            }
+            any = 1;
+            c = 0;
 #if KT_USE_DSP
-        for (; c + 4 <= in_c; c += 4) {
-            const int8_t *w = filter + c;
-            uint32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-            int32_t i;
-            for (i = 0; i < pairs; ++i, w += 2 * (size_t)in_c) {
-                uint32_t w0, w1 = 0;
-                memcpy(&w0, w, 4);
-                if (2 * i + 1 < out_c) {
-                    memcpy(&w1, w + in_c, 4);
-                }
-                {
-                    const uint32_t e0 = __sxtb16(w0), e1 = __sxtb16(w1);
-                    const uint32_t o0 = kt_sxtb16_ror8(w0), o1 = kt_sxtb16_ror8(w1);
-                    const uint32_t h = hp[i];
-                    a0 = __smlad(kt_pack_lo16(e0, e1), h, a0); /* (W[2i][c], W[2i+1][c]) */
-                    a2 = __smlad(kt_pack_hi16(e0, e1), h, a2); /* (W[2i][c+2], W[2i+1][c+2]) */
-                    a1 = __smlad(kt_pack_lo16(o0, o1), h, a1);
-                    a3 = __smlad(kt_pack_hi16(o0, o1), h, a3);
+            for (; c + 4 <= in_c; c += 4) {
+                if (one_chunk) {
+                    uint32_t a[4] = {0, 0, 0, 0};
+                    kt_ig_mac4(w + c, in_c, hp, n, a);
+                    kt_ig_store4(&out, a[0], a[1], a[2], a[3], gx + c, &st);
+                } else {
+                    kt_ig_mac4(w + c, in_c, hp, n, acc + c);
                 }
             }
-            gx[c] = kt_to_grad8(kt_scale_round((int32_t)a0, p->x_multiplier, out_shift), stats);
-            gx[c + 1] = kt_to_grad8(kt_scale_round((int32_t)a1, p->x_multiplier, out_shift), stats);
-            gx[c + 2] = kt_to_grad8(kt_scale_round((int32_t)a2, p->x_multiplier, out_shift), stats);
-            gx[c + 3] = kt_to_grad8(kt_scale_round((int32_t)a3, p->x_multiplier, out_shift), stats);
-        }
 #endif
-        for (; c < in_c; ++c) {
-            const int8_t *w = filter + c;
-            uint32_t acc = 0;
-            int32_t i;
-            for (i = 0; i < pairs; ++i, w += 2 * (size_t)in_c) {
-                const int32_t h0 = kt_lo16(hp[i]), h1 = kt_hi16(hp[i]);
-                acc += (uint32_t)((int32_t)w[0] * h0);
-                if (2 * i + 1 < out_c) {
-                    acc += (uint32_t)((int32_t)w[in_c] * h1);
+            for (; c < in_c; ++c) {
+                if (one_chunk) {
+                    gx[c] = kt_to_grad8(
+                        kt_scale_round_q_apply(&out, (int32_t)kt_ig_mac1(w + c, in_c, hp, n, 0)),
+                        &st);
+                } else {
+                    acc[c] = kt_ig_mac1(w + c, in_c, hp, n, acc[c]);
                 }
             }
-            gx[c] = kt_to_grad8(kt_scale_round((int32_t)acc, p->x_multiplier, out_shift), stats);
+        }
+        if (!any) {
+            memset(gx, 0, (size_t)in_c); /* to_grad8(scale_round(0)): 0, the stats unchanged */
+        } else if (!one_chunk) {
+            for (c = 0; c < in_c; ++c) {
+                gx[c] = kt_to_grad8(kt_scale_round_q_apply(&out, (int32_t)acc[c]), &st);
+            }
         }
     }
+    *stats = st;
 }
 
 kt_status kt_conv2d_input_grad_s8(const kt_conv_grad_params *p, int32_t e_gy, int32_t e_gx,
@@ -223,7 +301,7 @@ kt_status kt_conv2d_input_grad_split_s8(const kt_conv_grad_params *p, int32_t e_
     out_shift = p->x_shift + e_gy - hr - e_gx;
     kt_grad_stats_reset(stats);
     if (k_h == 1 && k_w == 1 && p->stride.h == 1 && p->stride.w == 1 && p->padding.h == 0 &&
-        p->padding.w == 0 && out_c <= KT_IG_PW_MAX_CO &&
+        p->padding.w == 0 && (out_c <= KT_IG_PW_MAX_CO || in_c <= KT_IG_PW_MAX_CI) &&
         (filter->split == 0 || filter->split == out_c) && kt_h16_ok(&p->chan, hr, out_c)) {
         kt_ig_pointwise(p, out_shift, grad_output, filter->split == 0 ? filter->tail : filter->head,
                         grad_input_dims->n * in_h * in_w, in_c, out_c, grad_input, stats);

@@ -96,11 +96,8 @@ static KT_NOINLINE void kt_dwig_staged(const kt_dw_conv_grad_params *p, int32_t 
     int8_t kys[KT_DWIG_MAX_K], oys[KT_DWIG_MAX_K], kxs[KT_DWIG_MAX_K], oxs[KT_DWIG_MAX_K];
     const int32_t in_h = gxd->h, in_w = gxd->w, ch = gxd->c, out_h = gyd->h, out_w = gyd->w;
     const int32_t k_h = fd->h, k_w = fd->w, hr = p->headroom, out_px = out_h * out_w;
-    const int32_t xm = p->x_multiplier;
     const int run = p->stride.w == 1 && p->dilation.w == 1;
-    /* the output stage's short form (kt_scale_round_k()), when it applies: k != 0 */
-    const int32_t out_k = kt_scale_round_k_ok(xm, out_shift) ? -1 - out_shift : 0;
-    const int32_t out_c_hi = out_k != 0 ? (int32_t)(1u << (out_k - 1)) : 0;
+    const kt_scale_round_q out = kt_scale_round_q_make(p->x_multiplier, out_shift);
     kt_grad_stats st = *stats; /* a local copy: the int8 stores below could alias *stats */
     int32_t b, c, o, iy, ix, t, u, j;
     for (b = 0; b < gxd->n; ++b) {
@@ -164,9 +161,7 @@ static KT_NOINLINE void kt_dwig_staged(const kt_dw_conv_grad_params *p, int32_t 
                     {
                         const int32_t a[4] = {a0, a1, a2, a3};
                         for (j = 0; j < n; ++j) {
-                            gx[j] = kt_to_grad8(out_k ? kt_scale_round_k(a[j], xm, out_c_hi, out_k)
-                                                      : kt_scale_round(a[j], xm, out_shift),
-                                                &st);
+                            gx[j] = kt_to_grad8(kt_scale_round_q_apply(&out, a[j]), &st);
                         }
                     }
                 }

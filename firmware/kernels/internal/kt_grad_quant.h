@@ -217,6 +217,31 @@ static inline int kt_scale_round_k_ok(int32_t m, int32_t shift)
 }
 
 /**
+ * @brief kt_scale_round(a, m, shift) for many values of one layer (an input gradient's output
+ *        stage), with kt_scale_round_k()'s short form chosen once (kt_scale_round_q_make()).
+ */
+typedef struct {
+    int32_t m, shift;
+    int32_t k;    /* -1 - shift when kt_scale_round_k() applies, else 0 */
+    int32_t c_hi; /* 2^(k-1) */
+} kt_scale_round_q;
+
+static inline kt_scale_round_q kt_scale_round_q_make(int32_t m, int32_t shift)
+{
+    kt_scale_round_q q;
+    q.m = m;
+    q.shift = shift;
+    q.k = kt_scale_round_k_ok(m, shift) ? -1 - shift : 0;
+    q.c_hi = q.k != 0 ? (int32_t)(1u << (q.k - 1)) : 0;
+    return q;
+}
+
+static inline int32_t kt_scale_round_q_apply(const kt_scale_round_q *q, int32_t a)
+{
+    return q->k != 0 ? kt_scale_round_k(a, q->m, q->c_hi, q->k) : kt_scale_round(a, q->m, q->shift);
+}
+
+/**
  * @brief Stochastic scale_round: floor(acc * m * 2^(shift - 31) + u * 2^-32), saturated to int32.
  *
  * p = (int64)acc * m; r = 31 - shift; r <= 0: p * 2^-r (saturating, as kt_scale_round);
