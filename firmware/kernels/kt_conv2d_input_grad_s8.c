@@ -16,9 +16,9 @@
 
 /** Output channels staged at a time by the pointwise path (h of one pixel on the stack). */
 #define KT_IG_PW_MAX_CO 128
-/** Input channels up to this take the pointwise path when there are more output channels than
-    KT_IG_PW_MAX_CO (their sums carried on the stack between chunks). */
-#define KT_IG_PW_MAX_CI 128
+/** Input channels summed at a time by the wide pointwise path (over chunks of KT_IG_PW_MAX_CO output
+    channels, their sums on the stack). */
+#define KT_IG_PW_CI_BLOCK 64
 
 /*
  * The pointwise path: a 1x1 filter, stride 1, no padding (each input pixel reads its own output
@@ -117,11 +117,9 @@ static inline uint32_t kt_ig_mac1(const int8_t *w, int32_t in_c, const uint32_t 
 }
 
 /*
- * The pointwise path, one pixel at a time. With at most KT_IG_PW_MAX_CO output channels their h
+ * The pointwise path with at most KT_IG_PW_MAX_CO output channels, one pixel at a time: their h
  * are staged once and each group of four input channels sums over them with its accumulators in
- * registers, straight into the output stage. Wider layers (in_c <= KT_IG_PW_MAX_CI) go through
- * the output channels in chunks of KT_IG_PW_MAX_CO, each staged once, the input channels' sums
- * carried in acc[] between chunks; a chunk whose h are all zero is skipped.
+ * registers, straight into the output stage.
  */
 static KT_NOINLINE void kt_ig_pointwise(const kt_conv_grad_params *p, int32_t out_shift,
                                         const int8_t *grad_output, const int8_t *filter,
@@ -129,51 +127,69 @@ static KT_NOINLINE void kt_ig_pointwise(const kt_conv_grad_params *p, int32_t ou
                                         int8_t *grad_input, kt_grad_stats *stats)
 {
     uint32_t hp[KT_IG_PW_MAX_CO / 2];
-    uint32_t acc[KT_IG_PW_MAX_CI];
     const kt_scale_round_q out = kt_scale_round_q_make(p->x_multiplier, out_shift);
-    const int one_chunk = out_c <= KT_IG_PW_MAX_CO;
     kt_grad_stats st = *stats; /* a local copy: the int8 stores below could alias *stats */
-    int32_t px, co0, c;
+    int32_t px, c;
+    for (px = 0; px < pixels; ++px) {
+        int8_t *gx = grad_input + (size_t)px * in_c;
+        if (!kt_ig_stage_h(grad_output + (size_t)px * out_c, &p->chan, p->headroom, 0, out_c, hp)) {
+            memset(gx, 0, (size_t)in_c); /* to_grad8(scale_round(0)): 0, the stats unchanged */
+            continue;
+        }
+        c = 0;
+#if KT_USE_DSP
+        for (; c + 4 <= in_c; c += 4) {
+            uint32_t a[4] = {0, 0, 0, 0};
+            kt_ig_mac4(filter + c, in_c, hp, out_c, a);
+            kt_ig_store4(&out, a[0], a[1], a[2], a[3], gx + c, &st);
+        }
+#endif
+        for (; c < in_c; ++c) {
+            const uint32_t acc = kt_ig_mac1(filter + c, in_c, hp, out_c, 0);
+            gx[c] = kt_to_grad8(kt_scale_round_q_apply(&out, (int32_t)acc), &st);
+        }
+    }
+    *stats = st;
+}
+
+/*
+ * The pointwise path with more output channels: per pixel and block of KT_IG_PW_CI_BLOCK input
+ * channels, the output channels go in chunks of KT_IG_PW_MAX_CO, each staged once per block (a
+ * chunk whose h are all zero is skipped), the block's sums carried in acc[] between chunks.
+ */
+static KT_NOINLINE void kt_ig_pointwise_wide(const kt_conv_grad_params *p, int32_t out_shift,
+                                             const int8_t *grad_output, const int8_t *filter,
+                                             int32_t pixels, int32_t in_c, int32_t out_c,
+                                             int8_t *grad_input, kt_grad_stats *stats)
+{
+    uint32_t hp[KT_IG_PW_MAX_CO / 2];
+    uint32_t acc[KT_IG_PW_CI_BLOCK];
+    const kt_scale_round_q out = kt_scale_round_q_make(p->x_multiplier, out_shift);
+    kt_grad_stats st = *stats; /* a local copy: the int8 stores below could alias *stats */
+    int32_t px, c0, co0, c;
     for (px = 0; px < pixels; ++px) {
         const int8_t *gy = grad_output + (size_t)px * out_c;
-        int8_t *gx = grad_input + (size_t)px * in_c;
-        int any = 0;
-        for (co0 = 0; co0 < out_c; co0 += KT_IG_PW_MAX_CO) {
-            const int32_t n = out_c - co0 < KT_IG_PW_MAX_CO ? out_c - co0 : KT_IG_PW_MAX_CO;
-            const int8_t *w = filter + (size_t)co0 * in_c;
-            if (!kt_ig_stage_h(gy, &p->chan, p->headroom, co0, n, hp)) {
-                continue;
-            }
-            if (!any && !one_chunk) {
-                memset(acc, 0, (size_t)in_c * sizeof acc[0]);
-            }
-            any = 1;
-            c = 0;
+        for (c0 = 0; c0 < in_c; c0 += KT_IG_PW_CI_BLOCK) {
+            const int32_t nc = in_c - c0 < KT_IG_PW_CI_BLOCK ? in_c - c0 : KT_IG_PW_CI_BLOCK;
+            int8_t *gx = grad_input + (size_t)px * in_c + c0;
+            memset(acc, 0, (size_t)nc * sizeof acc[0]);
+            for (co0 = 0; co0 < out_c; co0 += KT_IG_PW_MAX_CO) {
+                const int32_t n = out_c - co0 < KT_IG_PW_MAX_CO ? out_c - co0 : KT_IG_PW_MAX_CO;
+                const int8_t *w = filter + (size_t)co0 * in_c + c0;
+                if (!kt_ig_stage_h(gy, &p->chan, p->headroom, co0, n, hp)) {
+                    continue;
+                }
+                c = 0;
 #if KT_USE_DSP
-            for (; c + 4 <= in_c; c += 4) {
-                if (one_chunk) {
-                    uint32_t a[4] = {0, 0, 0, 0};
-                    kt_ig_mac4(w + c, in_c, hp, n, a);
-                    kt_ig_store4(&out, a[0], a[1], a[2], a[3], gx + c, &st);
-                } else {
+                for (; c + 4 <= nc; c += 4) {
                     kt_ig_mac4(w + c, in_c, hp, n, acc + c);
                 }
-            }
 #endif
-            for (; c < in_c; ++c) {
-                if (one_chunk) {
-                    gx[c] = kt_to_grad8(
-                        kt_scale_round_q_apply(&out, (int32_t)kt_ig_mac1(w + c, in_c, hp, n, 0)),
-                        &st);
-                } else {
+                for (; c < nc; ++c) {
                     acc[c] = kt_ig_mac1(w + c, in_c, hp, n, acc[c]);
                 }
             }
-        }
-        if (!any) {
-            memset(gx, 0, (size_t)in_c); /* to_grad8(scale_round(0)): 0, the stats unchanged */
-        } else if (!one_chunk) {
-            for (c = 0; c < in_c; ++c) {
+            for (c = 0; c < nc; ++c) { /* all-zero h give 0 with the stats unchanged, as above */
                 gx[c] = kt_to_grad8(kt_scale_round_q_apply(&out, (int32_t)acc[c]), &st);
             }
         }
@@ -301,10 +317,11 @@ kt_status kt_conv2d_input_grad_split_s8(const kt_conv_grad_params *p, int32_t e_
     out_shift = p->x_shift + e_gy - hr - e_gx;
     kt_grad_stats_reset(stats);
     if (k_h == 1 && k_w == 1 && p->stride.h == 1 && p->stride.w == 1 && p->padding.h == 0 &&
-        p->padding.w == 0 && (out_c <= KT_IG_PW_MAX_CO || in_c <= KT_IG_PW_MAX_CI) &&
-        (filter->split == 0 || filter->split == out_c) && kt_h16_ok(&p->chan, hr, out_c)) {
-        kt_ig_pointwise(p, out_shift, grad_output, filter->split == 0 ? filter->tail : filter->head,
-                        grad_input_dims->n * in_h * in_w, in_c, out_c, grad_input, stats);
+        p->padding.w == 0 && (filter->split == 0 || filter->split == out_c) &&
+        kt_h16_ok(&p->chan, hr, out_c)) {
+        (out_c <= KT_IG_PW_MAX_CO ? kt_ig_pointwise : kt_ig_pointwise_wide)(
+            p, out_shift, grad_output, filter->split == 0 ? filter->tail : filter->head,
+            grad_input_dims->n * in_h * in_w, in_c, out_c, grad_input, stats);
         return KT_OK;
     }
 

@@ -11,7 +11,7 @@
 #include "kt_train_kernels.h"
 
 #define MAX_PX 10
-#define MAX_CIN 40
+#define MAX_CIN 72
 #define MAX_COUT 132
 #define MAX_K 9
 
