@@ -55,6 +55,21 @@
 static KT_NOINLINE void kt_dw_store4(const kt_rq *q, int32_t a0, int32_t a1, int32_t a2, int32_t a3,
                                      int8_t *y)
 {
+    if (q[0].fast & q[1].fast & q[2].fast & q[3].fast) { /* the short form, no branch per value */
+        const int32_t lo = q[0].lo, hi = q[0].hi, off = q[0].output_offset; /* the layer's */
+        if (q[0].full) {
+            y[0] = kt_rq_sat8(kt_rq_short(&q[0], a0), off);
+            y[1] = kt_rq_sat8(kt_rq_short(&q[1], a1), off);
+            y[2] = kt_rq_sat8(kt_rq_short(&q[2], a2), off);
+            y[3] = kt_rq_sat8(kt_rq_short(&q[3], a3), off);
+            return;
+        }
+        y[0] = (int8_t)(kt_clamp(kt_rq_short(&q[0], a0), lo, hi) + off);
+        y[1] = (int8_t)(kt_clamp(kt_rq_short(&q[1], a1), lo, hi) + off);
+        y[2] = (int8_t)(kt_clamp(kt_rq_short(&q[2], a2), lo, hi) + off);
+        y[3] = (int8_t)(kt_clamp(kt_rq_short(&q[3], a3), lo, hi) + off);
+        return;
+    }
     y[0] = kt_rq_apply(&q[0], a0);
     y[1] = kt_rq_apply(&q[1], a1);
     y[2] = kt_rq_apply(&q[2], a2);

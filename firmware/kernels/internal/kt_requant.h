@@ -117,6 +117,7 @@ typedef struct {
     int32_t hi;    /* act_max - output_offset */
     int32_t output_offset;
     int32_t fast; /* left == 0, right in [2, 31], multiplier >= 0: kt_rq_apply()'s short form */
+    int32_t full; /* act_min == -128 and act_max == 127: the clamp is a saturation (kt_rq_sat8()) */
 } kt_rq;
 
 static inline kt_rq kt_rq_make(int32_t multiplier, int32_t shift, int32_t output_offset,
@@ -132,7 +133,22 @@ static inline kt_rq kt_rq_make(int32_t multiplier, int32_t shift, int32_t output
     q.lo = act_min - output_offset;
     q.hi = act_max - output_offset;
     q.output_offset = output_offset;
+    q.full = act_min == -128 && act_max == 127;
     return q;
+}
+
+/**
+ * @brief clamp(r + off, -128, 127) for |r| < 2^30 (a short-form value: a high word shifted right
+ *        by at least 1) and off in [-128, 127]: SSAT on the DSP path. With q->full this is the
+ *        output stage's clamp and offset (kt_rq_out()).
+ */
+static inline int8_t kt_rq_sat8(int32_t r, int32_t off)
+{
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    return (int8_t)__ssat(r + off, 8);
+#else
+    return (int8_t)kt_clamp(r + off, -128, 127);
+#endif
 }
 
 /*
@@ -186,6 +202,11 @@ static inline void kt_rq_short2(const kt_rq *q, int32_t a, int32_t b, int8_t *ya
 {
     const int32_t m = q->multiplier, c_hi = q->c_hi, sh = q->sh;
     const int32_t lo = q->lo, hi = q->hi, off = q->output_offset;
+    if (q->full) {
+        *ya = kt_rq_sat8(kt_rq_core(a, m, c_hi, sh), off);
+        *yb = kt_rq_sat8(kt_rq_core(b, m, c_hi, sh), off);
+        return;
+    }
     *ya = (int8_t)(kt_clamp(kt_rq_core(a, m, c_hi, sh), lo, hi) + off);
     *yb = (int8_t)(kt_clamp(kt_rq_core(b, m, c_hi, sh), lo, hi) + off);
 }

@@ -107,6 +107,10 @@ static void test_precomputed_output_stage(void)
             lo = hi;
             hi = t;
         }
+        if (k % 3u == 0u) { /* the whole int8 range: the saturating form (kt_rq_sat8()) */
+            lo = -128;
+            hi = 127;
+        }
         {
             const kt_rq q = kt_rq_make(mult, shift, off, lo, hi);
             const kt_rq stage = kt_rq_make(0, 0, off, lo, hi);
@@ -114,6 +118,7 @@ static void test_precomputed_output_stage(void)
             KT_CHECK_EQ_INT(kt_rq_apply(&q, acc), want);
             KT_CHECK_EQ_INT(kt_rq_apply_ch(mult, shift, &stage, acc), want);
             if (q.fast) { /* the two-pixel form, with a second accumulator of another sign */
+                KT_CHECK_EQ_INT(q.full ? kt_rq_sat8(kt_rq_short(&q, acc), off) : want, want);
                 int8_t ya = 0, yb = 0;
                 kt_rq_short2(&q, acc, -(acc >> 1) - 1, &ya, &yb);
                 KT_CHECK_EQ_INT(ya, want);
