@@ -11,6 +11,7 @@
 #include "internal/kt_check.h"
 #include "internal/kt_dot.h"
 #include "internal/kt_filter.h"
+#include "internal/kt_mm.h"
 #include "internal/kt_requant.h"
 
 #if KT_USE_DSP
@@ -39,14 +40,77 @@
         }                                                                  \
     } while (0)
 
-/* One 4-byte group of two filter rows (f, f + stride) against two pixels (x, x + stride). */
-#define KT_1X1_GROUP_S(f, x, stride, a00, a01, a10, a11)                           \
+#if defined(__GNUC__)
+/*
+ * The 2x2 block's loop in inline assembly: `n` >= 1 groups of 4 bytes of two filter rows (f,
+ * f + fs) against two columns (wx0, wx1 loaded by the caller's two instructions). Each group: 4
+ * loads, 8 SXTB16, 8 SMLAD, the loop's ADDS, SUBS and BNE, nothing spilled: the 14 registers it
+ * needs (four sums, two pointers, a stride, the count, six temporaries) are all a Cortex-M has,
+ * which GCC 12's allocation of the same C (KT_MM_GROUP below) did not find. Lanes: SXTB16 of a
+ * word pairs bytes 0 and 2, of the word rotated by 8 bytes 1 and 3, the filter and the column
+ * alike, so SMLAD sums the right products: the same integers as the C loop.
+ */
+#define KT_MM_ASM_BODY                        \
+    "sxtb16 %[d], %[wf]\n\t"                  \
+    "sxtb16 %[e], %[wx0]\n\t"                 \
+    "smlad %[a00], %[d], %[e], %[a00]\n\t"    \
+    "sxtb16 %[g], %[wx1]\n\t"                 \
+    "smlad %[a01], %[d], %[g], %[a01]\n\t"    \
+    "sxtb16 %[wf], %[wf], ror #8\n\t"         \
+    "sxtb16 %[wx0], %[wx0], ror #8\n\t"       \
+    "smlad %[a00], %[wf], %[wx0], %[a00]\n\t" \
+    "sxtb16 %[wx1], %[wx1], ror #8\n\t"       \
+    "smlad %[a01], %[wf], %[wx1], %[a01]\n\t" \
+    "ldr %[d], [%[f], %[fs]]\n\t"             \
+    "adds %[f], %[f], #4\n\t"                 \
+    "sxtb16 %[wf], %[d]\n\t"                  \
+    "smlad %[a10], %[wf], %[e], %[a10]\n\t"   \
+    "smlad %[a11], %[wf], %[g], %[a11]\n\t"   \
+    "sxtb16 %[d], %[d], ror #8\n\t"           \
+    "smlad %[a10], %[d], %[wx0], %[a10]\n\t"  \
+    "smlad %[a11], %[d], %[wx1], %[a11]\n\t"  \
+    "subs %[n], %[n], #1\n\t"                 \
+    "bne 1b\n\t"
+#define KT_MM_ASM_OUTPUTS                                                                \
+    [a00] "+r"(a[0]), [a01] "+r"(a[1]), [a10] "+r"(a[2]), [a11] "+r"(a[3]), [f] "+r"(f), \
+        [x] "+r"(x), [n] "+r"(n), [wf] "=&r"(wf), [wx0] "=&r"(wx0), [wx1] "=&r"(wx1),    \
+        [d] "=&r"(d), [e] "=&r"(e), [g] "=&r"(g)
+
+/* Columns x and x + fs (the 1x1 case: pixels and filter rows both in_c bytes apart). */
+static inline void kt_mm_loop_same(const int8_t *f, const int8_t *x, int32_t fs, int32_t n,
+                                   uint32_t a[4])
+{
+    uint32_t wf, wx0, wx1, d, e, g;
+    __asm__ volatile("1:\n\t"
+                     "ldr %[wf], [%[f]]\n\t"
+                     "ldr %[wx1], [%[x], %[fs]]\n\t"
+                     "ldr %[wx0], [%[x]], #4\n\t" KT_MM_ASM_BODY:KT_MM_ASM_OUTPUTS
+                     : [fs] "r"(fs)
+                     : "cc", "memory");
+}
+
+/* Columns stored pairwise interleaved by group: x[8g .. 8g + 3] and x[8g + 4 .. 8g + 7]. */
+static inline void kt_mm_loop_il(const int8_t *f, const int8_t *x, int32_t fs, int32_t n,
+                                 uint32_t a[4])
+{
+    uint32_t wf, wx0, wx1, d, e, g;
+    __asm__ volatile("1:\n\t"
+                     "ldr %[wf], [%[f]]\n\t"
+                     "ldr %[wx1], [%[x], #4]\n\t"
+                     "ldr %[wx0], [%[x]], #8\n\t" KT_MM_ASM_BODY:KT_MM_ASM_OUTPUTS
+                     : [fs] "r"(fs)
+                     : "cc", "memory");
+}
+#endif
+
+/* One 4-byte group of two filter rows (f, f + fs) against two pixels (x, x + xs). */
+#define KT_MM_GROUP(f, fs, x, xs, a00, a01, a10, a11)                              \
     do {                                                                           \
         uint32_t wf0, wf1, wx0, wx1;                                               \
         memcpy(&wf0, (f), 4);                                                      \
-        memcpy(&wf1, (f) + (stride), 4);                                           \
+        memcpy(&wf1, (f) + (fs), 4);                                               \
         memcpy(&wx0, (x), 4);                                                      \
-        memcpy(&wx1, (x) + (stride), 4);                                           \
+        memcpy(&wx1, (x) + (xs), 4);                                               \
         {                                                                          \
             const uint32_t fa0 = __sxtb16(wf0), fb0 = kt_sxtb16_ror8(wf0);         \
             const uint32_t xa0 = __sxtb16(wx0), xb0 = kt_sxtb16_ror8(wx0);         \
@@ -67,35 +131,70 @@
         }                                                                          \
     } while (0)
 
-/* Output channels oc and oc + 1 over every pixel when their filter rows are adjacent (f0, f0 +
-   in_c), the input channels come in groups of four and both channels take kt_rq_apply()'s short
-   form: the loop keeps two pointers, the row stride and the four sums in registers, and the
-   output stage is the short one, each channel's constants read once per two pixels. */
-static KT_NOINLINE void kt_1x1_pair_short(const int8_t *x, int32_t pixels, int32_t in_c,
-                                          int32_t out_c, const int8_t *f0, uint32_t start0,
-                                          uint32_t start1, const kt_rq *q0, const kt_rq *q1,
-                                          int8_t *y)
+/* The 2x2 block over k bytes: a[0..3] = (f0 x0, f0 x1, f1 x0, f1 x1) added to a[], f1 = f + fs, the
+   columns x0 = x and x1 = x + fs (il == 0) or interleaved by group (il == 1: x0's group g at
+   x + 8g, x1's at x + 8g + 4). */
+static inline void kt_mm_block(const int8_t *f, const int8_t *x, int32_t fs, int32_t k, int il,
+                               uint32_t a[4])
 {
-    const int8_t *const f0_end = f0 + in_c;
+#if defined(__GNUC__)
+    if (il) {
+        kt_mm_loop_il(f, x, fs, k / 4, a);
+    } else {
+        kt_mm_loop_same(f, x, fs, k / 4, a);
+    }
+#else
+    const int8_t *const f_end = f + k;
+    const int32_t x_step = il ? 8 : 4, xs = il ? 4 : fs;
+    uint32_t a00 = a[0], a01 = a[1], a10 = a[2], a11 = a[3];
+    for (; f != f_end; f += 4, x += x_step) {
+        KT_MM_GROUP(f, fs, x, xs, a00, a01, a10, a11);
+    }
+    a[0] = a00;
+    a[1] = a01;
+    a[2] = a10;
+    a[3] = a11;
+#endif
+}
+
+void kt_mm_pair_s8(const int8_t *x, int32_t stride, int32_t pixels, int32_t k, const int8_t *f0,
+                   uint32_t start0, uint32_t start1, const kt_rq *q0, const kt_rq *q1, int8_t *y,
+                   int32_t y_stride)
+{
     int32_t p;
     for (p = 0; p + 2 <= pixels; p += 2) {
-        const int8_t *a = f0, *xp = x;
-        uint32_t a00 = start0, a01 = start0, a10 = start1, a11 = start1;
-        do {
-            KT_1X1_GROUP_S(a, xp, in_c, a00, a01, a10, a11);
-            a += 4;
-            xp += 4;
-        } while (a != f0_end);
-        kt_rq_short2(q0, (int32_t)a00, (int32_t)a01, &y[0], &y[out_c]);
-        kt_rq_short2(q1, (int32_t)a10, (int32_t)a11, &y[1], &y[out_c + 1]);
-        x += 2 * (size_t)in_c;
-        y += 2 * (size_t)out_c;
+        uint32_t a[4];
+        a[0] = a[1] = start0;
+        a[2] = a[3] = start1;
+        kt_mm_block(f0, x, stride, k, 0, a);
+        kt_rq_short2(q0, (int32_t)a[0], (int32_t)a[1], &y[0], &y[y_stride]);
+        kt_rq_short2(q1, (int32_t)a[2], (int32_t)a[3], &y[1], &y[y_stride + 1]);
+        x += 2 * (size_t)stride;
+        y += 2 * (size_t)y_stride;
     }
     if (p < pixels) { /* the odd last pixel */
-        y[0] =
-            kt_rq_out(q0, kt_rq_short(q0, (int32_t)((uint32_t)kt_dot_s8(f0, x, in_c, 0) + start0)));
+        y[0] = kt_rq_out(q0, kt_rq_short(q0, (int32_t)((uint32_t)kt_dot_s8(f0, x, k, 0) + start0)));
         y[1] = kt_rq_out(
-            q1, kt_rq_short(q1, (int32_t)((uint32_t)kt_dot_s8(f0_end, x, in_c, 0) + start1)));
+            q1, kt_rq_short(q1, (int32_t)((uint32_t)kt_dot_s8(f0 + stride, x, k, 0) + start1)));
+    }
+}
+
+void kt_mm_pair_il_s8(const int8_t *x, int32_t pixels, int32_t k, const int8_t *f0,
+                      int32_t f_stride, uint32_t start0, uint32_t start1, const kt_rq *q0,
+                      const kt_rq *q1, int8_t *y, int32_t y_stride)
+{
+    int32_t p;
+    for (p = 0; p < pixels; p += 2, x += 2 * (size_t)k, y += 2 * (size_t)y_stride) {
+        uint32_t a[4];
+        int8_t y1[2];
+        a[0] = a[1] = start0;
+        a[2] = a[3] = start1;
+        kt_mm_block(f0, x, f_stride, k, 1, a);
+        /* an odd last pixel's partner column is the caller's filler: its outputs are dropped */
+        kt_rq_short2(q0, (int32_t)a[0], (int32_t)a[1], &y[0],
+                     p + 1 < pixels ? &y[y_stride] : &y1[0]);
+        kt_rq_short2(q1, (int32_t)a[2], (int32_t)a[3], &y[1],
+                     p + 1 < pixels ? &y[y_stride + 1] : &y1[1]);
     }
 }
 
@@ -124,8 +223,8 @@ static int32_t kt_conv2d_1x1_dsp(const kt_conv_params *conv, const kt_per_channe
             kt_rq_make(quant->multiplier[oc + 1], quant->shift[oc + 1], out_off, act_min, act_max);
         int32_t p;
         if (in_c % 4 == 0 && q0.fast && q1.fast && f1 == f0 + in_c) {
-            kt_1x1_pair_short(input, pixels, in_c, out_c, f0, start0, start1, &q0, &q1,
-                              output + oc);
+            kt_mm_pair_s8(input, in_c, pixels, in_c, f0, start0, start1, &q0, &q1, output + oc,
+                          out_c);
             continue;
         }
         for (p = 0; p + 2 <= pixels; p += 2) {

@@ -6,6 +6,7 @@
 #include "internal/kt_check.h"
 #include "internal/kt_dot.h"
 #include "internal/kt_filter.h"
+#include "internal/kt_mm.h"
 #include "internal/kt_requant.h"
 #include "internal/kt_window.h"
 
@@ -50,6 +51,57 @@ static inline void kt_col_mac2(uint32_t w0, uint32_t w1, const uint32_t *cg, uin
     *a1 = __smlad(kt_sxtb16_ror8(w1), c13, *a1);
 }
 
+/* Where one output pixel's window lies (the small-filter DSP paths). */
+typedef struct {
+    int32_t in_h, in_w, in_c, k_h, k_w;
+    int32_t st_h, st_w, pad_h, pad_w, dil_h, dil_w;
+    int8_t zp; /* the input zero point, -input_offset: what the padding contributes once offset */
+} kt_win_geo;
+
+static kt_win_geo kt_win_geo_make(const kt_conv_params *conv, const kt_dims *in, const kt_dims *f)
+{
+    kt_win_geo g;
+    g.in_h = in->h;
+    g.in_w = in->w;
+    g.in_c = in->c;
+    g.k_h = f->h;
+    g.k_w = f->w;
+    g.st_h = conv->stride.h;
+    g.st_w = conv->stride.w;
+    g.pad_h = conv->padding.h;
+    g.pad_w = conv->padding.w;
+    g.dil_h = conv->dilation.h;
+    g.dil_w = conv->dilation.w;
+    g.zp = (int8_t)(-conv->input_offset); /* in [-128, 127]: the offset is in [-127, 128] */
+    return g;
+}
+
+/* Copy output pixel (oy, ox)'s window, in filter order, to dst (KH * KW * Cin bytes): a run of
+   KW * Cin adjacent bytes per filter row when dilation is 1 and the row lies inside the image, the
+   zero point for taps in the padding. */
+static void kt_win_gather(const kt_win_geo *g, const int8_t *in_b, int32_t oy, int32_t ox,
+                          int8_t *dst)
+{
+    const int32_t in_c = g->in_c, row_bytes = g->k_w * in_c, ix0 = ox * g->st_w - g->pad_w;
+    const int whole_row = g->dil_w == 1 && ix0 >= 0 && ix0 + g->k_w <= g->in_w;
+    int32_t ky, kx;
+    for (ky = 0; ky < g->k_h; ++ky) {
+        const int32_t iy = oy * g->st_h - g->pad_h + ky * g->dil_h;
+        const int8_t *row = in_b + (size_t)iy * g->in_w * in_c;
+        if (iy < 0 || iy >= g->in_h) {
+            dst = kt_fill_short(dst, g->zp, row_bytes);
+        } else if (whole_row) {
+            dst = kt_copy_short(dst, row + (size_t)ix0 * in_c, row_bytes);
+        } else {
+            for (kx = 0; kx < g->k_w; ++kx) {
+                const int32_t ix = ix0 + kx * g->dil_w;
+                dst = ix >= 0 && ix < g->in_w ? kt_copy_short(dst, row + (size_t)ix * in_c, in_c)
+                                              : kt_fill_short(dst, g->zp, in_c);
+            }
+        }
+    }
+}
+
 /* The DSP path of a convolution with a small filter volume (K = KH * KW * Cin <= KT_CONV_SMALL_K):
    per output pixel the window is copied once, in filter order, into an int8 column (a run of
    KW * Cin adjacent bytes per filter row when dilation is 1 and the row lies inside the image;
@@ -73,43 +125,22 @@ static KT_NOINLINE void kt_conv2d_small_dsp(const kt_conv_params *conv,
     const int32_t k_h = filter_dims->h, k_w = filter_dims->w;
     const int32_t out_h = output_dims->h, out_w = output_dims->w, out_c = output_dims->c;
     const int32_t big_k = k_h * k_w * in_c, full = big_k / 4, rem = big_k % 4;
-    const int32_t groups = full + (rem != 0), row_bytes = k_w * in_c;
+    const int32_t groups = full + (rem != 0);
     const int32_t in_off = conv->input_offset, out_off = conv->output_offset;
-    const int32_t st_h = conv->stride.h, st_w = conv->stride.w;
-    const int32_t pad_h = conv->padding.h, pad_w = conv->padding.w;
-    const int32_t dil_h = conv->dilation.h, dil_w = conv->dilation.w;
-    const int8_t zp = (int8_t)(-in_off); /* in [-128, 127]: in_off is in [-127, 128] */
+    const kt_win_geo geo = kt_win_geo_make(conv, input_dims, filter_dims);
     const uint32_t off2 = kt_pack16(in_off, in_off);
     /* locals, so the int8 output stores (which may alias anything) force no reloads */
     const int32_t *mult = quant->multiplier, *shift = quant->shift;
     const kt_split_filter fl = *filter;
     const kt_rq stage = kt_rq_make(0, 0, out_off, conv->activation.min, conv->activation.max);
-    int32_t b, oy, ox, ky, kx, oc, g, k;
-    kt_fill_short(colb, zp, KT_CONV_SMALL_K);
+    int32_t b, oy, ox, oc, g, k;
+    kt_fill_short(colb, geo.zp, KT_CONV_SMALL_K);
     for (b = 0; b < input_dims->n; ++b) {
         const int8_t *in_b = input + (size_t)b * in_h * in_w * in_c;
         for (oy = 0; oy < out_h; ++oy) {
             for (ox = 0; ox < out_w; ++ox) {
                 int8_t *y = output + (((size_t)b * out_h + oy) * out_w + ox) * out_c;
-                const int32_t ix0 = ox * st_w - pad_w;
-                const int whole_row = dil_w == 1 && ix0 >= 0 && ix0 + k_w <= in_w;
-                int8_t *pc = colb;
-                for (ky = 0; ky < k_h; ++ky) {
-                    const int32_t iy = oy * st_h - pad_h + ky * dil_h;
-                    const int8_t *row = in_b + (size_t)iy * in_w * in_c;
-                    if (iy < 0 || iy >= in_h) {
-                        pc = kt_fill_short(pc, zp, row_bytes);
-                    } else if (whole_row) {
-                        pc = kt_copy_short(pc, row + (size_t)ix0 * in_c, row_bytes);
-                    } else {
-                        for (kx = 0; kx < k_w; ++kx) {
-                            const int32_t ix = ix0 + kx * dil_w;
-                            pc = ix >= 0 && ix < in_w
-                                     ? kt_copy_short(pc, row + (size_t)ix * in_c, in_c)
-                                     : kt_fill_short(pc, zp, in_c);
-                        }
-                    }
-                }
+                kt_win_gather(&geo, in_b, oy, ox, colb);
                 for (g = 0; g < groups; ++g) {
                     uint32_t w;
                     memcpy(&w, colb + 4 * g, 4);
@@ -152,6 +183,107 @@ static KT_NOINLINE void kt_conv2d_small_dsp(const kt_conv_params *conv,
         }
     }
 }
+#endif
+
+#if KT_USE_DSP
+/** Output pixels whose windows the matrix-product path gathers at a time (KT_CONV_SMALL_K bytes of
+    stack each), and its largest layer width (an int32 start value each). */
+#define KT_CONV_MM_PX 8
+#define KT_CONV_MM_MAX_OC 32
+
+/* Channels oc and oc + 1 lie in one part of the filter with a row after them in it: reading k
+   bytes (k < big_k + 4) from each stays inside the part. */
+static int kt_small_pair_inside(const kt_split_filter *f, int32_t oc, int32_t out_c)
+{
+    return oc + 2 < f->split || (oc >= f->split && oc + 2 < out_c);
+}
+
+/* Whether the matrix-product path takes a layer: an even number of at most KT_CONV_MM_MAX_OC
+   output channels, all of them in the output stage's short form. */
+static int kt_small_mm_ok(const kt_per_channel_quant *quant, int32_t out_c)
+{
+    int32_t oc;
+    if (out_c % 2 != 0 || out_c > KT_CONV_MM_MAX_OC) {
+        return 0;
+    }
+    for (oc = 0; oc < out_c; ++oc) {
+        if (!(quant->shift[oc] <= -2 && quant->multiplier[oc] >= 0)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The matrix-product form of a small-filter convolution (kt_small_mm_ok()): the windows of up to
+   KT_CONV_MM_PX output pixels of a row are gathered as int8 columns of k = K rounded up to a
+   multiple of 4 bytes (the zero point past K), then each pair of output channels runs
+   kt_mm_pair_s8() over them, the input offset folded into the start values (bias + offset x the
+   sum of the k filter bytes each row meets: the bytes past K meet the zero point, so whatever
+   they are they add f (zp + offset) = 0). A pair whose rows end a part of the filter is copied,
+   zero-padded, so nothing past the filter's arrays is read. The same integers as the portable
+   loop. */
+static KT_NOINLINE void kt_conv2d_small_mm(const kt_conv_params *conv,
+                                           const kt_per_channel_quant *quant,
+                                           const kt_dims *input_dims, const int8_t *input,
+                                           const kt_dims *filter_dims,
+                                           const kt_split_filter *filter, const int32_t *bias,
+                                           const kt_dims *output_dims, int8_t *output)
+{
+    int8_t cols[KT_CONV_MM_PX * KT_CONV_SMALL_K]; /* pairwise interleaved (kt_mm_pair_il_s8()) */
+    int8_t win[KT_CONV_SMALL_K];                  /* one window, the zero point past K */
+    int8_t ends[2][KT_CONV_SMALL_K];              /* a pair's rows copied, zero-padded to k */
+    uint32_t start[KT_CONV_MM_MAX_OC];
+    const kt_win_geo geo = kt_win_geo_make(conv, input_dims, filter_dims);
+    const int32_t out_h = output_dims->h, out_w = output_dims->w, out_c = output_dims->c;
+    const int32_t big_k = geo.k_h * geo.k_w * geo.in_c, k = (big_k + 3) / 4 * 4;
+    const int32_t in_off = conv->input_offset, out_off = conv->output_offset;
+    const int32_t act_min = conv->activation.min, act_max = conv->activation.max;
+    const kt_split_filter fl = *filter;
+    int32_t b, oy, ox0, oc, i;
+    kt_fill_short(win, geo.zp, KT_CONV_SMALL_K);
+    kt_fill_short(cols, geo.zp, KT_CONV_MM_PX * KT_CONV_SMALL_K);
+    for (oc = 0; oc < out_c; ++oc) {
+        const int8_t *f = kt_filter_row(&fl, oc, (size_t)big_k);
+        const int32_t n = kt_small_pair_inside(&fl, oc & ~1, out_c) ? k : big_k;
+        start[oc] =
+            (uint32_t)(bias != NULL ? bias[oc] : 0) + (uint32_t)kt_sum_s8(f, n) * (uint32_t)in_off;
+    }
+    for (b = 0; b < input_dims->n; ++b) {
+        const int8_t *in_b = input + (size_t)b * geo.in_h * geo.in_w * geo.in_c;
+        for (oy = 0; oy < out_h; ++oy) {
+            for (ox0 = 0; ox0 < out_w; ox0 += KT_CONV_MM_PX) {
+                const int32_t np = out_w - ox0 < KT_CONV_MM_PX ? out_w - ox0 : KT_CONV_MM_PX;
+                int8_t *y = output + (((size_t)b * out_h + oy) * out_w + ox0) * out_c;
+                for (i = 0; i < np; ++i) { /* window i to pair i / 2, words 8g + 4 (i % 2) */
+                    int8_t *dst = cols + (size_t)(i / 2) * 2 * k + 4 * (i % 2);
+                    int32_t g;
+                    kt_win_gather(&geo, in_b, oy, ox0 + i, win);
+                    for (g = 0; g < k; g += 4) {
+                        memcpy(dst + 2 * g, win + g, 4);
+                    }
+                }
+                for (oc = 0; oc < out_c; oc += 2) {
+                    const kt_rq q0 = kt_rq_make(quant->multiplier[oc], quant->shift[oc], out_off,
+                                                act_min, act_max);
+                    const kt_rq q1 = kt_rq_make(quant->multiplier[oc + 1], quant->shift[oc + 1],
+                                                out_off, act_min, act_max);
+                    const int8_t *f0 = kt_filter_row(&fl, oc, (size_t)big_k);
+                    int32_t fs = big_k;
+                    if (!kt_small_pair_inside(&fl, oc, out_c)) {
+                        memset(ends, 0, sizeof ends);
+                        memcpy(ends[0], f0, (size_t)big_k);
+                        memcpy(ends[1], kt_filter_row(&fl, oc + 1, (size_t)big_k), (size_t)big_k);
+                        f0 = ends[0];
+                        fs = KT_CONV_SMALL_K;
+                    }
+                    kt_mm_pair_il_s8(cols, np, k, f0, fs, start[oc], start[oc + 1], &q0, &q1,
+                                     y + oc, out_c);
+                }
+            }
+        }
+    }
+}
+
 #endif
 
 static int kt_conv_is_1x1_fast(const kt_conv_params *conv, const kt_dims *in, const kt_dims *f,
@@ -256,6 +388,12 @@ kt_status kt_conv2d_split_s8(const kt_conv_params *conv, const kt_per_channel_qu
     }
 
 #if KT_USE_DSP
+    if (filter_dims->h * filter_dims->w * input_dims->c <= KT_CONV_SMALL_K &&
+        kt_small_mm_ok(quant, output_dims->c)) {
+        kt_conv2d_small_mm(conv, quant, input_dims, input, filter_dims, filter, bias, output_dims,
+                           output);
+        return KT_OK;
+    }
     if (filter_dims->h * filter_dims->w * input_dims->c <= KT_CONV_SMALL_K) {
         kt_conv2d_small_dsp(conv, quant, input_dims, input, filter_dims, filter, bias, output_dims,
                             output);
