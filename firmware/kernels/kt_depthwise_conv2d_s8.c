@@ -51,6 +51,39 @@
         }                                                      \
     } while (0)
 
+#if defined(__GNUC__)
+/* One tap in assembly: the input word at ADDR (x02 in place of the word, x13 beside it, the input
+   offset added by SXTAB16), the unpacked filter pair fp[T] by one LDRD, four SMLAxy. */
+#define KT_DW_ASM_TAP(ADDR, T)                    \
+    "ldr %[wx], " ADDR "\n\t"                     \
+    "ldrd %[f02], %[f13], [%[fw], #" #T "*8]\n\t" \
+    "sxtab16 %[x13], %[o2], %[wx], ror #8\n\t"    \
+    "sxtab16 %[wx], %[o2], %[wx]\n\t"             \
+    "smlabb %[a0], %[f02], %[wx], %[a0]\n\t"      \
+    "smlatt %[a2], %[f02], %[wx], %[a2]\n\t"      \
+    "smlabb %[a1], %[f13], %[x13], %[a1]\n\t"     \
+    "smlatt %[a3], %[f13], %[x13], %[a3]\n\t"
+
+/* The nine taps of one output pixel, four channels (the C taps KT_DW_TAP_U below, in assembly:
+   the 14 registers they need, four sums, three row pointers, the column step, the filter and
+   offset words and four temporaries, are all a Cortex-M has; GCC 12 spilled a third of the loop's
+   values on the same C). The third column is at 2 x col_step (LSL #1 of the step). */
+#define KT_DW3X3_ASM(r0, r1, r2, cs, fp, off2)                                                     \
+    do {                                                                                           \
+        uint32_t wx_, x13_, f02_, f13_;                                                            \
+        __asm__ volatile(                                                                          \
+            KT_DW_ASM_TAP("[%[p0]]", 0) KT_DW_ASM_TAP("[%[p0], %[st]]", 1)                         \
+                KT_DW_ASM_TAP("[%[p0], %[st], lsl #1]", 2) KT_DW_ASM_TAP("[%[p1]]", 3)             \
+                    KT_DW_ASM_TAP("[%[p1], %[st]]", 4) KT_DW_ASM_TAP("[%[p1], %[st], lsl #1]", 5)  \
+                        KT_DW_ASM_TAP("[%[p2]]", 6) KT_DW_ASM_TAP("[%[p2], %[st]]", 7)             \
+                            KT_DW_ASM_TAP("[%[p2], %[st], lsl #1]", 8)                             \
+            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [wx] "=&r"(wx_),         \
+              [x13] "=&r"(x13_), [f02] "=&r"(f02_), [f13] "=&r"(f13_)                              \
+            : [p0] "r"(r0), [p1] "r"(r1), [p2] "r"(r2), [st] "r"(cs), [fw] "r"(fp), [o2] "r"(off2) \
+            : "memory");                                                                           \
+    } while (0)
+#endif
+
 /* The output stages of four channels (out of line: keeps the pixel loop's registers free). */
 static KT_NOINLINE void kt_dw_store4(const kt_rq *q, int32_t a0, int32_t a1, int32_t a2, int32_t a3,
                                      int8_t *y)
@@ -86,9 +119,12 @@ static KT_NOINLINE void kt_dw3x3_run(const int8_t *x, size_t row_step, size_t co
                                      int32_t count)
 {
     const int8_t *r0 = x, *r1 = x + row_step, *r2 = x + 2 * row_step;
-    const size_t col2 = 2 * col_step;
     for (; count > 0; --count, r0 += px_step, r1 += px_step, r2 += px_step, y += y_step) {
         int32_t a0 = start[0], a1 = start[1], a2 = start[2], a3 = start[3];
+#if defined(__GNUC__)
+        KT_DW3X3_ASM(r0, r1, r2, col_step, fp, off2);
+#else
+        const size_t col2 = 2 * col_step;
         KT_DW_TAP_U(r0, fp[0]);
         KT_DW_TAP_U(r0 + col_step, fp[1]);
         KT_DW_TAP_U(r0 + col2, fp[2]);
@@ -98,6 +134,7 @@ static KT_NOINLINE void kt_dw3x3_run(const int8_t *x, size_t row_step, size_t co
         KT_DW_TAP_U(r2, fp[6]);
         KT_DW_TAP_U(r2 + col_step, fp[7]);
         KT_DW_TAP_U(r2 + col2, fp[8]);
+#endif
         kt_dw_store4(q, a0, a1, a2, a3, y);
     }
 }
