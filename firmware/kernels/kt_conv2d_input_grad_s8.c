@@ -80,6 +80,35 @@ static KT_NOINLINE void kt_ig_mac4(const int8_t *w, int32_t in_c, const uint32_t
             a3 = __smlad(kt_pack_hi16(o0, 0), hv, a3);
         }
     }
+#if defined(__GNUC__)
+    if (h != h_end) { /* the pair loop below in assembly: 18 instructions, nothing spilled */
+        uint32_t w0, w1, o0, o1, t, hv;
+        __asm__ volatile("1:\n\t"
+                         "ldr %[w1], [%[w], %[ic]]\n\t"
+                         "ldr %[w0], [%[w]]\n\t"
+                         "add %[w], %[w], %[ic], lsl #1\n\t"
+                         "ldr %[hv], [%[h]], #4\n\t"
+                         "sxtb16 %[o0], %[w0], ror #8\n\t"
+                         "sxtb16 %[o1], %[w1], ror #8\n\t"
+                         "sxtb16 %[w0], %[w0]\n\t"
+                         "sxtb16 %[w1], %[w1]\n\t"
+                         "pkhbt %[t], %[w0], %[w1], lsl #16\n\t"
+                         "smlad %[a0], %[t], %[hv], %[a0]\n\t"
+                         "pkhtb %[t], %[w1], %[w0], asr #16\n\t"
+                         "smlad %[a2], %[t], %[hv], %[a2]\n\t"
+                         "pkhbt %[t], %[o0], %[o1], lsl #16\n\t"
+                         "smlad %[a1], %[t], %[hv], %[a1]\n\t"
+                         "pkhtb %[t], %[o1], %[o0], asr #16\n\t"
+                         "smlad %[a3], %[t], %[hv], %[a3]\n\t"
+                         "cmp %[h], %[he]\n\t"
+                         "bne 1b\n\t"
+                         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w),
+                           [h] "+r"(h), [w0] "=&r"(w0), [w1] "=&r"(w1), [o0] "=&r"(o0),
+                           [o1] "=&r"(o1), [t] "=&r"(t), [hv] "=&r"(hv)
+                         : [ic] "r"(in_c), [he] "r"(h_end)
+                         : "cc", "memory");
+    }
+#endif
     for (; h != h_end; ++h, w += 2 * (size_t)in_c) { /* full pairs of output channels */
         uint32_t w0, w1;
         memcpy(&w0, w, 4);
