@@ -29,6 +29,7 @@ static KT_NOINLINE void kt_update_pointwise(const kt_update_params *p, int32_t e
     for (co = 0; co < p->n_weight_channels; ++co) {
         int8_t *f = filter + (size_t)co * in_c;
         const int32_t m = p->weight.multiplier[co], sh = p->weight.shift[co] + e_gy;
+        const int32_t k = kt_update_sr_k(p->stochastic, sh);
         const uint32_t base = (uint32_t)((size_t)co * in_c);
         c = 0;
 #if KT_USE_DSP
@@ -36,7 +37,7 @@ static KT_NOINLINE void kt_update_pointwise(const kt_update_params *p, int32_t e
             const uint32_t off2 = kt_pack16(-zx, -zx);
             for (; c + 4 <= in_c; c += 4) {
                 const int8_t *xp = x + c, *g = gy + co;
-                int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, k;
+                int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, j;
                 for (i = 0; i < pixels; ++i, xp += in_c, g += out_c) {
                     const int32_t gv = *g;
                     uint32_t w;
@@ -54,9 +55,9 @@ static KT_NOINLINE void kt_update_pointwise(const kt_update_params *p, int32_t e
                 }
                 {
                     const int32_t a[4] = {a0, a1, a2, a3};
-                    for (k = 0; k < 4; ++k) {
-                        f[c + k] = kt_update_weight_q(f[c + k], a[k], m, sh, p->stochastic, key,
-                                                      base + (uint32_t)(c + k));
+                    for (j = 0; j < 4; ++j) {
+                        f[c + j] = kt_update_weight_k(f[c + j], a[j], m, sh, k, p->stochastic, key,
+                                                      base + (uint32_t)(c + j));
                     }
                 }
             }
@@ -68,8 +69,8 @@ static KT_NOINLINE void kt_update_pointwise(const kt_update_params *p, int32_t e
             for (i = 0; i < pixels; ++i, xp += in_c, g += out_c) {
                 a += (uint32_t)((int32_t)*g * ((int32_t)*xp - zx));
             }
-            f[c] =
-                kt_update_weight_q(f[c], (int32_t)a, m, sh, p->stochastic, key, base + (uint32_t)c);
+            f[c] = kt_update_weight_k(f[c], (int32_t)a, m, sh, k, p->stochastic, key,
+                                      base + (uint32_t)c);
         }
     }
 }

@@ -273,6 +273,29 @@ static inline int32_t kt_scale_round_sr(int32_t acc, int32_t m, int32_t shift, u
 }
 
 /**
+ * @brief kt_scale_round_sr(acc, m, shift, u) for shift in [-31, -2] (r = 31 - shift in [33, 62])
+ *        given k = r - 32 = -1 - shift in [1, 30]: kt_scale_round_sr()'s usual case with the range
+ *        test done once by the caller (per layer or channel), not per value.
+ */
+static inline int32_t kt_scale_round_sr_k(int32_t acc, int32_t m, int32_t k, uint32_t u)
+{
+    const int64_t p = (int64_t)acc * (int64_t)m;
+    const int32_t hi = (int32_t)(p >> 32);
+    const uint32_t nlo = ((uint32_t)p >> k) | ((uint32_t)hi << (32 - k)), sum = nlo + u;
+    return (hi >> k) + (sum < nlo ? 1 : 0);
+}
+
+/**
+ * @brief kt_update_weight_q() with the stochastic short form chosen once per channel: k =
+ *        -1 - shift when the update is stochastic and shift is in [-31, -2], else 0 (the general
+ *        form).
+ */
+static inline int32_t kt_update_sr_k(int32_t stochastic, int32_t shift)
+{
+    return stochastic && shift >= -31 && shift <= -2 ? -1 - shift : 0;
+}
+
+/**
  * @brief Updated weight with the contract's rounding: stochastic (u = hash32(key ^ index)) if
  *        stochastic != 0, else kt_update_weight(). index = the element's flat index in the
  *        layer's weight tensor.
@@ -284,8 +307,20 @@ static inline int8_t kt_update_weight_q(int8_t w, int32_t acc, int32_t m, int32_
     if (!stochastic) {
         return kt_update_weight(w, acc, m, shift);
     }
+
     v = (int64_t)w - kt_scale_round_sr(acc, m, shift, kt_hash32(key ^ index));
     return (int8_t)(v > 127 ? 127 : (v < -127 ? -127 : v));
+}
+
+/** kt_update_weight_q() given kt_update_sr_k(stochastic, shift) = k (the same value). */
+static inline int8_t kt_update_weight_k(int8_t w, int32_t acc, int32_t m, int32_t shift, int32_t k,
+                                        int32_t stochastic, uint32_t key, uint32_t index)
+{
+    if (k != 0) {
+        const int32_t v = (int32_t)w - kt_scale_round_sr_k(acc, m, k, kt_hash32(key ^ index));
+        return (int8_t)(v > 127 ? 127 : (v < -127 ? -127 : v));
+    }
+    return kt_update_weight_q(w, acc, m, shift, stochastic, key, index);
 }
 
 /** @brief Updated bias: sat32(b - scale_round(acc, m, shift)). */

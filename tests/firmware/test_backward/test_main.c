@@ -246,6 +246,10 @@ static void test_scale_round(void)
             KT_CHECK_EQ_INT(kt_scale_round(acc, m, shift), scale_round_reference(acc, m, shift));
             KT_CHECK_EQ_INT(kt_scale_round_sr(acc, m, shift, u),
                             scale_round_sr_reference(acc, m, shift, u));
+            if (kt_update_sr_k(1, shift) != 0) { /* the per-channel short form of the update */
+                KT_CHECK_EQ_INT(kt_scale_round_sr_k(acc, m, kt_update_sr_k(1, shift), u),
+                                scale_round_sr_reference(acc, m, shift, u));
+            }
             /* the SMLAL forms, m >= 0 (0 now and then): k-form for shift in [-31, -2], r-form for
                [0, 30] with acc small enough for the value to fit int32 */
             {
