@@ -189,7 +189,7 @@ static KT_NOINLINE void kt_conv2d_small_dsp(const kt_conv_params *conv,
 /** Output pixels whose windows the matrix-product path gathers at a time (KT_CONV_SMALL_K bytes of
     stack each), and its largest layer width (an int32 start value each). */
 #define KT_CONV_MM_PX 8
-#define KT_CONV_MM_MAX_OC 32
+#define KT_CONV_MM_MAX_OC 16
 
 /* Channels oc and oc + 1 lie in one part of the filter with a row after them in it: reading k
    bytes (k < big_k + 4) from each stays inside the part. */
@@ -230,8 +230,8 @@ static KT_NOINLINE void kt_conv2d_small_mm(const kt_conv_params *conv,
                                            const kt_dims *output_dims, int8_t *output)
 {
     int8_t cols[KT_CONV_MM_PX * KT_CONV_SMALL_K]; /* pairwise interleaved (kt_mm_pair_il_s8()) */
-    int8_t win[KT_CONV_SMALL_K];                  /* one window, the zero point past K */
-    int8_t ends[2][KT_CONV_SMALL_K];              /* a pair's rows copied, zero-padded to k */
+    int8_t ends[2][KT_CONV_SMALL_K]; /* a pair's rows copied, zero-padded to k; before the pair
+                                        loop ends[1] holds one window, the zero point past K */
     uint32_t start[KT_CONV_MM_MAX_OC];
     const kt_win_geo geo = kt_win_geo_make(conv, input_dims, filter_dims);
     const int32_t out_h = output_dims->h, out_w = output_dims->w, out_c = output_dims->c;
@@ -240,7 +240,6 @@ static KT_NOINLINE void kt_conv2d_small_mm(const kt_conv_params *conv,
     const int32_t act_min = conv->activation.min, act_max = conv->activation.max;
     const kt_split_filter fl = *filter;
     int32_t b, oy, ox0, oc, i;
-    kt_fill_short(win, geo.zp, KT_CONV_SMALL_K);
     kt_fill_short(cols, geo.zp, KT_CONV_MM_PX * KT_CONV_SMALL_K);
     for (oc = 0; oc < out_c; ++oc) {
         const int8_t *f = kt_filter_row(&fl, oc, (size_t)big_k);
@@ -257,9 +256,10 @@ static KT_NOINLINE void kt_conv2d_small_mm(const kt_conv_params *conv,
                 for (i = 0; i < np; ++i) { /* window i to pair i / 2, words 8g + 4 (i % 2) */
                     int8_t *dst = cols + (size_t)(i / 2) * 2 * k + 4 * (i % 2);
                     int32_t g;
-                    kt_win_gather(&geo, in_b, oy, ox0 + i, win);
+                    kt_fill_short(ends[1] + big_k, geo.zp, KT_CONV_SMALL_K - big_k);
+                    kt_win_gather(&geo, in_b, oy, ox0 + i, ends[1]);
                     for (g = 0; g < k; g += 4) {
-                        memcpy(dst + 2 * g, win + g, 4);
+                        memcpy(dst + 2 * g, ends[1] + g, 4);
                     }
                 }
                 for (oc = 0; oc < out_c; oc += 2) {
