@@ -75,6 +75,39 @@ static inline int32_t kt_dwig_axis(int32_t i, int32_t pad, int32_t k, int32_t di
     } while (0)
 #endif
 
+#if KT_USE_DSP && defined(__GNUC__)
+/* One tap in assembly: the group's filter word fw[T] (SXTB16 into lanes (0, 2) in place and (1, 3)
+   beside it), the staged h pair at row pointer HR minus U pixels (one LDRD), four SMLAxy: the C
+   tap KT_DWIG_TAP's products. */
+#define KT_DWIG_ASM_TAP(HR, U, T)                 \
+    "ldr %[f], [%[fw], #" #T "*4]\n\t"            \
+    "ldrd %[ha], %[hb], [" HR ", #-" #U "*8]\n\t" \
+    "sxtb16 %[f13], %[f], ror #8\n\t"             \
+    "sxtb16 %[f], %[f]\n\t"                       \
+    "smlabb %[a0], %[f], %[ha], %[a0]\n\t"        \
+    "smlatt %[a2], %[f], %[ha], %[a2]\n\t"        \
+    "smlabb %[a1], %[f13], %[hb], %[a1]\n\t"      \
+    "smlatt %[a3], %[f13], %[hb], %[a3]\n\t"
+
+/* The nine taps of an input pixel whose 3x3 window (stride and dilation 1) meets nine output
+   pixels: rows r0, r1, r2 are the staged h at (o, o), (o - 1, o), (o - 2, o); tap (ky, kx) reads
+   row ky minus kx pixels and filter word 3 ky + kx. Twelve registers, no spill (GCC 12 kept the
+   C loop's tap lists and pointers on the stack). */
+#define KT_DWIG_3X3_ASM(r0, r1, r2, fwp)                                                           \
+    do {                                                                                           \
+        uint32_t f_, f13_, ha_, hb_;                                                               \
+        __asm__ volatile(KT_DWIG_ASM_TAP("%[q0]", 0, 0) KT_DWIG_ASM_TAP("%[q0]", 1, 1)             \
+                             KT_DWIG_ASM_TAP("%[q0]", 2, 2) KT_DWIG_ASM_TAP("%[q1]", 0, 3)         \
+                                 KT_DWIG_ASM_TAP("%[q1]", 1, 4) KT_DWIG_ASM_TAP("%[q1]", 2, 5)     \
+                                     KT_DWIG_ASM_TAP("%[q2]", 0, 6) KT_DWIG_ASM_TAP("%[q2]", 1, 7) \
+                                         KT_DWIG_ASM_TAP("%[q2]", 2, 8)                            \
+                         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),             \
+                           [f] "=&r"(f_), [f13] "=&r"(f13_), [ha] "=&r"(ha_), [hb] "=&r"(hb_)      \
+                         : [q0] "r"(r0), [q1] "r"(r1), [q2] "r"(r2), [fw] "r"(fwp)                 \
+                         : "memory");                                                              \
+    } while (0)
+#endif
+
 /*
  * The staged path (depth multiplier 1, at most KT_DWIG_MAX_PX output pixels, filters up to
  * KT_DWIG_MAX_K x KT_DWIG_MAX_K, every h of every channel within int16: kt_h16_ok()): four channels at a time, the
@@ -97,6 +130,10 @@ static KT_NOINLINE void kt_dwig_staged(const kt_dw_conv_grad_params *p, int32_t 
     const int32_t in_h = gxd->h, in_w = gxd->w, ch = gxd->c, out_h = gyd->h, out_w = gyd->w;
     const int32_t k_h = fd->h, k_w = fd->w, hr = p->headroom, out_px = out_h * out_w;
     const int run = p->stride.w == 1 && p->dilation.w == 1;
+#if KT_USE_DSP && defined(__GNUC__)
+    /* a 3x3 filter, stride and dilation 1: an interior input pixel's nine taps in assembly */
+    const int s1_3x3 = run && k_h == 3 && k_w == 3 && p->stride.h == 1 && p->dilation.h == 1;
+#endif
     const kt_scale_round_q out = kt_scale_round_q_make(p->x_multiplier, out_shift);
     kt_grad_stats st = *stats; /* a local copy: the int8 stores below could alias *stats */
     int32_t b, c, o, iy, ix, t, u, j;
@@ -136,13 +173,20 @@ static KT_NOINLINE void kt_dwig_staged(const kt_dw_conv_grad_params *p, int32_t 
                 fw[t] = kt_dwig_fword(filter + (size_t)t * ch + c, n);
             }
             for (iy = 0; iy < in_h; ++iy) {
-                const int32_t ny = kt_dwig_axis(iy, p->padding.h, k_h, p->dilation.h, p->stride.h,
-                                                out_h, kys, oys);
+                const int32_t ny_row = kt_dwig_axis(iy, p->padding.h, k_h, p->dilation.h,
+                                                    p->stride.h, out_h, kys, oys);
                 for (ix = 0; ix < in_w; ++ix) {
                     const int32_t nx = kt_dwig_axis(ix, p->padding.w, k_w, p->dilation.w,
                                                     p->stride.w, out_w, kxs, oxs);
-                    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+                    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, ny = ny_row;
                     int8_t *gx = gx_b + ((size_t)iy * in_w + ix) * ch + c;
+#if KT_USE_DSP && defined(__GNUC__)
+                    if (s1_3x3 && ny == 3 && nx == 3) { /* all nine taps: oys, oxs = o, o-1, o-2 */
+                        const int16_t(*h0)[4] = hs + oys[0] * out_w + oxs[0];
+                        KT_DWIG_3X3_ASM(h0, h0 - out_w, h0 - 2 * out_w, fw);
+                        ny = 0;
+                    }
+#endif
                     for (t = 0; t < ny; ++t) {
                         const uint32_t *fr = fw + kys[t] * k_w;
                         const int16_t(*hrow)[4] = hs + oys[t] * out_w;
