@@ -345,9 +345,11 @@ kt_status kt_conv2d_input_grad_split_s8(const kt_conv_grad_params *p, int32_t e_
     }
     out_shift = p->x_shift + e_gy - hr - e_gx;
     kt_grad_stats_reset(stats);
+    /* the wide pointwise path only with the DSP sums: the portable gather loop skips each zero
+       gradient, which the chunked sums cannot, and is the faster of the two in portable C */
     if (k_h == 1 && k_w == 1 && p->stride.h == 1 && p->stride.w == 1 && p->padding.h == 0 &&
         p->padding.w == 0 && (filter->split == 0 || filter->split == out_c) &&
-        kt_h16_ok(&p->chan, hr, out_c)) {
+        (out_c <= KT_IG_PW_MAX_CO || KT_USE_DSP) && kt_h16_ok(&p->chan, hr, out_c)) {
         (out_c <= KT_IG_PW_MAX_CO ? kt_ig_pointwise : kt_ig_pointwise_wide)(
             p, out_shift, grad_output, filter->split == 0 ? filter->tail : filter->head,
             grad_input_dims->n * in_h * in_w, in_c, out_c, grad_input, stats);
