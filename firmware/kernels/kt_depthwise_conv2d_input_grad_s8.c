@@ -14,8 +14,8 @@
 /** Output pixels up to this take the staged path (8 bytes of stack each). */
 #define KT_DWIG_MAX_PX 64
 
-/** Filter heights and widths up to this (5x5) take the staged path. */
-#define KT_DWIG_MAX_K 5
+/** Filter heights and widths up to this (7x7) take the staged path. */
+#define KT_DWIG_MAX_K 7
 
 /* The four filter bytes of channels [c, c + 4) at one tap (zeros past the last channel). */
 static inline uint32_t kt_dwig_fword(const int8_t *f, int32_t n)
