@@ -22,6 +22,7 @@
 
 #include <stdint.h>
 
+#include "kt_requant.h"
 #include "kt_train_kernels.h"
 
 #ifdef __cplusplus
@@ -177,11 +178,7 @@ static inline int32_t kt_scale_round_k(int32_t acc, int32_t m, int32_t c_hi, int
     const int32_t s = acc >> 31;
     uint32_t lo = (uint32_t)s;
     int32_t hi = c_hi + s;
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__)
-    __asm__("smlal %0, %1, %2, %3" : "+r"(lo), "+r"(hi) : "r"(acc), "r"(m));
-#else
-    hi = (int32_t)(((int64_t)(((uint64_t)(uint32_t)hi << 32) | lo) + (int64_t)acc * m) >> 32);
-#endif
+    kt_smlal(&lo, &hi, acc, m);
     return hi >> k;
 }
 
@@ -198,15 +195,7 @@ static inline int32_t kt_scale_round_r(int32_t acc, int32_t m, uint32_t c_lo, in
 {
     uint32_t lo = c_lo + (uint32_t)(acc >> 31);
     int32_t hi = 0;
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__)
-    __asm__("smlal %0, %1, %2, %3" : "+r"(lo), "+r"(hi) : "r"(acc), "r"(m));
-#else
-    {
-        const int64_t q = (int64_t)lo + (int64_t)acc * m;
-        lo = (uint32_t)q;
-        hi = (int32_t)(q >> 32);
-    }
-#endif
+    kt_smlal(&lo, &hi, acc, m);
     return (int32_t)(((uint32_t)hi << (32 - r)) | (lo >> r));
 }
 

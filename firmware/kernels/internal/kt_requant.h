@@ -173,6 +173,21 @@ static inline int8_t kt_rq_sat8(int32_t r, int32_t off)
  * Other shifts take the reference form.
  */
 /**
+ * @brief (hi:lo) += a * b, the 64-bit signed multiply-accumulate of the short forms (one SMLAL on
+ *        a core with the DSP extension; int64 arithmetic elsewhere, the same value).
+ */
+static inline void kt_smlal(uint32_t *lo, int32_t *hi, int32_t a, int32_t b)
+{
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__)
+    __asm__("smlal %0, %1, %2, %3" : "+r"(*lo), "+r"(*hi) : "r"(a), "r"(b));
+#else
+    const int64_t t = (int64_t)(((uint64_t)(uint32_t)*hi << 32) | *lo) + (int64_t)a * b;
+    *lo = (uint32_t)t;
+    *hi = (int32_t)(t >> 32);
+#endif
+}
+
+/**
  * @brief The short form's core: floor(T / 2^32) >> sh with T = acc * m + 2^30 + 2^(sh+31)
  *        - [acc < 0] 2^31 (above); c_hi = 2^(sh-1), sh = right - 1 >= 1.
  */
@@ -180,11 +195,7 @@ static inline int32_t kt_rq_core(int32_t acc, int32_t m, int32_t c_hi, int32_t s
 {
     uint32_t lo = 0x40000000u | ((uint32_t)acc & 0x80000000u);
     int32_t hi = c_hi + (acc >> 31);
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__)
-    __asm__("smlal %0, %1, %2, %3" : "+r"(lo), "+r"(hi) : "r"(acc), "r"(m));
-#else
-    hi = (int32_t)(((int64_t)(((uint64_t)(uint32_t)hi << 32) | lo) + (int64_t)acc * m) >> 32);
-#endif
+    kt_smlal(&lo, &hi, acc, m);
     return hi >> sh;
 }
 
