@@ -46,7 +46,7 @@
  * f + fs) against two columns (wx0, wx1 loaded by the caller's two instructions). Each group: 4
  * loads, 8 SXTB16, 8 SMLAD, the loop's ADDS, SUBS and BNE, nothing spilled: the 14 registers it
  * needs (four sums, two pointers, a stride, the count, six temporaries) are all a Cortex-M has,
- * which GCC 12's allocation of the same C (KT_MM_GROUP below) did not find. Lanes: SXTB16 of a
+ * which GCC 12's allocation of the same C (KT_1X1_GROUP above) did not find. Lanes: SXTB16 of a
  * word pairs bytes 0 and 2, of the word rotated by 8 bytes 1 and 3, the filter and the column
  * alike, so SMLAD sums the right products: the same integers as the C loop.
  */
@@ -76,60 +76,33 @@
         [x] "+r"(x), [n] "+r"(n), [wf] "=&r"(wf), [wx0] "=&r"(wx0), [wx1] "=&r"(wx1),    \
         [d] "=&r"(d), [e] "=&r"(e), [g] "=&r"(g)
 
+/* The loop over `n` groups, after the loads of the group's two column words (LOAD_X: the second
+   column's word into wx1, then the first's with x's step). */
+#define KT_MM_LOOP_ASM(LOAD_X)                                                           \
+    do {                                                                                 \
+        uint32_t wf, wx0, wx1, d, e, g;                                                  \
+        __asm__ volatile("1:\n\t"                                                        \
+                         "ldr %[wf], [%[f]]\n\t" LOAD_X KT_MM_ASM_BODY:KT_MM_ASM_OUTPUTS \
+                         : [fs] "r"(fs)                                                  \
+                         : "cc", "memory");                                              \
+    } while (0)
+
 /* Columns x and x + fs (the 1x1 case: pixels and filter rows both in_c bytes apart). */
 static inline void kt_mm_loop_same(const int8_t *f, const int8_t *x, int32_t fs, int32_t n,
                                    uint32_t a[4])
 {
-    uint32_t wf, wx0, wx1, d, e, g;
-    __asm__ volatile("1:\n\t"
-                     "ldr %[wf], [%[f]]\n\t"
-                     "ldr %[wx1], [%[x], %[fs]]\n\t"
-                     "ldr %[wx0], [%[x]], #4\n\t" KT_MM_ASM_BODY:KT_MM_ASM_OUTPUTS
-                     : [fs] "r"(fs)
-                     : "cc", "memory");
+    KT_MM_LOOP_ASM("ldr %[wx1], [%[x], %[fs]]\n\t"
+                   "ldr %[wx0], [%[x]], #4\n\t");
 }
 
 /* Columns stored pairwise interleaved by group: x[8g .. 8g + 3] and x[8g + 4 .. 8g + 7]. */
 static inline void kt_mm_loop_il(const int8_t *f, const int8_t *x, int32_t fs, int32_t n,
                                  uint32_t a[4])
 {
-    uint32_t wf, wx0, wx1, d, e, g;
-    __asm__ volatile("1:\n\t"
-                     "ldr %[wf], [%[f]]\n\t"
-                     "ldr %[wx1], [%[x], #4]\n\t"
-                     "ldr %[wx0], [%[x]], #8\n\t" KT_MM_ASM_BODY:KT_MM_ASM_OUTPUTS
-                     : [fs] "r"(fs)
-                     : "cc", "memory");
+    KT_MM_LOOP_ASM("ldr %[wx1], [%[x], #4]\n\t"
+                   "ldr %[wx0], [%[x]], #8\n\t");
 }
 #endif
-
-/* One 4-byte group of two filter rows (f, f + fs) against two pixels (x, x + xs). */
-#define KT_MM_GROUP(f, fs, x, xs, a00, a01, a10, a11)                              \
-    do {                                                                           \
-        uint32_t wf0, wf1, wx0, wx1;                                               \
-        memcpy(&wf0, (f), 4);                                                      \
-        memcpy(&wf1, (f) + (fs), 4);                                               \
-        memcpy(&wx0, (x), 4);                                                      \
-        memcpy(&wx1, (x) + (xs), 4);                                               \
-        {                                                                          \
-            const uint32_t fa0 = __sxtb16(wf0), fb0 = kt_sxtb16_ror8(wf0);         \
-            const uint32_t xa0 = __sxtb16(wx0), xb0 = kt_sxtb16_ror8(wx0);         \
-            a00 = __smlad(fa0, xa0, a00);                                          \
-            a00 = __smlad(fb0, xb0, a00);                                          \
-            {                                                                      \
-                const uint32_t xa1 = __sxtb16(wx1), xb1 = kt_sxtb16_ror8(wx1);     \
-                a01 = __smlad(fa0, xa1, a01);                                      \
-                a01 = __smlad(fb0, xb1, a01);                                      \
-                {                                                                  \
-                    const uint32_t fa1 = __sxtb16(wf1), fb1 = kt_sxtb16_ror8(wf1); \
-                    a10 = __smlad(fa1, xa0, a10);                                  \
-                    a10 = __smlad(fb1, xb0, a10);                                  \
-                    a11 = __smlad(fa1, xa1, a11);                                  \
-                    a11 = __smlad(fb1, xb1, a11);                                  \
-                }                                                                  \
-            }                                                                      \
-        }                                                                          \
-    } while (0)
 
 /* The 2x2 block over k bytes: a[0..3] = (f0 x0, f0 x1, f1 x0, f1 x1) added to a[], f1 = f + fs, the
    columns x0 = x and x1 = x + fs (il == 0) or interleaved by group (il == 1: x0's group g at
@@ -148,7 +121,7 @@ static inline void kt_mm_block(const int8_t *f, const int8_t *x, int32_t fs, int
     const int32_t x_step = il ? 8 : 4, xs = il ? 4 : fs;
     uint32_t a00 = a[0], a01 = a[1], a10 = a[2], a11 = a[3];
     for (; f != f_end; f += 4, x += x_step) {
-        KT_MM_GROUP(f, fs, x, xs, a00, a01, a10, a11);
+        KT_1X1_GROUP(f, f + fs, x, x + xs, a00, a01, a10, a11);
     }
     a[0] = a00;
     a[1] = a01;

@@ -181,10 +181,13 @@ static KT_NOINLINE void kt_ig_pointwise(const kt_conv_grad_params *p, int32_t ou
     *stats = st;
 }
 
+#if KT_USE_DSP
 /*
  * The pointwise path with more output channels: per pixel and block of KT_IG_PW_CI_BLOCK input
  * channels, the output channels go in chunks of KT_IG_PW_MAX_CO, each staged once per block (a
- * chunk whose h are all zero is skipped), the block's sums carried in acc[] between chunks.
+ * chunk whose h are all zero is skipped), the block's sums carried in acc[] between chunks. DSP
+ * builds only: the portable gather loop skips each zero gradient, which the chunked sums cannot,
+ * and is the faster of the two in portable C.
  */
 static KT_NOINLINE void kt_ig_pointwise_wide(const kt_conv_grad_params *p, int32_t out_shift,
                                              const int8_t *grad_output, const int8_t *filter,
@@ -208,12 +211,9 @@ static KT_NOINLINE void kt_ig_pointwise_wide(const kt_conv_grad_params *p, int32
                 if (!kt_ig_stage_h(gy, &p->chan, p->headroom, co0, n, hp)) {
                     continue;
                 }
-                c = 0;
-#if KT_USE_DSP
-                for (; c + 4 <= nc; c += 4) {
+                for (c = 0; c + 4 <= nc; c += 4) {
                     kt_ig_mac4(w + c, in_c, hp, n, acc + c);
                 }
-#endif
                 for (; c < nc; ++c) {
                     acc[c] = kt_ig_mac1(w + c, in_c, hp, n, acc[c]);
                 }
@@ -225,6 +225,7 @@ static KT_NOINLINE void kt_ig_pointwise_wide(const kt_conv_grad_params *p, int32
     }
     *stats = st;
 }
+#endif
 
 kt_status kt_conv2d_input_grad_s8(const kt_conv_grad_params *p, int32_t e_gy, int32_t e_gx,
                                   const kt_dims *grad_output_dims, const int8_t *grad_output,
@@ -345,14 +346,19 @@ kt_status kt_conv2d_input_grad_split_s8(const kt_conv_grad_params *p, int32_t e_
     }
     out_shift = p->x_shift + e_gy - hr - e_gx;
     kt_grad_stats_reset(stats);
-    /* the wide pointwise path only with the DSP sums: the portable gather loop skips each zero
-       gradient, which the chunked sums cannot, and is the faster of the two in portable C */
     if (k_h == 1 && k_w == 1 && p->stride.h == 1 && p->stride.w == 1 && p->padding.h == 0 &&
         p->padding.w == 0 && (filter->split == 0 || filter->split == out_c) &&
         (out_c <= KT_IG_PW_MAX_CO || KT_USE_DSP) && kt_h16_ok(&p->chan, hr, out_c)) {
-        (out_c <= KT_IG_PW_MAX_CO ? kt_ig_pointwise : kt_ig_pointwise_wide)(
-            p, out_shift, grad_output, filter->split == 0 ? filter->tail : filter->head,
-            grad_input_dims->n * in_h * in_w, in_c, out_c, grad_input, stats);
+        const int8_t *f = filter->split == 0 ? filter->tail : filter->head;
+        const int32_t pixels = grad_input_dims->n * in_h * in_w;
+#if KT_USE_DSP
+        if (out_c > KT_IG_PW_MAX_CO) {
+            kt_ig_pointwise_wide(p, out_shift, grad_output, f, pixels, in_c, out_c, grad_input,
+                                 stats);
+            return KT_OK;
+        }
+#endif
+        kt_ig_pointwise(p, out_shift, grad_output, f, pixels, in_c, out_c, grad_input, stats);
         return KT_OK;
     }
 

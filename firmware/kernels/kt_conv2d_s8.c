@@ -28,13 +28,11 @@ static inline int8_t *kt_copy_short(int8_t *dst, const int8_t *src, int32_t n)
     return dst;
 }
 
-/* Fill n bytes with v. */
+/* Fill n bytes with v; returns the end. */
 static inline int8_t *kt_fill_short(int8_t *dst, int8_t v, int32_t n)
 {
-    for (; n > 0; --n) {
-        *dst++ = v;
-    }
-    return dst;
+    memset(dst, v, (size_t)n);
+    return dst + n;
 }
 
 /* One group of four window values, as 16-bit lane pairs c02 = (x0, x2) and c13 = (x1, x3) with
@@ -102,6 +100,13 @@ static void kt_win_gather(const kt_win_geo *g, const int8_t *in_b, int32_t oy, i
     }
 }
 
+/* Channels oc and oc + 1 lie in one part of the filter with a row after them in it: reading k
+   bytes (k < big_k + 4) from each stays inside the part. */
+static int kt_small_pair_inside(const kt_split_filter *f, int32_t oc, int32_t out_c)
+{
+    return oc + 2 < f->split || (oc >= f->split && oc + 2 < out_c);
+}
+
 /* The DSP path of a convolution with a small filter volume (K = KH * KW * Cin <= KT_CONV_SMALL_K):
    per output pixel the window is copied once, in filter order, into an int8 column (a run of
    KW * Cin adjacent bytes per filter row when dilation is 1 and the row lies inside the image;
@@ -162,7 +167,7 @@ static KT_NOINLINE void kt_conv2d_small_dsp(const kt_conv_params *conv,
                     }
                     if (rem != 0) {
                         uint32_t w0 = 0, w1 = 0;
-                        if (oc + 2 < fl.split || (oc >= fl.split && oc + 2 < out_c)) {
+                        if (kt_small_pair_inside(&fl, oc, out_c)) {
                             memcpy(&w0, f0, 4);
                             memcpy(&w1, f1, 4);
                         } else {
@@ -183,20 +188,11 @@ static KT_NOINLINE void kt_conv2d_small_dsp(const kt_conv_params *conv,
         }
     }
 }
-#endif
 
-#if KT_USE_DSP
 /** Output pixels whose windows the matrix-product path gathers at a time (KT_CONV_SMALL_K bytes of
     stack each), and its largest layer width (an int32 start value each). */
 #define KT_CONV_MM_PX 8
 #define KT_CONV_MM_MAX_OC 16
-
-/* Channels oc and oc + 1 lie in one part of the filter with a row after them in it: reading k
-   bytes (k < big_k + 4) from each stays inside the part. */
-static int kt_small_pair_inside(const kt_split_filter *f, int32_t oc, int32_t out_c)
-{
-    return oc + 2 < f->split || (oc >= f->split && oc + 2 < out_c);
-}
 
 /* Whether the matrix-product path takes a layer: an even number of at most KT_CONV_MM_MAX_OC
    output channels, all of them in the output stage's short form. */
@@ -207,7 +203,7 @@ static int kt_small_mm_ok(const kt_per_channel_quant *quant, int32_t out_c)
         return 0;
     }
     for (oc = 0; oc < out_c; ++oc) {
-        if (!(quant->shift[oc] <= -2 && quant->multiplier[oc] >= 0)) {
+        if (!kt_rq_short_ok(quant->multiplier[oc], quant->shift[oc])) {
             return 0;
         }
     }
@@ -217,7 +213,7 @@ static int kt_small_mm_ok(const kt_per_channel_quant *quant, int32_t out_c)
 /* The matrix-product form of a small-filter convolution (kt_small_mm_ok()): the windows of up to
    KT_CONV_MM_PX output pixels of a row are gathered as int8 columns of k = K rounded up to a
    multiple of 4 bytes (the zero point past K), then each pair of output channels runs
-   kt_mm_pair_s8() over them, the input offset folded into the start values (bias + offset x the
+   kt_mm_pair_il_s8() over them, the input offset folded into the start values (bias + offset x the
    sum of the k filter bytes each row meets: the bytes past K meet the zero point, so whatever
    they are they add f (zp + offset) = 0). A pair whose rows end a part of the filter is copied,
    zero-padded, so nothing past the filter's arrays is read. The same integers as the portable
@@ -253,10 +249,11 @@ static KT_NOINLINE void kt_conv2d_small_mm(const kt_conv_params *conv,
             for (ox0 = 0; ox0 < out_w; ox0 += KT_CONV_MM_PX) {
                 const int32_t np = out_w - ox0 < KT_CONV_MM_PX ? out_w - ox0 : KT_CONV_MM_PX;
                 int8_t *y = output + (((size_t)b * out_h + oy) * out_w + ox0) * out_c;
+                /* a pair's copy below may have overwritten the zero point past K */
+                kt_fill_short(ends[1] + big_k, geo.zp, KT_CONV_SMALL_K - big_k);
                 for (i = 0; i < np; ++i) { /* window i to pair i / 2, words 8g + 4 (i % 2) */
                     int8_t *dst = cols + (size_t)(i / 2) * 2 * k + 4 * (i % 2);
                     int32_t g;
-                    kt_fill_short(ends[1] + big_k, geo.zp, KT_CONV_SMALL_K - big_k);
                     kt_win_gather(&geo, in_b, oy, ox0 + i, ends[1]);
                     for (g = 0; g < k; g += 4) {
                         memcpy(dst + 2 * g, ends[1] + g, 4);

@@ -110,8 +110,8 @@ static inline int32_t kt_dwig_axis(int32_t i, int32_t pad, int32_t k, int32_t di
 
 /*
  * The staged path (depth multiplier 1, at most KT_DWIG_MAX_PX output pixels, filters up to
- * KT_DWIG_MAX_K x KT_DWIG_MAX_K, every h of every channel within int16: kt_h16_ok()): four channels at a time, the
- * group's h at every output pixel is computed once and staged in SXTB16 lane order (h0, h2, h1,
+ * KT_DWIG_MAX_K x KT_DWIG_MAX_K, every h of every channel within int16: kt_h16_ok()): four
+ * channels at a time, the group's h at every output pixel is computed once and staged in SXTB16 lane order (h0, h2, h1,
  * h3: the gather form computes it once per tap that reads it), the group's filter taps are
  * unpacked once, and each input pixel sums filter x h over the taps that read it, found once per
  * row and once per pixel (not tested per tap), the four accumulators in registers (SMLABB /

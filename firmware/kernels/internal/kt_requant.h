@@ -120,6 +120,13 @@ typedef struct {
     int32_t full; /* act_min == -128 and act_max == 127: the clamp is a saturation (kt_rq_sat8()) */
 } kt_rq;
 
+/** Whether a channel's output stage takes the short form (kt_rq_core(); below): no left shift, a
+    right shift of at least 2 and a multiplier >= 0. */
+static inline int kt_rq_short_ok(int32_t multiplier, int32_t shift)
+{
+    return shift <= -2 && multiplier >= 0;
+}
+
 static inline kt_rq kt_rq_make(int32_t multiplier, int32_t shift, int32_t output_offset,
                                int32_t act_min, int32_t act_max)
 {
@@ -127,7 +134,7 @@ static inline kt_rq kt_rq_make(int32_t multiplier, int32_t shift, int32_t output
     q.multiplier = multiplier;
     q.left = shift > 0 ? shift : 0;
     q.right = shift > 0 ? 0 : -shift;
-    q.fast = q.right >= 2 && multiplier >= 0;
+    q.fast = kt_rq_short_ok(multiplier, shift);
     q.c_hi = q.fast ? (int32_t)(1u << (q.right - 2)) : 0;
     q.sh = q.fast ? q.right - 1 : 0;
     q.lo = act_min - output_offset;
@@ -148,6 +155,21 @@ static inline int8_t kt_rq_sat8(int32_t r, int32_t off)
     return (int8_t)__ssat(r + off, 8);
 #else
     return (int8_t)kt_clamp(r + off, -128, 127);
+#endif
+}
+
+/**
+ * @brief (hi:lo) += a * b, the 64-bit signed multiply-accumulate of the short forms (one SMLAL on
+ *        a core with the DSP extension; int64 arithmetic elsewhere, the same value).
+ */
+static inline void kt_smlal(uint32_t *lo, int32_t *hi, int32_t a, int32_t b)
+{
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__)
+    __asm__("smlal %0, %1, %2, %3" : "+r"(*lo), "+r"(*hi) : "r"(a), "r"(b));
+#else
+    const int64_t t = (int64_t)(((uint64_t)(uint32_t)*hi << 32) | *lo) + (int64_t)a * b;
+    *lo = (uint32_t)t;
+    *hi = (int32_t)(t >> 32);
 #endif
 }
 
@@ -172,21 +194,6 @@ static inline int8_t kt_rq_sat8(int32_t r, int32_t off)
  * there, and r is the high word shifted right by n - 1 (floor(T / 2^32) / 2^(n-1), floored).
  * Other shifts take the reference form.
  */
-/**
- * @brief (hi:lo) += a * b, the 64-bit signed multiply-accumulate of the short forms (one SMLAL on
- *        a core with the DSP extension; int64 arithmetic elsewhere, the same value).
- */
-static inline void kt_smlal(uint32_t *lo, int32_t *hi, int32_t a, int32_t b)
-{
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__)
-    __asm__("smlal %0, %1, %2, %3" : "+r"(*lo), "+r"(*hi) : "r"(a), "r"(b));
-#else
-    const int64_t t = (int64_t)(((uint64_t)(uint32_t)*hi << 32) | *lo) + (int64_t)a * b;
-    *lo = (uint32_t)t;
-    *hi = (int32_t)(t >> 32);
-#endif
-}
-
 /**
  * @brief The short form's core: floor(T / 2^32) >> sh with T = acc * m + 2^30 + 2^(sh+31)
  *        - [acc < 0] 2^31 (above); c_hi = 2^(sh-1), sh = right - 1 >= 1.
@@ -236,7 +243,7 @@ static inline int8_t kt_rq_out(const kt_rq *q, int32_t r)
 static inline int8_t kt_rq_apply_ch(int32_t multiplier, int32_t shift, const kt_rq *stage,
                                     int32_t acc)
 {
-    const int32_t r = shift <= -2 && multiplier >= 0
+    const int32_t r = kt_rq_short_ok(multiplier, shift)
                           ? kt_rq_core(acc, multiplier, (int32_t)(1u << (-shift - 2)), -shift - 1)
                           : kt_requantize(acc, multiplier, shift);
     return kt_rq_out(stage, r);
