@@ -231,6 +231,93 @@ static int32_t kt_conv2d_1x1_dsp(const kt_conv_params *conv, const kt_per_channe
 }
 #endif
 
+#if KT_HOST_SIMD
+/* The host path's tiles: up to KT_1X1_HOST_C output channels, their filter rows transposed
+   (k-major) for inputs of up to KT_1X1_HOST_K channels (wider inputs vectorise as dot products in
+   the portable loop already). */
+#define KT_1X1_HOST_C 32
+#define KT_1X1_HOST_K 64
+
+/* One tile of w <= KT_1X1_HOST_C output channels from oc, n <= w of them real (a last partial
+   tile is padded with zero rows): the rows are transposed once, then each pixel's sums run across
+   the tile's channels (x[k] times a row of the tile: one lane per channel) and the output stage
+   is kt_rq_lane() over the tile. w is a constant at each call, so the lanes are the compiler's
+   vectors. The sums wrap like the portable loop's from the same folded start value: the same
+   integers. */
+static inline void kt_1x1_host_tile(const kt_conv_params *conv, const kt_per_channel_quant *quant,
+                                    const int8_t *input, const kt_split_filter *filter,
+                                    const int32_t *bias, int32_t pixels, int32_t in_c,
+                                    int32_t out_c, int32_t oc, int32_t n, int32_t w, int8_t *output)
+{
+    const int32_t off = conv->output_offset;
+    const int32_t lo = conv->activation.min - off, hi = conv->activation.max - off;
+    int8_t ft[KT_1X1_HOST_K * KT_1X1_HOST_C] = {0};
+    int32_t start[KT_1X1_HOST_C] = {0}, mult[KT_1X1_HOST_C] = {0}, left[KT_1X1_HOST_C] = {0},
+            right[KT_1X1_HOST_C] = {0};
+    int32_t j, k, p;
+    for (j = 0; j < n; ++j) {
+        const int8_t *f = kt_filter_row(filter, oc + j, (size_t)in_c);
+        const int32_t shift = quant->shift[oc + j];
+        for (k = 0; k < in_c; ++k) {
+            ft[k * w + j] = f[k];
+        }
+        start[j] = (int32_t)((uint32_t)(bias != NULL ? bias[oc + j] : 0) +
+                             (uint32_t)kt_sum_s8(f, in_c) * (uint32_t)conv->input_offset);
+        mult[j] = quant->multiplier[oc + j];
+        left[j] = shift > 0 ? shift : 0;
+        right[j] = shift > 0 ? 0 : -shift;
+    }
+    for (p = 0; p < pixels; ++p) {
+        const int8_t *x = input + (size_t)p * in_c;
+        int32_t acc[KT_1X1_HOST_C];
+        int8_t y[KT_1X1_HOST_C];
+        for (j = 0; j < w; ++j) {
+            acc[j] = start[j];
+        }
+        for (k = 0; k < in_c; ++k) {
+            const int32_t xv = x[k];
+            const int8_t *fk = ft + k * w;
+            for (j = 0; j < w; ++j) {
+                acc[j] = (int32_t)((uint32_t)acc[j] + (uint32_t)(xv * fk[j]));
+            }
+        }
+        for (j = 0; j < w; ++j) {
+            y[j] = (int8_t)kt_rq_lane(acc[j], mult[j], left[j], right[j], lo, hi, off);
+        }
+        memcpy(output + (size_t)p * out_c + oc, y, (size_t)n);
+    }
+}
+
+/* Host path: tiles of 32 output channels (8 for narrow layers). Returns the channels done: all,
+   or 0 (in_c too wide, or a negative multiplier: the portable loop then does the layer). */
+static int32_t kt_conv2d_1x1_host(const kt_conv_params *conv, const kt_per_channel_quant *quant,
+                                  const int8_t *input, const kt_split_filter *filter,
+                                  const int32_t *bias, int32_t pixels, int32_t in_c, int32_t out_c,
+                                  int8_t *output)
+{
+    int32_t oc;
+    if (in_c > KT_1X1_HOST_K) {
+        return 0;
+    }
+    for (oc = 0; oc < out_c; ++oc) {
+        if (quant->multiplier[oc] < 0) {
+            return 0;
+        }
+    }
+    for (oc = 0; oc < out_c; oc += KT_1X1_HOST_C) {
+        const int32_t n = out_c - oc < KT_1X1_HOST_C ? out_c - oc : KT_1X1_HOST_C;
+        if (n <= 8) {
+            kt_1x1_host_tile(conv, quant, input, filter, bias, pixels, in_c, out_c, oc, n, 8,
+                             output);
+        } else {
+            kt_1x1_host_tile(conv, quant, input, filter, bias, pixels, in_c, out_c, oc, n,
+                             KT_1X1_HOST_C, output);
+        }
+    }
+    return out_c;
+}
+#endif
+
 kt_status kt_conv2d_1x1_s8(const kt_conv_params *conv, const kt_per_channel_quant *quant,
                            const kt_dims *input_dims, const int8_t *input,
                            const kt_dims *filter_dims, const int8_t *filter, const int32_t *bias,
@@ -276,6 +363,8 @@ kt_status kt_conv2d_1x1_split_s8(const kt_conv_params *conv, const kt_per_channe
     oc = 0;
 #if KT_USE_DSP
     oc = kt_conv2d_1x1_dsp(conv, quant, input, filter, bias, pixels, in_c, out_c, output);
+#elif KT_HOST_SIMD
+    oc = kt_conv2d_1x1_host(conv, quant, input, filter, bias, pixels, in_c, out_c, output);
 #endif
     for (; oc < out_c; ++oc) {
         const int8_t *f = kt_filter_row(filter, oc, (size_t)in_c);

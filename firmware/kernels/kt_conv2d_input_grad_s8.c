@@ -227,6 +227,82 @@ static KT_NOINLINE void kt_ig_pointwise_wide(const kt_conv_grad_params *p, int32
 }
 #endif
 
+#if KT_HOST_SIMD
+/* The host path's bounds: the h of up to KT_IG_HOST_CO output channels staged per pixel (8 KB on
+   the host's stack), input channels in tiles of KT_IG_HOST_CI. */
+#define KT_IG_HOST_CO 2048
+#define KT_IG_HOST_CI 32
+
+/* One tile of w (8 or 32, a constant at each call) input channels from c0 of one pixel: the sums
+   over the nz output channels with h != 0 (co[], their h in hv[]) of h W[co][c0 + j] run across
+   the tile (a filter row's w bytes: one lane per input channel), then the output stage across it.
+   |h| < 2^15 (kt_h16_ok()), so each product is exact in int32 and the sums wrap modulo 2^32 like
+   the portable loop's: the same integers. */
+static inline void kt_ig_host_tile(const kt_scale_round_q *out, const int8_t *filter, int32_t in_c,
+                                   const int32_t *co, const int32_t *hv, int32_t nz, int32_t c0,
+                                   int32_t w, int8_t *gx, kt_grad_stats *st)
+{
+    uint32_t acc[KT_IG_HOST_CI] = {0};
+    int32_t i, j, sat = 0, amax = st->amax;
+    for (i = 0; i < nz; ++i) {
+        const int8_t *row = filter + (size_t)co[i] * in_c + c0;
+        const int32_t h = hv[i];
+        for (j = 0; j < w; ++j) {
+            acc[j] += (uint32_t)(h * (int32_t)row[j]);
+        }
+    }
+    for (j = 0; j < w; ++j) {
+        const int32_t v = kt_scale_round_k((int32_t)acc[j], out->m, out->c_hi, out->k);
+        const int32_t g = v > 127 ? 127 : (v < -127 ? -127 : v);
+        const int32_t a = g < 0 ? -g : g;
+        sat += v != g;
+        amax = a > amax ? a : amax;
+        gx[c0 + j] = (int8_t)g;
+    }
+    st->saturated += sat;
+    st->amax = amax;
+}
+
+/* Host path of the pointwise input gradient (the caller's conditions, out_c <= KT_IG_HOST_CO and
+   the output stage's short form): per pixel the nonzero h are listed once, then tiles of 32 and 8
+   input channels and a portable tail. */
+static KT_NOINLINE void kt_ig_pointwise_host(const kt_conv_grad_params *p, int32_t out_shift,
+                                             const int8_t *grad_output, const int8_t *filter,
+                                             int32_t pixels, int32_t in_c, int32_t out_c,
+                                             int8_t *grad_input, kt_grad_stats *stats)
+{
+    int32_t co[KT_IG_HOST_CO], hv[KT_IG_HOST_CO];
+    const kt_scale_round_q out = kt_scale_round_q_make(p->x_multiplier, out_shift);
+    kt_grad_stats st = *stats; /* a local copy: the int8 stores below could alias *stats */
+    int32_t px, c, i;
+    for (px = 0; px < pixels; ++px) {
+        const int8_t *gy = grad_output + (size_t)px * out_c;
+        int8_t *gx = grad_input + (size_t)px * in_c;
+        int32_t nz = 0;
+        for (i = 0; i < out_c; ++i) {
+            const int32_t h = kt_grad_h(gy[i], &p->chan, i, p->headroom);
+            co[nz] = i;
+            hv[nz] = h;
+            nz += h != 0;
+        }
+        for (c = 0; c + KT_IG_HOST_CI <= in_c; c += KT_IG_HOST_CI) {
+            kt_ig_host_tile(&out, filter, in_c, co, hv, nz, c, KT_IG_HOST_CI, gx, &st);
+        }
+        for (; c + 8 <= in_c; c += 8) {
+            kt_ig_host_tile(&out, filter, in_c, co, hv, nz, c, 8, gx, &st);
+        }
+        for (; c < in_c; ++c) {
+            uint32_t acc = 0;
+            for (i = 0; i < nz; ++i) {
+                acc += (uint32_t)(hv[i] * (int32_t)filter[(size_t)co[i] * in_c + c]);
+            }
+            gx[c] = kt_to_grad8(kt_scale_round_q_apply(&out, (int32_t)acc), &st);
+        }
+    }
+    *stats = st;
+}
+#endif
+
 kt_status kt_conv2d_input_grad_s8(const kt_conv_grad_params *p, int32_t e_gy, int32_t e_gx,
                                   const kt_dims *grad_output_dims, const int8_t *grad_output,
                                   const kt_dims *filter_dims, const int8_t *filter,
@@ -348,9 +424,16 @@ kt_status kt_conv2d_input_grad_split_s8(const kt_conv_grad_params *p, int32_t e_
     kt_grad_stats_reset(stats);
     if (k_h == 1 && k_w == 1 && p->stride.h == 1 && p->stride.w == 1 && p->padding.h == 0 &&
         p->padding.w == 0 && (filter->split == 0 || filter->split == out_c) &&
-        (out_c <= KT_IG_PW_MAX_CO || KT_USE_DSP) && kt_h16_ok(&p->chan, hr, out_c)) {
+        kt_h16_ok(&p->chan, hr, out_c)) {
         const int8_t *f = filter->split == 0 ? filter->tail : filter->head;
         const int32_t pixels = grad_input_dims->n * in_h * in_w;
+#if KT_HOST_SIMD
+        if (out_c <= KT_IG_HOST_CO && kt_scale_round_k_ok(p->x_multiplier, out_shift)) {
+            kt_ig_pointwise_host(p, out_shift, grad_output, f, pixels, in_c, out_c, grad_input,
+                                 stats);
+            return KT_OK;
+        }
+#endif
 #if KT_USE_DSP
         if (out_c > KT_IG_PW_MAX_CO) {
             kt_ig_pointwise_wide(p, out_shift, grad_output, f, pixels, in_c, out_c, grad_input,
@@ -358,8 +441,10 @@ kt_status kt_conv2d_input_grad_split_s8(const kt_conv_grad_params *p, int32_t e_
             return KT_OK;
         }
 #endif
-        kt_ig_pointwise(p, out_shift, grad_output, f, pixels, in_c, out_c, grad_input, stats);
-        return KT_OK;
+        if (out_c <= KT_IG_PW_MAX_CO) {
+            kt_ig_pointwise(p, out_shift, grad_output, f, pixels, in_c, out_c, grad_input, stats);
+            return KT_OK;
+        }
     }
 
     kt_ig_gather(p, out_shift, grad_output_dims, grad_output, filter_dims, filter, grad_input_dims,

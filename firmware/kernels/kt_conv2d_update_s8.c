@@ -12,6 +12,7 @@
 #include "internal/kt_dot.h"
 #include "internal/kt_grad_quant.h"
 
+#if !KT_HOST_SIMD
 /*
  * The pointwise path (1x1 filter, stride 1, no padding: output pixel i reads input pixel i): per
  * updated channel and group of four input channels the four sums over the pixels stay in
@@ -74,6 +75,74 @@ static KT_NOINLINE void kt_update_pointwise(const kt_update_params *p, int32_t e
         }
     }
 }
+#endif
+
+#if KT_HOST_SIMD
+/* The host path's tile: input channels summed together (one lane each). */
+#define KT_UPD_HOST_CI 32
+
+/* The sums of one updated channel co for a tile of w (8 or 32, a constant at each call) input
+   channels from c0: over the pixels with g != 0, g (x[c0 + j] - zx) across the tile (one lane per
+   input channel), wrapping modulo 2^32 like the portable loop's sums: the same integers. */
+static inline void kt_update_host_tile(const int8_t *x, const int8_t *gy, int32_t pixels,
+                                       int32_t in_c, int32_t out_c, int32_t co, int32_t c0,
+                                       int32_t w, int32_t zx, uint32_t *a)
+{
+    uint32_t acc[KT_UPD_HOST_CI] = {0};
+    int32_t i, j;
+    for (i = 0; i < pixels; ++i) {
+        const int32_t g = gy[(size_t)i * out_c + co];
+        const int8_t *xp = x + (size_t)i * in_c + c0;
+        if (g == 0) {
+            continue;
+        }
+        for (j = 0; j < w; ++j) {
+            acc[j] += (uint32_t)(g * ((int32_t)xp[j] - zx));
+        }
+    }
+    for (j = 0; j < w; ++j) {
+        a[j] = acc[j];
+    }
+}
+
+/* Host path of the pointwise update: tiles of 32 and 8 input channels, then the portable tail;
+   each weight's update as the portable loop's (kt_update_weight_k(), the same hash index). */
+static KT_NOINLINE void kt_update_pointwise_host(const kt_update_params *p, int32_t e_gy,
+                                                 uint32_t key, const int8_t *x, const int8_t *gy,
+                                                 int32_t pixels, int32_t in_c, int32_t out_c,
+                                                 int8_t *filter)
+{
+    const int32_t zx = p->input_zero_point;
+    uint32_t a[KT_UPD_HOST_CI];
+    int32_t co, c, i, j;
+    for (co = 0; co < p->n_weight_channels; ++co) {
+        int8_t *f = filter + (size_t)co * in_c;
+        const int32_t m = p->weight.multiplier[co], sh = p->weight.shift[co] + e_gy;
+        const int32_t k = kt_update_sr_k(p->stochastic, sh);
+        const uint32_t base = (uint32_t)((size_t)co * in_c);
+        for (c = 0; c < in_c;) {
+            int32_t w = 1;
+            if (c + KT_UPD_HOST_CI <= in_c) {
+                w = KT_UPD_HOST_CI;
+                kt_update_host_tile(x, gy, pixels, in_c, out_c, co, c, KT_UPD_HOST_CI, zx, a);
+            } else if (c + 8 <= in_c) {
+                w = 8;
+                kt_update_host_tile(x, gy, pixels, in_c, out_c, co, c, 8, zx, a);
+            } else {
+                a[0] = 0;
+                for (i = 0; i < pixels; ++i) {
+                    a[0] += (uint32_t)((int32_t)gy[(size_t)i * out_c + co] *
+                                       ((int32_t)x[(size_t)i * in_c + c] - zx));
+                }
+            }
+            for (j = 0; j < w; ++j, ++c) {
+                f[c] = kt_update_weight_k(f[c], (int32_t)a[j], m, sh, k, p->stochastic, key,
+                                          base + (uint32_t)c);
+            }
+        }
+    }
+}
+#endif
 
 kt_status kt_conv2d_update_s8(const kt_update_params *p, int32_t e_gy, uint32_t key,
                               const kt_dims *input_dims, const int8_t *input,
@@ -106,8 +175,13 @@ kt_status kt_conv2d_update_s8(const kt_update_params *p, int32_t e_gy, uint32_t 
 
     if (k_h == 1 && k_w == 1 && p->stride.h == 1 && p->stride.w == 1 && p->padding.h == 0 &&
         p->padding.w == 0) {
+#if KT_HOST_SIMD
+        kt_update_pointwise_host(p, e_gy, key, input, grad_output, input_dims->n * out_h * out_w,
+                                 in_c, out_c, filter);
+#else
         kt_update_pointwise(p, e_gy, key, input, grad_output, input_dims->n * out_h * out_w, in_c,
                             out_c, filter);
+#endif
         nw = 0; /* the weights are done; the biases below */
     }
     for (co = 0; co < nw; ++co) {

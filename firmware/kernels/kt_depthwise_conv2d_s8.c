@@ -376,6 +376,102 @@ static KT_NOINLINE void kt_dw_portable(const kt_dw_conv_params *dw,
     }
 }
 
+#if KT_HOST_SIMD
+/* The host path for depth multiplier 1: one tile of w (8, 16 or 32; a constant at each call, so
+   the lanes are the compiler's vectors) channels from oc0, every output pixel's taps summed across
+   the tile and its output stage kt_rq_lane() over the tile. The sums are the portable loop's (the
+   same products, exact in int32), the multipliers >= 0 (checked by the caller). */
+static inline void kt_dw_host_tile(const kt_dw_conv_params *dw, const kt_per_channel_quant *quant,
+                                   const kt_dims *input_dims, const int8_t *input,
+                                   const kt_dims *filter_dims, const int8_t *filter,
+                                   const int32_t *bias, const kt_dims *output_dims, int8_t *output,
+                                   int32_t oc0, int32_t w)
+{
+    const int32_t in_h = input_dims->h, in_w = input_dims->w, c = input_dims->c;
+    const int32_t k_h = filter_dims->h, k_w = filter_dims->w;
+    const int32_t out_h = output_dims->h, out_w = output_dims->w;
+    const int32_t in_off = dw->input_offset, off = dw->output_offset;
+    const int32_t lo = dw->activation.min - off, hi = dw->activation.max - off;
+    int32_t start[KT_DW_BLOCK], mult[KT_DW_BLOCK], left[KT_DW_BLOCK], right[KT_DW_BLOCK];
+    int32_t b, oy, ox, ky, kx, j;
+    for (j = 0; j < w; ++j) {
+        const int32_t shift = quant->shift[oc0 + j];
+        start[j] = bias != NULL ? bias[oc0 + j] : 0;
+        mult[j] = quant->multiplier[oc0 + j];
+        left[j] = shift > 0 ? shift : 0;
+        right[j] = shift > 0 ? 0 : -shift;
+    }
+    for (b = 0; b < input_dims->n; ++b) {
+        const int8_t *in_b = input + (size_t)b * in_h * in_w * c;
+        for (oy = 0; oy < out_h; ++oy) {
+            const int32_t iy0 = oy * dw->stride.h - dw->padding.h;
+            for (ox = 0; ox < out_w; ++ox) {
+                const int32_t ix0 = ox * dw->stride.w - dw->padding.w;
+                int32_t acc[KT_DW_BLOCK];
+                int8_t y[KT_DW_BLOCK];
+                for (j = 0; j < w; ++j) {
+                    acc[j] = start[j];
+                }
+                for (ky = 0; ky < k_h; ++ky) {
+                    const int32_t iy = iy0 + ky * dw->dilation.h;
+                    if (iy < 0 || iy >= in_h) {
+                        continue;
+                    }
+                    for (kx = 0; kx < k_w; ++kx) {
+                        const int32_t ix = ix0 + kx * dw->dilation.w;
+                        const int8_t *x, *f;
+                        if (ix < 0 || ix >= in_w) {
+                            continue;
+                        }
+                        x = in_b + ((size_t)iy * in_w + ix) * c + oc0;
+                        f = filter + ((size_t)ky * k_w + kx) * c + oc0;
+                        for (j = 0; j < w; ++j) {
+                            acc[j] += (int32_t)f[j] * ((int32_t)x[j] + in_off);
+                        }
+                    }
+                }
+                for (j = 0; j < w; ++j) {
+                    y[j] = (int8_t)kt_rq_lane(acc[j], mult[j], left[j], right[j], lo, hi, off);
+                }
+                memcpy(output + (((size_t)b * out_h + oy) * out_w + ox) * c + oc0, y, (size_t)w);
+            }
+        }
+    }
+}
+
+/* Host path (depth multiplier 1, multipliers >= 0): tiles of 32, 16 and 8 channels. Returns the
+   channels done (a multiple of 8); the portable loop does the rest. */
+static int32_t kt_dw_host(const kt_dw_conv_params *dw, const kt_per_channel_quant *quant,
+                          const kt_dims *input_dims, const int8_t *input,
+                          const kt_dims *filter_dims, const int8_t *filter, const int32_t *bias,
+                          const kt_dims *output_dims, int8_t *output)
+{
+    const int32_t out_c = output_dims->c;
+    int32_t oc = 0;
+    if (dw->depth_multiplier != 1) {
+        return 0;
+    }
+    for (oc = 0; oc < out_c; ++oc) {
+        if (quant->multiplier[oc] < 0) {
+            return 0;
+        }
+    }
+    for (oc = 0; oc + 32 <= out_c; oc += 32) {
+        kt_dw_host_tile(dw, quant, input_dims, input, filter_dims, filter, bias, output_dims,
+                        output, oc, 32);
+    }
+    for (; oc + 16 <= out_c; oc += 16) {
+        kt_dw_host_tile(dw, quant, input_dims, input, filter_dims, filter, bias, output_dims,
+                        output, oc, 16);
+    }
+    for (; oc + 8 <= out_c; oc += 8) {
+        kt_dw_host_tile(dw, quant, input_dims, input, filter_dims, filter, bias, output_dims,
+                        output, oc, 8);
+    }
+    return oc;
+}
+#endif
+
 kt_status kt_depthwise_conv2d_s8(const kt_dw_conv_params *dw, const kt_per_channel_quant *quant,
                                  const kt_dims *input_dims, const int8_t *input,
                                  const kt_dims *filter_dims, const int8_t *filter,
@@ -400,6 +496,8 @@ kt_status kt_depthwise_conv2d_s8(const kt_dw_conv_params *dw, const kt_per_chann
         oc0 =
             kt_dw_dsp(dw, quant, input_dims, input, filter_dims, filter, bias, output_dims, output);
     }
+#elif KT_HOST_SIMD
+    oc0 = kt_dw_host(dw, quant, input_dims, input, filter_dims, filter, bias, output_dims, output);
 #endif
     kt_dw_portable(dw, quant, input_dims, input, filter_dims, filter, bias, output_dims, output,
                    oc0);

@@ -23,6 +23,21 @@
 #endif
 #endif
 
+/*
+ * KT_HOST_SIMD: kernels with a host path, loops laid out for the host compiler's vectoriser
+ * (portable C: one channel per lane, no intrinsics, bounded tiles on the stack). It defaults to 1
+ * when the target is not an Arm core (the host engine, the native program, the fuzz build) and to
+ * 0 on a microcontroller, whose stack is budgeted; -DKT_HOST_SIMD=0 gives the host the portable
+ * loops the M7's portable build runs (the tests compare the two builds).
+ */
+#ifndef KT_HOST_SIMD
+#if !KT_USE_DSP && !defined(__arm__) && !defined(__thumb__) && !defined(__aarch64__)
+#define KT_HOST_SIMD 1
+#else
+#define KT_HOST_SIMD 0
+#endif
+#endif
+
 /** Two 16-bit lanes in one word: lo's low half in bits 0-15, hi's in bits 16-31 (SMLAD operands,
     staged gradients). */
 static inline uint32_t kt_pack16(int32_t lo, int32_t hi)

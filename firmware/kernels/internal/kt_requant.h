@@ -236,6 +236,23 @@ static inline int8_t kt_rq_out(const kt_rq *q, int32_t r)
 }
 
 /**
+ * @brief kt_requantize_s8() without branches for a multiplier >= 0 (the host paths' loops over
+ *        channels, which the compiler vectorises): @p left and @p right as in kt_rq,
+ *        @p lo / @p hi the clamp less the offset. With m >= 0 the high multiply cannot saturate
+ *        (|a m| < 2^62), so kt_srdhm()'s special case never arises; RoundingDivideByPOT as
+ *        kt_rdbpot() with the mask of a uint32 shift (right <= 31).
+ */
+static inline int32_t kt_rq_lane(int32_t acc, int32_t m, int32_t left, int32_t right, int32_t lo,
+                                 int32_t hi, int32_t off)
+{
+    const int32_t a = (int32_t)((uint32_t)acc << left);
+    const int32_t x = (int32_t)(((int64_t)a * m + ((int64_t)1 << 30)) >> 31);
+    const int32_t mask = (int32_t)((1u << right) - 1u);
+    const int32_t r = (x >> right) + ((x & mask) > (mask >> 1) + (x < 0) ? 1 : 0);
+    return kt_clamp(r, lo, hi) + off;
+}
+
+/**
  * @brief kt_requantize_s8() of one value of a channel given by its multiplier and shift, with
  *        the layer's clamp and output offset from @p stage (kt_rq_make() of any multiplier):
  *        the short form when it applies, without a per-channel kt_rq.

@@ -22,8 +22,10 @@ from typing import Any
 from kilotrain import paths
 from kilotrain.contract import STATUS
 
-#: Compiler flags of the host build (the firmware build uses the same warnings).
-CFLAGS = ("-std=c99", "-O3", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror")
+#: Compiler flags of the host build (the firmware build uses the same warnings). The native
+#: program's builder (tools/pio/platform-native) optimises the same way: -O3 for this machine's
+#: vector units, which the host paths (KT_HOST_SIMD) are laid out for.
+CFLAGS = ("-std=c99", "-O3", "-march=native", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror")
 
 KERNEL_DIR = paths.REPO_ROOT / "firmware" / "kernels"
 INCLUDE_DIR = paths.REPO_ROOT / "include"
@@ -37,9 +39,9 @@ def _sources() -> list[Path]:
     return sorted(KERNEL_DIR.glob("*.c"))
 
 
-def _digest(sources: list[Path], cc: str) -> str:
+def _digest(sources: list[Path], cc: str, defines: tuple[str, ...] = ()) -> str:
     h = hashlib.sha256()
-    h.update(" ".join((cc, *CFLAGS)).encode())
+    h.update(" ".join((cc, *CFLAGS, *defines)).encode())
     for f in sources + sorted(INCLUDE_DIR.glob("*.h")) + sorted(KERNEL_DIR.rglob("*.h")):
         h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()[:16]
@@ -51,9 +53,10 @@ def library_path() -> Path:
     return paths.build_dir() / "host" / f"libkt_kernels-{_digest(_sources(), cc)}.so"
 
 
-def build(extra_sources: tuple[Path, ...] = (), name: str = "kt_kernels") -> Path:
+def build(extra_sources: tuple[Path, ...] = (), name: str = "kt_kernels", defines: tuple[str, ...] = ()) -> Path:
     """Compile the kernels (plus ``extra_sources``, e.g. a generated kt_train.c, into
-    lib<name>-<hash>.so) if the sources changed since the last build; return the library path."""
+    lib<name>-<hash>.so, with ``-D`` of each of ``defines``) if the sources changed since the last
+    build; return the library path."""
     cc = os.environ.get("CC", "gcc")
     if shutil.which(cc) is None:
         raise HostBuildError(f"host C compiler {cc!r} not found on PATH: install gcc (or set CC) to build the kernels")
@@ -61,13 +64,13 @@ def build(extra_sources: tuple[Path, ...] = (), name: str = "kt_kernels") -> Pat
     if not sources:
         raise HostBuildError(f"no C sources in {KERNEL_DIR}")
     sources += [Path(p) for p in extra_sources]
-    lib = paths.build_dir() / "host" / f"lib{name}-{_digest(sources, cc)}.so"
+    lib = paths.build_dir() / "host" / f"lib{name}-{_digest(sources, cc, defines)}.so"
     if lib.exists():
         return lib
     lib.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=lib.stem + ".", suffix=".tmp", dir=lib.parent)
     os.close(fd)
-    cmd = [cc, *CFLAGS, f"-I{INCLUDE_DIR}", "-o", tmp, *map(str, sources)]
+    cmd = [cc, *CFLAGS, *(f"-D{d}" for d in defines), f"-I{INCLUDE_DIR}", "-o", tmp, *map(str, sources)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
@@ -86,6 +89,13 @@ def build(extra_sources: tuple[Path, ...] = (), name: str = "kt_kernels") -> Pat
 def load() -> ctypes.CDLL:
     """Build if needed and load the kernel library (once per process)."""
     return ctypes.CDLL(str(build()))
+
+
+@lru_cache(maxsize=1)
+def load_portable() -> ctypes.CDLL:
+    """The kernel library built with ``-DKT_HOST_SIMD=0``: the portable loops the M7's portable
+    build runs, without the host paths (the tests compare the two)."""
+    return ctypes.CDLL(str(build(name="kt_kernels_portable", defines=("KT_HOST_SIMD=0",))))
 
 
 class KernelError(ValueError):

@@ -25,12 +25,13 @@ from kilotrain.reference.grad_params import ConvGradParams
 
 
 @st.composite
-def cases(draw: st.DrawFn):
+def cases(draw: st.DrawFn, pointwise: bool = False):
+    """Random cases; ``pointwise``: only 1x1 ones, with the host path's tile widths in cin."""
     r = rng(draw)
     n = draw(st.integers(1, 2))
-    cin = draw(st.sampled_from([1, 2, 3, 5, 8, 33, 40]))  # > 32 crosses the C block
+    cin = draw(st.sampled_from([8, 33, 40, 71] if pointwise else [1, 2, 3, 5, 8, 33, 40]))  # > 32 crosses the C block
     cout = draw(st.integers(1, 8))
-    if draw(st.integers(0, 4)) == 0:  # 1x1 (pointwise) case
+    if pointwise or draw(st.integers(0, 4)) == 0:  # 1x1 (pointwise) case
         h, w = draw(st.integers(1, 8)), draw(st.integers(1, 8))
         kh = kw = 1
         stride, padding, dilation, out_hw = (1, 1), (0, 0), (1, 1), (h, w)

@@ -30,12 +30,14 @@ def check_update(got, want, filt, nw) -> None:
 
 
 @st.composite
-def cases(draw: st.DrawFn):
+def cases(draw: st.DrawFn, pointwise: bool = False):
+    """Random cases; ``pointwise``: only 1x1 ones with updated weights and the host path's tile
+    widths in cin."""
     r = rng(draw)
     n = draw(st.integers(1, 2))
-    cin = draw(st.sampled_from([1, 2, 3, 8, 33, 40]))
+    cin = draw(st.sampled_from([8, 33, 40, 71] if pointwise else [1, 2, 3, 8, 33, 40]))
     cout = draw(st.integers(1, 16))
-    if draw(st.integers(0, 3)) == 0:  # 1x1, stride 1, no padding: the C kernel's pointwise path
+    if pointwise or draw(st.integers(0, 3)) == 0:  # 1x1, stride 1, no padding: the C kernel's pointwise path
         gh, gw = (Geometry(s, 1, 1, 1, 0, s) for s in (draw(st.integers(1, 9)), draw(st.integers(1, 9))))
     else:
         gh = draw(geometries(max_size=9, max_kernel=4, max_stride=3, max_dilation=2))
@@ -44,7 +46,7 @@ def cases(draw: st.DrawFn):
     gy = grads(draw, r, (n, gh.out, gw.out, cout))
     filt = weights(r, (cout, gh.kernel, gw.kernel, cin))
     bias = int32_biases(draw, r, cout)
-    ratio = draw(st.sampled_from([0.0, 0.125, 0.25, 0.5, 1.0]))
+    ratio = draw(st.sampled_from([0.125, 0.25, 0.5, 1.0] if pointwise else [0.0, 0.125, 0.25, 0.5, 1.0]))
     e_gy = draw(exponents)
     pixels = n * gh.out * gw.out
     wm, ws = update_quant(draw, cout, e_gy, math.log2(math.sqrt(pixels) * 73 * 100 + 1))
