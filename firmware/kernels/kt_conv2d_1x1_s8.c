@@ -299,10 +299,8 @@ static int32_t kt_conv2d_1x1_host(const kt_conv_params *conv, const kt_per_chann
     if (in_c > KT_1X1_HOST_K) {
         return 0;
     }
-    for (oc = 0; oc < out_c; ++oc) {
-        if (quant->multiplier[oc] < 0) {
-            return 0;
-        }
+    if (!kt_rq_lanes_ok(quant->multiplier, out_c)) {
+        return 0;
     }
     for (oc = 0; oc < out_c; oc += KT_1X1_HOST_C) {
         const int32_t n = out_c - oc < KT_1X1_HOST_C ? out_c - oc : KT_1X1_HOST_C;

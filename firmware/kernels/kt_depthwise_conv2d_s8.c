@@ -451,10 +451,8 @@ static int32_t kt_dw_host(const kt_dw_conv_params *dw, const kt_per_channel_quan
     if (dw->depth_multiplier != 1) {
         return 0;
     }
-    for (oc = 0; oc < out_c; ++oc) {
-        if (quant->multiplier[oc] < 0) {
-            return 0;
-        }
+    if (!kt_rq_lanes_ok(quant->multiplier, out_c)) {
+        return 0;
     }
     for (oc = 0; oc + 32 <= out_c; oc += 32) {
         kt_dw_host_tile(dw, quant, input_dims, input, filter_dims, filter, bias, output_dims,

@@ -235,6 +235,18 @@ static inline int8_t kt_rq_out(const kt_rq *q, int32_t r)
     return (int8_t)(kt_clamp(r, q->lo, q->hi) + q->output_offset);
 }
 
+/** Whether kt_rq_lane() serves every channel of a layer: all n multipliers >= 0. */
+static inline int kt_rq_lanes_ok(const int32_t *multiplier, int32_t n)
+{
+    int32_t c;
+    for (c = 0; c < n; ++c) {
+        if (multiplier[c] < 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /**
  * @brief kt_requantize_s8() without branches for a multiplier >= 0 (the host paths' loops over
  *        channels, which the compiler vectorises): @p left and @p right as in kt_rq,
