@@ -188,6 +188,48 @@ kt_status kt_conv2d_1x1_split_s8(const kt_conv_params *conv, const kt_per_channe
                                  const kt_dims *filter_dims, const kt_split_filter *filter,
                                  const int32_t *bias, const kt_dims *output_dims, int8_t *output);
 
+/** Largest window (KH * KW * Cin, rounded up to a multiple of 8) of a packed filter. */
+#define KT_PACKED_MAX_K 128
+
+/** Words of one output channel's record in a packed filter of window k (a multiple of 8). */
+#define KT_PACKED_RECORD_WORDS(k) ((k) / 2 + 5)
+
+/**
+ * A frozen CONV_2D filter packed at compile time (python/kilotrain/kernels/packed.py writes it):
+ * Cout records, one per output channel, each KT_PACKED_RECORD_WORDS(k) int32 words:
+ * - k / 2 filter words: the channel's window (KH, KW, Cin order, zero past KH * KW * Cin) as
+ *   16-bit lanes, each group of four bytes b0..b3 as two words (b0 | b2 << 16), (b1 | b3 << 16) --
+ *   the lanes SXTB16 gives of a word and of the word rotated by 8;
+ * - start: bias + input_offset * (sum of the channel's filter);
+ * - multiplier (>= 0), c_hi = 2^(-shift - 2), sh = -shift - 1 (the output stage's short form:
+ *   shift <= -2; firmware/kernels/internal/kt_requant.h), and the output offset.
+ * Every channel takes the short form and the clamp is the whole int8 range; the packer refuses
+ * other layers (they keep kt_conv2d_s8()).
+ */
+typedef struct {
+    const int32_t *records; /**< Cout * KT_PACKED_RECORD_WORDS(k) words */
+    int32_t k;              /**< KH * KW * Cin rounded up to a multiple of 8, <= KT_PACKED_MAX_K */
+} kt_packed_filter;
+
+/**
+ * @brief CONV_2D int8 with a packed frozen filter: the same bytes as kt_conv2d_s8() with the
+ *        filter, bias and requantization the record was packed from. Each output pixel's window
+ *        is gathered once (the zero point in the padding) and widened to 16-bit lanes, then every
+ *        output channel is one run of dual multiply-accumulates over it and the one-SMLAL output
+ *        stage (DSP builds: one assembly loop, no unpacking of the filter).
+ * @param conv        stride, padding, dilation, offsets; the clamp must be [-128, 127]
+ * @param packed      the packed filter; records[].output offset == conv->output_offset
+ * @param input_dims  {N, H, W, Cin}
+ * @param filter_dims {Cout, KH, KW, Cin} of the filter it was packed from
+ * @param output_dims {N, OH, OW, Cout}
+ * @return KT_OK; KT_ARG_ERROR for dims that disagree, k != KH * KW * Cin rounded up to 8 or above
+ *         KT_PACKED_MAX_K, a record outside the short form, or a clamp narrower than int8.
+ */
+kt_status kt_conv2d_packed_s8(const kt_conv_params *conv, const kt_packed_filter *packed,
+                              const kt_dims *input_dims, const int8_t *input,
+                              const kt_dims *filter_dims, const kt_dims *output_dims,
+                              int8_t *output);
+
 /**
  * @brief DEPTHWISE_CONV_2D int8, any KH x KW (3, 5, 7, ...), any stride and dilation, any depth
  *        multiplier; output channel oc = ic * depth_multiplier + m.

@@ -21,7 +21,7 @@ extern "C" {
 
 /** What a stage computes. */
 typedef enum {
-    KT_ROWS_CONV = 0, /**< kt_conv2d_s8 (params: kt_conv_params) */
+    KT_ROWS_CONV = 0, /**< kt_conv2d_s8, or kt_conv2d_packed_s8 (params: kt_conv_params) */
     KT_ROWS_DW = 1,   /**< kt_depthwise_conv2d_s8 (params: kt_dw_conv_params) */
     KT_ROWS_ADD = 2,  /**< kt_add_s8 on same-shape inputs (params: kt_add_params) */
 } kt_rows_kind;
@@ -50,9 +50,11 @@ typedef struct {
     const kt_dims *filter_dims;        /**< CONV / DW; NULL for ADD */
     const int8_t *filter;              /**< CONV / DW; NULL for ADD */
     const int32_t *bias;               /**< CONV / DW, may be NULL */
-    int32_t in0;                       /**< band index of the (first) input */
-    int32_t in1;                       /**< ADD: band index of the second input; else -1 */
-    int32_t out;                       /**< band index of the output */
+    const kt_packed_filter
+        *packed; /**< CONV: the frozen filter packed (kt_conv2d_packed_s8), or NULL */
+    int32_t in0; /**< band index of the (first) input */
+    int32_t in1; /**< ADD: band index of the second input; else -1 */
+    int32_t out; /**< band index of the output */
 } kt_rows_stage;
 
 /** Run-time progress of a segment: the next event, and the bytes of a partly received row of a

@@ -110,8 +110,14 @@ static kt_status kt_rows_event(const kt_rows_plan *plan, const kt_rows_stage *st
         if (st->kind == KT_ROWS_CONV) {
             kt_conv_params p = *(const kt_conv_params *)st->params;
             p.padding.h = a - i0;
-            s = kt_conv2d_s8(&p, st->quant, &in_dims, ib->data + (size_t)(a - is->lo) * irow,
-                             st->filter_dims, st->filter, st->bias, &out_dims, out);
+            if (st->packed != NULL) {
+                s = kt_conv2d_packed_s8(&p, st->packed, &in_dims,
+                                        ib->data + (size_t)(a - is->lo) * irow, st->filter_dims,
+                                        &out_dims, out);
+            } else {
+                s = kt_conv2d_s8(&p, st->quant, &in_dims, ib->data + (size_t)(a - is->lo) * irow,
+                                 st->filter_dims, st->filter, st->bias, &out_dims, out);
+            }
         } else {
             kt_dw_conv_params p = *(const kt_dw_conv_params *)st->params;
             p.padding.h = a - i0;

@@ -29,6 +29,10 @@ FRAME_MAX_PAYLOAD = 2048
 #: int32 accumulators per block of the backward kernels, on the stack (KT_GRAD_BLOCK).
 GRAD_BLOCK = 32
 
+#: Largest window (KH * KW * Cin rounded up to a multiple of 8) of a packed frozen filter
+#: (kt_kernels.h: KT_PACKED_MAX_K): the kernel widens one window on the stack.
+PACKED_MAX_K = 128
+
 #: The scale policy (docs/numerics.md, "Scale policy"): an exponent goes up by one after a step in
 #: which its tensor saturated, down by one when max |g| < AMAX_LOW, and stays in
 #: [POLICY_EXP_MIN, POLICY_EXP_MAX].

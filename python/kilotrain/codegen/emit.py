@@ -19,7 +19,8 @@ import numpy as np
 from kilotrain.codegen.memory_plan import MemoryPlan
 from kilotrain.contract import MAX_RANK
 from kilotrain.kernels.cstructs import C_NAMES, Dims, PerChannelQuant, SplitFilterC, initializer
-from kilotrain.model.ir import Graph, ModelError
+from kilotrain.kernels.packed import why_not_packed
+from kilotrain.model.ir import Graph, ModelError, Op
 
 
 def c_values(a: Any) -> str:
@@ -48,7 +49,8 @@ class CFile:
     ``split`` maps a trainable weight tensor to the number of its leading output-channel rows that
     are updated: only those rows are copied to SRAM (``kt_p<id>``), the frozen rest stays in flash
     (``kt_t<id>_tail``), and kernels read the two parts through a ``kt_split_filter``
-    (:meth:`split_filter`)."""
+    (:meth:`split_filter`). With ``pack``, frozen CONV_2D layers the packer takes run from a packed
+    table (:meth:`packable`)."""
 
     def __init__(
         self,
@@ -56,8 +58,9 @@ class CFile:
         mp: MemoryPlan,
         trainable: frozenset[int] = frozenset(),
         split: Mapping[int, int] | None = None,
+        pack: bool = True,
     ) -> None:
-        self.g, self.mp, self.trainable = graph, mp, trainable
+        self.g, self.mp, self.trainable, self.pack = graph, mp, trainable, pack
         self.split: dict[int, int] = dict(split or {})
         self.consts: dict[Any, dict[str, Any]] = {}
         self._names: set[str] = set()
@@ -93,6 +96,14 @@ class CFile:
             return str(self.consts[t]["name"])
         return self.arena(t)
 
+    def packed(self, t: int, records: np.ndarray) -> str:
+        """The flash table ``kt_t<id>_packed`` of filter tensor t packed (kt_conv2d_packed_s8's
+        records): one of the model's constants, like the int8 filter it replaces."""
+        key = (t, "packed")
+        if key not in self.consts:
+            self._const(key, f"kt_t{t}_packed", np.asarray(records, np.int32), "int32_t", False)
+        return str(self.consts[key]["name"])
+
     def tail(self, t: int) -> str:
         """The flash part (frozen rows) of a split tensor."""
         self.ptr(t)
@@ -104,6 +115,14 @@ class CFile:
             return None
         values = {"head": self.ptr(t), "tail": self.tail(t), "split": self.split[t]}
         return self.struct(decls, owner, "fs", SplitFilterC, values)
+
+    def packable(self, op: Op) -> bool:
+        """Whether a CONV_2D runs with its filter packed (kt_conv2d_packed_s8): ``pack`` is on, its
+        filter and bias are constants nothing updates, and the packer takes the layer."""
+        f, b = op.inputs[1], op.inputs[2] if len(op.inputs) > 2 else -1
+        if not self.pack or op.kind != "CONV_2D" or {f, b} & (self.trainable | set(self.split)):
+            return False
+        return self.g.tensors[f].is_const and why_not_packed(self.shape(f), op.params) is None
 
     def arena(self, key: Any) -> str:
         """Pointer to a planned arena buffer (an activation id, ("mask", k) or ("grad", j))."""

@@ -28,12 +28,14 @@ from kilotrain.kernels.cstructs import (
     FcParamsC,
     MeanParamsC,
     ModelDescC,
+    PackedFilterC,
     PadParamsC,
     PoolParamsC,
     SoftmaxParamsC,
     TransposeParamsC,
     initializer,
 )
+from kilotrain.kernels.packed import pack_conv
 from kilotrain.model.ir import Graph, ModelError, Op
 
 
@@ -63,8 +65,11 @@ def _conv(gen: CFile, op: Op, e: _Emit) -> None:
     p, o, d = op.params, e.owner, e.decls
     x, f, b = op.inputs[0], op.inputs[1], op.inputs[2] if len(op.inputs) > 2 else -1
     y = op.outputs[0]
-    q = gen.quant_struct(d, o, "q", p.multiplier, p.shift)
     dw = op.kind == "DEPTHWISE_CONV_2D"
+    if not dw and gen.packable(op):
+        _conv_packed(gen, op, e)
+        return
+    q = gen.quant_struct(d, o, "q", p.multiplier, p.shift)
     fields: dict[str, Any] = {
         "stride": tile(p.stride),
         "padding": tile(p.padding),
@@ -88,6 +93,39 @@ def _conv(gen: CFile, op: Op, e: _Emit) -> None:
     e.comment = f"{gen.shape(x)} -> {gen.shape(y)}, filter {gen.shape(f)}"
     e.args = {"params": pp, "quant": q, "filter_dims": fd, "filter": gen.ptr(f), "bias": gen.ptr(b)}
     e.call = f"{fn}({pp}, {q}, {xd}, {gen.ptr(x)}, {fd}, {fs or gen.ptr(f)}, {gen.ptr(b)}, {yd}, {gen.ptr(y)})"
+
+
+def _conv_packed(gen: CFile, op: Op, e: _Emit) -> None:
+    """A frozen CONV_2D through kt_conv2d_packed_s8: its filter, bias and requantization become one
+    packed table (kilotrain.kernels.packed), and the int8 filter is emitted only if another
+    kernel (an input gradient) reads it."""
+    p, o, d = op.params, e.owner, e.decls
+    x, f, b, y = op.inputs[0], op.inputs[1], op.inputs[2] if len(op.inputs) > 2 else -1, op.outputs[0]
+    records, k = pack_conv(gen.g.tensors[f].values, None if b < 0 else gen.g.tensors[b].values, p)
+    table = gen.packed(f, records)
+    pf = gen.struct(d, o, "packed", PackedFilterC, {"records": table, "k": k})
+    pp = gen.struct(
+        d,
+        o,
+        "p",
+        ConvParamsC,
+        {
+            "stride": tile(p.stride),
+            "padding": tile(p.padding),
+            "dilation": tile(p.dilation),
+            "input_offset": p.input_offset,
+            "output_offset": p.output_offset,
+            "activation": _act(p),
+        },
+    )
+    xd, fd, yd = (
+        gen.dims(d, o, "in", gen.shape(x)),
+        gen.dims(d, o, "f", gen.shape(f)),
+        gen.dims(d, o, "out", gen.shape(y)),
+    )
+    e.comment = f"{gen.shape(x)} -> {gen.shape(y)}, filter {gen.shape(f)} packed (k = {k})"
+    e.args = {"params": pp, "filter_dims": fd, "packed": pf}
+    e.call = f"kt_conv2d_packed_s8({pp}, {pf}, {xd}, {gen.ptr(x)}, {fd}, {yd}, {gen.ptr(y)})"
 
 
 def _fc(gen: CFile, op: Op, e: _Emit) -> None:

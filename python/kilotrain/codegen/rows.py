@@ -343,6 +343,7 @@ def emit_rows(gen: CFile, emits: list[_Emit], sched: RowSchedule, name: str = "k
                     "filter_dims": a.get("filter_dims", "NULL"),
                     "filter": a.get("filter", "NULL"),
                     "bias": a.get("bias", "NULL"),
+                    "packed": a.get("packed", "NULL"),
                     "in0": index[acts[0]],
                     "in1": index[acts[1]] if len(acts) > 1 else -1,
                     "out": index[op.outputs[0]],

@@ -255,7 +255,8 @@ class _TrainGen:
             kernel = {"CONV_2D": "kt_conv2d_s8", "DEPTHWISE_CONV_2D": "kt_depthwise_conv2d_s8", "ADD": "kt_add_s8"}
             for pos in range(fused.first, fused.last + 1):
                 op_ = self.g.ops[pos]
-                add("prefix", op_.index, op_.kind, kernel.get(op_.kind, "kt_rows_run"))
+                fn = "kt_conv2d_packed_s8" if self.gen.packable(op_) else kernel.get(op_.kind, "kt_rows_run")
+                add("prefix", op_.index, op_.kind, fn)
         return tuple(out)
 
     def grad(self, gid: int | None) -> str:

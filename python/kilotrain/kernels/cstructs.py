@@ -34,6 +34,10 @@ class SplitFilterC(Structure):
     _fields_ = [("head", POINTER(c_int8)), ("tail", POINTER(c_int8)), ("split", c_int32)]
 
 
+class PackedFilterC(Structure):
+    _fields_ = [("records", POINTER(c_int32)), ("k", c_int32)]
+
+
 class ConvParamsC(Structure):
     _fields_ = [
         ("stride", Tile),
@@ -238,6 +242,7 @@ class RowsStageC(Structure):
         ("filter_dims", POINTER(Dims)),
         ("filter", POINTER(c_int8)),
         ("bias", POINTER(c_int32)),
+        ("packed", POINTER(PackedFilterC)),
         ("in0", c_int32),
         ("in1", c_int32),
         ("out", c_int32),
@@ -293,6 +298,7 @@ C_NAMES: dict[type[Structure], str] = {
     BandC: "kt_band",
     BandStateC: "kt_band_state",
     RowsStageC: "kt_rows_stage",
+    PackedFilterC: "kt_packed_filter",
     RowsProgressC: "kt_rows_progress",
     RowsPlanC: "kt_rows_plan",
 }

@@ -26,6 +26,7 @@ from kilotrain.kernels.cstructs import (
     DwConvParamsC,
     FcParamsC,
     MeanParamsC,
+    PackedFilterC,
     PadParamsC,
     PerChannelQuant,
     PoolParamsC,
@@ -34,6 +35,7 @@ from kilotrain.kernels.cstructs import (
     Tile,
     TransposeParamsC,
 )
+from kilotrain.kernels.packed import pack_conv, packed_k
 from kilotrain.model.params import (
     AddParams,
     AvgPoolParams,
@@ -58,6 +60,7 @@ _SIGNATURES: dict[str, list[Any]] = {
     "kt_fully_connected_s8": [_P] * 9,
     "kt_conv2d_split_s8": [_P] * 9,
     "kt_conv2d_1x1_split_s8": [_P] * 9,
+    "kt_conv2d_packed_s8": [_P] * 7,
     "kt_fully_connected_split_s8": [_P] * 9,
     "kt_add_s8": [_P] * 7,
     "kt_avg_pool_s8": [_P] * 5,
@@ -194,6 +197,35 @@ def conv2d(
     """CONV_2D: x (N,H,W,Cin), filt (Cout,KH,KW,Cin), bias (Cout,) or None -> (N,OH,OW,Cout).
     ``split``: pass the filter as a kt_split_filter in two parts (kt_conv2d_split_s8)."""
     return _conv("kt_conv2d_s8", x, filt, bias, p, out_hw, split)
+
+
+def conv2d_packed(
+    x: npt.ArrayLike,
+    filt: npt.ArrayLike,
+    bias: npt.ArrayLike | None,
+    p: ConvParams,
+    out_hw: tuple[int, int],
+    records: npt.NDArray[np.int32] | None = None,
+) -> npt.NDArray[np.int8]:
+    """CONV_2D through kt_conv2d_packed_s8: the filter packed by :func:`kilotrain.kernels.packed.pack_conv`
+    (or ``records`` as given, k from the filter's shape: a test's tampered table)."""
+    xa, fa = _i8(x), _i8(filt)
+    k = packed_k(fa.shape)
+    rec = pack_conv(fa, bias, p)[0] if records is None else records
+    rec = np.ascontiguousarray(rec, dtype=np.int32)
+    out = np.empty((xa.shape[0], int(out_hw[0]), int(out_hw[1]), fa.shape[0]), dtype=np.int8)
+    pf = PackedFilterC(rec.ctypes.data_as(POINTER(c_int32)), k)
+    cp = ConvParamsC(
+        Tile(*p.stride),
+        Tile(*p.padding),
+        Tile(*p.dilation),
+        p.input_offset,
+        p.output_offset,
+        _act(p.act_min, p.act_max),
+    )
+    d_in, d_f, d_out = _dims(xa.shape), _dims(fa.shape), _dims(out.shape)
+    _call("kt_conv2d_packed_s8", _ref(cp), _ref(pf), _ref(d_in), _ptr(xa), _ref(d_f), _ref(d_out), _ptr(out))
+    return out
 
 
 def conv2d_1x1(

@@ -57,6 +57,7 @@ def _structs() -> dict[str, list[str]]:
         ("KT_GRAD_CHAN_SHIFT_MAX", contract.CHAN_SHIFT_MAX),
         ("KT_GRAD_HEADROOM_MAX", contract.HEADROOM_MAX),
         ("KT_GRAD_BLOCK", contract.GRAD_BLOCK),
+        ("KT_PACKED_MAX_K", contract.PACKED_MAX_K),
         ("KT_FRAME_MAX_PAYLOAD", contract.FRAME_MAX_PAYLOAD),
         ("KT_LR_SHIFT_MIN", contract.LR_SHIFT_MIN),
         ("KT_LR_SHIFT_MAX", contract.LR_SHIFT_MAX),

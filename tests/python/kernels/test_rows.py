@@ -26,12 +26,14 @@ from kilotrain.kernels.cstructs import (
     ConvParamsC,
     Dims,
     DwConvParamsC,
+    PackedFilterC,
     PerChannelQuant,
     RowsPlanC,
     RowsProgressC,
     RowsStageC,
     Tile,
 )
+from kilotrain.kernels.packed import pack_conv, why_not_packed
 from kilotrain.model import zoo
 from kilotrain.model.ir import Graph
 from kilotrain.model.load import load_model
@@ -61,9 +63,10 @@ def chains(draw: st.DrawFn) -> Graph:
     return b.graph(x)
 
 
-def _c_run(graph: Graph, sched: rows.RowSchedule, env: dict[int, np.ndarray]) -> np.ndarray:
+def _c_run(graph: Graph, sched: rows.RowSchedule, env: dict[int, np.ndarray], pack: bool = False) -> np.ndarray:
     """kt_rows_run() on the host library, bands in numpy arrays, stages built from the ops. A
-    streamed input is fed with kt_rows_feed() in random pieces, some sent twice."""
+    streamed input is fed with kt_rows_feed() in random pieces, some sent twice. With ``pack``,
+    the CONV_2D stages the packer takes run with their filters packed (kt_conv2d_packed_s8)."""
     keep: list[object] = []
 
     def arr(a: np.ndarray, ctype: object) -> object:
@@ -96,6 +99,7 @@ def _c_run(graph: Graph, sched: rows.RowSchedule, env: dict[int, np.ndarray]) ->
                     None,
                     None,
                     None,
+                    None,
                     index[op.inputs[0]],
                     index[op.inputs[1]],
                     index[op.outputs[0]],
@@ -115,6 +119,11 @@ def _c_run(graph: Graph, sched: rows.RowSchedule, env: dict[int, np.ndarray]) ->
         fd = Dims(*w.shape)
         wa, ba = np.ascontiguousarray(w, np.int8), np.ascontiguousarray(bias, np.int32)
         keep.extend([pc, q, fd])
+        packed = None
+        if pack and op.kind == "CONV_2D" and why_not_packed(w.shape, p) is None:
+            records, k = pack_conv(w, bias, p)
+            packed = ctypes.pointer(PackedFilterC(arr(records, c_int32), k))
+            keep.append(packed)
         stages.append(
             RowsStageC(
                 ROWS_KIND[op.kind],
@@ -123,6 +132,7 @@ def _c_run(graph: Graph, sched: rows.RowSchedule, env: dict[int, np.ndarray]) ->
                 ctypes.pointer(fd),
                 arr(wa, c_int8),
                 arr(ba, c_int32),
+                packed,
                 index[op.inputs[0]],
                 -1,
                 index[op.outputs[0]],
@@ -162,7 +172,7 @@ def _c_run(graph: Graph, sched: rows.RowSchedule, env: dict[int, np.ndarray]) ->
     return store[out.tensor].reshape(1, out.h, out.w, out.c)
 
 
-def _check_every_segment(graph: Graph, stream: bool = False) -> int:
+def _check_every_segment(graph: Graph, stream: bool = False, pack: bool = False) -> int:
     x = np.random.default_rng(0).integers(-128, 128, graph.input.shape).astype(np.int8)
     _, env = executor.run(graph, x, return_all=True)
     checked = 0
@@ -177,18 +187,18 @@ def _check_every_segment(graph: Graph, stream: bool = False) -> int:
         inputs = {b.tensor: env[b.tensor] for b in sched.bands if b.ready or b.streamed}
         want = env[sched.output]
         np.testing.assert_array_equal(rows.run_rows(graph, sched, inputs, golden), want)
-        np.testing.assert_array_equal(_c_run(graph, sched, inputs), want)
+        np.testing.assert_array_equal(_c_run(graph, sched, inputs, pack), want)
         checked += 1
     return checked
 
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered in cast")  # a chain whose activations are all 0
 @KERNEL_SETTINGS
-@given(graph=chains(), stream=st.booleans())
-def test_row_streamed_chain_equals_layer_at_a_time(graph: Graph, stream: bool) -> None:
+@given(graph=chains(), stream=st.booleans(), pack=st.booleans())
+def test_row_streamed_chain_equals_layer_at_a_time(graph: Graph, stream: bool, pack: bool) -> None:
     """With a whole input, or with the input streamed row by row into a band of a few rows (fed
-    in random pieces, some sent twice)."""
-    assert _check_every_segment(graph, stream) >= 1
+    in random pieces, some sent twice); with the convolutions' filters packed or not."""
+    assert _check_every_segment(graph, stream, pack) >= 1
 
 
 def test_bands_are_as_small_as_the_filters_allow() -> None:
@@ -214,6 +224,7 @@ def test_mobilenet_v2_prefix_at_128() -> None:
         sched = rows.schedule(g, 0, last, stream)
         inputs = {b.tensor: env[b.tensor] for b in sched.bands if b.ready or b.streamed}
         np.testing.assert_array_equal(_c_run(g, sched, inputs), env[sched.output])
+        np.testing.assert_array_equal(_c_run(g, sched, inputs, pack=True), env[sched.output])
     assert sched.bands[0].cap == 128 and rows.schedule(g, 0, 23, True).bands[0].cap == 3
     np.testing.assert_array_equal(rows.run_rows(g, sched, inputs, ckernels), env[sched.output])
     streamed = rows.schedule(g, 0, 23, True)
