@@ -200,7 +200,8 @@ kt_status kt_conv2d_1x1_split_s8(const kt_conv_params *conv, const kt_per_channe
  * - k / 2 filter words: the channel's window (KH, KW, Cin order, zero past KH * KW * Cin) as
  *   16-bit lanes, each group of four bytes b0..b3 as two words (b0 | b2 << 16), (b1 | b3 << 16) --
  *   the lanes SXTB16 gives of a word and of the word rotated by 8;
- * - start: bias + input_offset * (sum of the channel's filter);
+ * - start: bias + input_offset * (sum of the channel's filter) (without the bias when the
+ *   kernel is given one at run time);
  * - multiplier (>= 0), c_hi = 2^(-shift - 2), sh = -shift - 1 (the output stage's short form:
  *   shift <= -2; firmware/kernels/internal/kt_requant.h), and the output offset.
  * Every channel takes the short form and the clamp is the whole int8 range; the packer refuses
@@ -219,6 +220,8 @@ typedef struct {
  *        stage (DSP builds: one assembly loop, no unpacking of the filter).
  * @param conv        stride, padding, dilation, offsets; the clamp must be [-128, 127]
  * @param packed      the packed filter; records[].output offset == conv->output_offset
+ * @param bias        int32 [Cout] added at run time (a bias being trained; the records' start
+ *                    values then hold input_offset * sum(f) only), or NULL
  * @param input_dims  {N, H, W, Cin}
  * @param filter_dims {Cout, KH, KW, Cin} of the filter it was packed from
  * @param output_dims {N, OH, OW, Cout}
@@ -226,7 +229,7 @@ typedef struct {
  *         KT_PACKED_MAX_K, a record outside the short form, or a clamp narrower than int8.
  */
 kt_status kt_conv2d_packed_s8(const kt_conv_params *conv, const kt_packed_filter *packed,
-                              const kt_dims *input_dims, const int8_t *input,
+                              const int32_t *bias, const kt_dims *input_dims, const int8_t *input,
                               const kt_dims *filter_dims, const kt_dims *output_dims,
                               int8_t *output);
 

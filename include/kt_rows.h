@@ -49,7 +49,7 @@ typedef struct {
     const kt_per_channel_quant *quant; /**< CONV / DW; NULL for ADD */
     const kt_dims *filter_dims;        /**< CONV / DW; NULL for ADD */
     const int8_t *filter;              /**< CONV / DW; NULL for ADD */
-    const int32_t *bias;               /**< CONV / DW, may be NULL */
+    const int32_t *bias;               /**< CONV / DW, may be NULL (packed: a run-time bias) */
     const kt_packed_filter
         *packed; /**< CONV: the frozen filter packed (kt_conv2d_packed_s8), or NULL */
     int32_t in0; /**< band index of the (first) input */

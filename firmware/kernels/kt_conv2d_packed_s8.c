@@ -68,40 +68,56 @@ static inline void kt_packed_widen(const int8_t *win, int32_t k, uint32_t *xu)
  * The channel loop in assembly, for windows of 8 * m bytes (m >= 1): r0 = the records (walked),
  * r1 = the widened window xu, r2 = xu + k / 2, r3 = y (walked); the end of the records is the
  * fifth argument, on the stack. Registers: r4-r7 four input words, r8-r11 four filter words (then
- * the record's tail), r12 the sum, lr the input pointer. Per channel: 2 + 8 * m + 12 instructions.
+ * the record's tail), r12 the sum, lr the input pointer. Per channel: 2 + 8 * m + 12 instructions,
+ * and BIAS (empty, or the run-time bias's three).
  */
+#define KT_PACKED_LOOP_ASM(BIAS)                                                        \
+    __asm__ volatile(                                                                   \
+        "push {r4-r11, lr}\n\t"                                                         \
+        "1:\n\t"                                                                        \
+        "mov lr, r1\n\t"                                                                \
+        "mov r12, #0\n\t"                                                               \
+        "2:\n\t"                                                                        \
+        "ldm lr!, {r4-r7}\n\t"                                                          \
+        "ldm r0!, {r8-r11}\n\t"                                                         \
+        "smlad r12, r8, r4, r12\n\t"                                                    \
+        "smlad r12, r9, r5, r12\n\t"                                                    \
+        "smlad r12, r10, r6, r12\n\t"                                                   \
+        "smlad r12, r11, r7, r12\n\t"                                                   \
+        "cmp lr, r2\n\t"                                                                \
+        "bne 2b\n\t"                                                                    \
+        "ldm r0!, {r4-r8}\n\t" /* start, multiplier, c_hi, sh, output offset */         \
+        "add r12, r12, r4\n\t" BIAS                                                     \
+        "and r9, r12, #0x80000000\n\t" /* kt_rq_core(): lo = 2^30 + [acc < 0] * 2^31 */ \
+        "orr r9, r9, #0x40000000\n\t"                                                   \
+        "add r6, r6, r12, asr #31\n\t" /* hi = c_hi - [acc < 0] */                      \
+        "smlal r9, r6, r12, r5\n\t"                                                     \
+        "asr r6, r6, r7\n\t"                                                            \
+        "add r6, r6, r8\n\t"                                                            \
+        "ssat r6, #8, r6\n\t"                                                           \
+        "strb r6, [r3], #1\n\t"                                                         \
+        "ldr r5, [sp, #36]\n\t" /* w_end, above the nine saved registers */             \
+        "cmp r0, r5\n\t"                                                                \
+        "bne 1b\n\t"                                                                    \
+        "pop {r4-r11, pc}\n\t")
+
 __attribute__((naked, noinline)) static void kt_packed_loop_dsp(const int32_t *w,
                                                                 const uint32_t *xu,
                                                                 const uint32_t *xu_end, int8_t *y,
                                                                 const int32_t *w_end)
 {
-    __asm__ volatile("push {r4-r11, lr}\n\t"
-                     "1:\n\t"
-                     "mov lr, r1\n\t"
-                     "mov r12, #0\n\t"
-                     "2:\n\t"
-                     "ldm lr!, {r4-r7}\n\t"
-                     "ldm r0!, {r8-r11}\n\t"
-                     "smlad r12, r8, r4, r12\n\t"
-                     "smlad r12, r9, r5, r12\n\t"
-                     "smlad r12, r10, r6, r12\n\t"
-                     "smlad r12, r11, r7, r12\n\t"
-                     "cmp lr, r2\n\t"
-                     "bne 2b\n\t"
-                     "ldm r0!, {r4-r8}\n\t" /* start, multiplier, c_hi, sh, output offset */
-                     "add r12, r12, r4\n\t"
-                     "and r9, r12, #0x80000000\n\t" /* kt_rq_core(): lo = 2^30 + [acc < 0] * 2^31 */
-                     "orr r9, r9, #0x40000000\n\t"
-                     "add r6, r6, r12, asr #31\n\t" /* hi = c_hi - [acc < 0] */
-                     "smlal r9, r6, r12, r5\n\t"
-                     "asr r6, r6, r7\n\t"
-                     "add r6, r6, r8\n\t"
-                     "ssat r6, #8, r6\n\t"
-                     "strb r6, [r3], #1\n\t"
-                     "ldr r5, [sp, #36]\n\t" /* w_end, above the nine saved registers */
-                     "cmp r0, r5\n\t"
-                     "bne 1b\n\t"
-                     "pop {r4-r11, pc}\n\t");
+    KT_PACKED_LOOP_ASM("");
+}
+
+/* The same with a bias added at run time (a bias being trained): the sixth argument is the
+   address of bias[0] minus 4 * (the first channel's y), so bias[c] is at it + 4 * y. */
+__attribute__((naked, noinline)) static void kt_packed_loop_bias_dsp(
+    const int32_t *w, const uint32_t *xu, const uint32_t *xu_end, int8_t *y, const int32_t *w_end,
+    uint32_t bias_at)
+{
+    KT_PACKED_LOOP_ASM("ldr r9, [sp, #40]\n\t"
+                       "ldr r9, [r9, r3, lsl #2]\n\t"
+                       "add r12, r12, r9\n\t");
 }
 
 /*
@@ -138,13 +154,17 @@ __attribute__((naked, noinline)) static void kt_packed_loop8_dsp(const int32_t *
 #pragma GCC diagnostic pop
 #endif
 
-/* Every output channel of one pixel: y[c] from record c and the widened window xu. */
+/* Every output channel of one pixel: y[c] from record c, the widened window xu and (a bias
+   trained at run time) bias[c]. */
 static void kt_packed_channels(const int32_t *w, int32_t out_c, const uint32_t *xu, int32_t k,
-                               int8_t *y)
+                               const int32_t *bias, int8_t *y)
 {
 #if KT_USE_DSP && defined(__GNUC__)
     const int32_t *w_end = w + (size_t)out_c * (size_t)KT_PACKED_RECORD_WORDS(k);
-    if (k == 8) {
+    if (bias != NULL) {
+        kt_packed_loop_bias_dsp(w, xu, xu + k / 2, y, w_end,
+                                (uint32_t)(uintptr_t)bias - 4u * (uint32_t)(uintptr_t)y);
+    } else if (k == 8) {
         kt_packed_loop8_dsp(w, w_end, xu, y);
     } else {
         kt_packed_loop_dsp(w, xu, xu + k / 2, y, w_end);
@@ -159,7 +179,7 @@ static void kt_packed_channels(const int32_t *w, int32_t out_c, const uint32_t *
             acc += (uint32_t)(kt_lo16((uint32_t)w[j]) * kt_lo16(xu[j]));
             acc += (uint32_t)(kt_hi16((uint32_t)w[j]) * kt_hi16(xu[j]));
         }
-        acc += (uint32_t)t[KT_PK_START];
+        acc += (uint32_t)t[KT_PK_START] + (bias != NULL ? (uint32_t)bias[c] : 0u);
         y[c] = kt_rq_sat8(kt_rq_core((int32_t)acc, t[KT_PK_MULT], t[KT_PK_CHI], t[KT_PK_SH]),
                           t[KT_PK_OFF]);
     }
@@ -215,7 +235,7 @@ static void kt_packed_gather(const kt_conv_params *conv, const kt_dims *in, cons
 }
 
 kt_status kt_conv2d_packed_s8(const kt_conv_params *conv, const kt_packed_filter *packed,
-                              const kt_dims *input_dims, const int8_t *input,
+                              const int32_t *bias, const kt_dims *input_dims, const int8_t *input,
                               const kt_dims *filter_dims, const kt_dims *output_dims,
                               int8_t *output)
 {
@@ -259,7 +279,7 @@ kt_status kt_conv2d_packed_s8(const kt_conv_params *conv, const kt_packed_filter
                     kt_packed_gather(conv, input_dims, img, kh, kw, iy0, ix0, zp, win);
                 }
                 kt_packed_widen(src, k, xu);
-                kt_packed_channels(packed->records, out_c, xu, k, output);
+                kt_packed_channels(packed->records, out_c, xu, k, bias, output);
                 output += out_c;
             }
         }

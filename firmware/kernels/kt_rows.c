@@ -111,7 +111,7 @@ static kt_status kt_rows_event(const kt_rows_plan *plan, const kt_rows_stage *st
             kt_conv_params p = *(const kt_conv_params *)st->params;
             p.padding.h = a - i0;
             if (st->packed != NULL) {
-                s = kt_conv2d_packed_s8(&p, st->packed, &in_dims,
+                s = kt_conv2d_packed_s8(&p, st->packed, st->bias, &in_dims,
                                         ib->data + (size_t)(a - is->lo) * irow, st->filter_dims,
                                         &out_dims, out);
             } else {

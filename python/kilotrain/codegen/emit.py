@@ -118,9 +118,10 @@ class CFile:
 
     def packable(self, op: Op) -> bool:
         """Whether a CONV_2D runs with its filter packed (kt_conv2d_packed_s8): ``pack`` is on, its
-        filter and bias are constants nothing updates, and the packer takes the layer."""
-        f, b = op.inputs[1], op.inputs[2] if len(op.inputs) > 2 else -1
-        if not self.pack or op.kind != "CONV_2D" or {f, b} & (self.trainable | set(self.split)):
+        filter is a constant nothing updates (a trained bias is added at run time) and the packer
+        takes the layer."""
+        f = op.inputs[1]
+        if not self.pack or op.kind != "CONV_2D" or f in self.trainable or f in self.split:
             return False
         return self.g.tensors[f].is_const and why_not_packed(self.shape(f), op.params) is None
 

@@ -98,10 +98,13 @@ def _conv(gen: CFile, op: Op, e: _Emit) -> None:
 def _conv_packed(gen: CFile, op: Op, e: _Emit) -> None:
     """A frozen CONV_2D through kt_conv2d_packed_s8: its filter, bias and requantization become one
     packed table (kilotrain.kernels.packed), and the int8 filter is emitted only if another
-    kernel (an input gradient) reads it."""
+    kernel (an input gradient) reads it. A trained bias stays out of the table: the kernel adds
+    it from SRAM."""
     p, o, d = op.params, e.owner, e.decls
     x, f, b, y = op.inputs[0], op.inputs[1], op.inputs[2] if len(op.inputs) > 2 else -1, op.outputs[0]
-    records, k = pack_conv(gen.g.tensors[f].values, None if b < 0 else gen.g.tensors[b].values, p)
+    trained_bias = b >= 0 and b in gen.trainable
+    folded = None if b < 0 or trained_bias else gen.g.tensors[b].values
+    records, k = pack_conv(gen.g.tensors[f].values, folded, p)
     table = gen.packed(f, records)
     pf = gen.struct(d, o, "packed", PackedFilterC, {"records": table, "k": k})
     pp = gen.struct(
@@ -124,8 +127,9 @@ def _conv_packed(gen: CFile, op: Op, e: _Emit) -> None:
         gen.dims(d, o, "out", gen.shape(y)),
     )
     e.comment = f"{gen.shape(x)} -> {gen.shape(y)}, filter {gen.shape(f)} packed (k = {k})"
-    e.args = {"params": pp, "filter_dims": fd, "packed": pf}
-    e.call = f"kt_conv2d_packed_s8({pp}, {pf}, {xd}, {gen.ptr(x)}, {fd}, {yd}, {gen.ptr(y)})"
+    bias = gen.ptr(b) if trained_bias else "NULL"
+    e.args = {"params": pp, "filter_dims": fd, "packed": pf, "bias": bias}
+    e.call = f"kt_conv2d_packed_s8({pp}, {pf}, {bias}, {xd}, {gen.ptr(x)}, {fd}, {yd}, {gen.ptr(y)})"
 
 
 def _fc(gen: CFile, op: Op, e: _Emit) -> None:

@@ -60,7 +60,7 @@ _SIGNATURES: dict[str, list[Any]] = {
     "kt_fully_connected_s8": [_P] * 9,
     "kt_conv2d_split_s8": [_P] * 9,
     "kt_conv2d_1x1_split_s8": [_P] * 9,
-    "kt_conv2d_packed_s8": [_P] * 7,
+    "kt_conv2d_packed_s8": [_P] * 8,
     "kt_fully_connected_split_s8": [_P] * 9,
     "kt_add_s8": [_P] * 7,
     "kt_avg_pool_s8": [_P] * 5,
@@ -206,12 +206,15 @@ def conv2d_packed(
     p: ConvParams,
     out_hw: tuple[int, int],
     records: npt.NDArray[np.int32] | None = None,
+    runtime_bias: bool = False,
 ) -> npt.NDArray[np.int8]:
     """CONV_2D through kt_conv2d_packed_s8: the filter packed by :func:`kilotrain.kernels.packed.pack_conv`
-    (or ``records`` as given, k from the filter's shape: a test's tampered table)."""
+    (or ``records`` as given, k from the filter's shape: a test's tampered table). ``runtime_bias``:
+    the bias is left out of the records and handed to the kernel (a bias being trained)."""
     xa, fa = _i8(x), _i8(filt)
     k = packed_k(fa.shape)
-    rec = pack_conv(fa, bias, p)[0] if records is None else records
+    rb = _bias(bias, fa.shape[0]) if runtime_bias else None
+    rec = pack_conv(fa, None if runtime_bias else bias, p)[0] if records is None else records
     rec = np.ascontiguousarray(rec, dtype=np.int32)
     out = np.empty((xa.shape[0], int(out_hw[0]), int(out_hw[1]), fa.shape[0]), dtype=np.int8)
     pf = PackedFilterC(rec.ctypes.data_as(POINTER(c_int32)), k)
@@ -224,7 +227,7 @@ def conv2d_packed(
         _act(p.act_min, p.act_max),
     )
     d_in, d_f, d_out = _dims(xa.shape), _dims(fa.shape), _dims(out.shape)
-    _call("kt_conv2d_packed_s8", _ref(cp), _ref(pf), _ref(d_in), _ptr(xa), _ref(d_f), _ref(d_out), _ptr(out))
+    _call("kt_conv2d_packed_s8", _ref(cp), _ref(pf), _ptr(rb), _ref(d_in), _ptr(xa), _ref(d_f), _ref(d_out), _ptr(out))
     return out
 
 

@@ -135,21 +135,22 @@ def packed_cases(draw: st.DrawFn, one_by_one: bool = False):
 
 
 @KERNEL_SETTINGS
-@given(case=packed_cases())
-def test_packed_conv2d_matches_golden(case) -> None:
+@given(case=packed_cases(), runtime_bias=st.booleans())
+def test_packed_conv2d_matches_golden(case, runtime_bias: bool) -> None:
+    """The bias folded into the records, or added at run time (a trained bias)."""
     x, filt, bias, p, out_hw = case
     want = golden_conv2d(x, filt, bias, p, out_hw)
-    np.testing.assert_array_equal(ckernels.conv2d_packed(x, filt, bias, p, out_hw), want)
+    np.testing.assert_array_equal(ckernels.conv2d_packed(x, filt, bias, p, out_hw, runtime_bias=runtime_bias), want)
 
 
 @KERNEL_SETTINGS
-@given(case=packed_cases(one_by_one=True))
-def test_packed_conv2d_1x1_matches_golden(case) -> None:
+@given(case=packed_cases(one_by_one=True), runtime_bias=st.booleans())
+def test_packed_conv2d_1x1_matches_golden(case, runtime_bias: bool) -> None:
     """1x1 layers: a window of whole pixels (8 or more channels read in place, the 8-byte loop of
     the DSP build) or of a few channels padded to 8."""
     x, filt, bias, p, out_hw = case
     want = golden_conv2d(x, filt, bias, p, out_hw)
-    np.testing.assert_array_equal(ckernels.conv2d_packed(x, filt, bias, p, out_hw), want)
+    np.testing.assert_array_equal(ckernels.conv2d_packed(x, filt, bias, p, out_hw, runtime_bias=runtime_bias), want)
 
 
 def _packable_layer() -> tuple:

@@ -131,7 +131,7 @@ def _c_run(graph: Graph, sched: rows.RowSchedule, env: dict[int, np.ndarray], pa
                 ctypes.pointer(q),
                 ctypes.pointer(fd),
                 arr(wa, c_int8),
-                arr(ba, c_int32),
+                arr(ba, c_int32) if packed is None else None,  # packed: the bias is in the records
                 packed,
                 index[op.inputs[0]],
                 -1,
