@@ -14,6 +14,14 @@
 /** Output pixels up to this take the staged path (8 bytes of stack each). */
 #define KT_DWIG_MAX_PX 64
 
+/** Padded h buffers up to this many pixels (8 bytes of stack each): an 8x8 map with its margins. */
+#define KT_DWIG_MAX_PAD_PX 100
+
+static inline int32_t kt_max32(int32_t a, int32_t b)
+{
+    return a > b ? a : b;
+}
+
 /** Filter heights and widths up to this (7x7) take the staged path. */
 #define KT_DWIG_MAX_K 7
 
@@ -108,6 +116,30 @@ static inline int32_t kt_dwig_axis(int32_t i, int32_t pad, int32_t k, int32_t di
     } while (0)
 #endif
 
+/* Stage channel h of n output pixels (grad_output bytes `ch` apart) into lane slots 4 int16 apart:
+   kt_scale_round(g, m, sh) through its SMLAL short forms where they apply (0 for 0). */
+static KT_NOINLINE void kt_dwig_stage_run(const int8_t *g, int32_t ch, int32_t n, int32_t m,
+                                          int32_t sh, int16_t *hj)
+{
+    int32_t o;
+    if (kt_scale_round_k_ok(m, sh)) {
+        const int32_t k = -1 - sh, c_hi = (int32_t)(1u << (k - 1));
+        for (o = 0; o < n; ++o, g += ch, hj += 4) {
+            *hj = (int16_t)kt_scale_round_k(*g, m, c_hi, k); /* 0 for 0 */
+        }
+    } else if (m >= 0 && sh >= 0 && sh <= 30) { /* h fits int16: kt_h16_ok() */
+        const int32_t r = 31 - sh;
+        const uint32_t c_lo = 1u << (r - 1);
+        for (o = 0; o < n; ++o, g += ch, hj += 4) {
+            *hj = (int16_t)kt_scale_round_r(*g, m, c_lo, r);
+        }
+    } else {
+        for (o = 0; o < n; ++o, g += ch, hj += 4) {
+            *hj = (int16_t)(*g == 0 ? 0 : kt_scale_round(*g, m, sh));
+        }
+    }
+}
+
 /*
  * The staged path (depth multiplier 1, at most KT_DWIG_MAX_PX output pixels, filters up to
  * KT_DWIG_MAX_K x KT_DWIG_MAX_K, every h of every channel within int16: kt_h16_ok()): four
@@ -145,24 +177,8 @@ static KT_NOINLINE void kt_dwig_staged(const kt_dw_conv_grad_params *p, int32_t 
             for (j = 0; j < 4; ++j) { /* stage h, one channel at a time (its scale in registers) */
                 int16_t *hj = &hs[0][lane[j]];
                 if (j < n) {
-                    const int32_t m = p->chan.multiplier[c + j], sh = p->chan.shift[c + j] + hr;
-                    const int8_t *g = gy_b + c + j;
-                    if (kt_scale_round_k_ok(m, sh)) {
-                        const int32_t k = -1 - sh, c_hi = (int32_t)(1u << (k - 1));
-                        for (o = 0; o < out_px; ++o, g += ch, hj += 4) {
-                            *hj = (int16_t)kt_scale_round_k(*g, m, c_hi, k); /* 0 for 0 */
-                        }
-                    } else if (m >= 0 && sh >= 0 && sh <= 30) { /* h fits int16: kt_h16_ok() */
-                        const int32_t r = 31 - sh;
-                        const uint32_t c_lo = 1u << (r - 1);
-                        for (o = 0; o < out_px; ++o, g += ch, hj += 4) {
-                            *hj = (int16_t)kt_scale_round_r(*g, m, c_lo, r);
-                        }
-                    } else {
-                        for (o = 0; o < out_px; ++o, g += ch, hj += 4) {
-                            *hj = (int16_t)(*g == 0 ? 0 : kt_scale_round(*g, m, sh));
-                        }
-                    }
+                    kt_dwig_stage_run(gy_b + c + j, ch, out_px, p->chan.multiplier[c + j],
+                                      p->chan.shift[c + j] + hr, hj);
                 } else {
                     for (o = 0; o < out_px; ++o, hj += 4) {
                         *hj = 0;
@@ -206,6 +222,68 @@ static KT_NOINLINE void kt_dwig_staged(const kt_dw_conv_grad_params *p, int32_t 
                         const int32_t a[4] = {a0, a1, a2, a3};
                         for (j = 0; j < n; ++j) {
                             gx[j] = kt_to_grad8(kt_scale_round_q_apply(&out, a[j]), &st);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    *stats = st;
+}
+
+/*
+ * 3x3 filters, stride and dilation 1 (depth multiplier 1, h within int16), small maps: the staged
+ * h sits in a buffer with zero margins (mt rows above, ml columns left, ph x pw in all), so every
+ * input pixel reads all nine taps -- those past the output's edge read zeros -- and no pixel needs
+ * its taps found (on the DSP path all of them run the assembly taps). The same integers as the
+ * staged path (the zero taps add nothing).
+ */
+static KT_NOINLINE void kt_dwig_3x3_padded(const kt_dw_conv_grad_params *p, int32_t out_shift,
+                                           const kt_dims *gyd, const int8_t *grad_output,
+                                           const int8_t *filter, const kt_dims *gxd,
+                                           int8_t *grad_input, kt_grad_stats *stats, int32_t mt,
+                                           int32_t ml, int32_t ph, int32_t pw)
+{
+    static const uint8_t lane[4] = {0, 2, 1, 3};
+    int16_t hs[KT_DWIG_MAX_PAD_PX][4]; /* (h0, h2, h1, h3) at padded pixel (oy + mt, ox + ml) */
+    uint32_t fw[9];
+    const int32_t in_h = gxd->h, in_w = gxd->w, ch = gxd->c, out_h = gyd->h, out_w = gyd->w;
+    const int32_t hr = p->headroom, row0 = p->padding.h + mt, col0 = p->padding.w + ml;
+    const kt_scale_round_q out = kt_scale_round_q_make(p->x_multiplier, out_shift);
+    kt_grad_stats st = *stats; /* a local copy: the int8 stores below could alias *stats */
+    int32_t b, c, oy, iy, ix, t, j;
+    for (b = 0; b < gxd->n; ++b) {
+        const int8_t *gy_b = grad_output + (size_t)b * out_h * out_w * ch;
+        int8_t *gx = grad_input + (size_t)b * in_h * in_w * ch;
+        for (c = 0; c < ch; c += 4) {
+            const int32_t n = ch - c < 4 ? ch - c : 4;
+            memset(hs, 0, sizeof hs[0] * (size_t)(ph * pw));
+            for (j = 0; j < n; ++j) {
+                const int32_t m = p->chan.multiplier[c + j], sh = p->chan.shift[c + j] + hr;
+                for (oy = 0; oy < out_h; ++oy) {
+                    kt_dwig_stage_run(gy_b + (size_t)oy * out_w * ch + c + j, ch, out_w, m, sh,
+                                      &hs[(oy + mt) * pw + ml][lane[j]]);
+                }
+            }
+            for (t = 0; t < 9; ++t) {
+                fw[t] = kt_dwig_fword(filter + (size_t)t * ch + c, n);
+            }
+            for (iy = 0; iy < in_h; ++iy) {
+                const int16_t(*h0)[4] = hs + (iy + row0) * pw + col0; /* tap (0, 0) */
+                for (ix = 0; ix < in_w; ++ix, ++h0) {
+                    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+                    int8_t *g = gx + ((size_t)iy * in_w + ix) * ch + c;
+#if KT_USE_DSP && defined(__GNUC__)
+                    KT_DWIG_3X3_ASM(h0, h0 - pw, h0 - 2 * pw, fw);
+#else
+                    for (t = 0; t < 9; ++t) {
+                        KT_DWIG_TAP(fw[t], h0[-(t / 3) * pw - t % 3]);
+                    }
+#endif
+                    {
+                        const int32_t a[4] = {a0, a1, a2, a3};
+                        for (j = 0; j < n; ++j) {
+                            g[j] = kt_to_grad8(kt_scale_round_q_apply(&out, a[j]), &st);
                         }
                     }
                 }
@@ -320,6 +398,20 @@ kt_status kt_depthwise_conv2d_input_grad_s8(const kt_dw_conv_grad_params *p, int
     out_shift = p->x_shift + e_gy - hr - e_gx;
     kt_grad_stats_reset(stats);
 
+    if (dm == 1 && filter_dims->h == 3 && filter_dims->w == 3 && p->stride.h == 1 &&
+        p->stride.w == 1 && p->dilation.h == 1 && p->dilation.w == 1 &&
+        kt_h16_ok(&p->chan, hr, out_c)) {
+        /* the margins that put every tap of every input pixel inside the buffer */
+        const int32_t mt = p->padding.h < 2 ? 2 - p->padding.h : 0;
+        const int32_t ml = p->padding.w < 2 ? 2 - p->padding.w : 0;
+        const int32_t ph = kt_max32(out_h + mt, grad_input_dims->h + p->padding.h + mt);
+        const int32_t pw = kt_max32(out_w + ml, grad_input_dims->w + p->padding.w + ml);
+        if (ph * pw <= KT_DWIG_MAX_PAD_PX) {
+            kt_dwig_3x3_padded(p, out_shift, grad_output_dims, grad_output, filter, grad_input_dims,
+                               grad_input, stats, mt, ml, ph, pw);
+            return KT_OK;
+        }
+    }
     if (dm == 1 && out_h * out_w <= KT_DWIG_MAX_PX && filter_dims->h <= KT_DWIG_MAX_K &&
         filter_dims->w <= KT_DWIG_MAX_K && kt_h16_ok(&p->chan, hr, out_c)) {
         kt_dwig_staged(p, out_shift, grad_output_dims, grad_output, filter_dims, filter,
