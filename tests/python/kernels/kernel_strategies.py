@@ -101,9 +101,10 @@ def geometries(
     max_kernel: int = 5,
     max_stride: int = 3,
     max_dilation: int = 3,
+    min_kernel: int = 1,
 ) -> Geometry:
     """VALID, SAME (odd totals put the extra pad after) or arbitrary before/after padding."""
-    k = draw(st.integers(1, max_kernel))
+    k = draw(st.integers(min_kernel, max_kernel))
     s = draw(st.integers(1, max_stride))
     d = draw(st.integers(1, max_dilation)) if k > 1 else 1
     eff = (k - 1) * d + 1

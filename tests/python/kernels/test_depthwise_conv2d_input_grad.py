@@ -25,14 +25,17 @@ from kilotrain.reference.grad_params import DepthwiseConvGradParams
 
 
 @st.composite
-def cases(draw: st.DrawFn):
+def cases(draw: st.DrawFn, padded: bool = False):
+    """Any geometry; with ``padded`` 3x3 filters, stride and dilation 1, depth multiplier 1 on maps
+    up to 9x9: the staged and padded forms of the C kernel."""
     r = rng(draw)
     n = draw(st.integers(1, 2))
     cin = draw(st.sampled_from([1, 2, 3, 7, 16, 33, 36]))
-    dm = draw(st.sampled_from([1, 1, 2, 3]))
+    dm = 1 if padded else draw(st.sampled_from([1, 1, 2, 3]))
     cout = cin * dm
-    gh = draw(geometries(max_size=9, max_kernel=5, max_stride=3, max_dilation=3))
-    gw = draw(geometries(max_size=9, max_kernel=5, max_stride=3, max_dilation=3))
+    geo = {"min_kernel": 3, "max_kernel": 3, "max_stride": 1, "max_dilation": 1} if padded else {}
+    gh = draw(geometries(max_size=9, **geo))
+    gw = draw(geometries(max_size=9, **geo))
     stride, padding = (gh.stride, gw.stride), (gh.pad_before, gw.pad_before)
     dilation = (gh.dilation, gw.dilation)
     gy = grads(draw, r, (n, gh.out, gw.out, cout))
@@ -46,7 +49,7 @@ def cases(draw: st.DrawFn):
 
 
 @GRAD_SETTINGS
-@given(case=cases())
+@given(case=st.one_of(cases(), cases(padded=True)))
 def test_depthwise_conv2d_input_grad_matches_golden(case) -> None:
     gy, filt, p, in_hw, e_gy, e_gx = case
     want, ws = depthwise_conv2d_input_grad(gy, filt, p, in_hw, e_gy, e_gx)
