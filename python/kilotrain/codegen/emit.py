@@ -19,8 +19,12 @@ import numpy as np
 from kilotrain.codegen.memory_plan import MemoryPlan
 from kilotrain.contract import MAX_RANK
 from kilotrain.kernels.cstructs import C_NAMES, Dims, PerChannelQuant, SplitFilterC, initializer
-from kilotrain.kernels.packed import why_not_packed
+from kilotrain.kernels.packed import packed_k, record_words, why_not_packed
 from kilotrain.model.ir import Graph, ModelError, Op
+
+#: Largest packed table of a filter that stays in flash as int8 too (the input gradient reads it):
+#: such a layer's packing costs its whole table in flash.
+PACK_SHARED_MAX_BYTES = 16 * 1024
 
 
 def c_values(a: Any) -> str:
@@ -50,7 +54,7 @@ class CFile:
     are updated: only those rows are copied to SRAM (``kt_p<id>``), the frozen rest stays in flash
     (``kt_t<id>_tail``), and kernels read the two parts through a ``kt_split_filter``
     (:meth:`split_filter`). With ``pack``, frozen CONV_2D layers the packer takes run from a packed
-    table (:meth:`packable`)."""
+    table (:meth:`packable`); ``keep_raw`` names the filters the backward pass reads as int8."""
 
     def __init__(
         self,
@@ -59,8 +63,11 @@ class CFile:
         trainable: frozenset[int] = frozenset(),
         split: Mapping[int, int] | None = None,
         pack: bool = True,
+        keep_raw: frozenset[int] = frozenset(),
     ) -> None:
         self.g, self.mp, self.trainable, self.pack = graph, mp, trainable, pack
+        #: filter tensors another kernel reads as int8 (an input gradient through the layer)
+        self.keep_raw = keep_raw
         self.split: dict[int, int] = dict(split or {})
         self.consts: dict[Any, dict[str, Any]] = {}
         self._names: set[str] = set()
@@ -123,7 +130,14 @@ class CFile:
         f = op.inputs[1]
         if not self.pack or op.kind != "CONV_2D" or f in self.trainable or f in self.split:
             return False
-        return self.g.tensors[f].is_const and why_not_packed(self.shape(f), op.params) is None
+        if not self.g.tensors[f].is_const or why_not_packed(self.shape(f), op.params) is not None:
+            return False
+        # a filter the backward pass also reads as int8 would be in flash twice: packed only if
+        # the table is small (MobileNetV2's 1,280-channel layer would add 312 KB)
+        return (
+            f not in self.keep_raw
+            or record_words(packed_k(self.shape(f))) * 4 * self.shape(f)[0] <= PACK_SHARED_MAX_BYTES
+        )
 
     def arena(self, key: Any) -> str:
         """Pointer to a planned arena buffer (an activation id, ("mask", k) or ("grad", j))."""

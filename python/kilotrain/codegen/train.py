@@ -498,7 +498,11 @@ def render_train(plan: TrainPlan, source_name: str, fuse: bool = True) -> TrainS
         trainable.update([op.inputs[1], op.inputs[2]] if u.n_channels > 0 else [op.inputs[2]])
     fused = fused_segment(plan) if fuse else None
     mp = training_memory_plan(plan, fused)
-    gen = CFile(g, mp, frozenset(trainable), split)
+    # filters an input gradient reads as int8 (packing them too would keep both in flash)
+    keep_raw = frozenset(
+        g.ops[s.op_pos].inputs[1] for s in plan.steps if s.kind in ops.WEIGHTED and s.grad_params is not None
+    )
+    gen = CFile(g, mp, frozenset(trainable), split, keep_raw=keep_raw)
     # what PARAMS_READ sends, in params_sha256 order: per trainable op its weights (a split filter:
     # the SRAM rows, then the flash rows) and its bias
     # what a checkpoint holds besides the exponents: the same minus the flash rows
