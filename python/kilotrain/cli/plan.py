@@ -3,11 +3,13 @@ SRAM of the training image by part, its flash, where the arena peaks, and whethe
 is built (docs/memory.md).
 
     kilotrain plan MODEL --scheme SCHEME [--input-size R] [--dataset NAME]
-                   [--board qemu_m7|disco_bm] [--json] [--plot out.png]
+                   [--board qemu_m7|disco_bm] [--no-pack] [--json] [--plot out.png]
 
 MODEL is a ``.tflite`` path or a zoo name, as in ``kilotrain train``; ``--dataset`` sizes a zoo
-model's classifier for that data set (as ``train`` does; 10 classes without it). Exit status 1
-when the image would not fit the board, with the breakdown and what to drop.
+model's classifier for that data set (as ``train`` does; 10 classes without it). Frozen
+convolutions count as packed (``kilotrain compile``'s default) unless ``--no-pack``, or unless
+only the unpacked image fits the board's flash. Exit status 1 when the image would not fit the
+board, with the breakdown and what to drop.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from kilotrain.training.scheme import PRESETS
 
 
 def _plan(args: argparse.Namespace) -> int:
-    job = PlanJob(args.model, args.scheme, args.input_size, args.dataset, args.board)
+    job = PlanJob(args.model, args.scheme, args.input_size, args.dataset, args.board, pack=not args.no_pack)
     r = run_plan(job)
     if args.plot:
         print(f"arena occupancy plot: {plot_occupancy(r, Path(args.plot))}")
@@ -37,7 +39,8 @@ def _plan(args: argparse.Namespace) -> int:
         f"{r['model']} {tuple(r['input_shape'])}, scheme {r['scheme']} on {r['board']}: "
         f"peak SRAM {r['peak_sram_bytes']:,} B "
         f"({r['peak_sram_bytes'] / kb:.1f} KB of {r['board_sram_bytes'] / kb:.0f}), "
-        f"flash {r['flash_bytes']:,} B ({r['flash_bytes'] / kb:.0f} KB of {r['board_flash_bytes'] / kb:.0f})"
+        f"flash {r['flash_bytes']:,} B ({r['flash_bytes'] / kb:.0f} KB of {r['board_flash_bytes'] / kb:.0f}; "
+        f"{r['packed_layers']} packed layers)"
     )
     for k, v in r["breakdown"].items():
         print(f"  {k.replace('_', ' '):18s} {v:9,d} B")
@@ -64,6 +67,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--dataset", choices=DATASETS, default=None, help="zoo models: one output per class of this data set"
     )
     p.add_argument("--board", choices=BOARDS, default="qemu_m7")
+    p.add_argument("--no-pack", action="store_true", help="keep every frozen filter as int8 (as compile --no-pack)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--plot", metavar="PNG", default=None, help="write the arena occupancy over the schedule")
     p.set_defaults(func=_plan)

@@ -182,6 +182,7 @@ class TrainSource:
     calls: int  # kernel calls in kt_model_invoke() and kt_train_step() (the generated code's size)
     fused: RowSchedule | None = None  # the row-streamed prefix, if any
     profile: tuple[ProfileEntry, ...] = ()  # what kt_profile_ticks[] counts, by index
+    packed_layers: int = 0  # convolutions that run from packed filters
 
     @property
     def trainable_bytes(self) -> int:
@@ -486,9 +487,10 @@ def updated_weight_bytes(plan: TrainPlan) -> dict[int, int]:
     return out
 
 
-def render_train(plan: TrainPlan, source_name: str, fuse: bool = True) -> TrainSource:
+def render_train(plan: TrainPlan, source_name: str, fuse: bool = True, pack: bool = True) -> TrainSource:
     """The training firmware's C text and its memory figures. ``fuse``: row-stream the frozen
-    prefix when that makes the arena smaller (:func:`fused_segment`)."""
+    prefix when that makes the arena smaller (:func:`fused_segment`); ``pack``: run the frozen
+    convolutions the packer takes from packed filters (fewer instructions, more flash)."""
     g = plan.graph
     trainable: set[int] = set()
     split = weight_split(plan)
@@ -502,7 +504,7 @@ def render_train(plan: TrainPlan, source_name: str, fuse: bool = True) -> TrainS
     keep_raw = frozenset(
         g.ops[s.op_pos].inputs[1] for s in plan.steps if s.kind in ops.WEIGHTED and s.grad_params is not None
     )
-    gen = CFile(g, mp, frozenset(trainable), split, keep_raw=keep_raw)
+    gen = CFile(g, mp, frozenset(trainable), split, pack=pack, keep_raw=keep_raw)
     # what PARAMS_READ sends, in params_sha256 order: per trainable op its weights (a split filter:
     # the SRAM rows, then the flash rows) and its bias
     # what a checkpoint holds besides the exponents: the same minus the flash rows
@@ -569,4 +571,5 @@ def render_train(plan: TrainPlan, source_name: str, fuse: bool = True) -> TrainS
         calls=sum(1 for e in emits if e.call) + len(tg.forward) + len(tg.backward),
         fused=fused,
         profile=profile,
+        packed_layers=sum(1 for k in gen.consts if isinstance(k, tuple) and k[1:] == ("packed",)),
     )

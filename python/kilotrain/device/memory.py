@@ -186,6 +186,22 @@ def schedule_label(plan: TrainPlan, position: int) -> str:
     return f"backward step {position - n - 1} ({s.kind} of op {g.ops[s.op_pos].index})"
 
 
+def render_for_board(
+    plan: TrainPlan, source_name: str, board: BoardMemory | None, pack: bool = True
+) -> tuple[TrainSource, SramBudget]:
+    """The training step's C and its budget for ``board``: frozen convolutions packed (unless
+    ``pack`` is off), or not packed when the packed tables would overflow the board's flash and
+    the unpacked image would not. Does not check that it fits (:func:`check_fits`)."""
+    code = codegen_train.render_train(plan, source_name, pack=pack)
+    budget = sram_budget(plan, code)
+    if pack and board is not None and budget.flash > board.flash_bytes and code.packed_layers:
+        plain = codegen_train.render_train(plan, source_name, pack=False)
+        plain_budget = sram_budget(plan, plain)
+        if plain_budget.flash <= board.flash_bytes:
+            return plain, plain_budget
+    return code, budget
+
+
 def check_fits(plan: TrainPlan, budget: SramBudget, board: BoardMemory) -> None:
     """DoesNotFit when the image would overflow the board's SRAM or flash: the breakdown and the
     largest updated layers (what to drop or update at a lower channel ratio) in the message."""

@@ -55,9 +55,10 @@ def build_with_training(
     """Generate the training step's C (kt_train.c) and build ``env_name`` with it, its stack region
     sized from the model. An image that would not fit the board raises
     :class:`kilotrain.device.memory.DoesNotFit` before anything is built."""
-    code = codegen_train.render_train(plan, source_name)
-    if env_name in memory.BOARDS:
-        memory.check_fits(plan, memory.sram_budget(plan, code), memory.board_memory(env_name))
+    board = memory.board_memory(env_name) if env_name in memory.BOARDS else None
+    code, budget = memory.render_for_board(plan, source_name, board)
+    if board is not None:
+        memory.check_fits(plan, budget, board)
     flags = (*build_flags, f"-Wl,--defsym=KT_STACK_SIZE={memory.stack_bytes(code)}")
     elf, source, digest = build_firmware("kt_train.c", code.text, env_name, flags, prefix="train-")
     gen = codegen_train.GeneratedTraining(source.parent, source, code, digest)

@@ -21,7 +21,6 @@ import numpy as np
 
 from kilotrain import __version__
 from kilotrain.codegen import emit
-from kilotrain.codegen.train import render_train
 from kilotrain.data import datasets
 from kilotrain.device import memory
 from kilotrain.jobs.engines import check_options
@@ -103,6 +102,7 @@ class CompileJob(ModelSpec):
     """The flags of ``kilotrain compile``."""
 
     board: str = "qemu_m7"
+    pack: bool = True  # packed frozen filters where the board's flash holds them (--no-pack: never)
 
     def check(self) -> None:
         if self.board not in COMPILE_BOARDS:
@@ -116,10 +116,10 @@ def run_compile(job: CompileJob, out_dir: Path | None = None) -> dict[str, Any]:
     job.check()
     graph, plan = plan_for(job)
     source_name = f"{graph.name or Path(job.model).stem}.tflite"
-    code = render_train(plan, source_name)
-    budget = memory.sram_budget(plan, code)
-    if job.board in memory.BOARDS:
-        memory.check_fits(plan, budget, memory.board_memory(job.board))
+    board = memory.board_memory(job.board) if job.board in memory.BOARDS else None
+    code, budget = memory.render_for_board(plan, source_name, board, job.pack)
+    if board is not None:
+        memory.check_fits(plan, budget, board)
     t = graph.input
     scheme_json = plan.scheme.to_json()
     manifest: dict[str, Any] = {
@@ -144,6 +144,7 @@ def run_compile(job: CompileJob, out_dir: Path | None = None) -> dict[str, Any]:
         "classes": list(class_names(job.dataset, plan)),
         "dataset": job.dataset,
         "plan": budget.as_dict(),
+        "packed_layers": code.packed_layers,
         "source": "kt_train.c",
         "source_sha256": hashlib.sha256(code.text.encode()).hexdigest(),
     }

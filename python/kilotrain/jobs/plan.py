@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kilotrain.codegen.train import ARENA_PARTS, render_train
+from kilotrain.codegen.train import ARENA_PARTS
 from kilotrain.device import memory
 from kilotrain.extras import require
 from kilotrain.jobs.engines import check_options
@@ -26,6 +26,7 @@ class PlanJob:
     input_size: int | None = None  # zoo models: input resolution
     dataset: str | None = None  # zoo models: size the classifier for this data set
     board: str = "qemu_m7"
+    pack: bool = True  # packed frozen filters where the board's flash holds them
 
     def check(self) -> None:
         if self.board not in memory.BOARDS:
@@ -39,9 +40,8 @@ def run_plan(job: PlanJob) -> dict[str, Any]:
     job.check()
     graph = load_for_dataset(job.model, job.dataset, job.input_size)
     plan = build_plan(graph, job.scheme, 0.01, engine="qemu")
-    code = render_train(plan, f"{graph.name or 'model'}.tflite")
-    budget = memory.sram_budget(plan, code)
     board = memory.board_memory(job.board)
+    code, budget = memory.render_for_board(plan, f"{graph.name or 'model'}.tflite", board, job.pack)
     try:
         memory.check_fits(plan, budget, board)
         verdict = None
@@ -55,6 +55,7 @@ def run_plan(job: PlanJob) -> dict[str, Any]:
         "board_sram_bytes": board.sram_bytes,
         "board_flash_bytes": board.flash_bytes,
         **budget.as_dict(),
+        "packed_layers": code.packed_layers,
         "fits": verdict is None,
         "does_not_fit": verdict,
         "updated_layers": len(plan.trainable),
