@@ -116,6 +116,17 @@ static inline int32_t kt_dwig_axis(int32_t i, int32_t pad, int32_t k, int32_t di
     } while (0)
 #endif
 
+/* The output stage of one input pixel's n <= 4 channels (the staged forms' sums a0..a3). */
+static inline void kt_dwig_out4(const kt_scale_round_q *out, int32_t a0, int32_t a1, int32_t a2,
+                                int32_t a3, int32_t n, int8_t *gx, kt_grad_stats *st)
+{
+    const int32_t a[4] = {a0, a1, a2, a3};
+    int32_t j;
+    for (j = 0; j < n; ++j) {
+        gx[j] = kt_to_grad8(kt_scale_round_q_apply(out, a[j]), st);
+    }
+}
+
 /* Stage channel h of n output pixels (grad_output bytes `ch` apart) into lane slots 4 int16 apart:
    kt_scale_round(g, m, sh) through its SMLAL short forms where they apply (0 for 0). */
 static KT_NOINLINE void kt_dwig_stage_run(const int8_t *g, int32_t ch, int32_t n, int32_t m,
@@ -218,12 +229,7 @@ static KT_NOINLINE void kt_dwig_staged(const kt_dw_conv_grad_params *p, int32_t 
                             }
                         }
                     }
-                    {
-                        const int32_t a[4] = {a0, a1, a2, a3};
-                        for (j = 0; j < n; ++j) {
-                            gx[j] = kt_to_grad8(kt_scale_round_q_apply(&out, a[j]), &st);
-                        }
-                    }
+                    kt_dwig_out4(&out, a0, a1, a2, a3, n, gx, &st);
                 }
             }
         }
@@ -280,12 +286,7 @@ static KT_NOINLINE void kt_dwig_3x3_padded(const kt_dw_conv_grad_params *p, int3
                         KT_DWIG_TAP(fw[t], h0[-(t / 3) * pw - t % 3]);
                     }
 #endif
-                    {
-                        const int32_t a[4] = {a0, a1, a2, a3};
-                        for (j = 0; j < n; ++j) {
-                            g[j] = kt_to_grad8(kt_scale_round_q_apply(&out, a[j]), &st);
-                        }
-                    }
+                    kt_dwig_out4(&out, a0, a1, a2, a3, n, g, &st);
                 }
             }
         }

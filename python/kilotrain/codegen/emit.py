@@ -19,7 +19,7 @@ import numpy as np
 from kilotrain.codegen.memory_plan import MemoryPlan
 from kilotrain.contract import MAX_RANK
 from kilotrain.kernels.cstructs import C_NAMES, Dims, PerChannelQuant, SplitFilterC, initializer
-from kilotrain.kernels.packed import packed_k, record_words, why_not_packed
+from kilotrain.kernels.packed import packed_bytes, why_not_packed
 from kilotrain.model.ir import Graph, ModelError, Op
 
 #: Largest packed table of a filter that stays in flash as int8 too (the input gradient reads it):
@@ -111,6 +111,11 @@ class CFile:
             self._const(key, f"kt_t{t}_packed", np.asarray(records, np.int32), "int32_t", False)
         return str(self.consts[key]["name"])
 
+    @property
+    def packed_layers(self) -> int:
+        """Filters emitted as packed tables so far (:meth:`packed`)."""
+        return sum(1 for key in self.consts if isinstance(key, tuple) and key[1:] == ("packed",))
+
     def tail(self, t: int) -> str:
         """The flash part (frozen rows) of a split tensor."""
         self.ptr(t)
@@ -134,10 +139,7 @@ class CFile:
             return False
         # a filter the backward pass also reads as int8 would be in flash twice: packed only if
         # the table is small (MobileNetV2's 1,280-channel layer would add 312 KB)
-        return (
-            f not in self.keep_raw
-            or record_words(packed_k(self.shape(f))) * 4 * self.shape(f)[0] <= PACK_SHARED_MAX_BYTES
-        )
+        return f not in self.keep_raw or packed_bytes(self.shape(f)) <= PACK_SHARED_MAX_BYTES
 
     def arena(self, key: Any) -> str:
         """Pointer to a planned arena buffer (an activation id, ("mask", k) or ("grad", j))."""

@@ -61,6 +61,19 @@ def _act(p: Any) -> dict[str, int]:
     return {"min": int(p.act_min), "max": int(p.act_max)}
 
 
+def _conv_fields(p: Any) -> dict[str, Any]:
+    """The kt_conv_params fields of a CONV_2D's or DEPTHWISE_CONV_2D's parameters (a depthwise
+    record adds its depth multiplier)."""
+    return {
+        "stride": tile(p.stride),
+        "padding": tile(p.padding),
+        "dilation": tile(p.dilation),
+        "input_offset": p.input_offset,
+        "output_offset": p.output_offset,
+        "activation": _act(p),
+    }
+
+
 def _conv(gen: CFile, op: Op, e: _Emit) -> None:
     p, o, d = op.params, e.owner, e.decls
     x, f, b = op.inputs[0], op.inputs[1], op.inputs[2] if len(op.inputs) > 2 else -1
@@ -70,14 +83,7 @@ def _conv(gen: CFile, op: Op, e: _Emit) -> None:
         _conv_packed(gen, op, e)
         return
     q = gen.quant_struct(d, o, "q", p.multiplier, p.shift)
-    fields: dict[str, Any] = {
-        "stride": tile(p.stride),
-        "padding": tile(p.padding),
-        "dilation": tile(p.dilation),
-        "input_offset": p.input_offset,
-        "output_offset": p.output_offset,
-        "activation": _act(p),
-    }
+    fields = _conv_fields(p)
     if dw:
         fields["depth_multiplier"] = p.depth_multiplier
     pp = gen.struct(d, o, "p", DwConvParamsC if dw else ConvParamsC, fields)
@@ -107,20 +113,7 @@ def _conv_packed(gen: CFile, op: Op, e: _Emit) -> None:
     records, k = pack_conv(gen.g.tensors[f].values, folded, p)
     table = gen.packed(f, records)
     pf = gen.struct(d, o, "packed", PackedFilterC, {"records": table, "k": k})
-    pp = gen.struct(
-        d,
-        o,
-        "p",
-        ConvParamsC,
-        {
-            "stride": tile(p.stride),
-            "padding": tile(p.padding),
-            "dilation": tile(p.dilation),
-            "input_offset": p.input_offset,
-            "output_offset": p.output_offset,
-            "activation": _act(p),
-        },
-    )
+    pp = gen.struct(d, o, "p", ConvParamsC, _conv_fields(p))
     xd, fd, yd = (
         gen.dims(d, o, "in", gen.shape(x)),
         gen.dims(d, o, "f", gen.shape(f)),

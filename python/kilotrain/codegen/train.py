@@ -571,5 +571,5 @@ def render_train(plan: TrainPlan, source_name: str, fuse: bool = True, pack: boo
         calls=sum(1 for e in emits if e.call) + len(tg.forward) + len(tg.backward),
         fused=fused,
         profile=profile,
-        packed_layers=sum(1 for k in gen.consts if isinstance(k, tuple) and k[1:] == ("packed",)),
+        packed_layers=gen.packed_layers,
     )

@@ -155,6 +155,18 @@ def multiply_by_quantized_multiplier(
     return out
 
 
+def _conv_params(p: ConvParams) -> ConvParamsC:
+    """The kt_conv_params of a ConvParams (kt_conv2d_s8 and kt_conv2d_packed_s8)."""
+    return ConvParamsC(
+        Tile(*p.stride),
+        Tile(*p.padding),
+        Tile(*p.dilation),
+        p.input_offset,
+        p.output_offset,
+        _act(p.act_min, p.act_max),
+    )
+
+
 def _conv(
     name: str,
     x: npt.ArrayLike,
@@ -171,14 +183,7 @@ def _conv(
     out = np.empty((n, oh, ow, cout), dtype=np.int8)
     q, *keep = _per_channel(p.multiplier, p.shift, cout)
     b = _bias(bias, cout)
-    cp = ConvParamsC(
-        Tile(*p.stride),
-        Tile(*p.padding),
-        Tile(*p.dilation),
-        p.input_offset,
-        p.output_offset,
-        _act(p.act_min, p.act_max),
-    )
+    cp = _conv_params(p)
     d_in, d_f, d_out = _dims(xa.shape), _dims(fa.shape), _dims(out.shape)
     name = name.replace("_s8", suffix + "_s8")
     _call(name, _ref(cp), _ref(q), _ref(d_in), _ptr(xa), _ref(d_f), f_arg, _ptr(b), _ref(d_out), _ptr(out))
@@ -218,14 +223,7 @@ def conv2d_packed(
     rec = np.ascontiguousarray(rec, dtype=np.int32)
     out = np.empty((xa.shape[0], int(out_hw[0]), int(out_hw[1]), fa.shape[0]), dtype=np.int8)
     pf = PackedFilterC(rec.ctypes.data_as(POINTER(c_int32)), k)
-    cp = ConvParamsC(
-        Tile(*p.stride),
-        Tile(*p.padding),
-        Tile(*p.dilation),
-        p.input_offset,
-        p.output_offset,
-        _act(p.act_min, p.act_max),
-    )
+    cp = _conv_params(p)
     d_in, d_f, d_out = _dims(xa.shape), _dims(fa.shape), _dims(out.shape)
     _call("kt_conv2d_packed_s8", _ref(cp), _ref(pf), _ptr(rb), _ref(d_in), _ptr(xa), _ref(d_f), _ref(d_out), _ptr(out))
     return out

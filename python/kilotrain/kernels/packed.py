@@ -23,6 +23,11 @@ def record_words(k: int) -> int:
     return k // 2 + 5
 
 
+def packed_bytes(filter_shape: tuple[int, ...]) -> int:
+    """Flash of a filter's packed table: Cout records of record_words(k) int32 words."""
+    return record_words(packed_k(filter_shape)) * 4 * int(filter_shape[0])
+
+
 def why_not_packed(filter_shape: tuple[int, ...], p: ConvParams) -> str | None:
     """None if the layer can be packed, else what stands against it (the layer then keeps
     kt_conv2d_s8)."""

@@ -10,7 +10,7 @@ import pytest
 from kilotrain.codegen.emit import PACK_SHARED_MAX_BYTES
 from kilotrain.codegen.train import render_train
 from kilotrain.device import memory
-from kilotrain.kernels.packed import packed_k, record_words, why_not_packed
+from kilotrain.kernels.packed import packed_bytes, why_not_packed
 from kilotrain.model.load import load_model
 from kilotrain.paths import REPO_ROOT
 from kilotrain.training.plan import build_plan
@@ -30,8 +30,7 @@ def test_mobilenet_v2_packs_its_prefix_and_keeps_no_large_filter_twice() -> None
     takes = {op.inputs[1] for op in prefix if why_not_packed(g.tensors[op.inputs[1]].shape, op.params) is None}
     assert len(takes) >= 10 and takes <= packed
     for t in packed & int8:  # in flash twice: only small tables
-        shape = g.tensors[t].shape
-        assert record_words(packed_k(shape)) * 4 * shape[0] <= PACK_SHARED_MAX_BYTES
+        assert packed_bytes(g.tensors[t].shape) <= PACK_SHARED_MAX_BYTES
     last = [op for op in g.ops if op.kind == "CONV_2D"][-1]  # 112 -> 1,280 channels, bias trained
     assert last.inputs[1] in int8 and last.inputs[1] not in packed  # its table would be 312 KB
 
