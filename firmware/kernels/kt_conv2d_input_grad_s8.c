@@ -17,8 +17,10 @@
 /** Output channels staged at a time by the pointwise path (h of one pixel on the stack). */
 #define KT_IG_PW_MAX_CO 128
 /** Input channels summed at a time by the wide pointwise path (over chunks of KT_IG_PW_MAX_CO output
-    channels, their sums on the stack). */
+    channels, their sums on the stack); two pixels at a time: KT_IG_PW_CI_BLOCK2 of each (the
+    frame stays below the staged depthwise input gradient's, the deepest in STACK_BASE_BYTES). */
 #define KT_IG_PW_CI_BLOCK 64
+#define KT_IG_PW_CI_BLOCK2 56
 
 /*
  * The pointwise path: a 1x1 filter, stride 1, no padding (each input pixel reads its own output
@@ -41,8 +43,8 @@ static int kt_ig_stage_h(const int8_t *gy, const kt_per_channel_quant *chan, int
     uint32_t any = 0;
     int32_t i;
     for (i = 0; i < n; i += 2) {
-        const int32_t h0 = kt_grad_h(gy[co0 + i], chan, co0 + i, hr);
-        const int32_t h1 = i + 1 < n ? kt_grad_h(gy[co0 + i + 1], chan, co0 + i + 1, hr) : 0;
+        const int32_t h0 = kt_grad_h16(gy[co0 + i], chan, co0 + i, hr);
+        const int32_t h1 = i + 1 < n ? kt_grad_h16(gy[co0 + i + 1], chan, co0 + i + 1, hr) : 0;
         hp[i / 2] = kt_pack16(h0, h1);
         any |= hp[i / 2];
     }
@@ -131,6 +133,117 @@ static KT_NOINLINE void kt_ig_mac4(const int8_t *w, int32_t in_c, const uint32_t
 }
 #endif
 
+#if KT_USE_DSP
+/* Stage the h of two pixels' output channels [co0, co0 + n) interleaved: hp[2i] = pixel 0's pair
+   (h[co0 + 2i], h[co0 + 2i + 1]) as in kt_ig_stage_h(), hp[2i + 1] = pixel 1's. Returns 0 iff
+   every h of both pixels is zero. */
+static int kt_ig_stage_h2(const int8_t *gy0, const int8_t *gy1, const kt_per_channel_quant *chan,
+                          int32_t hr, int32_t co0, int32_t n, uint32_t *hp)
+{
+    uint32_t any = 0;
+    int32_t i;
+    for (i = 0; i < n; i += 2) {
+        const int32_t c = co0 + i, two = i + 1 < n;
+        hp[i] = kt_pack16(kt_grad_h16(gy0[c], chan, c, hr),
+                          two ? kt_grad_h16(gy0[c + 1], chan, c + 1, hr) : 0);
+        hp[i + 1] = kt_pack16(kt_grad_h16(gy1[c], chan, c, hr),
+                              two ? kt_grad_h16(gy1[c + 1], chan, c + 1, hr) : 0);
+        any |= hp[i] | hp[i + 1];
+    }
+    return any != 0;
+}
+
+/* The output stages of two input channels of two pixels (a[0], a[1]: pixel 0's; a[2], a[3]: pixel
+   1's), out of line like kt_ig_store4(). */
+static KT_NOINLINE void kt_ig_store2x2(const kt_scale_round_q *out, const uint32_t *a, int8_t *gx0,
+                                       int8_t *gx1, kt_grad_stats *st)
+{
+    gx0[0] = kt_to_grad8(kt_scale_round_q_apply(out, (int32_t)a[0]), st);
+    gx0[1] = kt_to_grad8(kt_scale_round_q_apply(out, (int32_t)a[1]), st);
+    gx1[0] = kt_to_grad8(kt_scale_round_q_apply(out, (int32_t)a[2]), st);
+    gx1[1] = kt_to_grad8(kt_scale_round_q_apply(out, (int32_t)a[3]), st);
+}
+
+/* a[] += the sums of input channels c, c + 1 (w = row 0 at c) of two pixels over the n output
+   channels staged by kt_ig_stage_h2() (a[0], a[1]: pixel 0's; a[2], a[3]: pixel 1's). Per pair of
+   output channels the two rows' halfwords make one word (W[2i][c], W[2i][c+1], W[2i+1][c],
+   W[2i+1][c+1]) through PKHBT, whose SXTB16 gives the pair (W[2i][c], W[2i+1][c]) and, rotated by
+   8, (W[2i][c+1], W[2i+1][c+1]): each multiplies both pixels' staged h pairs, four SMLAD for 8
+   multiply-accumulates in 13 instructions. Same integer sums as the gather loop's. */
+static KT_NOINLINE void kt_ig_mac2x2(const int8_t *w, int32_t in_c, const uint32_t *hp, int32_t n,
+                                     uint32_t *a)
+{
+    const uint32_t *h = hp, *const h_end = hp + 2 * (n / 2);
+    uint32_t a0 = a[0], a1 = a[1], b0 = a[2], b1 = a[3];
+    if (n % 2 != 0) { /* the odd last channel first: h in the low half, no row 2i+1 */
+        uint16_t r;
+        memcpy(&r, w + (size_t)(n - 1) * in_c, 2);
+        {
+            const uint32_t e = __sxtb16(r), o = kt_sxtb16_ror8(r), h0 = h_end[0], h1 = h_end[1];
+            a0 = __smlad(e, h0, a0);
+            b0 = __smlad(e, h1, b0);
+            a1 = __smlad(o, h0, a1);
+            b1 = __smlad(o, h1, b1);
+        }
+    }
+#if defined(__GNUC__)
+    if (h != h_end) { /* the pair loop below in assembly: 13 instructions, 12 registers */
+        uint32_t w0, w1, h0, h1;
+        __asm__ volatile(
+            "1:\n\t"
+            "ldrh %[w0], [%[w]]\n\t"
+            "ldrh %[w1], [%[w], %[ic]]\n\t"
+            "add %[w], %[w], %[ic], lsl #1\n\t"
+            "ldrd %[h0], %[h1], [%[h]], #8\n\t"
+            "pkhbt %[w0], %[w0], %[w1], lsl #16\n\t"
+            "sxtb16 %[w1], %[w0]\n\t"
+            "sxtb16 %[w0], %[w0], ror #8\n\t"
+            "smlad %[a0], %[w1], %[h0], %[a0]\n\t"
+            "smlad %[b0], %[w1], %[h1], %[b0]\n\t"
+            "smlad %[a1], %[w0], %[h0], %[a1]\n\t"
+            "smlad %[b1], %[w0], %[h1], %[b1]\n\t"
+            "cmp %[h], %[he]\n\t"
+            "bne 1b\n\t"
+            : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [w] "+r"(w), [h] "+r"(h),
+              [w0] "=&r"(w0), [w1] "=&r"(w1), [h0] "=&r"(h0), [h1] "=&r"(h1)
+            : [ic] "r"(in_c), [he] "r"(h_end)
+            : "cc", "memory");
+    }
+#endif
+    for (; h != h_end; h += 2, w += 2 * (size_t)in_c) { /* full pairs of output channels */
+        uint16_t r0, r1;
+        memcpy(&r0, w, 2);
+        memcpy(&r1, w + in_c, 2);
+        {
+            const uint32_t q = kt_pack_lo16(r0, r1), e = __sxtb16(q), o = kt_sxtb16_ror8(q);
+            a0 = __smlad(e, h[0], a0);
+            b0 = __smlad(e, h[1], b0);
+            a1 = __smlad(o, h[0], a1);
+            b1 = __smlad(o, h[1], b1);
+        }
+    }
+    a[0] = a0;
+    a[1] = a1;
+    a[2] = b0;
+    a[3] = b1;
+}
+
+/* a[0] (pixel 0), a[1] (pixel 1) += the sums of input channel 0 of w over the n output channels
+   staged by kt_ig_stage_h2(). */
+static void kt_ig_mac1x2(const int8_t *w, int32_t in_c, const uint32_t *hp, int32_t n, uint32_t *a)
+{
+    int32_t i;
+    for (i = 0; i < n; i += 2, w += 2 * (size_t)in_c) {
+        a[0] += (uint32_t)((int32_t)w[0] * kt_lo16(hp[i]));
+        a[1] += (uint32_t)((int32_t)w[0] * kt_lo16(hp[i + 1]));
+        if (i + 1 < n) {
+            a[0] += (uint32_t)((int32_t)w[in_c] * kt_hi16(hp[i]));
+            a[1] += (uint32_t)((int32_t)w[in_c] * kt_hi16(hp[i + 1]));
+        }
+    }
+}
+#endif
+
 /* acc += sum over the n staged output channels (rows w, w + in_c, ...) of W[co][0] h[co]. */
 static inline uint32_t kt_ig_mac1(const int8_t *w, int32_t in_c, const uint32_t *hp, int32_t n,
                                   uint32_t acc)
@@ -146,20 +259,42 @@ static inline uint32_t kt_ig_mac1(const int8_t *w, int32_t in_c, const uint32_t 
 }
 
 /*
- * The pointwise path with at most KT_IG_PW_MAX_CO output channels, one pixel at a time: their h
- * are staged once and each group of four input channels sums over them with its accumulators in
- * registers, straight into the output stage.
+ * The pointwise path with at most KT_IG_PW_MAX_CO output channels: the h of a pixel (DSP builds: of
+ * two pixels, interleaved) are staged once and each group of input channels sums over them with
+ * its accumulators in registers, straight into the output stage.
  */
 static KT_NOINLINE void kt_ig_pointwise(const kt_conv_grad_params *p, int32_t out_shift,
                                         const int8_t *grad_output, const int8_t *filter,
                                         int32_t pixels, int32_t in_c, int32_t out_c,
                                         int8_t *grad_input, kt_grad_stats *stats)
 {
-    uint32_t hp[KT_IG_PW_MAX_CO / 2];
+    uint32_t hp[KT_USE_DSP ? KT_IG_PW_MAX_CO : KT_IG_PW_MAX_CO / 2]; /* DSP: two pixels' pairs */
     const kt_scale_round_q out = kt_scale_round_q_make(p->x_multiplier, out_shift);
     kt_grad_stats st = *stats; /* a local copy: the int8 stores below could alias *stats */
-    int32_t px, c;
-    for (px = 0; px < pixels; ++px) {
+    int32_t px = 0, c;
+#if KT_USE_DSP
+    for (; px + 2 <= pixels; px += 2) { /* two pixels at a time, their h interleaved */
+        uint32_t *const hp2 = hp;       /* KT_IG_PW_MAX_CO words: both pixels' pairs */
+        int8_t *gx0 = grad_input + (size_t)px * in_c, *gx1 = gx0 + in_c;
+        const int8_t *gy0 = grad_output + (size_t)px * out_c;
+        if (!kt_ig_stage_h2(gy0, gy0 + out_c, &p->chan, p->headroom, 0, out_c, hp2)) {
+            memset(gx0, 0, 2 * (size_t)in_c); /* as below: 0, the stats unchanged */
+            continue;
+        }
+        for (c = 0; c + 2 <= in_c; c += 2) {
+            uint32_t a[4] = {0, 0, 0, 0};
+            kt_ig_mac2x2(filter + c, in_c, hp2, out_c, a);
+            kt_ig_store2x2(&out, a, gx0 + c, gx1 + c, &st);
+        }
+        if (c < in_c) {
+            uint32_t a[2] = {0, 0};
+            kt_ig_mac1x2(filter + c, in_c, hp2, out_c, a);
+            gx0[c] = kt_to_grad8(kt_scale_round_q_apply(&out, (int32_t)a[0]), &st);
+            gx1[c] = kt_to_grad8(kt_scale_round_q_apply(&out, (int32_t)a[1]), &st);
+        }
+    }
+#endif
+    for (; px < pixels; ++px) { /* one pixel at a time (portable builds; an odd last pixel) */
         int8_t *gx = grad_input + (size_t)px * in_c;
         if (!kt_ig_stage_h(grad_output + (size_t)px * out_c, &p->chan, p->headroom, 0, out_c, hp)) {
             memset(gx, 0, (size_t)in_c); /* to_grad8(scale_round(0)): 0, the stats unchanged */
@@ -183,9 +318,10 @@ static KT_NOINLINE void kt_ig_pointwise(const kt_conv_grad_params *p, int32_t ou
 
 #if KT_USE_DSP
 /*
- * The pointwise path with more output channels: per pixel and block of KT_IG_PW_CI_BLOCK input
- * channels, the output channels go in chunks of KT_IG_PW_MAX_CO, each staged once per block (a
- * chunk whose h are all zero is skipped), the block's sums carried in acc[] between chunks. DSP
+ * The pointwise path with more output channels: per pair of pixels and block of KT_IG_PW_CI_BLOCK2
+ * input channels (an odd last pixel alone, KT_IG_PW_CI_BLOCK), the output channels go in chunks of
+ * KT_IG_PW_MAX_CO / 2 (alone: KT_IG_PW_MAX_CO), each staged once per block (a chunk whose h are all zero is skipped),
+ * the block's sums carried in acc[] between chunks. DSP
  * builds only: the portable gather loop skips each zero gradient, which the chunked sums cannot,
  * and is the faster of the two in portable C.
  */
@@ -195,11 +331,53 @@ static KT_NOINLINE void kt_ig_pointwise_wide(const kt_conv_grad_params *p, int32
                                              int8_t *grad_input, kt_grad_stats *stats)
 {
     uint32_t hp[KT_IG_PW_MAX_CO / 2];
-    uint32_t acc[KT_IG_PW_CI_BLOCK];
+    uint32_t acc[2 * KT_IG_PW_CI_BLOCK2 > KT_IG_PW_CI_BLOCK ? 2 * KT_IG_PW_CI_BLOCK2
+                                                            : KT_IG_PW_CI_BLOCK];
     const kt_scale_round_q out = kt_scale_round_q_make(p->x_multiplier, out_shift);
     kt_grad_stats st = *stats; /* a local copy: the int8 stores below could alias *stats */
     int32_t px, c0, co0, c;
-    for (px = 0; px < pixels; ++px) {
+    for (px = 0; px + 2 <= pixels; px += 2) { /* two pixels: chunks of KT_IG_PW_MAX_CO / 2 */
+        const int8_t *gy0 = grad_output + (size_t)px * out_c;
+        for (c0 = 0; c0 < in_c; c0 += KT_IG_PW_CI_BLOCK2) {
+            const int32_t nc = in_c - c0 < KT_IG_PW_CI_BLOCK2 ? in_c - c0 : KT_IG_PW_CI_BLOCK2;
+            int8_t *gx0 = grad_input + (size_t)px * in_c + c0, *gx1 = gx0 + in_c;
+            uint32_t *const acc1 = acc + KT_IG_PW_CI_BLOCK2;
+            memset(acc, 0, sizeof acc);
+            for (co0 = 0; co0 < out_c; co0 += KT_IG_PW_MAX_CO / 2) {
+                const int32_t n =
+                    out_c - co0 < KT_IG_PW_MAX_CO / 2 ? out_c - co0 : KT_IG_PW_MAX_CO / 2;
+                const int8_t *w = filter + (size_t)co0 * in_c + c0;
+                if (!kt_ig_stage_h2(gy0, gy0 + out_c, &p->chan, p->headroom, co0, n, hp)) {
+                    continue;
+                }
+                for (c = 0; c + 2 <= nc; c += 2) {
+                    uint32_t a[4];
+                    a[0] = acc[c];
+                    a[1] = acc[c + 1];
+                    a[2] = acc1[c];
+                    a[3] = acc1[c + 1];
+                    kt_ig_mac2x2(w + c, in_c, hp, n, a);
+                    acc[c] = a[0];
+                    acc[c + 1] = a[1];
+                    acc1[c] = a[2];
+                    acc1[c + 1] = a[3];
+                }
+                if (c < nc) {
+                    uint32_t a[2];
+                    a[0] = acc[c];
+                    a[1] = acc1[c];
+                    kt_ig_mac1x2(w + c, in_c, hp, n, a);
+                    acc[c] = a[0];
+                    acc1[c] = a[1];
+                }
+            }
+            for (c = 0; c < nc; ++c) { /* all-zero h give 0 with the stats unchanged, as above */
+                gx0[c] = kt_to_grad8(kt_scale_round_q_apply(&out, (int32_t)acc[c]), &st);
+                gx1[c] = kt_to_grad8(kt_scale_round_q_apply(&out, (int32_t)acc1[c]), &st);
+            }
+        }
+    }
+    for (; px < pixels; ++px) { /* an odd last pixel: chunks of KT_IG_PW_MAX_CO */
         const int8_t *gy = grad_output + (size_t)px * out_c;
         for (c0 = 0; c0 < in_c; c0 += KT_IG_PW_CI_BLOCK) {
             const int32_t nc = in_c - c0 < KT_IG_PW_CI_BLOCK ? in_c - c0 : KT_IG_PW_CI_BLOCK;

@@ -160,8 +160,27 @@ static inline int32_t kt_dot_offset_s8(const int8_t *a, const int8_t *b, int32_t
 /** sum_{i<n} a[i] (the filter sum that folds an input offset out of a dot product). */
 static inline int32_t kt_sum_s8(const int8_t *a, int32_t n)
 {
-    int32_t s = 0;
-    for (int32_t i = 0; i < n; ++i) {
+    int32_t s = 0, i = 0;
+#if KT_USE_DSP
+    /* four bytes a word: USADA8 adds the four unsigned bytes of w ^ 0x80808080 (each a[i] + 128),
+       so the sum over the words is sum a[i] + 128 * bytes (no lane overflows: a 32-bit sum) */
+    uint32_t u = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint32_t w0, w1;
+        memcpy(&w0, a + i, 4);
+        memcpy(&w1, a + i + 4, 4);
+        u = __usada8(w0 ^ 0x80808080u, 0u, u);
+        u = __usada8(w1 ^ 0x80808080u, 0u, u);
+    }
+    if (i + 4 <= n) {
+        uint32_t w;
+        memcpy(&w, a + i, 4);
+        u = __usada8(w ^ 0x80808080u, 0u, u);
+        i += 4;
+    }
+    s = (int32_t)(u - 128u * (uint32_t)i);
+#endif
+    for (; i < n; ++i) {
         s += a[i];
     }
     return s;

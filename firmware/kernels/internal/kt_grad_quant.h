@@ -231,6 +231,28 @@ static inline int32_t kt_scale_round_q_apply(const kt_scale_round_q *q, int32_t 
 }
 
 /**
+ * @brief kt_grad_h() for a layer whose h all fit int16 (kt_h16_ok(), so no saturation): with
+ *        m >= 0 and r = 31 - shift[c] - hr in [1, 31] (the usual case) or [33, 62] the value
+ *        takes one SMLAL (kt_scale_round_r() / kt_scale_round_k()), else kt_grad_h()'s general
+ *        form. The same integers.
+ */
+static inline int32_t kt_grad_h16(int32_t g, const kt_per_channel_quant *chan, int32_t c,
+                                  int32_t hr)
+{
+    const int32_t m = chan->multiplier[c], r = 31 - chan->shift[c] - hr;
+    if (g == 0) {
+        return 0;
+    }
+    if (m >= 0 && r >= 1 && r <= 31) {
+        return kt_scale_round_r(g, m, 1u << (r - 1), r);
+    }
+    if (m >= 0 && r >= 33 && r <= 62) {
+        return kt_scale_round_k(g, m, (int32_t)(1u << (r - 33)), r - 32);
+    }
+    return kt_scale_round(g, m, chan->shift[c] + hr);
+}
+
+/**
  * @brief Stochastic scale_round: floor(acc * m * 2^(shift - 31) + u * 2^-32), saturated to int32.
  *
  * p = (int64)acc * m; r = 31 - shift; r <= 0: p * 2^-r (saturating, as kt_scale_round);
