@@ -339,12 +339,36 @@ static void test_pointwise_update(void)
     }
 }
 
+/* the packed ReLU mask: bit i = act_min < y[i] (and y[i] < act_max for ReLU6), every clamp range's
+   edges included (an empty range, the whole int8 range), lengths not a multiple of 8 */
+static void test_relu_mask_pack(void)
+{
+    static int8_t y[203];
+    static uint8_t mask[26];
+    for (int32_t k = 0; k < 400; ++k) {
+        const int32_t count = uniform(0, 203), relu6 = (int32_t)(next() % 2u);
+        const int32_t lo = k < 4 ? (k < 2 ? -128 : 127) : uniform(-128, 127);
+        const int32_t hi = k % 4 == 3 ? lo : uniform(lo, 127);
+        const kt_relu_mask_params mp = {lo, hi, relu6};
+        for (int32_t i = 0; i < count; ++i) {
+            y[i] = (int8_t)(k % 3 == 0 ? uniform(lo, hi) : uniform(-128, 127));
+        }
+        memset(mask, 0xA5, sizeof mask);
+        KT_CHECK_EQ_INT(kt_relu_mask_pack_s8(&mp, count, y, mask), KT_OK);
+        for (int32_t i = 0; i < count; ++i) {
+            const int32_t want = y[i] > lo && (!relu6 || y[i] < hi);
+            KT_CHECK_EQ_INT((mask[i / 8] >> (i % 8)) & 1, want);
+        }
+    }
+}
+
 int main(void)
 {
     KT_TEST_BEGIN();
     KT_RUN(test_scale_round);
     KT_RUN(test_pointwise_update);
     KT_RUN(test_pointwise);
+    KT_RUN(test_relu_mask_pack);
     KT_RUN(test_depthwise);
     return kt_test_end();
 }
