@@ -8,6 +8,7 @@
  */
 #include "kt_kernels.h"
 #include "internal/kt_check.h"
+#include "internal/kt_dot.h"
 #include "internal/kt_requant.h"
 
 static inline int8_t kt_add_one(const kt_add_params *p, int32_t a, int32_t b)
@@ -19,6 +20,70 @@ static inline int8_t kt_add_one(const kt_add_params *p, int32_t a, int32_t b)
     const int32_t sum = (int32_t)((uint32_t)sa + (uint32_t)sb);
     return kt_requantize_s8(sum, p->output_multiplier, p->output_shift, p->output_offset,
                             p->activation.min, p->activation.max);
+}
+
+/*
+ * The same-shape path's short form, taken when both input multipliers are >= 0 with shifts in
+ * [-31, 0] (TFLM's Prepare gives such) and the output stage takes kt_rq_core()'s short form:
+ * each input's kt_requantize(x, m, -n) is floor(T / 2^(31+n)) with T = x m + 2^30
+ * + [n >= 1] (2^(n+30) - [x < 0] 2^31) (kt_requant.h, the short form's derivation), one SMLAL
+ * from the constant's words: n >= 2 is kt_rq_core(); n == 1 gives T's high word from the low
+ * word 2^30 + [x >= 0] 2^31; n == 0 gives (hi << 1) | (lo >> 31) from the low word 2^30 (m >= 0:
+ * the high multiply does not saturate). The same integers as kt_add_one().
+ */
+typedef struct {
+    int32_t offset, left, m, n, c_hi;
+} kt_add_in;
+
+static inline int kt_add_in_ok(int32_t m, int32_t shift)
+{
+    return m >= 0 && shift <= 0;
+}
+
+static inline kt_add_in kt_add_in_make(int32_t offset, int32_t left, int32_t m, int32_t shift)
+{
+    kt_add_in q;
+    q.offset = offset;
+    q.left = left;
+    q.m = m;
+    q.n = -shift;
+    q.c_hi = q.n >= 2 ? (int32_t)(1u << (q.n - 2)) : 0;
+    return q;
+}
+
+static inline int32_t kt_add_in_apply(const kt_add_in *q, int32_t v)
+{
+    const int32_t x = kt_shl_wrap(q->offset + v, q->left);
+    uint32_t lo;
+    int32_t hi = 0;
+    if (q->n >= 2) {
+        return kt_rq_core(x, q->m, q->c_hi, q->n - 1);
+    }
+    if (q->n == 1) {
+        lo = 0x40000000u | (~(uint32_t)x & 0x80000000u);
+        kt_smlal(&lo, &hi, x, q->m);
+        return hi;
+    }
+    lo = 0x40000000u;
+    kt_smlal(&lo, &hi, x, q->m);
+    return (int32_t)(((uint32_t)hi << 1) | (lo >> 31));
+}
+
+static KT_NOINLINE void kt_add_short(const kt_add_params *p, int32_t size, const int8_t *input1,
+                                     const int8_t *input2, int8_t *output)
+{
+    const kt_add_in q1 =
+        kt_add_in_make(p->input1_offset, p->left_shift, p->input1_multiplier, p->input1_shift);
+    const kt_add_in q2 =
+        kt_add_in_make(p->input2_offset, p->left_shift, p->input2_multiplier, p->input2_shift);
+    const kt_rq qo = kt_rq_make(p->output_multiplier, p->output_shift, p->output_offset,
+                                p->activation.min, p->activation.max);
+    int32_t i;
+    for (i = 0; i < size; ++i) {
+        const int32_t sum = (int32_t)((uint32_t)kt_add_in_apply(&q1, input1[i]) +
+                                      (uint32_t)kt_add_in_apply(&q2, input2[i]));
+        output[i] = kt_rq_out(&qo, kt_rq_short(&qo, sum));
+    }
 }
 
 kt_status kt_add_s8(const kt_add_params *add, const kt_dims *input1_dims, const int8_t *input1,
@@ -52,6 +117,12 @@ kt_status kt_add_s8(const kt_add_params *add, const kt_dims *input1_dims, const 
     if (d1[0] == d2[0] && d1[1] == d2[1] && d1[2] == d2[2] && d1[3] == d2[3] && d1[0] == d0[0] &&
         d1[1] == d0[1] && d1[2] == d0[2] && d1[3] == d0[3]) {
         const int32_t size = d0[0] * d0[1] * d0[2] * d0[3];
+        if (kt_add_in_ok(add->input1_multiplier, add->input1_shift) &&
+            kt_add_in_ok(add->input2_multiplier, add->input2_shift) &&
+            kt_rq_short_ok(add->output_multiplier, add->output_shift)) {
+            kt_add_short(add, size, input1, input2, output);
+            return KT_OK;
+        }
         for (i = 0; i < size; ++i) {
             output[i] = kt_add_one(add, input1[i], input2[i]);
         }

@@ -88,6 +88,46 @@ def test_add_matches_golden(case) -> None:
     np.testing.assert_array_equal(ckernels.add(a, b, p), golden_add(a, b, p))
 
 
+@KERNEL_SETTINGS
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    left=st.integers(0, 22),
+    in_shifts=st.tuples(st.integers(-2, 0), st.integers(-2, 0)),
+    in_mults=st.tuples(multipliers, multipliers),
+    out_mult=multipliers,
+    out_shift=st.integers(-31, -2),
+    act=activations(),
+)
+def test_add_short_form_on_the_small_input_shifts(
+    seed: int,
+    left: int,
+    in_shifts: tuple[int, int],
+    in_mults: tuple[int, int],
+    out_mult: int,
+    out_shift: int,
+    act: tuple[int, int],
+) -> None:
+    """The same-shape path's short form (kt_add_short) on input shifts 0, -1 and -2, each its own
+    constant words, with any multipliers and left shifts: equal to golden."""
+    r = np.random.default_rng(seed)
+    p = AddParams(
+        input1_offset=int(r.integers(-127, 129)),
+        input2_offset=int(r.integers(-127, 129)),
+        output_offset=int(r.integers(-128, 128)),
+        left_shift=left,
+        input1_multiplier=in_mults[0],
+        input1_shift=in_shifts[0],
+        input2_multiplier=in_mults[1],
+        input2_shift=in_shifts[1],
+        output_multiplier=out_mult,
+        output_shift=out_shift,
+        act_min=act[0],
+        act_max=act[1],
+    )
+    a, b = int8s(r, (1, 4, 4, 8)), int8s(r, (1, 4, 4, 8))
+    np.testing.assert_array_equal(ckernels.add(a, b, p), golden_add(a, b, p))
+
+
 def test_add_broadcast_channel_vector() -> None:
     r = np.random.default_rng(5)
     a, b = int8s(r, (2, 7, 7, 16)), int8s(r, (16,))
