@@ -52,15 +52,13 @@ static int kt_ig_stage_h(const int8_t *gy, const kt_per_channel_quant *chan, int
 }
 
 #if KT_USE_DSP
-/* The output stages of four input channels (out of line: the accumulators stay in the registers the
-   loop keeps them in, not copied every iteration). */
-static KT_NOINLINE void kt_ig_store4(const kt_scale_round_q *out, uint32_t a0, uint32_t a1,
-                                     uint32_t a2, uint32_t a3, int8_t *gx, kt_grad_stats *st)
+/* The output stages of two input channels (out of line: the accumulators stay in the registers the
+   loops keep them in, not copied every iteration; the general form's 64-bit code once). */
+static KT_NOINLINE void kt_ig_store2(const kt_scale_round_q *out, uint32_t a0, uint32_t a1,
+                                     int8_t *gx, kt_grad_stats *st)
 {
     gx[0] = kt_to_grad8(kt_scale_round_q_apply(out, (int32_t)a0), st);
     gx[1] = kt_to_grad8(kt_scale_round_q_apply(out, (int32_t)a1), st);
-    gx[2] = kt_to_grad8(kt_scale_round_q_apply(out, (int32_t)a2), st);
-    gx[3] = kt_to_grad8(kt_scale_round_q_apply(out, (int32_t)a3), st);
 }
 
 /* a[0..3] += sum over the n staged output channels (rows w, w + in_c, ...) of W[co][c + j] h[co],
@@ -151,17 +149,6 @@ static int kt_ig_stage_h2(const int8_t *gy0, const int8_t *gy1, const kt_per_cha
         any |= hp[i] | hp[i + 1];
     }
     return any != 0;
-}
-
-/* The output stages of two input channels of two pixels (a[0], a[1]: pixel 0's; a[2], a[3]: pixel
-   1's), out of line like kt_ig_store4(). */
-static KT_NOINLINE void kt_ig_store2x2(const kt_scale_round_q *out, const uint32_t *a, int8_t *gx0,
-                                       int8_t *gx1, kt_grad_stats *st)
-{
-    gx0[0] = kt_to_grad8(kt_scale_round_q_apply(out, (int32_t)a[0]), st);
-    gx0[1] = kt_to_grad8(kt_scale_round_q_apply(out, (int32_t)a[1]), st);
-    gx1[0] = kt_to_grad8(kt_scale_round_q_apply(out, (int32_t)a[2]), st);
-    gx1[1] = kt_to_grad8(kt_scale_round_q_apply(out, (int32_t)a[3]), st);
 }
 
 /* a[] += the sums of input channels c, c + 1 (w = row 0 at c) of two pixels over the n output
@@ -284,7 +271,8 @@ static KT_NOINLINE void kt_ig_pointwise(const kt_conv_grad_params *p, int32_t ou
         for (c = 0; c + 2 <= in_c; c += 2) {
             uint32_t a[4] = {0, 0, 0, 0};
             kt_ig_mac2x2(filter + c, in_c, hp2, out_c, a);
-            kt_ig_store2x2(&out, a, gx0 + c, gx1 + c, &st);
+            kt_ig_store2(&out, a[0], a[1], gx0 + c, &st);
+            kt_ig_store2(&out, a[2], a[3], gx1 + c, &st);
         }
         if (c < in_c) {
             uint32_t a[2] = {0, 0};
@@ -305,7 +293,8 @@ static KT_NOINLINE void kt_ig_pointwise(const kt_conv_grad_params *p, int32_t ou
         for (; c + 4 <= in_c; c += 4) {
             uint32_t a[4] = {0, 0, 0, 0};
             kt_ig_mac4(filter + c, in_c, hp, out_c, a);
-            kt_ig_store4(&out, a[0], a[1], a[2], a[3], gx + c, &st);
+            kt_ig_store2(&out, a[0], a[1], gx + c, &st);
+            kt_ig_store2(&out, a[2], a[3], gx + c + 2, &st);
         }
 #endif
         for (; c < in_c; ++c) {

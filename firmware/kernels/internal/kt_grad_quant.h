@@ -230,6 +230,16 @@ static inline int32_t kt_scale_round_q_apply(const kt_scale_round_q *q, int32_t 
     return q->k != 0 ? kt_scale_round_k(a, q->m, q->c_hi, q->k) : kt_scale_round(a, q->m, q->shift);
 }
 
+/** kt_grad_h() kept out of line (the general form's 64-bit code once, not at every use). */
+#if defined(__GNUC__)
+__attribute__((noinline, unused))
+#endif
+static int32_t
+kt_grad_h_general(int32_t g, const kt_per_channel_quant *chan, int32_t c, int32_t hr)
+{
+    return kt_grad_h(g, chan, c, hr);
+}
+
 /**
  * @brief kt_grad_h() for a layer whose h all fit int16 (kt_h16_ok(), so no saturation): with
  *        m >= 0 and r = 31 - shift[c] - hr in [1, 31] (the usual case) or [33, 62] the value
@@ -249,7 +259,7 @@ static inline int32_t kt_grad_h16(int32_t g, const kt_per_channel_quant *chan, i
     if (m >= 0 && r >= 33 && r <= 62) {
         return kt_scale_round_k(g, m, (int32_t)(1u << (r - 33)), r - 32);
     }
-    return kt_scale_round(g, m, chan->shift[c] + hr);
+    return kt_grad_h_general(g, chan, c, hr);
 }
 
 /**

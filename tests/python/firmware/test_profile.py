@@ -33,7 +33,7 @@ def test_profile_covers_the_step_and_changes_nothing(qemu_elf: Path) -> None:
     assert profiled + r["other_instructions"] == total
     assert 0 <= r["other_instructions"] < 0.05 * total  # the regions cover the step
     costs = [e["instructions"] for e in r["entries"]]
-    assert costs == sorted(costs, reverse=True) and costs[0] > 0.1 * total
+    assert costs == sorted(costs, reverse=True) and costs[0] > 0.05 * total
     assert sum(r["by_phase"].values()) == pytest.approx(total, abs=len(r["by_phase"]))
     # every op of the model that runs code appears, and the step is the golden one
     ops = {e["op"] for e in r["entries"]} - {-1}
