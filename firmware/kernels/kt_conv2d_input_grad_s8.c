@@ -17,10 +17,11 @@
 /** Output channels staged at a time by the pointwise path (h of one pixel on the stack). */
 #define KT_IG_PW_MAX_CO 128
 /** Input channels summed at a time by the wide pointwise path (over chunks of KT_IG_PW_MAX_CO output
-    channels, their sums on the stack); two pixels at a time: KT_IG_PW_CI_BLOCK2 of each (the
-    frame stays below the staged depthwise input gradient's, the deepest in STACK_BASE_BYTES). */
+    channels, their sums on the stack); two pixels at a time (DSP builds, over chunks of half as
+    many output channels): KT_IG_PW_CI_BLOCK2 of each, so the frame stays the one-pixel path's (the
+    stack below the step is budgeted: STACK_BASE_BYTES). */
 #define KT_IG_PW_CI_BLOCK 64
-#define KT_IG_PW_CI_BLOCK2 56
+#define KT_IG_PW_CI_BLOCK2 32
 
 /*
  * The pointwise path: a 1x1 filter, stride 1, no padding (each input pixel reads its own output
@@ -255,13 +256,14 @@ static KT_NOINLINE void kt_ig_pointwise(const kt_conv_grad_params *p, int32_t ou
                                         int32_t pixels, int32_t in_c, int32_t out_c,
                                         int8_t *grad_input, kt_grad_stats *stats)
 {
-    uint32_t hp[KT_USE_DSP ? KT_IG_PW_MAX_CO : KT_IG_PW_MAX_CO / 2]; /* DSP: two pixels' pairs */
+    uint32_t hp[KT_IG_PW_MAX_CO / 2]; /* one pixel's pairs, or (DSP, Cout <= 64) two pixels' */
     const kt_scale_round_q out = kt_scale_round_q_make(p->x_multiplier, out_shift);
     kt_grad_stats st = *stats; /* a local copy: the int8 stores below could alias *stats */
     int32_t px = 0, c;
 #if KT_USE_DSP
-    for (; px + 2 <= pixels; px += 2) { /* two pixels at a time, their h interleaved */
-        uint32_t *const hp2 = hp;       /* KT_IG_PW_MAX_CO words: both pixels' pairs */
+    for (; out_c <= KT_IG_PW_MAX_CO / 2 && px + 2 <= pixels;
+         px += 2) {               /* two pixels, interleaved */
+        uint32_t *const hp2 = hp; /* KT_IG_PW_MAX_CO words: both pixels' pairs */
         int8_t *gx0 = grad_input + (size_t)px * in_c, *gx1 = gx0 + in_c;
         const int8_t *gy0 = grad_output + (size_t)px * out_c;
         if (!kt_ig_stage_h2(gy0, gy0 + out_c, &p->chan, p->headroom, 0, out_c, hp2)) {
@@ -307,7 +309,8 @@ static KT_NOINLINE void kt_ig_pointwise(const kt_conv_grad_params *p, int32_t ou
 
 #if KT_USE_DSP
 /*
- * The pointwise path with more output channels: per pair of pixels and block of KT_IG_PW_CI_BLOCK2
+ * The pointwise path with more output channels (DSP builds: more than KT_IG_PW_MAX_CO / 2, which
+ * the two-pixel loop of kt_ig_pointwise() cannot stage): per pair of pixels and block of KT_IG_PW_CI_BLOCK2
  * input channels (an odd last pixel alone, KT_IG_PW_CI_BLOCK), the output channels go in chunks of
  * KT_IG_PW_MAX_CO / 2 (alone: KT_IG_PW_MAX_CO), each staged once per block (a chunk whose h are all zero is skipped),
  * the block's sums carried in acc[] between chunks. DSP
@@ -602,7 +605,7 @@ kt_status kt_conv2d_input_grad_split_s8(const kt_conv_grad_params *p, int32_t e_
         }
 #endif
 #if KT_USE_DSP
-        if (out_c > KT_IG_PW_MAX_CO) {
+        if (out_c > KT_IG_PW_MAX_CO / 2) { /* the two-pixel path over chunks */
             kt_ig_pointwise_wide(p, out_shift, grad_output, f, pixels, in_c, out_c, grad_input,
                                  stats);
             return KT_OK;
