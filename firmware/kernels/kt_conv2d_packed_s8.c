@@ -186,19 +186,6 @@ static void kt_packed_channels(const int32_t *w, int32_t out_c, const uint32_t *
 #endif
 }
 
-/* n bytes from src to dst in words (unaligned word access: LDR / STR on the M7), then bytes. */
-static inline void kt_packed_copy(int8_t *dst, const int8_t *src, int32_t n)
-{
-    for (; n >= 4; n -= 4, dst += 4, src += 4) {
-        uint32_t w;
-        memcpy(&w, src, 4);
-        memcpy(dst, &w, 4);
-    }
-    for (; n > 0; --n) {
-        *dst++ = *src++;
-    }
-}
-
 /* The window of output pixel (iy0, ix0) (its top-left tap) into win, row by row: the taps inside
    the image copied (one run per row without dilation), the zero point for those outside. */
 static void kt_packed_gather(const kt_conv_params *conv, const kt_dims *in, const int8_t *img,
@@ -219,13 +206,13 @@ static void kt_packed_gather(const kt_conv_params *conv, const kt_dims *in, cons
             memset(dst, zp, (size_t)(lo * in_c));
         }
         if (conv->dilation.w == 1) {
-            kt_packed_copy(dst + lo * in_c, img + ((size_t)iy * in->w + ix0 + lo) * in_c,
-                           (hi - lo) * in_c);
+            (void)kt_copy_short(dst + lo * in_c, img + ((size_t)iy * in->w + ix0 + lo) * in_c,
+                                (hi - lo) * in_c);
         } else {
             for (kx = lo; kx < hi; ++kx) {
-                kt_packed_copy(dst + kx * in_c,
-                               img + ((size_t)iy * in->w + ix0 + kx * conv->dilation.w) * in_c,
-                               in_c);
+                (void)kt_copy_short(dst + kx * in_c,
+                                    img + ((size_t)iy * in->w + ix0 + kx * conv->dilation.w) * in_c,
+                                    in_c);
             }
         }
         if (hi < kw) {
@@ -269,12 +256,24 @@ kt_status kt_conv2d_packed_s8(const kt_conv_params *conv, const kt_packed_filter
         const int8_t *img = input + (size_t)n * input_dims->h * input_dims->w * in_c;
         for (oy = 0; oy < output_dims->h; ++oy) {
             const int32_t iy0 = oy * conv->stride.h - conv->padding.h;
+            const size_t step_h = (size_t)conv->dilation.h * (size_t)input_dims->w * (size_t)in_c;
+            /* every row of the window inside the image, and (below) every column: the rows are
+               runs of `row` bytes copied straight, no tap tests */
+            const int rows_in = iy0 >= 0 && iy0 + (kh - 1) * conv->dilation.h < input_dims->h;
             for (ox = 0; ox < output_dims->w; ++ox) {
                 const int32_t ix0 = ox * conv->stride.w - conv->padding.w;
                 const int8_t *src = win;
                 if (kh == 1 && kw == 1 && k == in_c && iy0 >= 0 && iy0 < input_dims->h &&
                     ix0 >= 0 && ix0 < input_dims->w) {
                     src = img + ((size_t)iy0 * input_dims->w + ix0) * in_c; /* the pixel itself */
+                } else if (rows_in && conv->dilation.w == 1 && ix0 >= 0 &&
+                           ix0 + kw <= input_dims->w) {
+                    const int8_t *s = img + ((size_t)iy0 * input_dims->w + ix0) * in_c;
+                    int8_t *d = win;
+                    int32_t ky;
+                    for (ky = 0; ky < kh; ++ky, s += step_h) {
+                        d = kt_copy_short(d, s, row);
+                    }
                 } else {
                     kt_packed_gather(conv, input_dims, img, kh, kw, iy0, ix0, zp, win);
                 }

@@ -14,20 +14,6 @@
 /** Filter volumes (KH * KW * Cin) up to this run the small-filter DSP path (stems: 3x3x3 = 27). */
 #define KT_CONV_SMALL_K 32
 
-/* Copy n bytes (word loads and stores while four remain: the window rows are short). */
-static inline int8_t *kt_copy_short(int8_t *dst, const int8_t *src, int32_t n)
-{
-    for (; n >= 4; n -= 4, src += 4, dst += 4) {
-        uint32_t w;
-        memcpy(&w, src, 4);
-        memcpy(dst, &w, 4);
-    }
-    for (; n > 0; --n) {
-        *dst++ = *src++;
-    }
-    return dst;
-}
-
 /* Fill n bytes with v; returns the end. */
 static inline int8_t *kt_fill_short(int8_t *dst, int8_t v, int32_t n)
 {
