@@ -15,6 +15,9 @@
 
 /** Output channels accumulated together (KT_DW_BLOCK * 4 bytes of stack). */
 #define KT_DW_BLOCK 32
+/** The padded form (DSP builds): 3x3 stride-1 layers whose input with a one-pixel margin has at
+    most this many pixels stage four channels of it on the stack (4 bytes a pixel). */
+#define KT_DW_MAX_PAD_PX 100
 
 #if KT_USE_DSP
 /* One tap of four channels: a0..a3 += f * (x + input offset), lanes (0, 2) and (1, 3) of the
@@ -65,21 +68,25 @@
     "smlatt %[a3], %[f13], %[x13], %[a3]\n\t"
 
 /* The nine taps of one output pixel, four channels (the C taps KT_DW_TAP_U below, in assembly:
-   the 14 registers they need, four sums, three row pointers, the column step, the filter and
-   offset words and four temporaries, are all a Cortex-M has; GCC 12 spilled a third of the loop's
-   values on the same C). The third column is at 2 x col_step (LSL #1 of the step). */
-#define KT_DW3X3_ASM(r0, r1, r2, cs, fp, off2)                                                     \
+   the 13 registers they need, four sums, the window's row pointer (stepped down its three rows),
+   the row and column steps, the filter and offset words and four temporaries, leave one of a
+   Cortex-M's 14 to the compiler; GCC 12 spilled a third of the loop's values on the same C). The
+   third column is at 2 x col_step (LSL #1 of the step). */
+#define KT_DW3X3_ASM(P_, RS_, CS_, FP_, OFF2_)                                                     \
     do {                                                                                           \
         uint32_t wx_, x13_, f02_, f13_;                                                            \
         __asm__ volatile(                                                                          \
             KT_DW_ASM_TAP("[%[p0]]", 0) KT_DW_ASM_TAP("[%[p0], %[st]]", 1)                         \
-                KT_DW_ASM_TAP("[%[p0], %[st], lsl #1]", 2) KT_DW_ASM_TAP("[%[p1]]", 3)             \
-                    KT_DW_ASM_TAP("[%[p1], %[st]]", 4) KT_DW_ASM_TAP("[%[p1], %[st], lsl #1]", 5)  \
-                        KT_DW_ASM_TAP("[%[p2]]", 6) KT_DW_ASM_TAP("[%[p2], %[st]]", 7)             \
-                            KT_DW_ASM_TAP("[%[p2], %[st], lsl #1]", 8)                             \
+                KT_DW_ASM_TAP("[%[p0], %[st], lsl #1]",                                            \
+                              2) "add %[p0], %[p0], %[rs]\n\t" KT_DW_ASM_TAP("[%[p0]]", 3)         \
+                    KT_DW_ASM_TAP("[%[p0], %[st]]", 4)                                             \
+                        KT_DW_ASM_TAP("[%[p0], %[st], lsl #1]",                                    \
+                                      5) "add %[p0], %[p0], %[rs]\n\t" KT_DW_ASM_TAP("[%[p0]]", 6) \
+                            KT_DW_ASM_TAP("[%[p0], %[st]]", 7)                                     \
+                                KT_DW_ASM_TAP("[%[p0], %[st], lsl #1]", 8)                         \
             : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [wx] "=&r"(wx_),         \
-              [x13] "=&r"(x13_), [f02] "=&r"(f02_), [f13] "=&r"(f13_)                              \
-            : [p0] "r"(r0), [p1] "r"(r1), [p2] "r"(r2), [st] "r"(cs), [fw] "r"(fp), [o2] "r"(off2) \
+              [x13] "=&r"(x13_), [f02] "=&r"(f02_), [f13] "=&r"(f13_), [p0] "+r"(P_)               \
+            : [rs] "r"(RS_), [st] "r"(CS_), [fw] "r"(FP_), [o2] "r"(OFF2_)                         \
             : "memory");                                                                           \
     } while (0)
 #endif
@@ -111,19 +118,20 @@ static KT_NOINLINE void kt_dw_store4(const kt_rq *q, int32_t a0, int32_t a1, int
 
 /* A run of `count` output pixels of one row whose 3x3 windows lie inside the image, four channels:
    the filter's nine taps unpacked once by the caller (fp[t] = lanes (0, 2) and (1, 3)), the
-   window's rows three pointers that step one output pixel (`px_step` bytes) at a time, no bounds
-   and no index arithmetic in the loop. */
+   window's top-left tap a pointer that steps one output pixel (`px_step` bytes) at a time, no
+   bounds and no index arithmetic in the loop. */
 static KT_NOINLINE void kt_dw3x3_run(const int8_t *x, size_t row_step, size_t col_step,
                                      size_t px_step, const uint32_t (*fp)[2], uint32_t off2,
                                      const int32_t *start, const kt_rq *q, int8_t *y, size_t y_step,
                                      int32_t count)
 {
-    const int8_t *r0 = x, *r1 = x + row_step, *r2 = x + 2 * row_step;
-    for (; count > 0; --count, r0 += px_step, r1 += px_step, r2 += px_step, y += y_step) {
+    for (; count > 0; --count, x += px_step, y += y_step) {
         int32_t a0 = start[0], a1 = start[1], a2 = start[2], a3 = start[3];
 #if defined(__GNUC__)
-        KT_DW3X3_ASM(r0, r1, r2, col_step, fp, off2);
+        const int8_t *p = x; /* walked down the window's rows by the assembly */
+        KT_DW3X3_ASM(p, row_step, col_step, fp, off2);
 #else
+        const int8_t *r0 = x, *r1 = x + row_step, *r2 = x + 2 * row_step;
         const size_t col2 = 2 * col_step;
         KT_DW_TAP_U(r0, fp[0]);
         KT_DW_TAP_U(r0 + col_step, fp[1]);
@@ -200,6 +208,64 @@ static KT_NOINLINE void kt_dw_group_make(kt_dw_group *g, const kt_dw_conv_params
     }
 }
 
+/* The padded form of a 3x3 stride-1 layer on a small map: four channels of the input staged with a
+   one-pixel margin of the zero point (whose products, the input offset added, are 0: taps in the
+   padding contribute nothing), st[(iy + 1) * (in_w + 2) + ix + 1] = the four bytes at (iy, ix), so
+   every output pixel runs the interior taps of kt_dw3x3_run(), none the border path. A layer of
+   its own (kt_dw3x3_padded_ok(): padding <= 1, every window within the margin, a small map): the
+   staged map is on the stack only then, not under the row runner's larger layers. Returns the
+   channels done. */
+static int kt_dw3x3_padded_ok(const kt_dw_conv_params *dw, const kt_dims *in, const kt_dims *f,
+                              const kt_dims *out)
+{
+    return f->h == 3 && f->w == 3 && dw->stride.h == 1 && dw->stride.w == 1 &&
+           dw->dilation.h == 1 && dw->dilation.w == 1 && dw->padding.h <= 1 && dw->padding.w <= 1 &&
+           out->h - dw->padding.h + 1 <= in->h && out->w - dw->padding.w + 1 <= in->w &&
+           (in->h + 2) * (in->w + 2) <= KT_DW_MAX_PAD_PX;
+}
+
+static KT_NOINLINE int32_t kt_dw3x3_padded(const kt_dw_conv_params *dw,
+                                           const kt_per_channel_quant *quant,
+                                           const kt_dims *input_dims, const int8_t *input,
+                                           const int8_t *filter, const int32_t *bias,
+                                           const kt_dims *output_dims, int8_t *output)
+{
+    uint32_t st[KT_DW_MAX_PAD_PX];
+    kt_dw_group g;
+    const int32_t in_h = input_dims->h, in_w = input_dims->w, ch = input_dims->c, sw = in_w + 2;
+    const int32_t out_h = output_dims->h, out_w = output_dims->w;
+    const int32_t pad_h = dw->padding.h, pad_w = dw->padding.w, in_off = dw->input_offset;
+    const uint32_t off2 = ((uint32_t)in_off & 0xFFFFu) | ((uint32_t)in_off << 16);
+    const uint32_t zp4 = 0x01010101u * (uint8_t)(-in_off);
+    int32_t c, b, iy, ix;
+    for (c = 0; c + 4 <= ch; c += 4) {
+        kt_dw_group_make(&g, dw, quant, filter, bias, ch, c, 1);
+        for (b = 0; b < input_dims->n; ++b) {
+            const int8_t *in_b = input + (size_t)b * in_h * in_w * ch + c;
+            int8_t *y = output + (size_t)b * out_h * out_w * ch + c;
+            for (ix = 0; ix < sw; ++ix) {
+                st[ix] = zp4;
+                st[(size_t)(in_h + 1) * sw + ix] = zp4;
+            }
+            for (iy = 0; iy < in_h; ++iy) {
+                uint32_t *row = st + (size_t)(iy + 1) * sw;
+                const int8_t *x = in_b + (size_t)iy * in_w * ch;
+                row[0] = zp4;
+                row[sw - 1] = zp4;
+                for (ix = 0; ix < in_w; ++ix, x += ch) {
+                    memcpy(&row[ix + 1], x, 4);
+                }
+            }
+            for (iy = 0; iy < out_h; ++iy) { /* output row iy: staged rows from iy - pad_h + 1 */
+                kt_dw3x3_run((const int8_t *)(st + (size_t)(iy - pad_h + 1) * sw + (1 - pad_w)),
+                             (size_t)sw * 4, 4, 4, (const uint32_t(*)[2])g.fp, off2, g.start, g.q,
+                             y + (size_t)iy * out_w * ch, (size_t)ch, out_w);
+            }
+        }
+    }
+    return c;
+}
+
 /* The DSP path of a depth-multiplier-1 layer over channels [0, out_c - out_c % 4), all pixels.
    Channels go four at a time in the outer loop, so each group's output stages are worked out once
    (kt_rq); every output pixel then costs, per tap in the image, one input and one filter load, four
@@ -220,7 +286,6 @@ static KT_NOINLINE int32_t kt_dw_dsp(const kt_dw_conv_params *dw, const kt_per_c
     const int32_t pad_w = dw->padding.w, dil_h = dw->dilation.h, dil_w = dw->dilation.w;
     const int32_t in_off = dw->input_offset;
     const uint32_t off2 = ((uint32_t)in_off & 0xFFFFu) | ((uint32_t)in_off << 16);
-    const size_t col_step = (size_t)dil_w * ch;
     int32_t c, b, oy, ox;
 
     /* output columns whose windows lie inside the image: [ox_lo, ox_hi) */
@@ -260,9 +325,9 @@ static KT_NOINLINE int32_t kt_dw_dsp(const kt_dw_conv_params *dw, const kt_per_c
                     const int32_t ix0 = ox * st_w - pad_w;
                     if (is3x3 && ox == ox_lo && ox_hi > ox_lo && ky_lo == 0 && ky_hi == 3) {
                         kt_dw3x3_run(in_b + ((size_t)iy0 * in_w + ix0) * ch,
-                                     (size_t)dil_h * in_w * ch, col_step, (size_t)st_w * ch,
-                                     (const uint32_t(*)[2])g.fp, off2, g.start, g.q, y, (size_t)ch,
-                                     ox_hi - ox_lo);
+                                     (size_t)dil_h * in_w * ch, (size_t)dil_w * ch,
+                                     (size_t)st_w * ch, (const uint32_t(*)[2])g.fp, off2, g.start,
+                                     g.q, y, (size_t)ch, ox_hi - ox_lo);
                         ox = ox_hi - 1;
                         y += (size_t)(ox_hi - 1 - ox_lo) * ch;
                         continue;
@@ -491,8 +556,10 @@ kt_status kt_depthwise_conv2d_s8(const kt_dw_conv_params *dw, const kt_per_chann
 
 #if KT_USE_DSP
     if (dw->depth_multiplier == 1) {
-        oc0 =
-            kt_dw_dsp(dw, quant, input_dims, input, filter_dims, filter, bias, output_dims, output);
+        oc0 = kt_dw3x3_padded_ok(dw, input_dims, filter_dims, output_dims)
+                  ? kt_dw3x3_padded(dw, quant, input_dims, input, filter, bias, output_dims, output)
+                  : kt_dw_dsp(dw, quant, input_dims, input, filter_dims, filter, bias, output_dims,
+                              output);
     }
 #elif KT_HOST_SIMD
     oc0 = kt_dw_host(dw, quant, input_dims, input, filter_dims, filter, bias, output_dims, output);
