@@ -116,20 +116,66 @@ static KT_NOINLINE void kt_dw_store4(const kt_rq *q, int32_t a0, int32_t a1, int
     y[3] = kt_rq_apply(&q[3], a3);
 }
 
+/* What four channels of a layer share across its pixels: output stages, bias and (3x3) the
+   unpacked filter taps; when all four take the short output stage and the clamp is the whole int8
+   range (ff), their constants also as one table qt = (m, c_hi, sh) per channel, then the output
+   offset, for the assembly output stage. */
+typedef struct {
+    kt_rq q[4];
+    int32_t start[4];
+    uint32_t fp[9][2];
+    int32_t qt[13];
+    int32_t ff;
+} kt_dw_group;
+
+#if defined(__GNUC__)
+/* One channel of the assembly output stage: kt_rq_core() (lo = 2^30 + [acc < 0] 2^31, hi = c_hi
+   - [acc < 0], one SMLAL, hi >> sh) and kt_rq_sat8() (the offset added, SSAT), from the table's
+   words at byte O; stored at y[K]. */
+#define KT_DW_OUT_ASM(A, O, K)               \
+    "ldrd %[m], %[c], [%[t], #" #O "]\n\t"   \
+    "ldr %[s], [%[t], #" #O " + 8]\n\t"      \
+    "and %[lo], %[" #A "], #0x80000000\n\t"  \
+    "orr %[lo], %[lo], #0x40000000\n\t"      \
+    "add %[c], %[c], %[" #A "], asr #31\n\t" \
+    "smlal %[lo], %[c], %[" #A "], %[m]\n\t" \
+    "asr %[c], %[c], %[s]\n\t"               \
+    "add %[c], %[c], %[off]\n\t"             \
+    "ssat %[c], #8, %[c]\n\t"                \
+    "strb %[c], [%[y], #" #K "]\n\t"
+
+/* The four channels' output stages from g->qt (g->ff), in place of kt_dw_store4(). */
+#define KT_DW_STORE4_ASM(A0, A1, A2, A3, Y, QT)                                               \
+    do {                                                                                      \
+        uint32_t m_, c_, s_, lo_, off_;                                                       \
+        __asm__ volatile(                                                                     \
+            "ldr %[off], [%[t], #48]\n\t" KT_DW_OUT_ASM(a0, 0, 0) KT_DW_OUT_ASM(a1, 12, 1)    \
+                KT_DW_OUT_ASM(a2, 24, 2) KT_DW_OUT_ASM(a3, 36, 3)                             \
+            : [m] "=&r"(m_), [c] "=&r"(c_), [s] "=&r"(s_), [lo] "=&r"(lo_), [off] "=&r"(off_) \
+            : [a0] "r"(A0), [a1] "r"(A1), [a2] "r"(A2), [a3] "r"(A3), [y] "r"(Y), [t] "r"(QT) \
+            : "memory");                                                                      \
+    } while (0)
+#endif
+
 /* A run of `count` output pixels of one row whose 3x3 windows lie inside the image, four channels:
-   the filter's nine taps unpacked once by the caller (fp[t] = lanes (0, 2) and (1, 3)), the
+   the filter's nine taps unpacked once by the caller (g->fp[t] = lanes (0, 2) and (1, 3)), the
    window's top-left tap a pointer that steps one output pixel (`px_step` bytes) at a time, no
-   bounds and no index arithmetic in the loop. */
+   bounds and no index arithmetic in the loop; the output stage in assembly too when g->ff. */
 static KT_NOINLINE void kt_dw3x3_run(const int8_t *x, size_t row_step, size_t col_step,
-                                     size_t px_step, const uint32_t (*fp)[2], uint32_t off2,
-                                     const int32_t *start, const kt_rq *q, int8_t *y, size_t y_step,
-                                     int32_t count)
+                                     size_t px_step, const kt_dw_group *g, uint32_t off2, int8_t *y,
+                                     size_t y_step, int32_t count)
 {
+    const uint32_t(*fp)[2] = (const uint32_t(*)[2])g->fp;
+    const int32_t *start = g->start;
     for (; count > 0; --count, x += px_step, y += y_step) {
         int32_t a0 = start[0], a1 = start[1], a2 = start[2], a3 = start[3];
 #if defined(__GNUC__)
         const int8_t *p = x; /* walked down the window's rows by the assembly */
         KT_DW3X3_ASM(p, row_step, col_step, fp, off2);
+        if (g->ff) {
+            KT_DW_STORE4_ASM(a0, a1, a2, a3, y, g->qt);
+            continue;
+        }
 #else
         const int8_t *r0 = x, *r1 = x + row_step, *r2 = x + 2 * row_step;
         const size_t col2 = 2 * col_step;
@@ -143,7 +189,7 @@ static KT_NOINLINE void kt_dw3x3_run(const int8_t *x, size_t row_step, size_t co
         KT_DW_TAP_U(r2 + col_step, fp[7]);
         KT_DW_TAP_U(r2 + col2, fp[8]);
 #endif
-        kt_dw_store4(q, a0, a1, a2, a3, y);
+        kt_dw_store4(g->q, a0, a1, a2, a3, y);
     }
 }
 
@@ -182,14 +228,6 @@ static KT_NOINLINE void kt_dw_px(const kt_dw_win *w, int32_t ix0, const int32_t 
     kt_dw_store4(q, a0, a1, a2, a3, y);
 }
 
-/* What four channels of a layer share across its pixels: output stages, bias and (3x3) the
-   unpacked filter taps. */
-typedef struct {
-    kt_rq q[4];
-    int32_t start[4];
-    uint32_t fp[9][2];
-} kt_dw_group;
-
 static KT_NOINLINE void kt_dw_group_make(kt_dw_group *g, const kt_dw_conv_params *dw,
                                          const kt_per_channel_quant *quant, const int8_t *filter,
                                          const int32_t *bias, int32_t ch, int32_t c, int is3x3)
@@ -200,6 +238,14 @@ static KT_NOINLINE void kt_dw_group_make(kt_dw_group *g, const kt_dw_conv_params
                              dw->activation.min, dw->activation.max);
         g->start[t] = bias != NULL ? bias[c + t] : 0;
     }
+    g->ff = g->q[0].full;
+    for (t = 0; t < 4; ++t) {
+        g->ff &= g->q[t].fast;
+        g->qt[3 * t] = g->q[t].multiplier;
+        g->qt[3 * t + 1] = g->q[t].c_hi;
+        g->qt[3 * t + 2] = g->q[t].sh;
+    }
+    g->qt[12] = dw->output_offset;
     for (t = 0; is3x3 && t < 9; ++t) {
         uint32_t wf;
         memcpy(&wf, filter + (size_t)t * ch + c, 4);
@@ -258,8 +304,8 @@ static KT_NOINLINE int32_t kt_dw3x3_padded(const kt_dw_conv_params *dw,
             }
             for (iy = 0; iy < out_h; ++iy) { /* output row iy: staged rows from iy - pad_h + 1 */
                 kt_dw3x3_run((const int8_t *)(st + (size_t)(iy - pad_h + 1) * sw + (1 - pad_w)),
-                             (size_t)sw * 4, 4, 4, (const uint32_t(*)[2])g.fp, off2, g.start, g.q,
-                             y + (size_t)iy * out_w * ch, (size_t)ch, out_w);
+                             (size_t)sw * 4, 4, 4, &g, off2, y + (size_t)iy * out_w * ch,
+                             (size_t)ch, out_w);
             }
         }
     }
@@ -326,8 +372,7 @@ static KT_NOINLINE int32_t kt_dw_dsp(const kt_dw_conv_params *dw, const kt_per_c
                     if (is3x3 && ox == ox_lo && ox_hi > ox_lo && ky_lo == 0 && ky_hi == 3) {
                         kt_dw3x3_run(in_b + ((size_t)iy0 * in_w + ix0) * ch,
                                      (size_t)dil_h * in_w * ch, (size_t)dil_w * ch,
-                                     (size_t)st_w * ch, (const uint32_t(*)[2])g.fp, off2, g.start,
-                                     g.q, y, (size_t)ch, ox_hi - ox_lo);
+                                     (size_t)st_w * ch, &g, off2, y, (size_t)ch, ox_hi - ox_lo);
                         ox = ox_hi - 1;
                         y += (size_t)(ox_hi - 1 - ox_lo) * ch;
                         continue;
