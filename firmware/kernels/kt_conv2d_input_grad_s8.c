@@ -317,17 +317,28 @@ static KT_NOINLINE void kt_ig_pointwise(const kt_conv_grad_params *p, int32_t ou
  * builds only: the portable gather loop skips each zero gradient, which the chunked sums cannot,
  * and is the faster of the two in portable C.
  */
+/* The rows of a chunk of at most `max` output channels from co0 that lie in one part of a split
+   filter (a partially updated layer: rows [0, split) in SRAM, the rest in flash); *n = their count. */
+static const int8_t *kt_ig_chunk(const kt_split_filter *f, int32_t co0, int32_t out_c, int32_t in_c,
+                                 int32_t max, int32_t *n)
+{
+    const int32_t end = co0 < f->split ? f->split : out_c;
+    *n = end - co0 < max ? end - co0 : max;
+    return kt_filter_row(f, co0, (size_t)in_c);
+}
+
 static KT_NOINLINE void kt_ig_pointwise_wide(const kt_conv_grad_params *p, int32_t out_shift,
-                                             const int8_t *grad_output, const int8_t *filter,
-                                             int32_t pixels, int32_t in_c, int32_t out_c,
-                                             int8_t *grad_input, kt_grad_stats *stats)
+                                             const int8_t *grad_output,
+                                             const kt_split_filter *filter, int32_t pixels,
+                                             int32_t in_c, int32_t out_c, int8_t *grad_input,
+                                             kt_grad_stats *stats)
 {
     uint32_t hp[KT_IG_PW_MAX_CO / 2];
     uint32_t acc[2 * KT_IG_PW_CI_BLOCK2 > KT_IG_PW_CI_BLOCK ? 2 * KT_IG_PW_CI_BLOCK2
                                                             : KT_IG_PW_CI_BLOCK];
     const kt_scale_round_q out = kt_scale_round_q_make(p->x_multiplier, out_shift);
     kt_grad_stats st = *stats; /* a local copy: the int8 stores below could alias *stats */
-    int32_t px, c0, co0, c;
+    int32_t px, c0, co0, c, n;
     for (px = 0; px + 2 <= pixels; px += 2) { /* two pixels: chunks of KT_IG_PW_MAX_CO / 2 */
         const int8_t *gy0 = grad_output + (size_t)px * out_c;
         for (c0 = 0; c0 < in_c; c0 += KT_IG_PW_CI_BLOCK2) {
@@ -335,10 +346,9 @@ static KT_NOINLINE void kt_ig_pointwise_wide(const kt_conv_grad_params *p, int32
             int8_t *gx0 = grad_input + (size_t)px * in_c + c0, *gx1 = gx0 + in_c;
             uint32_t *const acc1 = acc + KT_IG_PW_CI_BLOCK2;
             memset(acc, 0, sizeof acc);
-            for (co0 = 0; co0 < out_c; co0 += KT_IG_PW_MAX_CO / 2) {
-                const int32_t n =
-                    out_c - co0 < KT_IG_PW_MAX_CO / 2 ? out_c - co0 : KT_IG_PW_MAX_CO / 2;
-                const int8_t *w = filter + (size_t)co0 * in_c + c0;
+            for (co0 = 0; co0 < out_c; co0 += n) {
+                const int8_t *w =
+                    kt_ig_chunk(filter, co0, out_c, in_c, KT_IG_PW_MAX_CO / 2, &n) + c0;
                 if (!kt_ig_stage_h2(gy0, gy0 + out_c, &p->chan, p->headroom, co0, n, hp)) {
                     continue;
                 }
@@ -375,9 +385,8 @@ static KT_NOINLINE void kt_ig_pointwise_wide(const kt_conv_grad_params *p, int32
             const int32_t nc = in_c - c0 < KT_IG_PW_CI_BLOCK ? in_c - c0 : KT_IG_PW_CI_BLOCK;
             int8_t *gx = grad_input + (size_t)px * in_c + c0;
             memset(acc, 0, (size_t)nc * sizeof acc[0]);
-            for (co0 = 0; co0 < out_c; co0 += KT_IG_PW_MAX_CO) {
-                const int32_t n = out_c - co0 < KT_IG_PW_MAX_CO ? out_c - co0 : KT_IG_PW_MAX_CO;
-                const int8_t *w = filter + (size_t)co0 * in_c + c0;
+            for (co0 = 0; co0 < out_c; co0 += n) {
+                const int8_t *w = kt_ig_chunk(filter, co0, out_c, in_c, KT_IG_PW_MAX_CO, &n) + c0;
                 if (!kt_ig_stage_h(gy, &p->chan, p->headroom, co0, n, hp)) {
                     continue;
                 }
@@ -593,25 +602,26 @@ kt_status kt_conv2d_input_grad_split_s8(const kt_conv_grad_params *p, int32_t e_
     out_shift = p->x_shift + e_gy - hr - e_gx;
     kt_grad_stats_reset(stats);
     if (k_h == 1 && k_w == 1 && p->stride.h == 1 && p->stride.w == 1 && p->padding.h == 0 &&
-        p->padding.w == 0 && (filter->split == 0 || filter->split == out_c) &&
-        kt_h16_ok(&p->chan, hr, out_c)) {
+        p->padding.w == 0 && kt_h16_ok(&p->chan, hr, out_c)) {
+        /* a filter in one part, or (DSP builds: the chunked path) split between SRAM and flash */
+        const int whole = filter->split == 0 || filter->split == out_c;
         const int8_t *f = filter->split == 0 ? filter->tail : filter->head;
         const int32_t pixels = grad_input_dims->n * in_h * in_w;
 #if KT_HOST_SIMD
-        if (out_c <= KT_IG_HOST_CO && kt_scale_round_k_ok(p->x_multiplier, out_shift)) {
+        if (whole && out_c <= KT_IG_HOST_CO && kt_scale_round_k_ok(p->x_multiplier, out_shift)) {
             kt_ig_pointwise_host(p, out_shift, grad_output, f, pixels, in_c, out_c, grad_input,
                                  stats);
             return KT_OK;
         }
 #endif
 #if KT_USE_DSP
-        if (out_c > KT_IG_PW_MAX_CO / 2) { /* the two-pixel path over chunks */
-            kt_ig_pointwise_wide(p, out_shift, grad_output, f, pixels, in_c, out_c, grad_input,
+        if (out_c > KT_IG_PW_MAX_CO / 2 || !whole) { /* the two-pixel path over chunks */
+            kt_ig_pointwise_wide(p, out_shift, grad_output, filter, pixels, in_c, out_c, grad_input,
                                  stats);
             return KT_OK;
         }
 #endif
-        if (out_c <= KT_IG_PW_MAX_CO) {
+        if (whole && out_c <= KT_IG_PW_MAX_CO) {
             kt_ig_pointwise(p, out_shift, grad_output, f, pixels, in_c, out_c, grad_input, stats);
             return KT_OK;
         }
