@@ -13,6 +13,58 @@
 #include "internal/kt_grad_quant.h"
 
 #if !KT_HOST_SIMD
+#if KT_USE_DSP
+/** Pixels whose nonzero gradients of one channel kt_update_pointwise() lists once on the stack
+    (4 bytes each), then reuses for every group of input channels. */
+#define KT_UPD_LIST 64
+
+/* The weights of channel co for layers of at most KT_UPD_LIST pixels: the pixels with g != 0 are
+   listed once (entry = the pixel's input offset << 8 | g as a byte), then every group of four input
+   channels sums over the list with no test per pixel (the portable loop's zero skip, done once
+   instead of once per group). Same sums, same updates (kt_update_weight_k(), the same hash
+   indices). Returns the input channels done (a multiple of 4). */
+static KT_NOINLINE int32_t kt_update_pointwise_listed(const kt_update_params *p, const int8_t *x,
+                                                      const int8_t *gy, int32_t pixels,
+                                                      int32_t in_c, int32_t out_c, int32_t co,
+                                                      int8_t *f, int32_t m, int32_t sh, int32_t k,
+                                                      uint32_t key, uint32_t base)
+{
+    uint32_t list[KT_UPD_LIST];
+    const uint32_t off2 = kt_pack16(-p->input_zero_point, -p->input_zero_point);
+    int32_t n = 0, i, c, j;
+    for (i = 0; i < pixels; ++i) {
+        const int32_t g = gy[(size_t)i * out_c + co];
+        list[n] = ((uint32_t)i * (uint32_t)in_c) << 8 | (uint8_t)g;
+        n += g != 0;
+    }
+    for (c = 0; c + 4 <= in_c; c += 4) {
+        const int8_t *xc = x + c;
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        for (i = 0; i < n; ++i) {
+            const uint32_t e = list[i];
+            const int32_t gv = (int8_t)(e & 0xFFu);
+            uint32_t w;
+            memcpy(&w, xc + (e >> 8), 4);
+            {
+                const uint32_t x02 = __sxtab16(off2, w), x13 = kt_sxtab16_ror8(off2, w);
+                a0 = __smlabb(gv, (int32_t)x02, a0);
+                a2 = __smlabt(gv, (int32_t)x02, a2);
+                a1 = __smlabb(gv, (int32_t)x13, a1);
+                a3 = __smlabt(gv, (int32_t)x13, a3);
+            }
+        }
+        {
+            const int32_t a[4] = {a0, a1, a2, a3};
+            for (j = 0; j < 4; ++j) {
+                f[c + j] = kt_update_weight_k(f[c + j], a[j], m, sh, k, p->stochastic, key,
+                                              base + (uint32_t)(c + j));
+            }
+        }
+    }
+    return c;
+}
+#endif
+
 /*
  * The pointwise path (1x1 filter, stride 1, no padding: output pixel i reads input pixel i): per
  * updated channel and group of four input channels the four sums over the pixels stay in
@@ -34,7 +86,10 @@ static KT_NOINLINE void kt_update_pointwise(const kt_update_params *p, int32_t e
         const uint32_t base = (uint32_t)((size_t)co * in_c);
         c = 0;
 #if KT_USE_DSP
-        {
+        if (pixels <= KT_UPD_LIST) {
+            c = kt_update_pointwise_listed(p, x, gy, pixels, in_c, out_c, co, f, m, sh, k, key,
+                                           base);
+        } else {
             const uint32_t off2 = kt_pack16(-zx, -zx);
             for (; c + 4 <= in_c; c += 4) {
                 const int8_t *xp = x + c, *g = gy + co;

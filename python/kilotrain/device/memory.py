@@ -57,12 +57,14 @@ CODE_FLASH_PER_CALL = 64
 #: calls that kernel (arm-none-eabi-nm -S on the MobileNetV2 99kb image, rounded up): the packed
 #: convolution with its three assembly loops, the depthwise input gradient's padded 3x3 form, the
 #: pointwise input gradient's two-pixel paths (one kernel file behind two names: counted once),
-#: the depthwise convolution's padded form and assembly output stage.
+#: the depthwise convolution's padded form and assembly output stage, the pointwise update's listed
+#: pixels.
 KERNEL_CODE_BYTES: dict[tuple[str, ...], int] = {
     ("kt_conv2d_packed_s8",): 1792,
     ("kt_depthwise_conv2d_input_grad_s8",): 2048,
     ("kt_conv2d_input_grad_s8", "kt_conv2d_input_grad_split_s8"): 2560,
     ("kt_depthwise_conv2d_s8",): 1024,
+    ("kt_conv2d_update_s8",): 1024,
 }
 
 
