@@ -14,6 +14,29 @@
 
 #if !KT_HOST_SIMD
 #if KT_USE_DSP
+/* One pixel's gradient gv times four inputs (the word w, minus the zero point through SXTAB16 with
+   off2 = (-zx, -zx)) into the sums a0..a3 of four input channels: SMLABB / SMLABT. */
+#define KT_UPD_MAC4(gv, w)                                                             \
+    do {                                                                               \
+        const uint32_t x02_ = __sxtab16(off2, (w)), x13_ = kt_sxtab16_ror8(off2, (w)); \
+        a0 = __smlabb((gv), (int32_t)x02_, a0);                                        \
+        a2 = __smlabt((gv), (int32_t)x02_, a2);                                        \
+        a1 = __smlabb((gv), (int32_t)x13_, a1);                                        \
+        a3 = __smlabt((gv), (int32_t)x13_, a3);                                        \
+    } while (0)
+
+/* The updates of four consecutive weights f[0..3] from their sums (hash indices index0..+3). */
+static inline void kt_update_weights4(const kt_update_params *p, int8_t *f, int32_t a0, int32_t a1,
+                                      int32_t a2, int32_t a3, int32_t m, int32_t sh, int32_t k,
+                                      uint32_t key, uint32_t index0)
+{
+    const int32_t a[4] = {a0, a1, a2, a3};
+    int32_t j;
+    for (j = 0; j < 4; ++j) {
+        f[j] = kt_update_weight_k(f[j], a[j], m, sh, k, p->stochastic, key, index0 + (uint32_t)j);
+    }
+}
+
 /** Pixels whose nonzero gradients of one channel kt_update_pointwise() lists once on the stack
     (4 bytes each), then reuses for every group of input channels. */
 #define KT_UPD_LIST 64
@@ -31,7 +54,7 @@ static KT_NOINLINE int32_t kt_update_pointwise_listed(const kt_update_params *p,
 {
     uint32_t list[KT_UPD_LIST];
     const uint32_t off2 = kt_pack16(-p->input_zero_point, -p->input_zero_point);
-    int32_t n = 0, i, c, j;
+    int32_t n = 0, i, c;
     for (i = 0; i < pixels; ++i) {
         const int32_t g = gy[(size_t)i * out_c + co];
         list[n] = ((uint32_t)i * (uint32_t)in_c) << 8 | (uint8_t)g;
@@ -45,21 +68,9 @@ static KT_NOINLINE int32_t kt_update_pointwise_listed(const kt_update_params *p,
             const int32_t gv = (int8_t)(e & 0xFFu);
             uint32_t w;
             memcpy(&w, xc + (e >> 8), 4);
-            {
-                const uint32_t x02 = __sxtab16(off2, w), x13 = kt_sxtab16_ror8(off2, w);
-                a0 = __smlabb(gv, (int32_t)x02, a0);
-                a2 = __smlabt(gv, (int32_t)x02, a2);
-                a1 = __smlabb(gv, (int32_t)x13, a1);
-                a3 = __smlabt(gv, (int32_t)x13, a3);
-            }
+            KT_UPD_MAC4(gv, w);
         }
-        {
-            const int32_t a[4] = {a0, a1, a2, a3};
-            for (j = 0; j < 4; ++j) {
-                f[c + j] = kt_update_weight_k(f[c + j], a[j], m, sh, k, p->stochastic, key,
-                                              base + (uint32_t)(c + j));
-            }
-        }
+        kt_update_weights4(p, f + c, a0, a1, a2, a3, m, sh, k, key, base + (uint32_t)c);
     }
     return c;
 }
@@ -93,7 +104,7 @@ static KT_NOINLINE void kt_update_pointwise(const kt_update_params *p, int32_t e
             const uint32_t off2 = kt_pack16(-zx, -zx);
             for (; c + 4 <= in_c; c += 4) {
                 const int8_t *xp = x + c, *g = gy + co;
-                int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, j;
+                int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
                 for (i = 0; i < pixels; ++i, xp += in_c, g += out_c) {
                     const int32_t gv = *g;
                     uint32_t w;
@@ -101,21 +112,9 @@ static KT_NOINLINE void kt_update_pointwise(const kt_update_params *p, int32_t e
                         continue;
                     }
                     memcpy(&w, xp, 4);
-                    {
-                        const uint32_t x02 = __sxtab16(off2, w), x13 = kt_sxtab16_ror8(off2, w);
-                        a0 = __smlabb(gv, (int32_t)x02, a0);
-                        a2 = __smlabt(gv, (int32_t)x02, a2);
-                        a1 = __smlabb(gv, (int32_t)x13, a1);
-                        a3 = __smlabt(gv, (int32_t)x13, a3);
-                    }
+                    KT_UPD_MAC4(gv, w);
                 }
-                {
-                    const int32_t a[4] = {a0, a1, a2, a3};
-                    for (j = 0; j < 4; ++j) {
-                        f[c + j] = kt_update_weight_k(f[c + j], a[j], m, sh, k, p->stochastic, key,
-                                                      base + (uint32_t)(c + j));
-                    }
-                }
+                kt_update_weights4(p, f + c, a0, a1, a2, a3, m, sh, k, key, base + (uint32_t)c);
             }
         }
 #endif

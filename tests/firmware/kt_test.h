@@ -40,7 +40,8 @@ static void kt_test_putl(long v)
     }
 }
 
-static void kt_test_fail_at(const char *file, int line, const char *what, long a, long b, int has_values)
+static void kt_test_fail_at(const char *file, int line, const char *what, long a, long b,
+                            int has_values)
 {
     if (kt_test_failed_now) {
         return; /* report the first failure of a test only */
@@ -63,36 +64,45 @@ static void kt_test_fail_at(const char *file, int line, const char *what, long a
     kt_test_puts("\n");
 }
 
-#define KT_CHECK(cond)                                                  \
-    do {                                                                \
-        if (!(cond)) {                                                  \
-            kt_test_fail_at(__FILE__, __LINE__, #cond, 0, 0, 0);        \
-        }                                                               \
+/** The tests' pseudo-random numbers: one xorshift32 step of *s (never 0 from a nonzero seed). */
+static inline uint32_t kt_test_xorshift32(uint32_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 17;
+    *s ^= *s << 5;
+    return *s;
+}
+
+#define KT_CHECK(cond)                                           \
+    do {                                                         \
+        if (!(cond)) {                                           \
+            kt_test_fail_at(__FILE__, __LINE__, #cond, 0, 0, 0); \
+        }                                                        \
     } while (0)
 
-#define KT_CHECK_EQ_INT(actual, expected)                                                     \
-    do {                                                                                      \
-        long kt_a_ = (long)(actual), kt_e_ = (long)(expected);                                \
-        if (kt_a_ != kt_e_) {                                                                 \
-            kt_test_fail_at(__FILE__, __LINE__, #actual " == " #expected, kt_a_, kt_e_, 1);   \
-        }                                                                                     \
+#define KT_CHECK_EQ_INT(actual, expected)                                                   \
+    do {                                                                                    \
+        long kt_a_ = (long)(actual), kt_e_ = (long)(expected);                              \
+        if (kt_a_ != kt_e_) {                                                               \
+            kt_test_fail_at(__FILE__, __LINE__, #actual " == " #expected, kt_a_, kt_e_, 1); \
+        }                                                                                   \
     } while (0)
 
 #define KT_TEST_BEGIN() (kt_bsp_init(), kt_test_count = 0, kt_test_failures = 0)
 
-#define KT_RUN(fn)                                   \
-    do {                                             \
-        kt_test_name = #fn;                          \
-        kt_test_failed_now = 0;                      \
-        kt_test_count++;                             \
-        fn();                                        \
-        if (kt_test_failed_now) {                    \
-            kt_test_failures++;                      \
-        } else {                                     \
-            kt_test_puts(__FILE__ ":");              \
-            kt_test_putl(__LINE__);                  \
-            kt_test_puts(":" #fn ":PASS\n");         \
-        }                                            \
+#define KT_RUN(fn)                           \
+    do {                                     \
+        kt_test_name = #fn;                  \
+        kt_test_failed_now = 0;              \
+        kt_test_count++;                     \
+        fn();                                \
+        if (kt_test_failed_now) {            \
+            kt_test_failures++;              \
+        } else {                             \
+            kt_test_puts(__FILE__ ":");      \
+            kt_test_putl(__LINE__);          \
+            kt_test_puts(":" #fn ":PASS\n"); \
+        }                                    \
     } while (0)
 
 static int kt_test_end(void)

@@ -19,10 +19,7 @@ static uint32_t rng_state = 2463534242u;
 
 static uint32_t next(void)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 17;
-    rng_state ^= rng_state << 5;
-    return rng_state;
+    return kt_test_xorshift32(&rng_state);
 }
 
 static int32_t uniform(int32_t lo, int32_t hi) /* [lo, hi] */

@@ -14,10 +14,7 @@ static uint32_t rng_state = 88172645u;
 
 static uint32_t next(void)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 17;
-    rng_state ^= rng_state << 5;
-    return rng_state;
+    return kt_test_xorshift32(&rng_state);
 }
 
 static void fill(int8_t *x, int32_t n, int32_t mode)

@@ -50,13 +50,9 @@ static void test_srdhm_random_pairs(void)
     uint32_t s = 2463534242u; /* xorshift32 */
     for (uint32_t k = 0; k < 200000u; k++) {
         int32_t a, b;
-        s ^= s << 13;
-        s ^= s >> 17;
-        s ^= s << 5;
+        (void)kt_test_xorshift32(&s);
         a = (int32_t)s;
-        s ^= s << 13;
-        s ^= s >> 17;
-        s ^= s << 5;
+        (void)kt_test_xorshift32(&s);
         b = (int32_t)s;
         a >>= k % 31u; /* every magnitude, both signs */
         b >>= (k / 31u) % 31u;
@@ -81,16 +77,12 @@ static void test_precomputed_output_stage(void)
     uint32_t s = 88675123u;
     for (uint32_t k = 0; k < 100000u; k++) {
         int32_t acc, mult, shift, off, lo, hi, t;
-        s ^= s << 13;
-        s ^= s >> 17;
-        s ^= s << 5;
+        (void)kt_test_xorshift32(&s);
         acc = (int32_t)s >> (k % 24u);
         if (k % 7u == 2u) { /* the extremes, where the rounding add saturates */
             acc = (k % 2u) ? INT32_MAX - (int32_t)(s % 4096u) : INT32_MIN + (int32_t)(s % 4096u);
         }
-        s ^= s << 13;
-        s ^= s >> 17;
-        s ^= s << 5;
+        (void)kt_test_xorshift32(&s);
         /* [2^30, 2^31) or 0 as QuantizeMultiplier gives, and any int32 (INT32_MIN included) */
         mult = (k % 97u == 0u) ? 0 : (int32_t)((s >> 1) | 0x40000000u);
         if (k % 5u == 1u) {
