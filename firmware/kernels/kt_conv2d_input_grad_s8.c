@@ -12,6 +12,7 @@
 #include "internal/kt_check.h"
 #include "internal/kt_filter.h"
 #include "internal/kt_dot.h"
+#include "internal/kt_grad_pack.h"
 #include "internal/kt_grad_quant.h"
 
 /** Output channels staged at a time by the pointwise path (h of one pixel on the stack). */
@@ -53,13 +54,24 @@ static int kt_ig_stage_h(const int8_t *gy, const kt_per_channel_quant *chan, int
 }
 
 #if KT_USE_DSP
-/* The output stages of two input channels (out of line: the accumulators stay in the registers the
-   loops keep them in, not copied every iteration; the general form's 64-bit code once). */
-static KT_NOINLINE void kt_ig_store2(const kt_scale_round_q *out, uint32_t a0, uint32_t a1,
-                                     int8_t *gx, kt_grad_stats *st)
+/* The output stages of four sums, two to g0 and two to g1 (g1 = g0 + 2: four in a row): packed
+   (kt_grad8_store2x2()) in the short form, else value by value. Out of line: the accumulators stay
+   in the registers the loops keep them in, and the general form's 64-bit code is here once. */
+static KT_NOINLINE void kt_ig_store4(const kt_scale_round_q *out, const uint32_t *a, int8_t *g0,
+                                     int8_t *g1, uint32_t *lanes, kt_grad_stats *st)
 {
-    gx[0] = kt_to_grad8(kt_scale_round_q_apply(out, (int32_t)a0), st);
-    gx[1] = kt_to_grad8(kt_scale_round_q_apply(out, (int32_t)a1), st);
+    if (out->k != 0) {
+        kt_grad8_store2x2(kt_scale_round_k((int32_t)a[0], out->m, out->c_hi, out->k),
+                          kt_scale_round_k((int32_t)a[1], out->m, out->c_hi, out->k), g0,
+                          kt_scale_round_k((int32_t)a[2], out->m, out->c_hi, out->k),
+                          kt_scale_round_k((int32_t)a[3], out->m, out->c_hi, out->k), g1, lanes,
+                          st);
+        return;
+    }
+    g0[0] = kt_to_grad8(kt_scale_round_q_apply(out, (int32_t)a[0]), st);
+    g0[1] = kt_to_grad8(kt_scale_round_q_apply(out, (int32_t)a[1]), st);
+    g1[0] = kt_to_grad8(kt_scale_round_q_apply(out, (int32_t)a[2]), st);
+    g1[1] = kt_to_grad8(kt_scale_round_q_apply(out, (int32_t)a[3]), st);
 }
 
 /* a[0..3] += sum over the n staged output channels (rows w, w + in_c, ...) of W[co][c + j] h[co],
@@ -259,6 +271,7 @@ static KT_NOINLINE void kt_ig_pointwise(const kt_conv_grad_params *p, int32_t ou
     uint32_t hp[KT_IG_PW_MAX_CO / 2]; /* one pixel's pairs, or (DSP, Cout <= 64) two pixels' */
     const kt_scale_round_q out = kt_scale_round_q_make(p->x_multiplier, out_shift);
     kt_grad_stats st = *stats; /* a local copy: the int8 stores below could alias *stats */
+    uint32_t lanes = 0;        /* kt_grad8_pack4()'s lane maxima */
     int32_t px = 0, c;
 #if KT_USE_DSP
     for (; out_c <= KT_IG_PW_MAX_CO / 2 && px + 2 <= pixels;
@@ -273,8 +286,7 @@ static KT_NOINLINE void kt_ig_pointwise(const kt_conv_grad_params *p, int32_t ou
         for (c = 0; c + 2 <= in_c; c += 2) {
             uint32_t a[4] = {0, 0, 0, 0};
             kt_ig_mac2x2(filter + c, in_c, hp2, out_c, a);
-            kt_ig_store2(&out, a[0], a[1], gx0 + c, &st);
-            kt_ig_store2(&out, a[2], a[3], gx1 + c, &st);
+            kt_ig_store4(&out, a, gx0 + c, gx1 + c, &lanes, &st);
         }
         if (c < in_c) {
             uint32_t a[2] = {0, 0};
@@ -295,8 +307,7 @@ static KT_NOINLINE void kt_ig_pointwise(const kt_conv_grad_params *p, int32_t ou
         for (; c + 4 <= in_c; c += 4) {
             uint32_t a[4] = {0, 0, 0, 0};
             kt_ig_mac4(filter + c, in_c, hp, out_c, a);
-            kt_ig_store2(&out, a[0], a[1], gx + c, &st);
-            kt_ig_store2(&out, a[2], a[3], gx + c + 2, &st);
+            kt_ig_store4(&out, a, gx + c, gx + c + 2, &lanes, &st);
         }
 #endif
         for (; c < in_c; ++c) {
@@ -304,6 +315,7 @@ static KT_NOINLINE void kt_ig_pointwise(const kt_conv_grad_params *p, int32_t ou
             gx[c] = kt_to_grad8(kt_scale_round_q_apply(&out, (int32_t)acc), &st);
         }
     }
+    kt_grad8_finish(lanes, grad_input, (size_t)pixels * (size_t)in_c, &st);
     *stats = st;
 }
 
@@ -338,6 +350,7 @@ static KT_NOINLINE void kt_ig_pointwise_wide(const kt_conv_grad_params *p, int32
                                                             : KT_IG_PW_CI_BLOCK];
     const kt_scale_round_q out = kt_scale_round_q_make(p->x_multiplier, out_shift);
     kt_grad_stats st = *stats; /* a local copy: the int8 stores below could alias *stats */
+    uint32_t lanes = 0;        /* kt_grad8_pack4()'s lane maxima */
     int32_t px, c0, co0, c, n;
     for (px = 0; px + 2 <= pixels; px += 2) { /* two pixels: chunks of KT_IG_PW_MAX_CO / 2 */
         const int8_t *gy0 = grad_output + (size_t)px * out_c;
@@ -373,7 +386,12 @@ static KT_NOINLINE void kt_ig_pointwise_wide(const kt_conv_grad_params *p, int32
                     acc1[c] = a[1];
                 }
             }
-            for (c = 0; c < nc; ++c) { /* all-zero h give 0 with the stats unchanged, as above */
+            /* all-zero h give 0 with the stats unchanged, as above */
+            for (c = 0; c + 4 <= nc; c += 4) {
+                kt_ig_store4(&out, acc + c, gx0 + c, gx0 + c + 2, &lanes, &st);
+                kt_ig_store4(&out, acc1 + c, gx1 + c, gx1 + c + 2, &lanes, &st);
+            }
+            for (; c < nc; ++c) {
                 gx0[c] = kt_to_grad8(kt_scale_round_q_apply(&out, (int32_t)acc[c]), &st);
                 gx1[c] = kt_to_grad8(kt_scale_round_q_apply(&out, (int32_t)acc1[c]), &st);
             }
@@ -397,11 +415,16 @@ static KT_NOINLINE void kt_ig_pointwise_wide(const kt_conv_grad_params *p, int32
                     acc[c] = kt_ig_mac1(w + c, in_c, hp, n, acc[c]);
                 }
             }
-            for (c = 0; c < nc; ++c) { /* all-zero h give 0 with the stats unchanged, as above */
+            /* all-zero h give 0 with the stats unchanged, as above */
+            for (c = 0; c + 4 <= nc; c += 4) {
+                kt_ig_store4(&out, acc + c, gx + c, gx + c + 2, &lanes, &st);
+            }
+            for (; c < nc; ++c) {
                 gx[c] = kt_to_grad8(kt_scale_round_q_apply(&out, (int32_t)acc[c]), &st);
             }
         }
     }
+    kt_grad8_finish(lanes, grad_input, (size_t)pixels * (size_t)in_c, &st);
     *stats = st;
 }
 #endif

@@ -9,6 +9,7 @@
 #include "kt_train_kernels.h"
 #include "internal/kt_check.h"
 #include "internal/kt_dot.h"
+#include "internal/kt_grad_pack.h"
 #include "internal/kt_grad_quant.h"
 
 /** Output pixels up to this take the staged path (8 bytes of stack each). */
@@ -127,6 +128,22 @@ static inline void kt_dwig_out4(const kt_scale_round_q *out, int32_t a0, int32_t
     }
 }
 
+/* The output stage of one input pixel's n <= 4 channels: four in the short form as one packed store
+   (kt_grad8_store4(), lane maxima in *lanes), else kt_dwig_out4(). */
+static inline void kt_dwig_store(const kt_scale_round_q *out, int32_t a0, int32_t a1, int32_t a2,
+                                 int32_t a3, int32_t n, int8_t *gx, uint32_t *lanes,
+                                 kt_grad_stats *st)
+{
+    if (n == 4 && out->k != 0) {
+        kt_grad8_store4(kt_scale_round_k(a0, out->m, out->c_hi, out->k),
+                        kt_scale_round_k(a1, out->m, out->c_hi, out->k),
+                        kt_scale_round_k(a2, out->m, out->c_hi, out->k),
+                        kt_scale_round_k(a3, out->m, out->c_hi, out->k), gx, lanes, st);
+    } else {
+        kt_dwig_out4(out, a0, a1, a2, a3, n, gx, st);
+    }
+}
+
 /* Stage channel h of n output pixels (grad_output bytes `ch` apart) into lane slots 4 int16 apart:
    kt_scale_round(g, m, sh) through its SMLAL short forms where they apply (0 for 0). */
 static KT_NOINLINE void kt_dwig_stage_run(const int8_t *g, int32_t ch, int32_t n, int32_t m,
@@ -179,6 +196,7 @@ static KT_NOINLINE void kt_dwig_staged(const kt_dw_conv_grad_params *p, int32_t 
 #endif
     const kt_scale_round_q out = kt_scale_round_q_make(p->x_multiplier, out_shift);
     kt_grad_stats st = *stats; /* a local copy: the int8 stores below could alias *stats */
+    uint32_t lanes = 0;        /* kt_grad8_store4()'s lane maxima */
     int32_t b, c, o, iy, ix, t, u, j;
     for (b = 0; b < gxd->n; ++b) {
         const int8_t *gy_b = grad_output + (size_t)b * out_h * out_w * ch;
@@ -229,11 +247,12 @@ static KT_NOINLINE void kt_dwig_staged(const kt_dw_conv_grad_params *p, int32_t 
                             }
                         }
                     }
-                    kt_dwig_out4(&out, a0, a1, a2, a3, n, gx, &st);
+                    kt_dwig_store(&out, a0, a1, a2, a3, n, gx, &lanes, &st);
                 }
             }
         }
     }
+    kt_grad8_finish(lanes, grad_input, (size_t)gxd->n * in_h * in_w * ch, &st);
     *stats = st;
 }
 
@@ -257,6 +276,7 @@ static KT_NOINLINE void kt_dwig_3x3_padded(const kt_dw_conv_grad_params *p, int3
     const int32_t hr = p->headroom, row0 = p->padding.h + mt, col0 = p->padding.w + ml;
     const kt_scale_round_q out = kt_scale_round_q_make(p->x_multiplier, out_shift);
     kt_grad_stats st = *stats; /* a local copy: the int8 stores below could alias *stats */
+    uint32_t lanes = 0;        /* kt_grad8_store4()'s lane maxima */
     int32_t b, c, oy, iy, ix, t, j;
     for (b = 0; b < gxd->n; ++b) {
         const int8_t *gy_b = grad_output + (size_t)b * out_h * out_w * ch;
@@ -286,11 +306,12 @@ static KT_NOINLINE void kt_dwig_3x3_padded(const kt_dw_conv_grad_params *p, int3
                         KT_DWIG_TAP(fw[t], h0[-(t / 3) * pw - t % 3]);
                     }
 #endif
-                    kt_dwig_out4(&out, a0, a1, a2, a3, n, g, &st);
+                    kt_dwig_store(&out, a0, a1, a2, a3, n, g, &lanes, &st);
                 }
             }
         }
     }
+    kt_grad8_finish(lanes, grad_input, (size_t)gxd->n * in_h * in_w * ch, &st);
     *stats = st;
 }
 

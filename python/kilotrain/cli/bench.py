@@ -13,6 +13,10 @@ and trained layers in float32, one thread, batch 1, SGD, the median of at least 
 warm-up, in a child process whose peak RSS is PyTorch's alone; the ratios are PyTorch's step time
 and peak RSS over the host's. PyTorch is optional (pip install 'kilotrain[torch]'): without it the
 torch figures are null and one line says so, unless --require-torch makes that an error.
+
+With --cmsis-nn DIR (or $KILOTRAIN_CMSIS_NN), a checkout of Arm's CMSIS-NN, each model's forward
+also runs through CMSIS-NN's s8 kernels (same layer shapes and quantisation, same compiler flags,
+same emulator and counter), reported beside kilotrain's forward.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import json
 from typing import Any
 
 from kilotrain.jobs.bench import DEFAULT_MODELS, bench_models, run_bench
+from kilotrain.jobs.cmsis_nn import CMSIS_NN_ENV, default_checkout
 
 
 def _times(ratio: float | None) -> str:
@@ -30,7 +35,9 @@ def _times(ratio: float | None) -> str:
 
 def _bench(args: argparse.Namespace) -> int:
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())
-    r = run_bench(models, steps=args.steps, progress=not args.json, require_torch=args.require_torch)
+    r = run_bench(
+        models, steps=args.steps, progress=not args.json, require_torch=args.require_torch, cmsis_nn=args.cmsis_nn
+    )
     if args.json:
         print(json.dumps(r))
         return 0
@@ -53,6 +60,7 @@ def _bench(args: argparse.Namespace) -> int:
         f"({r['steps']} steps each; instructions on QEMU -icount; host step: the same generated C built for "
         "this machine; all builds trained to equal parameters)"
     )
+    _print_cmsis_nn(r)
     if r["torch_version"] is None:
         print(f"PyTorch: not measured ({r.get('torch_missing', 'no model measured')})")
         return 0
@@ -75,6 +83,27 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_cmsis_nn(r: dict[str, Any]) -> None:
+    """The forward beside CMSIS-NN's, when it was measured."""
+    recs = [rec for rec in r["models"].values() if "cmsis_nn" in rec]
+    if not recs:
+        return
+    print()
+    print(f"{'model':34} {'forward':>10} {'CMSIS-NN':>10} {'ratio':>7}  CMSIS-NN by kind; not timed")
+    for rec in recs:
+        c = rec["cmsis_nn"]
+        kinds = ", ".join(f"{k} {v / 1e6:.1f} M" for k, v in c["by_kind"].items() if v)
+        ours = rec["dsp"]["forward_instructions"]
+        print(
+            f"{rec['title']:34} {ours / 1e6:8.1f} M {c['forward_instructions'] / 1e6:8.1f} M "
+            f"{_times(rec['forward_speedup_vs_cmsis_nn']):>7}  {kinds}; {', '.join(c['not_timed']) or 'none'}"
+        )
+    print(
+        f"(CMSIS-NN {recs[0]['cmsis_nn']['revision'] or '(no git revision)'}: the same layer shapes and quantisation "
+        "through its s8 wrappers, built with the same flags, on the same emulator; ratio is its count over ours)"
+    )
+
+
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``kilotrain bench`` on an argparse subparsers object."""
     p: argparse.ArgumentParser = subparsers.add_parser(
@@ -94,6 +123,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--require-torch",
         action="store_true",
         help="fail when PyTorch is not installed (by default its figures and the ratios are then null)",
+    )
+    p.add_argument(
+        "--cmsis-nn",
+        metavar="DIR",
+        default=default_checkout(),
+        help=f"a CMSIS-NN checkout: also run each model's forward through CMSIS-NN on the emulated M7 "
+        f"(default ${CMSIS_NN_ENV})",
     )
     p.set_defaults(func=_bench)
     return p

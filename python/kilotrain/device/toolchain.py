@@ -106,9 +106,12 @@ def ensure_scons_shim() -> None:
         raise ToolError(f"could not install the SCons shim: {out.stderr.strip().splitlines()[-1:]}")
 
 
-def pio(*args: str, quiet: bool = True, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``pio ARGS`` in the repository; raise ToolError with the first error line on failure.
-    ``extra_env`` sets build variables (BUILD_VARIABLES) for this run only."""
+def pio(
+    *args: str, quiet: bool = True, extra_env: dict[str, str] | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run ``pio ARGS`` in the repository; raise ToolError with the first error line on failure
+    (unless not ``check``: the caller reads the result). ``extra_env`` sets build variables
+    (BUILD_VARIABLES) for this run only."""
     # one PlatformIO run at a time per checkout: parallel test workers share the core, the
     # SCons shim and (for plain builds) the build tree
     lock_path = REPO_ROOT / ".pio" / "kilotrain.lock"
@@ -124,7 +127,7 @@ def pio(*args: str, quiet: bool = True, extra_env: dict[str, str] | None = None)
             text=True,
             check=False,
         )
-    if out.returncode != 0:
+    if out.returncode != 0 and check:
         text = (out.stdout or "") + (out.stderr or "")
         lines = text.splitlines()
         errors = [ln for ln in lines if "error:" in ln or "overflowed" in ln or "***" in ln] or [

@@ -30,6 +30,7 @@ import numpy as np
 from kilotrain.device.boards import NativeBoard, QemuBoard
 from kilotrain.device.train_client import TrainClient, build_with_training
 from kilotrain.extras import MissingExtra, require
+from kilotrain.jobs.cmsis_nn import check_checkout, run_cmsis_nn_forward
 from kilotrain.jobs.compile import ModelSpec, plan_for, training_frames
 from kilotrain.paths import data_file
 from kilotrain.training.plan import TrainPlan
@@ -150,10 +151,16 @@ def _ratio(num: float | None, den: float) -> float | None:
 
 
 def run_bench(
-    models: tuple[str, ...] = DEFAULT_MODELS, steps: int = 2, progress: bool = False, require_torch: bool = False
+    models: tuple[str, ...] = DEFAULT_MODELS,
+    steps: int = 2,
+    progress: bool = False,
+    require_torch: bool = False,
+    cmsis_nn: str | None = None,
 ) -> dict[str, Any]:
     """Measure ``models`` (keys of :func:`bench_models`); the report. Without PyTorch the torch
-    figures are null (``torch_missing`` says why), or MissingExtra if ``require_torch``."""
+    figures are null (``torch_missing`` says why), or MissingExtra if ``require_torch``. With
+    ``cmsis_nn`` (a CMSIS-NN checkout) each model's forward also runs through CMSIS-NN on the
+    same emulator (:mod:`kilotrain.jobs.cmsis_nn`), reported beside ours."""
     known = bench_models()
     bad = [m for m in models if m not in known]
     if bad:
@@ -162,11 +169,15 @@ def run_bench(
         raise BenchError(f"--steps must be >= 1; got {steps}")
     if require_torch:  # fail now, not after the first model's emulator runs
         require("torch", "torch", "kilotrain bench --require-torch")
+    checkout = check_checkout(cmsis_nn) if cmsis_nn is not None else None
+    variants = ("dsp", "portable", "host", "torch") + (("cmsis_nn",) if checkout is not None else ())
     bar: Any = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=4 * len(models), desc="benchmark builds and runs (emulated M7, host, PyTorch)", unit="run")
+        bar = tqdm(
+            total=len(variants) * len(models), desc="benchmark builds and runs (emulated M7, host, PyTorch)", unit="run"
+        )
     out: dict[str, Any] = {"steps": steps, "torch_version": None, "models": {}}
     for key in models:
         m = known[key]
@@ -175,7 +186,7 @@ def run_bench(
         name = Path(m.spec.model).name
         rec: dict[str, Any] = {"title": m.title, "spec": asdict(m.spec)}
         out["models"][key] = rec
-        for variant in ("dsp", "portable", "host", "torch"):
+        for variant in variants:
             if bar is not None:
                 bar.set_postfix_str(f"{key} {variant}")
             if variant == "torch":
@@ -190,6 +201,8 @@ def run_bench(
                         out["torch_missing"] = str(e)
             elif variant == "host":
                 rec[variant] = _host_figures(plan, name, frames)
+            elif variant == "cmsis_nn":
+                rec[variant] = run_cmsis_nn_forward(plan.graph, m.spec.model, cast(Path, checkout))
             else:
                 rec[variant] = _device_figures(plan, name, frames, () if variant == "dsp" else ("-DKT_USE_DSP=0",))
             if bar is not None:
@@ -200,6 +213,9 @@ def run_bench(
         if not rec["dsp"]["params_sha256"] == rec["portable"]["params_sha256"] == rec["host"]["params_sha256"]:
             raise BenchError(f"{key}: the DSP, portable and host builds trained to different parameters")
         rec["dsp_speedup"] = round(rec["portable"]["step_instructions"] / rec["dsp"]["step_instructions"], 2)
+        if "cmsis_nn" in rec:
+            cm = rec["cmsis_nn"]["forward_instructions"]
+            rec["forward_speedup_vs_cmsis_nn"] = _ratio(cm, rec["dsp"]["forward_instructions"])
         host, pt = rec["host"], rec["torch"]
         rec["host_speedup_vs_torch"] = _ratio(pt["step_ms"] if pt else None, host["step_ms"])
         rec["host_memory_ratio_vs_torch"] = _ratio(pt["peak_rss_bytes"] if pt else None, host["peak_rss_bytes"])

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "../../../firmware/kernels/internal/kt_grad_pack.h"
 #include "../../../firmware/kernels/internal/kt_grad_quant.h"
 #include "kt_test.h"
 #include "kt_train_kernels.h"
@@ -365,10 +366,51 @@ static void test_relu_mask_pack(void)
     }
 }
 
+/* a value for to_grad8: mostly inside [-128, 127], often on its edges (+-127, -128, +-128, -129),
+   now and then far outside */
+static int32_t grad8_input(void)
+{
+    static const int32_t edges[] = {-128, -127, 127, 128, -129, 126, 0, -1};
+    const uint32_t r = next() % 16u;
+    if (r < 4u) {
+        return edges[next() % 8u];
+    }
+    if (r == 4u) {
+        return (int32_t)next();
+    }
+    return uniform(-130, 130);
+}
+
+/* kt_grad8_store4() + kt_grad8_finish() against to_grad8 value by value: bytes, saturated, amax;
+   runs of groups that are all inside, all outside, and mixed, some with -128 */
+static void test_grad8_store4(void)
+{
+    static int8_t g[4 * 64], w[4 * 64];
+    for (int32_t k = 0; k < 400; ++k) {
+        const int32_t groups = uniform(1, 64), mode = k % 4;
+        kt_grad_stats gs = {0, 0}, ws = {0, 0};
+        uint32_t lanes = 0;
+        for (int32_t i = 0; i < groups; ++i) {
+            int32_t v[4];
+            for (int32_t j = 0; j < 4; ++j) {
+                v[j] = mode == 0 ? uniform(-127, 127)
+                                 : (mode == 1 ? uniform(-128, 127) : grad8_input());
+                w[4 * i + j] = kt_to_grad8(v[j], &ws);
+            }
+            kt_grad8_store4(v[0], v[1], v[2], v[3], &g[4 * i], &lanes, &gs);
+        }
+        kt_grad8_finish(lanes, g, (size_t)(4 * groups), &gs);
+        KT_CHECK_EQ_INT(memcmp(g, w, (size_t)(4 * groups)), 0);
+        KT_CHECK_EQ_INT(gs.saturated, ws.saturated);
+        KT_CHECK_EQ_INT(gs.amax, ws.amax);
+    }
+}
+
 int main(void)
 {
     KT_TEST_BEGIN();
     KT_RUN(test_scale_round);
+    KT_RUN(test_grad8_store4);
     KT_RUN(test_pointwise_update);
     KT_RUN(test_pointwise);
     KT_RUN(test_relu_mask_pack);
