@@ -414,6 +414,14 @@ def _backward(tg: _TrainGen) -> None:
         elif s.kind == "ADD":
             assert s.gy is not None
             count = tg.plan.grads[s.gy].size
+            if s.mask is not None:  # a fused ReLU (residual networks): the masked gradient in place
+                tg.call(
+                    True,
+                    op.index,
+                    s.kind,
+                    f"kt_relu_mask_apply_s8({count}, (const uint8_t *){tg.gen.arena(('mask', s.mask))}, "
+                    f"{tg.grad(s.gy)}, {tg.grad(s.gy)})",
+                )
             for gid in s.gx:
                 tg.call(
                     True,

@@ -9,12 +9,12 @@ from kilotrain.model.ir import Graph, ModelError
 from kilotrain.model.tflite import load_tflite
 
 #: The zoo models ``zoo:NAME`` builds (aliases: ``mbv2``, ``proxyless``).
-ZOO: tuple[str, ...] = ("tiny_cnn", "mbv2-w0.35", "proxyless-w0.3")
+ZOO: tuple[str, ...] = ("tiny_cnn", "resnet8", "mbv2-w0.35", "proxyless-w0.3")
 
 
 def load_model(spec: str | Path, num_classes: int | None = None, input_size: int | None = None, seed: int = 0) -> Graph:
     """A Graph from a .tflite path or ``zoo:NAME`` (``num_classes`` and ``input_size`` apply to zoo
-    models only: 10 classes by default; 16 px for tiny_cnn, 128 px for the others)."""
+    models only: 10 classes by default; 16 px for tiny_cnn, 32 px for resnet8, 128 px for the others)."""
     spec = str(spec)
     if not spec.startswith("zoo:"):
         return load_tflite(spec)
@@ -26,6 +26,8 @@ def load_model(spec: str | Path, num_classes: int | None = None, input_size: int
     nc = num_classes or 10
     if name == "tiny_cnn":
         return zoo.tiny_cnn(input_size or 16, nc, seed=seed)
+    if name == "resnet8":
+        return zoo.resnet8(input_size or 32, nc, seed=seed)
     if name in ("mbv2-w0.35", "mbv2"):
         return zoo.mobilenet_v2(0.35, input_size or 128, nc, seed=seed)
     if name in ("proxyless-w0.3", "proxyless"):

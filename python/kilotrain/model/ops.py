@@ -22,6 +22,8 @@ from dataclasses import dataclass
 ENGINES: tuple[str, ...] = ("golden", "c", "qemu")
 _ALL = frozenset(ENGINES)
 _HOST = frozenset(("golden", "c"))
+#: Fused activations with an integer backward: the output's ReLU mask (docs/numerics.md).
+_RELUS = frozenset(("NONE", "RELU", "RELU6"))
 
 
 @dataclass(frozen=True)
@@ -34,15 +36,17 @@ class OpInfo:
     weighted: bool = False  # int8 weights + int32 bias: trainable, scheme layers count the convs
     view: bool = False  # moves bytes only: its input gradient shares the output gradient's exponent
     conv: bool = False  # a "conv layer" of a sparse-update scheme (network order, 0 = stem)
+    #: fused activations the backward passes a gradient through (a ReLU mask on the op's output)
+    activations: frozenset[str] = frozenset(("NONE",))
 
 
 OPS: dict[str, OpInfo] = {
     o.kind: o
     for o in (
-        OpInfo("CONV_2D", _ALL, _ALL, weighted=True, conv=True),
-        OpInfo("DEPTHWISE_CONV_2D", _ALL, _ALL, weighted=True, conv=True),
-        OpInfo("FULLY_CONNECTED", _ALL, _ALL, weighted=True),
-        OpInfo("ADD", _ALL, _ALL),
+        OpInfo("CONV_2D", _ALL, _ALL, weighted=True, conv=True, activations=_RELUS),
+        OpInfo("DEPTHWISE_CONV_2D", _ALL, _ALL, weighted=True, conv=True, activations=_RELUS),
+        OpInfo("FULLY_CONNECTED", _ALL, _ALL, weighted=True, activations=_RELUS),
+        OpInfo("ADD", _ALL, _ALL, activations=_RELUS),  # residual networks: ADD + ReLU
         OpInfo("AVERAGE_POOL_2D", _ALL, _ALL),
         OpInfo("MEAN", _ALL, _ALL),
         OpInfo("RESHAPE", _ALL, _ALL, view=True),

@@ -130,12 +130,17 @@ class GraphBuilder:
         self.ops.append(Op(kind, [x, wt, bt], [y], params, act, index=len(self.ops)))
         return y
 
-    def add(self, a: int, b: int) -> int:
-        """Residual ADD (no activation)."""
-        y = self._act(self.f[a] + self.f[b], f"add{len(self.ops)}")
+    def add(self, a: int, b: int, act: str = "NONE") -> int:
+        """Residual ADD with a fused activation (NONE, RELU or RELU6)."""
+        yf = self.f[a] + self.f[b]
+        if act == "RELU6":
+            yf = np.clip(yf, 0.0, 6.0)
+        elif act == "RELU":
+            yf = np.maximum(yf, 0.0)
+        y = self._act(yf, f"add{len(self.ops)}")
         ta, tb, ty = self.tensors[a], self.tensors[b], self.tensors[y]
-        params = add_params(ta.s, ta.zp, tb.s, tb.zp, ty.s, ty.zp, "NONE")
-        self.ops.append(Op("ADD", [a, b], [y], params, "NONE", index=len(self.ops)))
+        params = add_params(ta.s, ta.zp, tb.s, tb.zp, ty.s, ty.zp, act)
+        self.ops.append(Op("ADD", [a, b], [y], params, act, index=len(self.ops)))
         return y
 
     def mean(self, x: int) -> int:
@@ -256,4 +261,21 @@ def tiny_cnn(input_size: int = 16, num_classes: int = 4, channels: int = 8, seed
     x = b.conv(b.input, channels, 3, 2)
     x = b.inverted_residual(x, channels, 3, 1, 2)
     x = b.conv(x, 2 * channels, 1)
+    return b.graph(b.fc(b.mean(x), num_classes))
+
+
+def resnet8(input_size: int = 32, num_classes: int = 10, width: int = 16, seed: int = 0, calib: int = 4) -> Graph:
+    """A CIFAR-10-style ResNet-8 (MLPerf Tiny's image-classification net, SAME padding): a 3x3
+    stem, three stages of one basic block (two 3x3 convolutions, the second without activation,
+    then the residual ADD with a fused ReLU; the block of a stage that halves the map or widens
+    the channels takes the shortcut through a 1x1 stride-2 convolution), MEAN and a classifier.
+    9 conv layers."""
+    b = GraphBuilder(_calibration(input_size, calib, seed), seed, f"resnet8-r{input_size}")
+    x = b.conv(b.input, width, 3, 1, act="RELU")
+    for stage, c in enumerate((width, 2 * width, 4 * width)):
+        stride = 1 if stage == 0 else 2
+        h = b.conv(x, c, 3, stride, act="RELU")
+        h = b.conv(h, c, 3, 1, act="NONE")
+        shortcut = x if stride == 1 and b.tensors[x].shape[3] == c else b.conv(x, c, 1, stride, act="NONE")
+        x = b.add(h, shortcut, act="RELU")
     return b.graph(b.fc(b.mean(x), num_classes))

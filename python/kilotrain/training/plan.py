@@ -97,7 +97,8 @@ class BackwardStep:
     * weighted ops: ``mask`` (optional) is applied to ``gy`` first; ``grad_params`` computes
       ``gx[0]`` (absent for the earliest trainable op); ``update`` (optional) then updates the
       layer's weights/bias from the masked ``gy`` and the saved input ``saved_input``;
-    * ADD: ``gx`` has one entry per input that needs a gradient;
+    * ADD: ``mask`` (a fused ReLU / ReLU6, optional) is applied to ``gy`` first; ``gx`` has one
+      entry per input that needs a gradient;
     * MEAN / AVERAGE_POOL_2D: ``grad_params`` is a PoolGradParams;
     * view ops: ``gx[0]`` shares ``gy``'s exponent slot;
     * GRAD_SUM: ``sum_inputs`` (gradient ids) are added into ``gx[0]``.
@@ -307,16 +308,18 @@ def build_plan(
             step.gx.append(gid)
             step.gx_tensors.append(t)
         try:
+            fused = ops.OPS[op.kind].activations
+            if op.activation not in fused:
+                raise PlanError(
+                    f"{where}: fused activation {op.activation} has no integer backward "
+                    f"({', '.join(sorted(fused))}); change the scheme so backprop stops above it"
+                )
+            if op.activation in ("RELU", "RELU6"):  # the gradient passes where the output is not clamped
+                p = op.params
+                mp = gp.ReluMaskParams(int(p.act_min), int(p.act_max), op.activation == "RELU6")
+                masks.append(MaskInfo(len(masks), pos, yt, int(np.prod(graph.tensors[yt].shape)), mp))
+                step.mask = len(masks) - 1
             if op.kind in ops.WEIGHTED:
-                if op.activation in ("RELU", "RELU6"):
-                    p = op.params
-                    mp = gp.ReluMaskParams(int(p.act_min), int(p.act_max), op.activation == "RELU6")
-                    masks.append(MaskInfo(len(masks), pos, yt, int(np.prod(graph.tensors[yt].shape)), mp))
-                    step.mask = len(masks) - 1
-                elif op.activation != "NONE":
-                    raise PlanError(
-                        f"{where}: fused activation {op.activation} has no integer backward (RELU, RELU6, NONE)"
-                    )
                 cout = graph.tensors[yt].shape[-1]
                 sw = _weight_scales(graph, op, cout)
                 if step.gx:
@@ -368,27 +371,24 @@ def build_plan(
                         step.saved_input = op.inputs[0]
                         if op.inputs[0] not in saved:
                             saved.append(op.inputs[0])
-            elif op.kind in ("MEAN", "AVERAGE_POOL_2D"):
-                if step.gx:
-                    xs = graph.tensors[op.inputs[0]].shape
-                    if op.kind == "MEAN":
-                        step.grad_params = gp.pool_grad_params((xs[1], xs[2]), (xs[1], xs[2]))
-                    else:
-                        p = op.params
-                        oh, ow = graph.tensors[yt].shape[1:3]
-                        fits = (
-                            p.padding == (0, 0)
-                            and (oh - 1) * p.stride[0] + p.filter[0] <= xs[1]
-                            and (ow - 1) * p.stride[1] + p.filter[1] <= xs[2]
+            elif op.kind in ("MEAN", "AVERAGE_POOL_2D") and step.gx:
+                xs = graph.tensors[op.inputs[0]].shape
+                if op.kind == "MEAN":
+                    step.grad_params = gp.pool_grad_params((xs[1], xs[2]), (xs[1], xs[2]))
+                else:
+                    p = op.params
+                    oh, ow = graph.tensors[yt].shape[1:3]
+                    fits = (
+                        p.padding == (0, 0)
+                        and (oh - 1) * p.stride[0] + p.filter[0] <= xs[1]
+                        and (ow - 1) * p.stride[1] + p.filter[1] <= xs[2]
+                    )
+                    if not fits:
+                        raise PlanError(
+                            f"{where}: pooling windows of unequal size (padding {p.padding}); "
+                            "the integer backward needs equal windows"
                         )
-                        if not fits:
-                            raise PlanError(
-                                f"{where}: pooling windows of unequal size (padding {p.padding}); "
-                                "the integer backward needs equal windows"
-                            )
-                        step.grad_params = gp.pool_grad_params(p.filter, p.stride)
-            elif op.kind == "ADD" and op.activation != "NONE":
-                raise PlanError(f"{where}: ADD with fused {op.activation} has no integer backward")
+                    step.grad_params = gp.pool_grad_params(p.filter, p.stride)
         except ValueError as e:
             if isinstance(e, PlanError):
                 raise

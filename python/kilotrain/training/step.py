@@ -234,6 +234,8 @@ def step(
                     state.weights[s.op_pos] = np.asarray(nw, dtype=np.int8).reshape(w.shape)
                 state.biases[s.op_pos] = np.asarray(nb, dtype=np.int32)
         elif s.kind == "ADD":
+            if s.mask is not None:  # a fused ReLU (residual networks)
+                gy = bwd.relu_mask_apply(gy, masks[s.mask])
             for gid in s.gx:
                 G[gid], stats[gid] = bwd.grad_rescale(gy, e_gy, ge(gid))
         elif s.kind in ("MEAN", "AVERAGE_POOL_2D"):

@@ -47,6 +47,25 @@ def test_three_engines_same_parameters(capsys: pytest.CaptureFixture[str], qemu_
     assert d["peak_sram_bytes"] == d["static_sram_bytes"] + d["stack_high_water_bytes"]
 
 
+@pytest.mark.qemu
+def test_resnet_with_fused_add_relu_trains_on_three_engines(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, qemu_elf: Path
+) -> None:
+    """A ResNet (residual ADD with a fused ReLU after every block, 1x1 stride-2 shortcuts):
+    biases of every layer and weights of three (so the gradient crosses each ADD + ReLU and each
+    fan-out) for 20 steps; the golden model, the host C kernels and the emulated M7 agree."""
+    spec = tmp_path / "scheme.json"
+    spec.write_text(json.dumps({"n_bias_update": 9, "weight_layers": [0, 4, 8], "ratios": [1.0, 0.5, 1.0]}))
+    argv = ["train", "zoo:resnet8", "--input-size", "16", "--dataset", "digits", "--limit", "300"]
+    argv += ["--scheme", str(spec), "--steps", "20", "--json", "--engine"]
+    runs = {}
+    for engine in ("golden", "c", "qemu"):
+        assert cli.main([*argv, engine]) == 0
+        runs[engine] = json.loads(capsys.readouterr().out)
+    assert runs["golden"]["params_sha256"] == runs["c"]["params_sha256"] == runs["qemu"]["params_sha256"]
+    assert runs["qemu"]["device"]["instructions_per_step_mean"] > 0
+
+
 def test_bad_scheme_is_one_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     argv = [a.replace("{scheme}", "99kb") for a in ARGS] + ["--engine", "qemu"]
     assert cli.main(argv) == 2

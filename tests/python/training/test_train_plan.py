@@ -90,6 +90,31 @@ def test_unsupported_backward_op_is_refused(tiny) -> None:  # type: ignore[no-un
         structure(g, "bias-only")
 
 
+def test_fused_activations_come_from_the_table() -> None:
+    """The table (model/ops.py) says which fused activations pass a gradient: an ADD with a ReLU
+    gets a mask like a convolution; one the table does not list is refused in one line naming the
+    op, the activation and what the table has."""
+    import copy
+
+    from kilotrain.model import ops, zoo
+
+    graph = zoo.resnet8(16, 10)
+    plan = build_plan(graph, "bias-only", 0.01)
+    adds = [s for s in plan.steps if s.kind == "ADD"]
+    assert len(adds) == 3 and all(s.mask is not None for s in adds)
+    assert ops.OPS["ADD"].activations == frozenset(("NONE", "RELU", "RELU6"))
+    g = copy.deepcopy(graph)
+    add = next(op for op in g.ops if op.kind == "ADD")
+    add.activation = "RELU_N1_TO_1"
+    with pytest.raises(PlanError) as e:
+        build_plan(g, "bias-only", 0.01)
+    msg = str(e.value)
+    assert msg.startswith(
+        f"op {add.index} (ADD): fused activation RELU_N1_TO_1 has no integer backward (NONE, RELU, RELU6)"
+    )
+    assert "\n" not in msg
+
+
 def test_initial_exponents_follow_the_rule(tiny) -> None:  # type: ignore[no-untyped-def]
     plan = build_plan(tiny, "bias-only", 0.01)
     for e, a in zip(plan.e0, plan.calib_amax):
