@@ -261,6 +261,29 @@ kt_status kt_avg_pool_grad_s8(const kt_pool_grad_params *p, int32_t e_gy, int32_
                               kt_grad_stats *stats);
 
 /**
+ * @brief PAD / PADV2 input gradient: the gradient of the padded output with the padding cut away
+ *        (grad_input = grad_output[before[i] : before[i] + input_shape[i]] on every axis). Moves
+ *        bytes only: the input gradient keeps the output gradient's exponent, no stats.
+ * @param pad         the forward op's parameters (rank <= KT_MAX_RANK; pad_value unused)
+ * @param input_shape [pad->rank] the forward input's dims, >= 1
+ * @param grad_output int8, the forward output's shape (input_shape + before + after)
+ * @param grad_input  int8, input_shape (written)
+ */
+kt_status kt_pad_grad_s8(const kt_pad_params *pad, const int32_t *input_shape,
+                         const int8_t *grad_output, int8_t *grad_input);
+
+/**
+ * @brief TRANSPOSE input gradient: the output gradient transposed by the inverse permutation
+ *        (grad_input axis perm[i] = grad_output axis i). Moves bytes only, as kt_pad_grad_s8().
+ * @param tr          the forward op's parameters (rank <= KT_MAX_RANK)
+ * @param input_shape [tr->rank] the forward input's dims, >= 1
+ * @param grad_output int8, the forward output's shape (input_shape[perm[i]])
+ * @param grad_input  int8, input_shape (written)
+ */
+kt_status kt_transpose_grad_s8(const kt_transpose_params *tr, const int32_t *input_shape,
+                               const int8_t *grad_output, int8_t *grad_input);
+
+/**
  * @brief Rescale a gradient to another exponent (ADD input path):
  *        out = to_grad8(shift_round(in, e_out - e_in)); out may equal in.
  */

@@ -4,9 +4,8 @@ the signatures of the numpy golden ops (``kilotrain.reference.<name>``), taking 
 :class:`~kilotrain.reference.grad_quant.GradStats`; updates return new arrays — the C kernel
 updates a copy in place). A non-OK status raises :class:`kilotrain.kernels.build.KernelError`.
 
-PAD's and TRANSPOSE's gradients move bytes only and have no C kernel (the generated step refuses
-them, see :mod:`kilotrain.model.ops`): this set re-exports the golden ops for them, exact by
-definition, so it is a complete :class:`kilotrain.training.step.BackwardKernels`.
+PAD's and TRANSPOSE's gradients move bytes only (``kt_pad_grad_s8``, ``kt_transpose_grad_s8``).
+The set is a complete :class:`kilotrain.training.step.BackwardKernels`.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from kilotrain.contract import MAX_RANK
 from kilotrain.kernels import build as host_lib
 from kilotrain.kernels.build import KernelError
 from kilotrain.kernels.cstructs import (
@@ -24,9 +24,11 @@ from kilotrain.kernels.cstructs import (
     DwConvGradParamsC,
     FcGradParamsC,
     GradStatsC,
+    PadParamsC,
     PoolGradParamsC,
     ReluMaskParamsC,
     SoftmaxCeParamsC,
+    TransposeParamsC,
     UpdateParamsC,
 )
 from kilotrain.kernels.forward import (
@@ -40,6 +42,7 @@ from kilotrain.kernels.forward import (
     _ref,
     split_filter,
 )
+from kilotrain.model.params import PadParams, TransposeParams
 from kilotrain.reference.grad_params import (
     ConvGradParams,
     DepthwiseConvGradParams,
@@ -50,8 +53,6 @@ from kilotrain.reference.grad_params import (
     UpdateParams,
 )
 from kilotrain.reference.grad_quant import GradStats
-from kilotrain.reference.pad_grad import pad_grad as pad_grad
-from kilotrain.reference.transpose_grad import transpose_grad as transpose_grad
 
 __all__ = [
     "KernelError",
@@ -91,6 +92,8 @@ _SIGNATURES: dict[str, list[Any]] = {
     "kt_grad_rescale_s8": [c_int32, c_int32, c_int32, _P, _P, _P],
     "kt_grad_sum_s8": [c_int32, _P, c_int32, _P, c_int32, c_int32, _P, _P],
     "kt_softmax_ce_grad_s8": [_P, c_int32, c_int32, c_int32, _P, _P, _P, _P, _P, _P],
+    "kt_pad_grad_s8": [_P] * 4,
+    "kt_transpose_grad_s8": [_P] * 4,
 }
 
 
@@ -461,3 +464,39 @@ def softmax_ce_grad(
         _ptr(correct),
     )
     return gz, _stats(st), p_label, correct.astype(bool)
+
+
+def pad_grad(g: npt.ArrayLike, p: PadParams) -> npt.NDArray[np.int8]:
+    """PAD / PADV2 input gradient (``kt_pad_grad_s8``): ``g`` (the padded output's gradient) with
+    ``p.paddings`` cut away."""
+    ga = _i8(g)
+    rank = ga.ndim
+    if not 1 <= rank <= MAX_RANK or len(p.paddings) != rank:
+        raise ValueError(f"pad_grad: rank {rank} with paddings {p.paddings}")
+    before = [int(b) for b, _ in p.paddings] + [0] * (MAX_RANK - rank)
+    after = [int(a) for _, a in p.paddings] + [0] * (MAX_RANK - rank)
+    shape = tuple(n - b - a for n, b, a in zip(ga.shape, before, after))
+    if min(shape) < 1:
+        raise ValueError(f"pad_grad: gradient shape {ga.shape} is smaller than paddings {p.paddings}")
+    pp = PadParamsC(rank, (c_int32 * MAX_RANK)(*before), (c_int32 * MAX_RANK)(*after), int(p.pad_value))
+    out = np.empty(shape, dtype=np.int8)
+    in_shape = _i32(list(shape))
+    _call("kt_pad_grad_s8", _ref(pp), _ptr(in_shape), _ptr(ga), _ptr(out))
+    return out
+
+
+def transpose_grad(g: npt.ArrayLike, p: TransposeParams) -> npt.NDArray[np.int8]:
+    """TRANSPOSE input gradient (``kt_transpose_grad_s8``): ``g`` (the transposed output's gradient,
+    axis i = input axis p.perm[i]) back in the input's axis order."""
+    ga = _i8(g)
+    rank = ga.ndim
+    if not 1 <= rank <= MAX_RANK or sorted(p.perm) != list(range(rank)):
+        raise ValueError(f"transpose_grad: rank {rank} with perm {p.perm}")
+    shape = [0] * rank
+    for i, a in enumerate(p.perm):
+        shape[int(a)] = ga.shape[i]
+    tp = TransposeParamsC(rank, (c_int32 * MAX_RANK)(*([int(v) for v in p.perm] + [0] * (MAX_RANK - rank))))
+    out = np.empty(tuple(shape), dtype=np.int8)
+    in_shape = _i32(shape)
+    _call("kt_transpose_grad_s8", _ref(tp), _ptr(in_shape), _ptr(ga), _ptr(out))
+    return out

@@ -5,8 +5,7 @@ executor, the code generators, the training plan and the CLI all read it from he
 Engines (``--engine``):
 
 * ``golden`` — the numpy golden model (:mod:`kilotrain.reference`), the definition of every bit;
-* ``c`` — the golden training loop calling the C kernels built for the host (byte-moving backward
-  ops such as PAD's gradient have no C kernel: the golden op runs them, bit-exact by definition);
+* ``c`` — the golden training loop calling the C kernels built for the host;
 * ``qemu`` — the generated C step (:mod:`kilotrain.codegen`) inside the firmware, on the emulated
   Cortex-M7 (the same C runs on a board and, compiled for the host, in tests).
 
@@ -21,7 +20,6 @@ from dataclasses import dataclass
 #: The engines, in the order the CLI lists them.
 ENGINES: tuple[str, ...] = ("golden", "c", "qemu")
 _ALL = frozenset(ENGINES)
-_HOST = frozenset(("golden", "c"))
 #: Fused activations with an integer backward: the output's ReLU mask (docs/numerics.md).
 _RELUS = frozenset(("NONE", "RELU", "RELU6"))
 
@@ -50,9 +48,9 @@ OPS: dict[str, OpInfo] = {
         OpInfo("AVERAGE_POOL_2D", _ALL, _ALL),
         OpInfo("MEAN", _ALL, _ALL),
         OpInfo("RESHAPE", _ALL, _ALL, view=True),
-        OpInfo("PAD", _ALL, _HOST, view=True),
-        OpInfo("PADV2", _ALL, _HOST, view=True),
-        OpInfo("TRANSPOSE", _ALL, _HOST, view=True),
+        OpInfo("PAD", _ALL, _ALL, view=True),
+        OpInfo("PADV2", _ALL, _ALL, view=True),
+        OpInfo("TRANSPOSE", _ALL, _ALL, view=True),
         OpInfo("SOFTMAX", _ALL, frozenset()),  # training starts at its input (softmax-CE)
     )
 }

@@ -22,6 +22,7 @@ from kilotrain.paths import data_file
 from kilotrain.training import plan as train_plan
 from kilotrain.training import scheme
 from kilotrain.training import step as train_golden
+from kilotrain.training.examples import every_op_graph
 
 pytestmark = pytest.mark.qemu
 
@@ -62,6 +63,14 @@ def test_tiny_cnn_200_steps_mixed_scheme(digits_tiny: tuple[Graph, datasets.Data
     """Residual ADD (gradient fan-out sum and rescale), MEAN, depthwise, partial channels."""
     graph, ds = digits_tiny
     _train_and_compare(graph, MIXED_TINY, ds.x_train, ds.y_train, steps=200, check_every=25)
+
+
+def test_every_backward_op_on_the_device(digits_tiny: tuple[Graph, datasets.Dataset], qemu_elf: Path) -> None:
+    """The capability table's example graph (PAD, PADV2, AVERAGE_POOL_2D, TRANSPOSE, RESHAPE, MEAN,
+    ADD, depthwise, conv, FC all on the backward path): the generated step == golden."""
+    _, ds = digits_tiny
+    graph = every_op_graph()
+    _train_and_compare(graph, "bias-only", ds.x_train, ds.y_train, steps=20, check_every=10)
 
 
 @pytest.mark.parametrize("spec", ["bias-only", "last-layer", "classifier-only"])

@@ -1,4 +1,5 @@
-"""TRANSPOSE: C kt_transpose_s8 == golden transpose, every byte (rank 1-4, every permutation)."""
+"""TRANSPOSE: C kt_transpose_s8 == golden transpose, and its gradient kt_transpose_grad_s8 ==
+golden transpose_grad (the inverse permutation), every byte (rank 1-4, every permutation)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from kernel_strategies import KERNEL_SETTINGS, int8s, rng, shapes
 
+from kilotrain.kernels import backward as cbackward
 from kilotrain.kernels import forward as ckernels
 from kilotrain.model.params import TransposeParams
 from kilotrain.reference.transpose import transpose as golden_transpose
+from kilotrain.reference.transpose_grad import transpose_grad as golden_transpose_grad
 
 
 @st.composite
@@ -31,3 +34,18 @@ def test_transpose_matches_golden(case) -> None:
 def test_transpose_rejects_non_permutation() -> None:
     with pytest.raises(ValueError):
         ckernels.transpose(np.zeros((2, 3), np.int8), TransposeParams((0, 0)))
+
+
+@KERNEL_SETTINGS
+@given(case=transpose_cases())
+def test_transpose_grad_matches_golden(case) -> None:
+    x, p = case
+    g = golden_transpose(x, p)  # any tensor of the output's shape
+    got = cbackward.transpose_grad(g, p)
+    np.testing.assert_array_equal(got, golden_transpose_grad(g, p))
+    np.testing.assert_array_equal(got, x)  # the inverse permutation undoes the forward
+
+
+def test_transpose_grad_rejects_non_permutation() -> None:
+    with pytest.raises(ValueError):
+        cbackward.transpose_grad(np.zeros((2, 3), np.int8), TransposeParams((1, 1)))

@@ -122,39 +122,40 @@ def test_initial_exponents_follow_the_rule(tiny) -> None:  # type: ignore[no-unt
             assert e == min(max(int(np.ceil(np.log2(a / 100))), -24), 8)
 
 
-def _with_pad_before_head(tiny):  # type: ignore[no-untyped-def]
-    """tiny with an identity PAD (zero padding) between the ADD and the conv after it."""
+def test_each_engine_trains_exactly_what_the_table_says() -> None:
+    """One capability table (model/ops.py): the example graph puts every op kind with a backward on
+    the backward path, and each engine's plan passes a gradient through exactly the kinds the
+    table gives it (a kind added to the table with a backward fails this until the example has
+    it). An op the table gives no backward is refused by every engine's plan and by the training
+    code generator, in one line naming the op and the fix."""
     import copy
 
-    from kilotrain.model.ir import Op, Tensor
-    from kilotrain.model.params import PadParams
-
-    g = copy.deepcopy(tiny)
-    pos = next(i for i, op in enumerate(g.ops) if op.kind == "ADD")
-    src = g.tensors[g.ops[pos].outputs[0]]
-    g.tensors.append(Tensor("padded", src.shape, "int8", src.scale, src.zero_point))
-    t_new = len(g.tensors) - 1
-    g.ops[pos + 1].inputs[0] = t_new
-    g.ops.insert(pos + 1, Op("PAD", [g.ops[pos].outputs[0]], [t_new], PadParams(((0, 0),) * 4, src.zp), index=99))
-    return g
-
-
-def test_each_engine_refuses_only_what_it_cannot_train(tiny) -> None:  # type: ignore[no-untyped-def]
-    """One capability table: PAD passes a gradient on the host engines, but the generated step
-    (qemu) has no C backward for it, so the plan and the training code generator refuse it with
-    the same one-line error naming the op and the fix."""
     from kilotrain.codegen.train import render_train
+    from kilotrain.model import ops
+    from kilotrain.model.ir import Op, Tensor
+    from kilotrain.model.params import SoftmaxParams
+    from kilotrain.training.examples import every_op_graph
 
-    g = _with_pad_before_head(tiny)
-    plan = build_plan(g, "bias-only", 0.01, engine="golden")
-    assert any(s.kind == "PAD" for s in plan.steps)
-    build_plan(g, "bias-only", 0.01, engine="c")
-    with pytest.raises(
-        PlanError, match=r"op 99 \(PAD\) .* the qemu engine has no integer backward .*--engine golden \| c"
-    ) as e:
-        build_plan(g, "bias-only", 0.01, engine="qemu")
-    assert "\n" not in str(e.value)
-    with pytest.raises(PlanError, match=r"op 99 \(PAD\) .* qemu engine"):
-        render_train(plan, "tiny.tflite")
-    # a scheme whose backprop stops above the PAD trains on every engine
-    build_plan(g, "last-layer", 0.01, engine="qemu")
+    g = every_op_graph()
+    for engine in ops.ENGINES:
+        plan = build_plan(g, "bias-only", 0.01, engine=engine)
+        assert {s.kind for s in plan.steps} - {"GRAD_SUM"} == set(ops.backward_kinds(engine)), engine
+    assert [k for k, o in ops.OPS.items() if not o.backward] == ["SOFTMAX"]
+    # a SOFTMAX between the ADD and the conv after it (int8 in, int8 out, same shape)
+    bad = copy.deepcopy(g)
+    pos = next(i for i, op in enumerate(bad.ops) if op.kind == "ADD")
+    src = bad.tensors[bad.ops[pos].outputs[0]]
+    bad.tensors.append(Tensor("soft", src.shape, "int8", src.scale, src.zero_point))
+    t = len(bad.tensors) - 1
+    nxt = bad.ops[pos + 1]
+    bad.ops.insert(pos + 1, Op("SOFTMAX", [nxt.inputs[0]], [t], SoftmaxParams(1 << 30, 20, -1000), index=99))
+    nxt.inputs[0] = t
+    for engine in ops.ENGINES:
+        with pytest.raises(PlanError, match=rf"op 99 \(SOFTMAX\) .* the {engine} engine has no integer backward") as e:
+            build_plan(bad, "bias-only", 0.01, engine=engine)
+        assert "\n" not in str(e.value) and "change the scheme so backprop stops above it" in str(e.value)
+    # a scheme whose backprop stops above it trains; the generator refuses a plan that does not
+    plan = build_plan(bad, "last-layer", 0.01, engine="qemu")
+    plan.steps.append(plan.steps[-1].__class__(pos + 1, "SOFTMAX", plan.steps[-1].gy))
+    with pytest.raises(PlanError, match=r"op 99 \(SOFTMAX\) .* qemu engine"):
+        render_train(plan, "bad.tflite")

@@ -136,3 +136,20 @@ def test_gradients_match_float_through_add_relu() -> None:
     assert sum(graph.ops[m.op_pos].kind == "ADD" for m in plan.masks) == 3
     cos = gradient_cosines(plan, data, warm=20, n=3)
     assert min(cos.values()) >= 0.98, cos
+
+
+def test_every_backward_op_through_the_c_kernels(digits_tiny) -> None:  # type: ignore[no-untyped-def]
+    """The capability table's example graph trained by the golden loop with the host C kernels
+    (engine c: PAD's, TRANSPOSE's and the pools' gradients by their own kernels) == golden."""
+    from kilotrain.kernels import backward as cbackward
+    from kilotrain.kernels import forward as cforward
+    from kilotrain.training.examples import every_op_graph
+
+    plan = build_plan(every_op_graph(), "bias-only", 0.01, engine="c")
+    gold, c = tg.init_state(plan), tg.init_state(plan)
+    for i in range(20):
+        x, y = digits_tiny.x_train[i], int(digits_tiny.y_train[i])
+        r0 = tg.step(plan, gold, x, y)
+        r1 = tg.step(plan, c, x, y, fwd=cforward, bwd=cbackward)
+        assert (r0.p_label, r0.saturations) == (r1.p_label, r1.saturations), i
+    assert tg.params_sha256(gold) == tg.params_sha256(c) != tg.params_sha256(tg.init_state(plan))
