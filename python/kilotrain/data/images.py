@@ -81,23 +81,33 @@ def grayscale_bytes_as_int8(img: npt.NDArray[np.uint8], t: Tensor) -> npt.NDArra
     return np.ascontiguousarray(g).view(np.int8).reshape(t.shape)
 
 
-def imagenet_normalized(img: npt.NDArray[np.uint8], t: Tensor) -> npt.NDArray[np.int8]:
-    """The torchvision ImageNet rule (see module docstring) for a 3-channel int8 input."""
-    layout, h, w, c = _layout(t)
-    if c != 3:
-        raise InputError(f"ImageNet normalisation needs a 3-channel input; model input is {list(t.shape)}")
+def imagenet_float(img: npt.NDArray[np.uint8], size_hw: tuple[int, int]) -> npt.NDArray[np.float64]:
+    """The float side of the torchvision ImageNet rule: an RGB (or grayscale, repeated) uint8
+    image centre-cropped and resized to ``size_hw``, scaled to [0, 1] and normalised, H x W x 3.
+    What a float model trained for a 3-channel kilotrain input sees (docs/custom-models.md)."""
     a = np.asarray(img)
     if a.ndim == 2:
         a = np.stack([a] * 3, axis=-1)
     if a.ndim != 3 or a.shape[2] not in (3, 4) or a.dtype != np.uint8:
         raise InputError(f"RGB image must be uint8 HxWx3; got {a.dtype} {list(a.shape)}")
-    a = center_crop_resize(np.ascontiguousarray(a[:, :, :3]), (h, w))
+    a = center_crop_resize(np.ascontiguousarray(a[:, :, :3]), size_hw)
     x = a.astype(np.float64) / 255.0
-    x = (x - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD)
-    s, zp = t.s, t.zp
-    v = x / s
-    q = np.sign(v) * np.floor(np.abs(v) + 0.5) + zp
-    q = np.clip(q, -128, 127).astype(np.int8)
+    return (x - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD)
+
+
+def quantize(x: npt.ArrayLike, t: Tensor) -> npt.NDArray[np.int8]:
+    """Real values to ``t``'s int8: ``round(x / scale) + zero_point`` (halves away from zero),
+    clamped to [-128, 127]; the shape is kept."""
+    v = np.asarray(x, np.float64) / t.s
+    return np.clip(np.sign(v) * np.floor(np.abs(v) + 0.5) + t.zp, -128, 127).astype(np.int8)
+
+
+def imagenet_normalized(img: npt.NDArray[np.uint8], t: Tensor) -> npt.NDArray[np.int8]:
+    """The torchvision ImageNet rule (see module docstring) for a 3-channel int8 input."""
+    layout, h, w, c = _layout(t)
+    if c != 3:
+        raise InputError(f"ImageNet normalisation needs a 3-channel input; model input is {list(t.shape)}")
+    q = quantize(imagenet_float(img, (h, w)), t)
     if layout == "NCHW":
         q = q.transpose(2, 0, 1)
     return np.ascontiguousarray(q).reshape(t.shape)

@@ -1,4 +1,5 @@
-"""A model from what a user names on the command line: a ``.tflite`` path or ``zoo:NAME``."""
+"""A model from what a user names on the command line: a ``.tflite`` path, a ``.ktm`` path
+(kilotrain's own file: :mod:`kilotrain.model.irfile`) or ``zoo:NAME``."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 
 from kilotrain.model import zoo
 from kilotrain.model.ir import Graph, ModelError
+from kilotrain.model.irfile import SUFFIX, load_graph
 from kilotrain.model.tflite import load_tflite
 
 #: The zoo models ``zoo:NAME`` builds (aliases: ``mbv2``, ``proxyless``).
@@ -16,6 +18,8 @@ def load_model(spec: str | Path, num_classes: int | None = None, input_size: int
     """A Graph from a .tflite path or ``zoo:NAME`` (``num_classes`` and ``input_size`` apply to zoo
     models only: 10 classes by default; 16 px for tiny_cnn, 32 px for resnet8, 128 px for the others)."""
     spec = str(spec)
+    if spec.endswith(SUFFIX):
+        return load_graph(spec)
     if not spec.startswith("zoo:"):
         return load_tflite(spec)
     name = spec[4:]

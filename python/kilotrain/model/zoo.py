@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kilotrain.model.geometry import compute_out_size, compute_padding, im2col
-from kilotrain.model.ir import Graph, Op, Tensor
+from kilotrain.model.ir import Graph, ModelError, Op, Tensor
 from kilotrain.model.params import ConvParams, DepthwiseConvParams, FullyConnectedParams
 from kilotrain.model.quantize import (
     activation_range,
@@ -84,18 +84,45 @@ class GraphBuilder:
         return q, s
 
     # -- layers
-    def conv(self, x: int, cout: int, k: int, stride: int = 1, act: str = "RELU6", depthwise: bool = False) -> int:
-        """CONV_2D (or DEPTHWISE_CONV_2D, multiplier 1) with SAME padding and a fused activation."""
+    def conv(
+        self,
+        x: int,
+        cout: int,
+        k: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        act: str = "RELU6",
+        depthwise: bool = False,
+        weight: F64 | None = None,
+        bias: F64 | None = None,
+        padding: tuple[int, int] | None = None,
+    ) -> int:
+        """CONV_2D (or DEPTHWISE_CONV_2D, multiplier 1) with a fused activation. Without
+        ``weight`` / ``bias`` they are drawn at random (He init); given, they are the float filter
+        in kilotrain's layout ((Cout, KH, KW, Cin), depthwise (1, KH, KW, C)) and bias (Cout,).
+        ``padding`` (top, left) with PyTorch's output size ((H + 2 p - K) // S + 1); without it
+        TFLite's SAME."""
         xf = self.f[x]
         n, h, w, cin = xf.shape
+        kh, kw = (k, k) if isinstance(k, int) else k
+        s_h, s_w = (stride, stride) if isinstance(stride, int) else stride
         if depthwise:
             cout = cin
-        oh, ow = compute_out_size("SAME", h, k, stride, 1), compute_out_size("SAME", w, k, stride, 1)
-        pad = (compute_padding(stride, 1, h, k, oh), compute_padding(stride, 1, w, k, ow))
-        fan_in = k * k * (1 if depthwise else cin)
-        wf = self.rng.normal(0.0, np.sqrt(2.0 / fan_in), (1, k, k, cout) if depthwise else (cout, k, k, cin))
-        bf = self.rng.normal(0.0, 0.05, cout)
-        cols = im2col(xf, (k, k), (stride, stride), pad, (1, 1), (oh, ow))
+        if padding is None:
+            oh, ow = compute_out_size("SAME", h, kh, s_h, 1), compute_out_size("SAME", w, kw, s_w, 1)
+            pad = (compute_padding(s_h, 1, h, kh, oh), compute_padding(s_w, 1, w, kw, ow))
+        else:
+            pad = (int(padding[0]), int(padding[1]))
+            oh, ow = (h + 2 * pad[0] - kh) // s_h + 1, (w + 2 * pad[1] - kw) // s_w + 1
+        fan_in = kh * kw * (1 if depthwise else cin)
+        wshape = (1, kh, kw, cout) if depthwise else (cout, kh, kw, cin)
+        if weight is None:
+            wf = self.rng.normal(0.0, np.sqrt(2.0 / fan_in), wshape)
+        else:
+            wf = np.asarray(weight, np.float64)
+            if wf.shape != wshape:
+                raise ModelError(f"conv weight of shape {wf.shape}; expected {wshape}")
+        bf = self.rng.normal(0.0, 0.05, cout) if bias is None else np.asarray(bias, np.float64).reshape(cout)
+        cols = im2col(xf, (kh, kw), (s_h, s_w), pad, (1, 1), (oh, ow))
         if depthwise:
             yf = np.einsum("nhwijc,ijc->nhwc", cols, wf[0]) + bf
         else:
@@ -115,7 +142,7 @@ class GraphBuilder:
         mult, shift = conv_multipliers(xt.s, sw, yt.s, cout)
         act_min, act_max = activation_range(act, yt.s, yt.zp)
         common = {
-            "stride": (stride, stride),
+            "stride": (s_h, s_w),
             "padding": pad,
             "dilation": (1, 1),
             "input_offset": -xt.zp,
@@ -152,12 +179,18 @@ class GraphBuilder:
         self.ops.append(Op("MEAN", [x, axis], [y], mean_params(tx.s, tx.zp, ty.s, ty.zp), index=len(self.ops)))
         return y
 
-    def fc(self, x: int, cout: int) -> int:
-        """Classifier FULLY_CONNECTED (per-channel weights, no activation), output (1, cout)."""
+    def fc(self, x: int, cout: int, weight: F64 | None = None, bias: F64 | None = None) -> int:
+        """Classifier FULLY_CONNECTED (per-channel weights, no activation), output (1, cout);
+        ``weight`` (Cout, Cin) and ``bias`` (Cout,) in float, else drawn at random."""
         xf = self.f[x].reshape(self.f[x].shape[0], -1)
         cin = xf.shape[1]
-        wf = self.rng.normal(0.0, np.sqrt(1.0 / cin), (cout, cin))
-        bf = self.rng.normal(0.0, 0.05, cout)
+        if weight is None:
+            wf = self.rng.normal(0.0, np.sqrt(1.0 / cin), (cout, cin))
+        else:
+            wf = np.asarray(weight, np.float64)
+            if wf.shape != (cout, cin):
+                raise ModelError(f"fully-connected weight of shape {wf.shape}; expected {(cout, cin)}")
+        bf = self.rng.normal(0.0, 0.05, cout) if bias is None else np.asarray(bias, np.float64).reshape(cout)
         yf = xf @ wf.T + bf
         xt = self.tensors[x]
         qw, sw = self._quant_weights(wf, 0)

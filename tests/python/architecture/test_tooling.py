@@ -1,6 +1,6 @@
-"""Lint, format and type checks run with the tests: ruff (lint + format) over the package and the
-tests, mypy over python/kilotrain (configuration in pyproject.toml), clang-format over firmware/
-and include/ (.clang-format)."""
+"""Lint, format and type checks run with the tests: ruff (lint + format) over the package, the
+tests and examples/, mypy over python/kilotrain and examples/ (configuration in pyproject.toml),
+clang-format over firmware/ and include/ (.clang-format)."""
 
 from __future__ import annotations
 
@@ -31,11 +31,11 @@ def _run(*cmd: str) -> None:
 
 
 def test_ruff_lint_is_clean() -> None:
-    _run(_tool("ruff"), "check", "python/kilotrain", "tests/python")
+    _run(_tool("ruff"), "check", "python/kilotrain", "tests/python", "examples")
 
 
 def test_ruff_format_is_clean() -> None:
-    _run(_tool("ruff"), "format", "--check", "python/kilotrain", "tests/python")
+    _run(_tool("ruff"), "format", "--check", "python/kilotrain", "tests/python", "examples")
 
 
 def test_mypy_is_clean() -> None:

@@ -169,7 +169,7 @@ def test_stream_through_a_real_tty_and_a_device_running_another_model(
 
 def _write_folder(root: Path) -> Path:
     """Two classes of digit images (0 and 1 from scikit-learn), as PNG, JPEG and BMP files."""
-    imgs, y, _ = datasets._raw("digits")
+    imgs, y, _ = datasets.raw("digits")
     for label, name in ((0, "zero"), (1, "one")):
         (root / name).mkdir(parents=True)
         for i, k in enumerate(np.flatnonzero(y == label)[:14]):
