@@ -20,9 +20,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from kilotrain.data import datasets, images
+from kilotrain.jobs.convert import top1_agreement
 from kilotrain.model.irfile import save_graph
 from kilotrain.model.torch_import import from_torch
-from kilotrain.reference import executor
 
 #: The input kilotrain will give the model: 16 x 16 RGB (a 3-channel input takes the ImageNet
 #: rule: resize, scale to [0, 1], normalise; images.imagenet_float is its float side).
@@ -75,15 +75,6 @@ def train(x: np.ndarray, y: np.ndarray, epochs: int = 6, seed: int = 0) -> nn.Mo
             loss.backward()
             opt.step()
     return net.eval()
-
-
-def top1_agreement(net: nn.Module, graph: Any, x: np.ndarray) -> float:
-    """The share of inputs ``x`` (N, 3, H, W) whose int8 top-1 (the golden model) is the float one."""
-    with torch.no_grad():
-        want = net(torch.tensor(x)).argmax(1).numpy()
-    q = images.quantize(x.transpose(0, 2, 3, 1), graph.input)
-    got = np.array([int(np.argmax(executor.run(graph, q[i : i + 1])[0])) for i in range(len(q))])
-    return float(np.mean(got == want))
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 
 from kilotrain import __version__
-from kilotrain.cli import bench, board, compile, infer, plan, profile, stream, train, verify
+from kilotrain.cli import bench, board, compile, convert, infer, plan, profile, stream, train, verify
 from kilotrain.device.link import DeviceError, DeviceTimeout
 from kilotrain.device.toolchain import ToolError
 from kilotrain.device.train_client import CheckpointMismatch, StepFailed
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_parser(sub)
     board.add_parsers(sub)
     compile.add_parser(sub)
+    convert.add_parser(sub)
     infer.add_parser(sub)
     plan.add_parser(sub)
     profile.add_parser(sub)

@@ -39,6 +39,12 @@ def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> 
     return new_v
 
 
+def _bias_int32(b: F64) -> npt.NDArray[np.int32]:
+    """A bias in units of input scale x weight scale, rounded and saturated to int32 (a dead input
+    or channel has a tiny scale, so its bias can exceed the range)."""
+    return np.clip(np.round(b), -(2**31), 2**31 - 1).astype(np.int32)
+
+
 def _act_quant(a: F64) -> tuple[float, int]:
     lo = min(float(a.min()), 0.0)
     hi = max(float(a.max()), 0.0)
@@ -136,7 +142,7 @@ class GraphBuilder:
         qw, sw = self._quant_weights(wf, 3 if depthwise else 0)
         y = self._act(yf, f"conv{len(self.ops)}")
         yt = self.tensors[y]
-        bq = np.round(bf / (xt.s * sw.astype(np.float64))).astype(np.int32)
+        bq = _bias_int32(bf / (xt.s * sw.astype(np.float64)))
         wt = self._const(f"w{len(self.ops)}", qw, sw, 3 if depthwise else 0)
         bt = self._const(f"b{len(self.ops)}", bq, (xt.s * sw).astype(np.float32))
         mult, shift = conv_multipliers(xt.s, sw, yt.s, cout)
@@ -201,7 +207,7 @@ class GraphBuilder:
         y = len(self.tensors) - 1
         self.f[y] = yf
         wt = self._const(f"w{len(self.ops)}", qw, sw)
-        bq = np.round(bf / (xt.s * sw.astype(np.float64))).astype(np.int32)
+        bq = _bias_int32(bf / (xt.s * sw.astype(np.float64)))
         bt = self._const(f"b{len(self.ops)}", bq, (xt.s * sw).astype(np.float32))
         mult, shift = fc_multipliers(xt.s, sw, s)
         params = FullyConnectedParams(input_offset=-xt.zp, output_offset=zp, multiplier=mult, shift=shift)
@@ -227,6 +233,56 @@ class GraphBuilder:
         return g
 
 
+#: MobileNetV2 (torchvision layout): (expansion, channels, repeats, first stride) per stage.
+MBV2_SETTING = (
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+)
+#: ProxylessNAS-Mobile's units (channels, kernel, expansion, present) per stage; the first unit of
+#: stages 1..4 has stride 2 (the published ``proxyless_mobile``; skipped units are not present).
+PROXYLESS_STAGES = (
+    ((16, 3, 1, 1),),
+    ((32, 5, 3, 1), (32, 3, 3, 1), (32, 3, 3, 0), (32, 3, 3, 0)),
+    ((40, 7, 3, 1), (40, 3, 3, 1), (40, 5, 3, 1), (40, 5, 3, 1)),
+    (
+        (80, 7, 6, 1),
+        (80, 5, 3, 1),
+        (80, 5, 3, 1),
+        (80, 5, 3, 1),
+        (96, 5, 6, 1),
+        (96, 5, 3, 1),
+        (96, 5, 3, 1),
+        (96, 5, 3, 1),
+    ),
+    ((192, 7, 6, 1), (192, 7, 6, 1), (192, 7, 3, 1), (192, 7, 3, 1), (320, 7, 6, 1)),
+)
+
+
+def mbv2_blocks(width: float) -> list[tuple[int, int, int, int]]:
+    """MobileNetV2's inverted-residual blocks at ``width``: (out channels, kernel, stride, expansion)."""
+    return [(make_divisible(c * width), 3, s if i == 0 else 1, t) for t, c, n, s in MBV2_SETTING for i in range(n)]
+
+
+def proxyless_blocks(width: float) -> list[tuple[int, int, int, int]]:
+    """ProxylessNAS-Mobile's blocks at ``width``: (out channels, kernel, stride, expansion)."""
+    return [
+        (make_divisible(c * width), k, 2 if (ui == 0 and si > 0) else 1, e)
+        for si, stage in enumerate(PROXYLESS_STAGES)
+        for ui, (c, k, e, present) in enumerate(stage)
+        if present
+    ]
+
+
+def last_channels(width: float) -> int:
+    """The channels of the 1x1 conv before the pool (1280, scaled only above width 1)."""
+    return make_divisible(1280 * width) if width > 1.0 else 1280
+
+
 def _calibration(input_size: int, batch: int, seed: int, channels: int = 3) -> F64:
     rng = np.random.default_rng(seed + 10_000)
     return np.clip(rng.normal(0.0, 1.0, (batch, input_size, input_size, channels)), -2.5, 2.5)
@@ -238,19 +294,9 @@ def mobilenet_v2(
     """MobileNetV2 (torchvision layout) at ``width``; 52 conv layers, conv 0 = the 3x3 stem."""
     b = GraphBuilder(_calibration(input_size, calib, seed), seed, f"mbv2-w{width}-r{input_size}")
     x = b.conv(b.input, make_divisible(32 * width), 3, 2)
-    setting = [
-        (1, 16, 1, 1),
-        (6, 24, 2, 2),
-        (6, 32, 3, 2),
-        (6, 64, 4, 2),
-        (6, 96, 3, 1),
-        (6, 160, 3, 2),
-        (6, 320, 1, 1),
-    ]
-    for t, c, n, s in setting:
-        for i in range(n):
-            x = b.inverted_residual(x, make_divisible(c * width), 3, s if i == 0 else 1, t)
-    x = b.conv(x, make_divisible(1280 * width) if width > 1.0 else 1280, 1)
+    for cout, k, stride, expand in mbv2_blocks(width):
+        x = b.inverted_residual(x, cout, k, stride, expand)
+    x = b.conv(x, last_channels(width), 1)
     return b.graph(b.fc(b.mean(x), num_classes))
 
 
@@ -260,30 +306,10 @@ def proxyless_nas(
     """ProxylessNAS-Mobile at ``width`` (stage layout of the published ``proxyless_mobile``: kernel
     sizes 3/5/7, expansions 3/6, skipped units omitted); conv 0 = the 3x3 stem."""
     b = GraphBuilder(_calibration(input_size, calib, seed), seed, f"proxyless-w{width}-r{input_size}")
-    # (channels, kernel, expansion, present) per unit; the first unit of stages 1..4 has stride 2
-    stages = [
-        [(16, 3, 1, 1)],
-        [(32, 5, 3, 1), (32, 3, 3, 1), (32, 3, 3, 0), (32, 3, 3, 0)],
-        [(40, 7, 3, 1), (40, 3, 3, 1), (40, 5, 3, 1), (40, 5, 3, 1)],
-        [
-            (80, 7, 6, 1),
-            (80, 5, 3, 1),
-            (80, 5, 3, 1),
-            (80, 5, 3, 1),
-            (96, 5, 6, 1),
-            (96, 5, 3, 1),
-            (96, 5, 3, 1),
-            (96, 5, 3, 1),
-        ],
-        [(192, 7, 6, 1), (192, 7, 6, 1), (192, 7, 3, 1), (192, 7, 3, 1), (320, 7, 6, 1)],
-    ]
     x = b.conv(b.input, make_divisible(32 * width), 3, 2)
-    for si, stage in enumerate(stages):
-        for ui, (c, k, e, present) in enumerate(stage):
-            if not present:
-                continue
-            x = b.inverted_residual(x, make_divisible(c * width), k, 2 if (ui == 0 and si > 0) else 1, e)
-    x = b.conv(x, make_divisible(1280 * width) if width > 1.0 else 1280, 1)
+    for cout, k, stride, expand in proxyless_blocks(width):
+        x = b.inverted_residual(x, cout, k, stride, expand)
+    x = b.conv(x, last_channels(width), 1)
     return b.graph(b.fc(b.mean(x), num_classes))
 
 

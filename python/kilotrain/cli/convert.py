@@ -1,0 +1,58 @@
+"""``kilotrain convert``: a float PyTorch model with trained weights to a kilotrain int8 model
+file, checked against the float model (docs/custom-models.md).
+
+    kilotrain convert zoo:NAME --weights CKPT.pt --dataset NAME --out MODEL.ktm
+                      [--input-size R] [--calib N] [--json]
+
+The architecture is the zoo's PyTorch twin (kilotrain.model.zoo_torch); the weights a state dict
+(or a checkpoint holding one under ``state_dict`` or ``model``) trained on that twin; the
+activation ranges come from N training images of the data set. Prints how often the int8
+model's top-1 class is the float model's on those images. The .ktm goes wherever a .tflite goes
+(plan, train, compile, infer, stream). Needs the torch extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from kilotrain.data.datasets import DATASETS
+from kilotrain.jobs.convert import ConvertJob, run_convert
+from kilotrain.model.zoo_torch import ZOO_MODULES
+
+
+def _convert(args: argparse.Namespace) -> int:
+    job = ConvertJob(args.source, args.out, args.dataset, args.weights, args.input_size, args.calib)
+    r = run_convert(job)
+    if args.json:
+        print(json.dumps(r))
+        return 0
+    print(
+        f"{r['source']} ({'weights ' + r['weights'] if r['weights'] else 'initial weights'}) -> {r['out']}: "
+        f"{len(r['ops'])} ops, input {tuple(r['input_shape'])}"
+    )
+    print(
+        f"  int8 top-1 = float top-1 on {r['top1_agreement']:.1%} of {r['calibration_images']} "
+        f"{r['dataset']} calibration images"
+    )
+    return 0
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``kilotrain convert`` on an argparse subparsers object."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "convert",
+        help="a float PyTorch model (a zoo architecture + trained weights) to an int8 .ktm",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("source", help="zoo:NAME, one of: " + ", ".join("zoo:" + z for z in ZOO_MODULES))
+    p.add_argument("--weights", help="PyTorch state dict or checkpoint (.pt) for that architecture")
+    p.add_argument("--dataset", required=True, choices=DATASETS, help="where the calibration images come from")
+    p.add_argument("--out", required=True, help="the .ktm to write")
+    p.add_argument("--input-size", type=int, help="input height = width (default: the zoo's)")
+    p.add_argument("--calib", type=int, default=256, help="calibration images (default 256)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=_convert)
+    return p
