@@ -7,29 +7,16 @@
 #include <string.h>
 
 #include "kt_train_kernels.h"
+#include "internal/kt_pad_dims.h"
 
 kt_status kt_pad_grad_s8(const kt_pad_params *pad, const int32_t *input_shape,
                          const int8_t *grad_output, int8_t *grad_input)
 {
     int32_t in[4], before[4], out[4];
-    int32_t i, k, i0, i1, i2, lead, rank;
-    if (pad == NULL || input_shape == NULL || grad_output == NULL || grad_input == NULL) {
+    int32_t i0, i1, i2;
+    if (pad == NULL || input_shape == NULL || grad_output == NULL || grad_input == NULL ||
+        !kt_pad_dims4(pad, input_shape, in, before, out)) {
         return KT_ARG_ERROR;
-    }
-    rank = pad->rank;
-    if (rank < 1 || rank > KT_MAX_RANK) {
-        return KT_ARG_ERROR;
-    }
-    /* extend to 4-D with leading size-1, unpadded axes */
-    lead = 4 - rank;
-    for (i = 0; i < 4; ++i) {
-        k = i - lead;
-        in[i] = k < 0 ? 1 : input_shape[k];
-        before[i] = k < 0 ? 0 : pad->before[k];
-        if (in[i] < 1 || before[i] < 0 || (k >= 0 && pad->after[k] < 0)) {
-            return KT_ARG_ERROR;
-        }
-        out[i] = in[i] + before[i] + (k < 0 ? 0 : pad->after[k]);
     }
     for (i0 = 0; i0 < in[0]; ++i0) {
         for (i1 = 0; i1 < in[1]; ++i1) {

@@ -6,31 +6,20 @@
 #include <string.h>
 
 #include "kt_kernels.h"
+#include "internal/kt_pad_dims.h"
 
 kt_status kt_pad_s8(const kt_pad_params *pad, const int32_t *input_shape, const int8_t *input,
                     int8_t *output)
 {
-    int32_t in[4], before[4], after[4], out[4];
-    int32_t i, k, i0, i1, i2, lead, rank;
+    int32_t in[4], before[4], out[4];
+    int32_t i0, i1, i2;
     int8_t value;
     if (pad == NULL || input_shape == NULL || input == NULL || output == NULL) {
         return KT_ARG_ERROR;
     }
-    rank = pad->rank;
-    if (rank < 1 || rank > KT_MAX_RANK || pad->pad_value < -128 || pad->pad_value > 127) {
+    if (pad->pad_value < -128 || pad->pad_value > 127 ||
+        !kt_pad_dims4(pad, input_shape, in, before, out)) {
         return KT_ARG_ERROR;
-    }
-    /* extend to 4-D with leading size-1, unpadded axes */
-    lead = 4 - rank;
-    for (i = 0; i < 4; ++i) {
-        k = i - lead;
-        in[i] = k < 0 ? 1 : input_shape[k];
-        before[i] = k < 0 ? 0 : pad->before[k];
-        after[i] = k < 0 ? 0 : pad->after[k];
-        if (in[i] < 1 || before[i] < 0 || after[i] < 0) {
-            return KT_ARG_ERROR;
-        }
-        out[i] = in[i] + before[i] + after[i];
     }
     value = (int8_t)pad->pad_value;
 
@@ -47,7 +36,7 @@ kt_status kt_pad_s8(const kt_pad_params *pad, const int32_t *input_shape, const 
                     const int8_t *src = input + (((size_t)j0 * in[1] + j1) * in[2] + j2) * in[3];
                     memset(row, value, (size_t)before[3]);
                     memcpy(row + before[3], src, (size_t)in[3]);
-                    memset(row + before[3] + in[3], value, (size_t)after[3]);
+                    memset(row + before[3] + in[3], value, (size_t)(out[3] - in[3] - before[3]));
                 }
             }
         }

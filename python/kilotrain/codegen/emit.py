@@ -18,7 +18,15 @@ import numpy as np
 
 from kilotrain.codegen.memory_plan import MemoryPlan
 from kilotrain.contract import MAX_RANK
-from kilotrain.kernels.cstructs import C_NAMES, Dims, PerChannelQuant, SplitFilterC, initializer
+from kilotrain.kernels.cstructs import (
+    C_NAMES,
+    Dims,
+    PadParamsC,
+    PerChannelQuant,
+    SplitFilterC,
+    TransposeParamsC,
+    initializer,
+)
 from kilotrain.kernels.packed import packed_bytes, why_not_packed
 from kilotrain.model.ir import Graph, ModelError, Op
 
@@ -169,6 +177,23 @@ class CFile:
         self.table_bytes += v.size * {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "uint16_t": 2}.get(ctype, 4)
         decls.append(f"static const {ctype} {name}[{v.size}] = {{{c_values(v)}}};")
         return name
+
+    def byte_move(self, decls: list[str], owner: str, op: Op) -> tuple[str, str]:
+        """(``&params``, ``shape``) of a PAD / PADV2 / TRANSPOSE op for its kernel and its
+        gradient's (``kt_pad_s8`` / ``kt_pad_grad_s8``, ``kt_transpose_s8`` / ``..._grad_s8``):
+        the parameter record and the forward input's shape."""
+        p = op.params
+        if op.kind == "TRANSPOSE":
+            pp = self.struct(decls, owner, "p", TransposeParamsC, {"rank": len(p.perm), "perm": list(p.perm)})
+        else:
+            values = {
+                "rank": len(p.paddings),
+                "before": [b for b, _ in p.paddings],
+                "after": [a for _, a in p.paddings],
+                "pad_value": p.pad_value,
+            }
+            pp = self.struct(decls, owner, "p", PadParamsC, values)
+        return pp, self.array(decls, owner, "shape", "int32_t", self.shape(op.inputs[0]))
 
     def struct(
         self, decls: list[str], owner: str, what: str, struct: type[Structure], values: Mapping[str, Any]

@@ -29,10 +29,8 @@ from kilotrain.kernels.cstructs import (
     MeanParamsC,
     ModelDescC,
     PackedFilterC,
-    PadParamsC,
     PoolParamsC,
     SoftmaxParamsC,
-    TransposeParamsC,
     initializer,
 )
 from kilotrain.kernels.packed import pack_conv
@@ -212,30 +210,13 @@ def _mean(gen: CFile, op: Op, e: _Emit) -> None:
 
 
 def _pad(gen: CFile, op: Op, e: _Emit) -> None:
-    p, o, d = op.params, e.owner, e.decls
-    x, y = op.inputs[0], op.outputs[0]
-    pp = gen.struct(
-        d,
-        o,
-        "p",
-        PadParamsC,
-        {
-            "rank": len(p.paddings),
-            "before": [b for b, _ in p.paddings],
-            "after": [a for _, a in p.paddings],
-            "pad_value": p.pad_value,
-        },
-    )
-    shape = gen.array(d, o, "shape", "int32_t", gen.shape(x))
-    e.call = f"kt_pad_s8({pp}, {shape}, {gen.ptr(x)}, {gen.ptr(y)})"
+    pp, shape = gen.byte_move(e.decls, e.owner, op)
+    e.call = f"kt_pad_s8({pp}, {shape}, {gen.ptr(op.inputs[0])}, {gen.ptr(op.outputs[0])})"
 
 
 def _transpose(gen: CFile, op: Op, e: _Emit) -> None:
-    p, o, d = op.params, e.owner, e.decls
-    x, y = op.inputs[0], op.outputs[0]
-    pp = gen.struct(d, o, "p", TransposeParamsC, {"rank": len(p.perm), "perm": list(p.perm)})
-    shape = gen.array(d, o, "shape", "int32_t", gen.shape(x))
-    e.call = f"kt_transpose_s8({pp}, {shape}, {gen.ptr(x)}, {gen.ptr(y)})"
+    pp, shape = gen.byte_move(e.decls, e.owner, op)
+    e.call = f"kt_transpose_s8({pp}, {shape}, {gen.ptr(op.inputs[0])}, {gen.ptr(op.outputs[0])})"
 
 
 def _softmax(gen: CFile, op: Op, e: _Emit) -> None:

@@ -29,10 +29,8 @@ from kilotrain.kernels.cstructs import (
     ConvGradParamsC,
     DwConvGradParamsC,
     FcGradParamsC,
-    PadParamsC,
     PoolGradParamsC,
     ReluMaskParamsC,
-    TransposeParamsC,
     UpdateParamsC,
 )
 from kilotrain.model import ops
@@ -459,25 +457,8 @@ def _backward(tg: _TrainGen) -> None:
             continue  # an alias in the memory plan
         elif s.kind in ("PAD", "PADV2", "TRANSPOSE"):  # bytes moved: the exponent is gy's, no stats
             assert s.gy is not None
-            p = op.params
-            x = op.inputs[0]
-            shape = tg.gen.array(tg.decls, o, "shape", "int32_t", tg.gen.shape(x))
-            if s.kind == "TRANSPOSE":
-                pp = tg.struct(o, "p", TransposeParamsC, {"rank": len(p.perm), "perm": list(p.perm)})
-                fn = "kt_transpose_grad_s8"
-            else:
-                pp = tg.struct(
-                    o,
-                    "p",
-                    PadParamsC,
-                    {
-                        "rank": len(p.paddings),
-                        "before": [b for b, _ in p.paddings],
-                        "after": [a for _, a in p.paddings],
-                        "pad_value": p.pad_value,
-                    },
-                )
-                fn = "kt_pad_grad_s8"
+            pp, shape = tg.gen.byte_move(tg.decls, o, op)
+            fn = "kt_transpose_grad_s8" if s.kind == "TRANSPOSE" else "kt_pad_grad_s8"
             tg.call(True, op.index, s.kind, f"{fn}({pp}, {shape}, {tg.grad(s.gy)}, {tg.grad(s.gx[0])})")
         else:  # pragma: no cover - check_backward refused it above
             raise ModelError(f"op {op.index} ({s.kind}): the training code generator has no C backward for this op")

@@ -24,7 +24,6 @@ from kilotrain.kernels.cstructs import (
     DwConvGradParamsC,
     FcGradParamsC,
     GradStatsC,
-    PadParamsC,
     PoolGradParamsC,
     ReluMaskParamsC,
     SoftmaxCeParamsC,
@@ -40,6 +39,7 @@ from kilotrain.kernels.forward import (
     _i32,
     _ptr,
     _ref,
+    pad_struct,
     split_filter,
 )
 from kilotrain.model.params import PadParams, TransposeParams
@@ -473,12 +473,10 @@ def pad_grad(g: npt.ArrayLike, p: PadParams) -> npt.NDArray[np.int8]:
     rank = ga.ndim
     if not 1 <= rank <= MAX_RANK or len(p.paddings) != rank:
         raise ValueError(f"pad_grad: rank {rank} with paddings {p.paddings}")
-    before = [int(b) for b, _ in p.paddings] + [0] * (MAX_RANK - rank)
-    after = [int(a) for _, a in p.paddings] + [0] * (MAX_RANK - rank)
-    shape = tuple(n - b - a for n, b, a in zip(ga.shape, before, after))
+    pp = pad_struct(p)
+    shape = tuple(n - b - a for n, b, a in zip(ga.shape, pp.before, pp.after))
     if min(shape) < 1:
         raise ValueError(f"pad_grad: gradient shape {ga.shape} is smaller than paddings {p.paddings}")
-    pp = PadParamsC(rank, (c_int32 * MAX_RANK)(*before), (c_int32 * MAX_RANK)(*after), int(p.pad_value))
     out = np.empty(shape, dtype=np.int8)
     in_shape = _i32(list(shape))
     _call("kt_pad_grad_s8", _ref(pp), _ptr(in_shape), _ptr(ga), _ptr(out))

@@ -359,16 +359,22 @@ def mean(x: npt.ArrayLike, p: MeanParams) -> npt.NDArray[np.int8]:
     return out
 
 
+def pad_struct(p: PadParams) -> PadParamsC:
+    """The C record of PAD / PADV2 parameters (rank <= MAX_RANK; unused axes 0)."""
+    rank = len(p.paddings)
+    before = [int(b) for b, _ in p.paddings] + [0] * (MAX_RANK - rank)
+    after = [int(a) for _, a in p.paddings] + [0] * (MAX_RANK - rank)
+    return PadParamsC(rank, (c_int32 * MAX_RANK)(*before), (c_int32 * MAX_RANK)(*after), int(p.pad_value))
+
+
 def pad(x: npt.ArrayLike, p: PadParams) -> npt.NDArray[np.int8]:
     """PAD / PADV2: rank <= 4, ``p.paddings`` = ((before, after),) * rank."""
     xa = _i8(x)
     rank = xa.ndim
     if not 1 <= rank <= MAX_RANK or len(p.paddings) != rank:
         raise ValueError(f"pad: rank {rank} with paddings {p.paddings}")
-    before = [int(b) for b, _ in p.paddings] + [0] * (MAX_RANK - rank)
-    after = [int(a) for _, a in p.paddings] + [0] * (MAX_RANK - rank)
-    pp = PadParamsC(rank, (c_int32 * MAX_RANK)(*before), (c_int32 * MAX_RANK)(*after), int(p.pad_value))
-    shape = tuple(s + b + a for s, b, a in zip(xa.shape, before, after))
+    pp = pad_struct(p)
+    shape = tuple(s + b + a for s, b, a in zip(xa.shape, pp.before, pp.after))
     out = np.empty(shape, dtype=np.int8)
     in_shape = _i32(list(xa.shape))
     _call("kt_pad_s8", _ref(pp), _ptr(in_shape), _ptr(xa), _ptr(out))
