@@ -18,7 +18,7 @@ from kilotrain.model.ir import Graph
 from kilotrain.model.load import load_model
 from kilotrain.training import plan as train_plan
 from kilotrain.training.head import new_head
-from kilotrain.training.scheme import classifier_op
+from kilotrain.training.scheme import SchemeSpec, classifier_op
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class TrainJob:
 
     model: str  # a .tflite path or zoo:NAME
     dataset: str
-    scheme: str = "last-layer"
+    scheme: SchemeSpec = "last-layer"  # a preset, a JSON path, or a scheme dict
     steps: int = 100
     seed: int = 0  # split and order seed
     lr: float = 0.01

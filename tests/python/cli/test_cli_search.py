@@ -1,0 +1,59 @@
+"""``kilotrain search`` end to end on the tests' small model: the contribution analysis on the C
+kernels over two local processes, the scheme written and within the budget by ``kilotrain plan``,
+a second run served from the cache; bad budgets in one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kilotrain import cli
+from kilotrain.jobs.search import SearchError, parse_budget
+
+pytest.importorskip("sklearn")
+
+ARGS = ["search", "zoo:tiny_cnn", "--input-size", "16", "--dataset", "digits", "--limit", "200", "--steps", "20"]
+
+
+def test_search_writes_a_scheme_within_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("KILOTRAIN_BUILD", str(tmp_path / "build"))
+    out = tmp_path / "s.json"
+    argv = [*ARGS, "--budget", "12KB", "--out", str(out), "--workers", "2", "--evaluations", "40", "--json"]
+    assert cli.main(argv) == 0
+    r = json.loads(capsys.readouterr().out)
+    scheme = json.loads(out.read_text())
+    assert scheme == r["scheme"] and r["peak_sram_bytes"] <= 12 * 1024 and r["evaluations"] <= 40
+    assert r["analysis_runs"] == 1 + 5 + 5 * 4 and r["analysis_cached"] == 0  # base, 5 depths, 5 layers x 4
+    assert len(r["contributions"]["weight"]) == 20 and r["random_search"]["evaluations"] <= 40
+    assert (
+        cli.main(["plan", "zoo:tiny_cnn", "--input-size", "16", "--dataset", "digits", "--scheme", str(out), "--json"])
+        == 0
+    )
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["peak_sram_bytes"] == r["peak_sram_bytes"] <= 12 * 1024
+    # stopped or not, a second search reuses every analysis run
+    assert cli.main(argv) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["analysis_cached"] == again["analysis_runs"] and again["scheme"] == r["scheme"]
+
+
+def test_budget_below_the_smallest_image_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main([*ARGS, "--budget", "2KB", "--out", str(tmp_path / "s.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("kilotrain: error: --budget 2,048 B is below") and "(the classifier alone): " in err
+    assert "\n" not in err and not (tmp_path / "s.json").exists()
+
+
+@pytest.mark.parametrize("text,want", [("96KB", 98304), ("98304", 98304), ("0.5 MB", 524288), ("100b", 100)])
+def test_budget_units(text: str, want: int) -> None:
+    assert parse_budget(text) == want
+
+
+@pytest.mark.parametrize("text", ["lots", "-5KB", "0"])
+def test_bad_budgets(text: str) -> None:
+    with pytest.raises(SearchError, match="--budget"):
+        parse_budget(text)
