@@ -4,9 +4,12 @@
 1. **Contribution analysis**, with the integer trainer on the host C kernels (engine ``c``): the
    test accuracy after ``steps`` fine-tuning steps of the classifier alone, of the biases of the
    last ``k`` conv layers for each analysed depth, and of each conv layer's weights at each ratio
-   1/8, 1/4, 1/2, 1. Each run is one evaluation, spread over ``workers`` local processes. Every
-   result is appended to a cache file as it arrives (``build/search/<key>.jsonl``: the model's
-   digest, the data set, steps, seed and learning rate), so a stopped search resumes where it was.
+   1/8, 1/4, 1/2, 1 on top of every bias (a weight's contribution is its gain over every bias
+   alone: measured over the classifier alone, each weight update gained what the biases already
+   give, and the summed contributions favoured many weights over deep biases). Each run is one
+   evaluation, spread over ``workers`` local processes. Every result is appended to a cache file
+   as it arrives (``build/search/<key>.jsonl``: the model's digest, the data set, steps, seed and
+   learning rate), so a stopped search resumes where it was.
 2. **Search**: the evolutionary search maximising the summed contributions under the budget,
    each candidate's memory the all-in peak SRAM that ``kilotrain plan`` reports (the planner,
    cached); random search at the same number of evaluations as the baseline.
@@ -139,12 +142,12 @@ def _load_cache(path: Path) -> dict[str, float]:
 
 
 def analysis_schemes(n_layers: int, depths: Iterable[int] | None = None) -> list[dict[str, Any]]:
-    """The contribution analysis' schemes: classifier only, the bias depths, each layer's weights
-    at each ratio (weights only, on top of the classifier)."""
-    ks = sorted(set(depths)) if depths is not None else list(range(1, n_layers + 1))
+    """The contribution analysis' schemes: classifier only, the bias depths (the last is every
+    layer's bias), each layer's weights at each ratio on top of every bias."""
+    ks = sorted(set(depths) | {n_layers}) if depths is not None else list(range(1, n_layers + 1))
     out: list[dict[str, Any]] = [{"n_bias_update": 0, "weight_layers": [], "ratios": []}]
     out += [{"n_bias_update": k, "weight_layers": [], "ratios": []} for k in ks]
-    out += [{"n_bias_update": 0, "weight_layers": [i], "ratios": [r]} for i in range(n_layers) for r in RATIOS]
+    out += [{"n_bias_update": n_layers, "weight_layers": [i], "ratios": [r]} for i in range(n_layers) for r in RATIOS]
     return out
 
 
@@ -206,7 +209,10 @@ def run_search(
         bar.close()
     base = done[_canon(schemes[0])]
     bias = {s["n_bias_update"]: done[_canon(s)] - base for s in schemes[1:] if not s["weight_layers"]}
-    weight = {(s["weight_layers"][0], s["ratios"][0]): done[_canon(s)] - base for s in schemes if s["weight_layers"]}
+    all_bias = done[_canon({"n_bias_update": n_layers, "weight_layers": [], "ratios": []})]
+    weight = {
+        (s["weight_layers"][0], s["ratios"][0]): done[_canon(s)] - all_bias for s in schemes if s["weight_layers"]
+    }
     contrib = Contributions(base, bias, weight)
     results = []
     for name, search in (("evolutionary search", evolutionary_search), ("random search", random_search)):

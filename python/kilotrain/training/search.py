@@ -6,7 +6,8 @@ Sec. 3.3), released; random search as the baseline. Pure algorithms: what an eva
 
 * ``bias[k]``: the accuracy gained by also updating the biases of the last ``k`` conv layers;
 * ``weight[(i, r)]``: the accuracy gained by also updating the weights of conv layer ``i`` on the
-  fraction ``r`` of its output channels (``r`` in 1/8, 1/4, 1/2, 1).
+  fraction ``r`` of its output channels (``r`` in 1/8, 1/4, 1/2, 1), over the model whose biases
+  are all updated (the caller's analysis measures it so).
 
 **Search.** A candidate is a bias depth ``k`` (one of the analysed depths) and a ratio per
 searchable layer (0: frozen). Its score is ``bias[k] + sum weight[(i, r_i)]`` (the contributions

@@ -28,6 +28,7 @@ def test_search_writes_a_scheme_within_budget(
     scheme = json.loads(out.read_text())
     assert scheme == r["scheme"] and r["peak_sram_bytes"] <= 12 * 1024 and r["evaluations"] <= 40
     assert r["analysis_runs"] == 1 + 5 + 5 * 4 and r["analysis_cached"] == 0  # base, 5 depths, 5 layers x 4
+    assert r["contributions"]["bias"].keys() == {"1", "2", "3", "4", "5"}
     assert len(r["contributions"]["weight"]) == 20 and r["random_search"]["evaluations"] <= 40
     assert (
         cli.main(["plan", "zoo:tiny_cnn", "--input-size", "16", "--dataset", "digits", "--scheme", str(out), "--json"])
