@@ -1,6 +1,7 @@
 """``kilotrain search`` end to end on the tests' small model: the contribution analysis on the C
-kernels over two local processes, the scheme written and within the budget by ``kilotrain plan``,
-a second run served from the cache; bad budgets in one line."""
+kernels over two local processes, the scheme written, within the budget by ``kilotrain plan`` and
+trained on the emulated board == golden, a second run served from the cache; bad budgets in one
+line."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ pytest.importorskip("sklearn")
 ARGS = ["search", "zoo:tiny_cnn", "--input-size", "16", "--dataset", "digits", "--limit", "200", "--steps", "20"]
 
 
+@pytest.mark.qemu
 def test_search_writes_a_scheme_within_budget(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], qemu_elf: Path
 ) -> None:
     monkeypatch.setenv("KILOTRAIN_BUILD", str(tmp_path / "build"))
     out = tmp_path / "s.json"
@@ -36,6 +38,13 @@ def test_search_writes_a_scheme_within_budget(
     )
     plan = json.loads(capsys.readouterr().out)
     assert plan["peak_sram_bytes"] == r["peak_sram_bytes"] <= 12 * 1024
+    # the scheme trains on the emulated board as on the golden model
+    shas = []
+    for engine in ("golden", "qemu"):
+        train_argv = ["train", "zoo:tiny_cnn", "--input-size", "16", "--dataset", "digits", "--limit", "200"]
+        assert cli.main([*train_argv, "--scheme", str(out), "--steps", "10", "--engine", engine, "--json"]) == 0
+        shas.append(json.loads(capsys.readouterr().out)["params_sha256"])
+    assert shas[0] == shas[1]
     # stopped or not, a second search reuses every analysis run
     assert cli.main(argv) == 0
     again = json.loads(capsys.readouterr().out)

@@ -216,3 +216,21 @@ def test_convert_errors_are_one_line(
     assert cli.main(["convert", *argv, "--dataset", "digits", "--out", str(tmp_path / "x.ktm"), "--calib", "4"]) == 2
     err = capsys.readouterr().err.strip()
     assert says in err and err.startswith("kilotrain: error: ") and "\n" not in err
+
+
+@pytest.mark.parametrize("name,size", [("tiny_cnn", 16), ("resnet8", 16), ("mbv2-w0.35", 32), ("proxyless-w0.3", 32)])
+def test_zoo_twins_convert_to_the_zoo_graph(name: str, size: int) -> None:
+    """Each zoo architecture's PyTorch twin converts to the numpy zoo's op sequence, activations
+    and output shapes (the twin is what `kilotrain convert zoo:NAME --weights` loads)."""
+    from kilotrain.model.torch_import import from_torch
+    from kilotrain.model.zoo_torch import zoo_module
+
+    torch.manual_seed(0)
+    x = np.random.default_rng(0).normal(size=(2, 3, size, size))
+    got = from_torch(zoo_module(name), x, name)
+    want = load_model(f"zoo:{name}", input_size=size)
+
+    def layout(g: Any) -> list[Any]:
+        return [(op.kind, op.activation, g.tensors[op.outputs[0]].shape) for op in g.ops]
+
+    assert layout(got) == layout(want)
