@@ -2,11 +2,14 @@
 evolutionary search find for a model and a task under a memory budget (docs/training.md).
 
     kilotrain search MODEL --dataset NAME --budget 96KB --out scheme.json
-                     [--steps 100] [--workers N] [--evaluations 300] [--input-size R] [--json]
+                     [--steps 100] [--workers N | --scheduler tcp://HOST:PORT] [--evaluations 300]
+                     [--input-size R] [--json]
 
 The budget is the all-in peak SRAM that ``kilotrain plan`` reports; the scheme written is taken
 by ``plan``, ``train`` and ``compile``. The analysis' fine-tuning runs are cached under
-build/search/, so a stopped search resumes; a budget below the smallest training image (the
+build/search/, so a stopped search resumes; they run in ``--workers`` local processes, or on a
+Dask distributed cluster (``--scheduler``: ``dask scheduler`` and ``dask worker`` on your
+machines, kilotrain installed on each). A budget below the smallest training image (the
 classifier alone) fails at once naming it.
 """
 
@@ -32,6 +35,7 @@ def _search(args: argparse.Namespace) -> int:
         workers=args.workers,
         evaluations=args.evaluations,
         limit=args.limit,
+        scheduler=args.scheduler,
     )
     r = run_search(job, progress=not args.json)
     path = write_scheme(r["scheme"], args.out)
@@ -64,6 +68,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the scheme JSON to write")
     p.add_argument("--steps", type=int, default=100, help="fine-tuning steps per analysis run (default 100)")
     p.add_argument("--workers", type=int, default=1, help="local processes for the analysis runs")
+    p.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help="run the analysis on this Dask distributed cluster instead (needs the distributed extra)",
+    )
     p.add_argument("--evaluations", type=int, default=300, help="search candidates per search (default 300)")
     p.add_argument("--input-size", type=int, help="zoo models: input resolution")
     p.add_argument("--limit", type=int, help="at most this many images of the data set")

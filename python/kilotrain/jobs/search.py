@@ -7,7 +7,8 @@
    1/8, 1/4, 1/2, 1 on top of every bias (a weight's contribution is its gain over every bias
    alone: measured over the classifier alone, each weight update gained what the biases already
    give, and the summed contributions favoured many weights over deep biases). Each run is one
-   evaluation, spread over ``workers`` local processes. Every result is appended to a cache file
+   evaluation, spread over ``workers`` local processes, or over a Dask distributed cluster
+   (``scheduler``: its address; Dask's own scheduler and workers). Every result is appended to a cache file
    as it arrives (``build/search/<key>.jsonl``: the model's digest, the data set, steps, seed and
    learning rate), so a stopped search resumes where it was.
 2. **Search**: the evolutionary search maximising the summed contributions under the budget,
@@ -31,6 +32,7 @@ from typing import Any
 
 from kilotrain.data import datasets
 from kilotrain.device import memory
+from kilotrain.extras import require
 from kilotrain.jobs.train import TrainJob, load_for_dataset, run_training
 from kilotrain.paths import build_dir
 from kilotrain.training.plan import build_plan
@@ -76,6 +78,7 @@ class SearchJob:
     evaluations: int = 300  # search candidates (memory measured), each search
     limit: int | None = None  # data set images
     board: str = "qemu_m7"
+    scheduler: str | None = None  # a Dask scheduler's address: evaluate on that cluster
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,37 @@ def _run_local(
             yield f.result()
 
 
+def connect(scheduler: str) -> Any:
+    """A Dask ``distributed.Client`` of the cluster at ``scheduler`` (``tcp://HOST:PORT``); one
+    line if it cannot be reached within 10 s."""
+    distributed = require("distributed", "distributed", "--scheduler")
+    try:
+        return distributed.Client(scheduler, timeout="10s")
+    except (OSError, TimeoutError) as e:
+        raise SearchError(f"--scheduler {scheduler}: cannot connect ({str(e).splitlines()[0]})") from None
+
+
+def _run_dask(
+    fn: Callable[[EvalTask], tuple[str, float]], tasks: list[EvalTask], client: Any
+) -> Iterator[tuple[str, float]]:
+    """Results as they complete on a Dask distributed cluster (its own scheduler and workers; each
+    worker needs kilotrain installed and the data sets' extras)."""
+    from distributed import as_completed as dask_completed
+
+    for f in dask_completed(client.map(fn, tasks, pure=False)):
+        yield f.result()
+
+
+def run_evaluations(
+    fn: Callable[[EvalTask], tuple[str, float]], tasks: list[EvalTask], workers: int, client: Any | None
+) -> Iterator[tuple[str, float]]:
+    """The one executor interface: local processes (``workers``), or a Dask cluster when a
+    ``client`` (:func:`connect`) is given."""
+    if client is not None:
+        return _run_dask(fn, tasks, client)
+    return _run_local(fn, tasks, workers)
+
+
 def cache_path(job: SearchJob, digest: str) -> Path:
     key = json.dumps([digest, job.dataset, job.steps, job.seed, job.lr, job.input_size, job.limit])
     return build_dir() / "search" / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.jsonl"
@@ -165,6 +199,17 @@ def run_search(
         raise SearchError(f"--workers must be >= 1; got {job.workers}")
     if job.evaluations < 1:
         raise SearchError(f"--evaluations must be >= 1; got {job.evaluations}")
+    client = connect(job.scheduler) if job.scheduler is not None else None  # fail before any work
+    try:
+        return _search(job, progress, evaluate_fn, client)
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _search(
+    job: SearchJob, progress: bool, evaluate_fn: Callable[[EvalTask], tuple[str, float]], client: Any | None
+) -> dict[str, Any]:
     graph = load_for_dataset(job.model, job.dataset, job.input_size)
     board = memory.board_memory(job.board)
     mem_cache: dict[str, int] = {}
@@ -199,7 +244,7 @@ def run_search(
         bar = tqdm(total=len(schemes), initial=len(schemes) - len(todo), desc="contribution analysis", unit="run")
     cache.parent.mkdir(parents=True, exist_ok=True)
     with open(cache, "a") as f:
-        for key, acc in _run_local(evaluate_fn, tasks, job.workers):
+        for key, acc in run_evaluations(evaluate_fn, tasks, job.workers, client):
             done[key] = acc
             f.write(json.dumps({"scheme": key, "acc": acc}) + "\n")
             f.flush()
@@ -251,7 +296,7 @@ def run_search(
         "cache": str(cache),
         "job": asdict(job),
         "contributions": contrib.as_dict(),
-        "workers": job.workers,
+        "executor": f"dask {job.scheduler}" if job.scheduler else f"{job.workers} local process(es)",
         "cpus": os.cpu_count(),
     }
 

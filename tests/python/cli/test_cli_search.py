@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,3 +68,28 @@ def test_budget_units(text: str, want: int) -> None:
 def test_bad_budgets(text: str) -> None:
     with pytest.raises(SearchError, match="--budget"):
         parse_budget(text)
+
+
+def test_a_dask_cluster_gives_the_local_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same search with its analysis on a Dask LocalCluster (two worker processes, Dask's own
+    scheduler) and on local processes: the same contributions, the same scheme."""
+    distributed = pytest.importorskip("distributed")
+    from kilotrain.jobs.search import SearchJob, run_search
+
+    common: dict[str, Any] = {"budget": 12 * 1024, "steps": 10, "evaluations": 30, "limit": 120, "input_size": 16}
+    monkeypatch.setenv("KILOTRAIN_BUILD", str(tmp_path / "local"))
+    local = run_search(SearchJob("zoo:tiny_cnn", "digits", workers=2, **common))
+    monkeypatch.setenv("KILOTRAIN_BUILD", str(tmp_path / "dask"))  # no cache shared with the local run
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cl:
+        remote = run_search(SearchJob("zoo:tiny_cnn", "digits", scheduler=cl.scheduler_address, **common))
+    assert remote["executor"].startswith("dask tcp://") and local["executor"] == "2 local process(es)"
+    assert remote["analysis_cached"] == 0 and remote["contributions"] == local["contributions"]
+    assert remote["scheme"] == local["scheme"] and remote["peak_sram_bytes"] == local["peak_sram_bytes"]
+
+
+def test_an_unreachable_scheduler_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("distributed")
+    argv = [*ARGS, "--budget", "12KB", "--out", str(tmp_path / "s.json"), "--scheduler", "tcp://127.0.0.1:9"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("kilotrain: error: --scheduler tcp://127.0.0.1:9: cannot connect") and "\n" not in err
