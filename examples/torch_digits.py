@@ -19,8 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kilotrain.data import datasets, images
-from kilotrain.jobs.convert import top1_agreement
+from kilotrain.jobs.convert import float_split, top1_agreement
 from kilotrain.model.irfile import save_graph
 from kilotrain.model.torch_import import from_torch
 
@@ -49,15 +48,6 @@ class DigitsNet(nn.Module):
         return self.fc(torch.flatten(self.pool(x), 1))
 
 
-def digits(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(train inputs (N, 3, SIZE, SIZE) float32, labels, test inputs, labels): kilotrain's digits
-    split (`datasets.load("digits", ..., seed)` holds out the same images)."""
-    imgs, y, _ = datasets.raw("digits")
-    x = np.stack([images.imagenet_float(i, (SIZE, SIZE)) for i in imgs]).transpose(0, 3, 1, 2).astype(np.float32)
-    tr, te = datasets.split_indices(y, 0.25, seed)
-    return x[tr], y[tr], x[te], y[te]
-
-
 def train(x: np.ndarray, y: np.ndarray, epochs: int = 6, seed: int = 0) -> nn.Module:
     """A DigitsNet (initialised from ``seed``) trained by Adam, batches of 64, cross-entropy; in
     eval mode."""
@@ -83,7 +73,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--calib", type=int, default=256, help="training images the activation ranges come from")
     a = ap.parse_args()
-    x, y, xte, yte = digits()
+    x, y, xte, yte = float_split("digits", SIZE)
     t0 = time.time()
     net = train(x, y, a.epochs)
     with torch.no_grad():

@@ -37,14 +37,20 @@ class ConvertJob:
     seed: int = 0
 
 
-def calibration_images(name: str, size: int, count: int, seed: int = 0) -> tuple[npt.NDArray[np.float32], np.ndarray]:
-    """``count`` training images of data set ``name`` (the split ``datasets.load(name, ..., seed)``
-    trains on) as float inputs (N, 3, size, size) by the 3-channel rule, and their labels."""
+def float_split(name: str, size: int, seed: int = 0) -> tuple[npt.NDArray[np.float32], Any, Any, Any]:
+    """Data set ``name`` as float inputs (N, 3, size, size) by the 3-channel rule, split as
+    ``datasets.load(name, ..., seed)`` splits it: (train inputs, labels, test inputs, labels). What
+    a float model meant for a kilotrain 3-channel input trains and is tested on."""
     imgs, y, _ = datasets.raw(name)
-    train, _ = datasets.split_indices(y, 0.25, seed)
-    take = train[:count]
-    x = np.stack([images.imagenet_float(imgs[i], (size, size)) for i in take]).transpose(0, 3, 1, 2)
-    return x.astype(np.float32), y[take]
+    x = np.stack([images.imagenet_float(i, (size, size)) for i in imgs]).transpose(0, 3, 1, 2).astype(np.float32)
+    train, test = datasets.split_indices(y, 0.25, seed)
+    return x[train], y[train], x[test], y[test]
+
+
+def calibration_images(name: str, size: int, count: int, seed: int = 0) -> tuple[npt.NDArray[np.float32], Any]:
+    """The first ``count`` training images of :func:`float_split` and their labels."""
+    x, y, _, _ = float_split(name, size, seed)
+    return x[:count], y[:count]
 
 
 def top1_agreement(module: Any, graph: Graph, x: npt.NDArray[np.float32]) -> float:

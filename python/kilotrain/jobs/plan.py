@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kilotrain.codegen.train import ARENA_PARTS
+from kilotrain.codegen.train import ARENA_PARTS, TrainSource
 from kilotrain.device import memory
 from kilotrain.extras import require
 from kilotrain.jobs.engines import check_options
 from kilotrain.jobs.train import load_for_dataset
-from kilotrain.training.plan import build_plan
+from kilotrain.model.ir import Graph
+from kilotrain.training.plan import TrainPlan, build_plan
+from kilotrain.training.scheme import SchemeSpec
 
 
 @dataclass(frozen=True)
@@ -34,14 +36,24 @@ class PlanJob:
         check_options(input_size=self.input_size)
 
 
+def image_budget(
+    graph: Graph, scheme: SchemeSpec, board: memory.BoardMemory, pack: bool = True, lr: float = 0.01
+) -> tuple[TrainPlan, TrainSource, memory.SramBudget]:
+    """The training plan of ``scheme`` for the firmware, its generated step for ``board`` and the
+    image's all-in SRAM and flash (what ``kilotrain plan`` reports; ``kilotrain search`` measures
+    candidates with it)."""
+    plan = build_plan(graph, scheme, lr, engine="qemu")
+    code, budget = memory.render_for_board(plan, f"{graph.name or 'model'}.tflite", board, pack)
+    return plan, code, budget
+
+
 def run_plan(job: PlanJob) -> dict[str, Any]:
     """The report ``kilotrain plan`` prints; ``fits`` says whether it fits ``job.board``, and
     ``occupancy`` holds the live arena bytes by part at every schedule position (for the plot)."""
     job.check()
     graph = load_for_dataset(job.model, job.dataset, job.input_size)
-    plan = build_plan(graph, job.scheme, 0.01, engine="qemu")
     board = memory.board_memory(job.board)
-    code, budget = memory.render_for_board(plan, f"{graph.name or 'model'}.tflite", board, job.pack)
+    plan, code, budget = image_budget(graph, job.scheme, board, job.pack)
     try:
         memory.check_fits(plan, budget, board)
         verdict = None

@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,9 +33,9 @@ from typing import Any
 from kilotrain.data import datasets
 from kilotrain.device import memory
 from kilotrain.extras import require
+from kilotrain.jobs.plan import image_budget
 from kilotrain.jobs.train import TrainJob, load_for_dataset, run_training
 from kilotrain.paths import build_dir
-from kilotrain.training.plan import build_plan
 from kilotrain.training.scheme import RATIOS, scheme_layers
 from kilotrain.training.search import Contributions, SearchResult, evolutionary_search, random_search
 
@@ -175,12 +175,15 @@ def _load_cache(path: Path) -> dict[str, float]:
     return out
 
 
-def analysis_schemes(n_layers: int, depths: Iterable[int] | None = None) -> list[dict[str, Any]]:
-    """The contribution analysis' schemes: classifier only, the bias depths (the last is every
+def _biases(k: int) -> dict[str, Any]:
+    """The scheme that updates the classifier and the biases of the last ``k`` conv layers."""
+    return {"n_bias_update": k, "weight_layers": [], "ratios": []}
+
+
+def analysis_schemes(n_layers: int) -> list[dict[str, Any]]:
+    """The contribution analysis' schemes: classifier only, every bias depth (the last is every
     layer's bias), each layer's weights at each ratio on top of every bias."""
-    ks = sorted(set(depths) | {n_layers}) if depths is not None else list(range(1, n_layers + 1))
-    out: list[dict[str, Any]] = [{"n_bias_update": 0, "weight_layers": [], "ratios": []}]
-    out += [{"n_bias_update": k, "weight_layers": [], "ratios": []} for k in ks]
+    out = [_biases(k) for k in range(n_layers + 1)]
     out += [{"n_bias_update": n_layers, "weight_layers": [i], "ratios": [r]} for i in range(n_layers) for r in RATIOS]
     return out
 
@@ -189,11 +192,7 @@ def _canon(scheme: dict[str, Any]) -> str:
     return json.dumps(scheme, sort_keys=True)
 
 
-def run_search(
-    job: SearchJob,
-    progress: bool = False,
-    evaluate_fn: Callable[[EvalTask], tuple[str, float]] = evaluate,
-) -> dict[str, Any]:
+def run_search(job: SearchJob, progress: bool = False) -> dict[str, Any]:
     """Analyse, search, return the report (the scheme under ``scheme``)."""
     if job.workers < 1:
         raise SearchError(f"--workers must be >= 1; got {job.workers}")
@@ -201,15 +200,13 @@ def run_search(
         raise SearchError(f"--evaluations must be >= 1; got {job.evaluations}")
     client = connect(job.scheduler) if job.scheduler is not None else None  # fail before any work
     try:
-        return _search(job, progress, evaluate_fn, client)
+        return _search(job, progress, client)
     finally:
         if client is not None:
             client.close()
 
 
-def _search(
-    job: SearchJob, progress: bool, evaluate_fn: Callable[[EvalTask], tuple[str, float]], client: Any | None
-) -> dict[str, Any]:
+def _search(job: SearchJob, progress: bool, client: Any | None) -> dict[str, Any]:
     graph = load_for_dataset(job.model, job.dataset, job.input_size)
     board = memory.board_memory(job.board)
     mem_cache: dict[str, int] = {}
@@ -217,12 +214,10 @@ def _search(
     def peak(scheme: dict[str, Any]) -> int:
         key = _canon(scheme)
         if key not in mem_cache:
-            plan = build_plan(graph, scheme, job.lr, engine="qemu")
-            _, budget = memory.render_for_board(plan, f"{graph.name or 'model'}.tflite", board, True)
-            mem_cache[key] = budget.total
+            mem_cache[key] = image_budget(graph, scheme, board, lr=job.lr)[2].total
         return mem_cache[key]
 
-    smallest = peak({"n_bias_update": 0, "weight_layers": [], "ratios": []})
+    smallest = peak(_biases(0))
     if job.budget < smallest:
         raise SearchError(
             f"--budget {job.budget:,} B is below {graph.name or job.model}'s smallest training image "
@@ -244,7 +239,7 @@ def _search(
         bar = tqdm(total=len(schemes), initial=len(schemes) - len(todo), desc="contribution analysis", unit="run")
     cache.parent.mkdir(parents=True, exist_ok=True)
     with open(cache, "a") as f:
-        for key, acc in run_evaluations(evaluate_fn, tasks, job.workers, client):
+        for key, acc in run_evaluations(evaluate, tasks, job.workers, client):
             done[key] = acc
             f.write(json.dumps({"scheme": key, "acc": acc}) + "\n")
             f.flush()
@@ -254,7 +249,7 @@ def _search(
         bar.close()
     base = done[_canon(schemes[0])]
     bias = {s["n_bias_update"]: done[_canon(s)] - base for s in schemes[1:] if not s["weight_layers"]}
-    all_bias = done[_canon({"n_bias_update": n_layers, "weight_layers": [], "ratios": []})]
+    all_bias = done[_canon(_biases(n_layers))]
     weight = {
         (s["weight_layers"][0], s["ratios"][0]): done[_canon(s)] - all_bias for s in schemes if s["weight_layers"]
     }

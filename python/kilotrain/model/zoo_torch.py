@@ -74,13 +74,14 @@ def zoo_module(name: str, num_classes: int = 10, channels: int = 3) -> Any:
     ConvBN, InvertedResidual, BasicBlock = _layers(nn)
     layers: list[Any] = []
     if name == "tiny_cnn":
-        layers = [ConvBN(channels, 8, 3, 2, "RELU6"), InvertedResidual(8, 8, 3, 1, 2), ConvBN(8, 16, 1, 1, "RELU6")]
+        out = 16
+        layers = [ConvBN(channels, 8, 3, 2, "RELU6"), InvertedResidual(8, 8, 3, 1, 2), ConvBN(8, out, 1, 1, "RELU6")]
     elif name == "resnet8":
         layers = [ConvBN(channels, 16, 3, 1, "RELU")]
-        cin = 16
+        out = 16
         for stage, c in enumerate((16, 32, 64)):
-            layers.append(BasicBlock(cin, c, 1 if stage == 0 else 2))
-            cin = c
+            layers.append(BasicBlock(out, c, 1 if stage == 0 else 2))
+            out = c
     elif name in ("mbv2-w0.35", "proxyless-w0.3"):
         width = 0.35 if name.startswith("mbv2") else 0.3
         cin = make_divisible(32 * width)
@@ -88,10 +89,10 @@ def zoo_module(name: str, num_classes: int = 10, channels: int = 3) -> Any:
         for cout, k, stride, expand in mbv2_blocks(width) if name.startswith("mbv2") else proxyless_blocks(width):
             layers.append(InvertedResidual(cin, cout, k, stride, expand))
             cin = cout
-        layers.append(ConvBN(cin, last_channels(width), 1, 1, "RELU6"))
+        out = last_channels(width)
+        layers.append(ConvBN(cin, out, 1, 1, "RELU6"))
     else:
         raise ModelError(f"zoo:{name} has no PyTorch twin; known: {', '.join('zoo:' + z for z in ZOO_MODULES)}")
-    out = layers[-1][0].out_channels if isinstance(layers[-1], nn.Sequential) else layers[-1].body[-1][0].out_channels
 
     Module: Any = nn.Module
 

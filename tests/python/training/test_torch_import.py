@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from kilotrain.jobs.convert import top1_agreement
+from kilotrain.jobs.convert import float_split, top1_agreement
 from kilotrain.model.irfile import save_graph
 from kilotrain.model.load import load_model
 from kilotrain.paths import REPO_ROOT
@@ -38,7 +38,7 @@ def trained() -> tuple[Any, np.ndarray, Any]:
     """(the float model trained 6 epochs by the tutorial's script, its training inputs
     (N, 3, 16, 16), the script as a module)."""
     ex = _example()
-    x, y, _, _ = ex.digits()
+    x, y, _, _ = float_split("digits", ex.SIZE)
     return ex.train(x, y, epochs=6), x, ex
 
 
