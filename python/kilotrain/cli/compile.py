@@ -19,7 +19,7 @@ import json
 import sys
 from typing import Any
 
-from kilotrain.data.datasets import DATASETS
+from kilotrain.data.datasets import dataset_arg
 from kilotrain.jobs.compile import COMPILE_BOARDS, CompileJob, ModelSpec, clear, run_compile
 from kilotrain.model.load import ZOO
 from kilotrain.paths import compiled_dir
@@ -85,7 +85,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_spec_arguments(p, model_required=False, positional=True)
-    p.add_argument("--dataset", choices=DATASETS, default=None, help="class names (and a zoo model's class count)")
+    p.add_argument(
+        "--dataset",
+        type=dataset_arg,
+        metavar="DATASET",
+        default=None,
+        help="class names (and a zoo model's class count)",
+    )
     p.add_argument("--board", choices=COMPILE_BOARDS, default="qemu_m7")
     p.add_argument(
         "--no-pack",

@@ -17,7 +17,7 @@ import argparse
 import json
 from typing import Any
 
-from kilotrain.data.datasets import DATASETS
+from kilotrain.data.datasets import dataset_arg
 from kilotrain.jobs.convert import ConvertJob, run_convert
 from kilotrain.model.zoo_torch import ZOO_MODULES
 
@@ -49,7 +49,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("source", help="zoo:NAME, one of: " + ", ".join("zoo:" + z for z in ZOO_MODULES))
     p.add_argument("--weights", help="PyTorch state dict or checkpoint (.pt) for that architecture")
-    p.add_argument("--dataset", required=True, choices=DATASETS, help="where the calibration images come from")
+    p.add_argument(
+        "--dataset", required=True, type=dataset_arg, metavar="DATASET", help="where the calibration images come from"
+    )
     p.add_argument("--out", required=True, help="the .ktm to write")
     p.add_argument("--input-size", type=int, help="input height = width (default: the zoo's)")
     p.add_argument("--calib", type=int, default=256, help="calibration images (default 256)")

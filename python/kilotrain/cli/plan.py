@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from kilotrain.data.datasets import DATASETS
+from kilotrain.data.datasets import dataset_arg
 from kilotrain.device.memory import BOARDS
 from kilotrain.jobs.plan import PlanJob, plot_occupancy, run_plan
 from kilotrain.model.load import ZOO
@@ -64,7 +64,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--scheme", default="last-layer", help=" | ".join(PRESETS) + " | a .json file")
     p.add_argument("--input-size", type=int, default=None, help="zoo models: input resolution")
     p.add_argument(
-        "--dataset", choices=DATASETS, default=None, help="zoo models: one output per class of this data set"
+        "--dataset",
+        type=dataset_arg,
+        metavar="DATASET",
+        default=None,
+        help="zoo models: one output per class of this data set",
     )
     p.add_argument("--board", choices=BOARDS, default="qemu_m7")
     p.add_argument("--no-pack", action="store_true", help="keep every frozen filter as int8 (as compile --no-pack)")

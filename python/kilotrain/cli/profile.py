@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from kilotrain.cli.compile import add_spec_arguments, spec_from_args
-from kilotrain.data.datasets import DATASETS
+from kilotrain.data.datasets import dataset_arg
 from kilotrain.jobs.profile import ProfileJob, run_profile
 
 
@@ -60,7 +60,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_spec_arguments(p, model_required=True, positional=True)
-    p.add_argument("--dataset", choices=DATASETS, default=None, help="frames to train on (default: random inputs)")
+    p.add_argument(
+        "--dataset",
+        type=dataset_arg,
+        metavar="DATASET",
+        default=None,
+        help="frames to train on (default: random inputs)",
+    )
     p.add_argument("--steps", type=int, default=3, help="training steps to average over")
     p.add_argument("--seed", type=int, default=0, help="which frames")
     p.add_argument("--portable", action="store_true", help="profile the portable C (-DKT_USE_DSP=0)")

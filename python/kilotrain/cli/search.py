@@ -3,14 +3,16 @@ evolutionary search find for a model and a task under a memory budget (docs/trai
 
     kilotrain search MODEL --dataset NAME --budget 96KB --out scheme.json
                      [--steps 100] [--workers N | --scheduler tcp://HOST:PORT] [--evaluations 300]
-                     [--input-size R] [--json]
+                     [--rerank 8] [--val-fraction 0.2] [--input-size R] [--json]
 
-The budget is the all-in peak SRAM that ``kilotrain plan`` reports; the scheme written is taken
-by ``plan``, ``train`` and ``compile``. The analysis' fine-tuning runs are cached under
-build/search/, so a stopped search resumes; they run in ``--workers`` local processes, or on a
-Dask distributed cluster (``--scheduler``: ``dask scheduler`` and ``dask worker`` on your
-machines, kilotrain installed on each). A budget below the smallest training image (the
-classifier alone) fails at once naming it.
+Runs are scored on a validation split held out of the training split (the test split stays for
+``kilotrain train``); the ``--rerank`` best candidates by summed contribution are fine-tuned and
+the best measured one is written. The budget is the all-in peak SRAM that ``kilotrain plan``
+reports; the scheme written is taken by ``plan``, ``train`` and ``compile``. The analysis'
+fine-tuning runs are cached under build/search/, so a stopped search resumes; they run in
+``--workers`` local processes, or on a Dask distributed cluster (``--scheduler``: ``dask
+scheduler`` and ``dask worker`` on your machines, kilotrain installed on each). A budget below
+the smallest training image (the classifier alone) fails at once naming it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import argparse
 import json
 from typing import Any
 
-from kilotrain.data.datasets import DATASETS
+from kilotrain.data.datasets import dataset_arg
 from kilotrain.jobs.search import SearchJob, parse_budget, run_search, write_scheme
 
 
@@ -36,6 +38,8 @@ def _search(args: argparse.Namespace) -> int:
         evaluations=args.evaluations,
         limit=args.limit,
         scheduler=args.scheduler,
+        val_fraction=args.val_fraction,
+        rerank=args.rerank,
     )
     r = run_search(job, progress=not args.json)
     path = write_scheme(r["scheme"], args.out)
@@ -43,13 +47,14 @@ def _search(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(r))
         return 0
-    rnd = r["random_search"]
+    rnd, evo = r["random_search"], r["evolutionary_search"]
     print(
         f"{r['model']} on {r['dataset']}, budget {r['budget_bytes']:,} B: {json.dumps(r['scheme'])} -> {path}\n"
-        f"  peak SRAM {r['peak_sram_bytes']:,} B; summed contribution {r['score']:+.3f} over the classifier "
-        f"alone ({r['base_accuracy']:.1%}); random search at {rnd['evaluations']} evaluations: {rnd['score']:+.3f}\n"
-        f"  {r['analysis_runs']} analysis runs ({r['analysis_cached']} from the cache {r['cache']}), "
-        f"{r['evaluations']} search evaluations"
+        f"  peak SRAM {r['peak_sram_bytes']:,} B; validation accuracy {r['validation_accuracy']:.1%} "
+        f"(classifier alone {r['base_accuracy']:.1%}), best of {len(r['rerank'])} re-ranked\n"
+        f"  summed contribution at {r['evaluations']} evaluations: evolutionary {evo['score']:+.3f}, "
+        f"random {rnd['score']:+.3f}\n"
+        f"  {r['analysis_runs']} analysis runs ({r['analysis_cached']} from the cache {r['cache']})"
     )
     return 0
 
@@ -63,7 +68,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model", help="a .tflite, a .ktm or zoo:NAME")
-    p.add_argument("--dataset", required=True, choices=DATASETS)
+    p.add_argument("--dataset", required=True, type=dataset_arg, metavar="DATASET")
     p.add_argument("--budget", required=True, help="all-in peak SRAM, e.g. 96KB")
     p.add_argument("--out", required=True, help="the scheme JSON to write")
     p.add_argument("--steps", type=int, default=100, help="fine-tuning steps per analysis run (default 100)")
@@ -74,6 +79,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="run the analysis on this Dask distributed cluster instead (needs the distributed extra)",
     )
     p.add_argument("--evaluations", type=int, default=300, help="search candidates per search (default 300)")
+    p.add_argument(
+        "--rerank", type=int, default=8, help="best candidates fine-tuned; the best measured is written (default 8)"
+    )
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.2,
+        help="of the training split, held out to score the runs on (default 0.2; the test split is never used)",
+    )
     p.add_argument("--input-size", type=int, help="zoo models: input resolution")
     p.add_argument("--limit", type=int, help="at most this many images of the data set")
     p.add_argument("--seed", type=int, default=0)

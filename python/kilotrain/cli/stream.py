@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from kilotrain.cli.compile import add_spec_arguments, spec_from_args
-from kilotrain.data.datasets import DATASETS
+from kilotrain.data.datasets import dataset_arg
 from kilotrain.jobs.stream import StreamJob, plot_report, run_stream
 
 
@@ -110,7 +110,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=20.0, help="seconds to wait for each answer")
     add_spec_arguments(p, model_required=False)
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--dataset", choices=DATASETS, help="a packaged data set (its training and held-out split)")
+    src.add_argument(
+        "--dataset", type=dataset_arg, metavar="DATASET", help="a packaged data set (its training and held-out split)"
+    )
     src.add_argument("--folder", help="DIR/<class>/<image>: one sub-folder of PNG/JPEG/BMP images per class")
     src.add_argument("--camera", type=int, help="OpenCV camera index (the camera extra)")
     p.add_argument(

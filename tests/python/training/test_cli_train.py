@@ -71,6 +71,32 @@ def test_mnist5k(tiny) -> None:  # type: ignore[no-untyped-def]
     assert len(d) == 400 and d.num_classes == 10 and set(np.unique(d.y_train)) == set(range(10))
 
 
+def test_a_task_of_some_classes_relabels_them(tiny) -> None:  # type: ignore[no-untyped-def]
+    """``NAME:A-B`` keeps labels A..B of NAME, relabelled from 0, images unchanged."""
+    pytest.importorskip("sklearn")
+    imgs, y, _ = datasets.raw("digits")
+    sub, ys, names = datasets.raw("digits:5-9")
+    assert names == ("5", "6", "7", "8", "9") and datasets.num_classes("digits:5-9") == 5
+    assert np.array_equal(sub, imgs[y >= 5]) and np.array_equal(ys, y[y >= 5] - 5)
+    d = datasets.load("digits:5-9", tiny.input, seed=0)
+    assert d.num_classes == 5 and set(np.unique(d.y_test)) == set(range(5))
+    for bad in ("digits:4-4", "digits:3-10", "cifar:0-4"):
+        with pytest.raises(datasets.DatasetError, match=bad):
+            datasets.parse(bad)
+
+
+def test_a_holdout_is_cut_from_the_training_split_only(tiny) -> None:  # type: ignore[no-untyped-def]
+    """A search's validation split: disjoint from what it trains on, and never a test image."""
+    pytest.importorskip("sklearn")
+    d = datasets.load("digits", tiny.input, seed=2, limit=400)
+    v = d.holdout(0.2, seed=2)
+    rows = lambda x: {bytes(r) for r in x.reshape(len(x), -1)}  # noqa: E731
+    assert len(v.y_train) + len(v.y_test) == len(d.y_train) and len(v.y_test) == round(0.2 * len(d.y_train))
+    assert rows(v.x_train) | rows(v.x_test) == rows(d.x_train)
+    assert not rows(v.x_test) & rows(v.x_train) and not rows(v.x_test) & rows(d.x_test)
+    assert np.array_equal(v.x_test, d.holdout(0.2, seed=2).x_test)
+
+
 def test_new_head_replaces_the_classifier(person_detect, lfw_pd) -> None:  # type: ignore[no-untyped-def]
     from kilotrain.reference import executor
     from kilotrain.training.plan import build_plan
