@@ -166,21 +166,13 @@ def test_convert_a_zoo_twin_with_trained_weights(tmp_path: Path, capsys: pytest.
     import json
 
     from kilotrain import cli
-    from kilotrain.jobs.convert import calibration_images
+    from kilotrain.jobs.convert import float_split, pretrain
     from kilotrain.model import zoo
     from kilotrain.model.zoo_torch import zoo_module
 
-    x, y = calibration_images("digits", 16, 600)
+    x, y, _, _ = float_split("digits", 16)
     torch.manual_seed(0)
-    net = zoo_module("tiny_cnn", num_classes=10)
-    opt = torch.optim.Adam(net.parameters(), 1e-2)
-    xt, yt = torch.tensor(x), torch.tensor(y)
-    for _ in range(2):
-        for i in range(0, len(xt), 32):
-            loss = F.cross_entropy(net(xt[i : i + 32]), yt[i : i + 32])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+    net = pretrain(zoo_module("tiny_cnn", num_classes=10), x[:600], y[:600], epochs=2)
     ckpt = tmp_path / "tiny.pt"
     torch.save({"epoch": 2, "state_dict": net.state_dict()}, ckpt)
     out = tmp_path / "tiny.ktm"
@@ -195,6 +187,28 @@ def test_convert_a_zoo_twin_with_trained_weights(tmp_path: Path, capsys: pytest.
     assert "int8 top-1 = float top-1 on" in capsys.readouterr().out
 
 
+def test_convert_trains_a_source_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`kilotrain convert zoo:tiny_cnn --train 24 --dataset digits:0-4`: a 5-way source model trained
+    here, the same .ktm for the same seed; its int8 test accuracy (kilotrain's own evaluation on the
+    held-out split) is the float model's within a few images."""
+    import json
+
+    from kilotrain import cli
+
+    runs = []
+    for name in ("a", "b"):
+        out = tmp_path / f"{name}.ktm"
+        argv = ["convert", "zoo:tiny_cnn", "--train", "24", "--dataset", "digits:0-4", "--out", str(out), "--json"]
+        assert cli.main(argv) == 0
+        runs.append(json.loads(capsys.readouterr().out))
+    r = runs[0]
+    assert r["train_epochs"] == 24 and r["float_test_accuracy"] >= 0.8 and r["digest"] == runs[1]["digest"]
+    ev = ["train", r["out"], "--dataset", "digits:0-4", "--steps", "0", "--json"]
+    assert cli.main(ev) == 0
+    int8 = json.loads(capsys.readouterr().out)["test_acc_before"]
+    assert abs(int8 - r["float_test_accuracy"]) <= 0.03, (int8, r["float_test_accuracy"])
+
+
 @pytest.mark.parametrize(
     "argv,says",
     [
@@ -202,6 +216,7 @@ def test_convert_a_zoo_twin_with_trained_weights(tmp_path: Path, capsys: pytest.
         (["zoo:nope"], "zoo:nope has no PyTorch twin; known: zoo:tiny_cnn"),
         (["zoo:tiny_cnn", "--weights", "{missing}"], "cannot read it"),
         (["zoo:tiny_cnn", "--weights", "{resnet}"], "does not fit this model"),
+        (["zoo:tiny_cnn", "--weights", "{resnet}", "--train", "2"], "no --weights with it"),
     ],
 )
 def test_convert_errors_are_one_line(
