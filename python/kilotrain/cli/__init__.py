@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 
 from kilotrain import __version__
-from kilotrain.cli import bench, board, compile, convert, infer, plan, profile, search, stream, train, verify
+from kilotrain.cli import bench, board, compile, convert, infer, plan, profile, search, stream, study, train, verify
 from kilotrain.device.link import DeviceError, DeviceTimeout
 from kilotrain.device.toolchain import ToolError
 from kilotrain.device.train_client import CheckpointMismatch, StepFailed
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     profile.add_parser(sub)
     search.add_parser(sub)
     stream.add_parser(sub)
+    study.add_parser(sub)
     train.add_parser(sub)
     verify.add_parser(sub)
     return parser

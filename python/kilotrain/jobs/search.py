@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from kilotrain.data import datasets
 from kilotrain.device import memory
@@ -84,6 +84,7 @@ class SearchJob:
     scheduler: str | None = None  # a Dask scheduler's address: evaluate on that cluster
     val_fraction: float = 0.2  # of the training split: what the analysis scores on
     rerank: int = 8  # best candidates fine-tuned before one is chosen
+    search_seeds: int = 1  # both searches repeated from seeds seed.. (compared; the first is used)
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,11 @@ def evaluate(task: EvalTask) -> Result:
     return task.key(), {"acc": float(r["test_acc_after"]), "loss": float(r["test_loss_after"])}
 
 
-def _run_local(fn: Callable[[EvalTask], Result], tasks: list[EvalTask], workers: int) -> Iterator[Result]:
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _run_local(fn: Callable[[T], R], tasks: list[T], workers: int) -> Iterator[R]:
     """Results as they complete: inline with one worker, else a pool of processes."""
     if workers <= 1:
         for t in tasks:
@@ -145,7 +150,7 @@ def connect(scheduler: str) -> Any:
         raise SearchError(f"--scheduler {scheduler}: cannot connect ({str(e).splitlines()[0]})") from None
 
 
-def _run_dask(fn: Callable[[EvalTask], Result], tasks: list[EvalTask], client: Any) -> Iterator[Result]:
+def _run_dask(fn: Callable[[T], R], tasks: list[T], client: Any) -> Iterator[R]:
     """Results as they complete on a Dask distributed cluster (its own scheduler and workers; each
     worker needs kilotrain installed and the data sets' extras)."""
     from distributed import as_completed as dask_completed
@@ -154,11 +159,10 @@ def _run_dask(fn: Callable[[EvalTask], Result], tasks: list[EvalTask], client: A
         yield f.result()
 
 
-def run_evaluations(
-    fn: Callable[[EvalTask], Result], tasks: list[EvalTask], workers: int, client: Any | None
-) -> Iterator[Result]:
-    """The one executor interface: local processes (``workers``), or a Dask cluster when a
-    ``client`` (:func:`connect`) is given."""
+def run_evaluations(fn: Callable[[T], R], tasks: list[T], workers: int, client: Any | None) -> Iterator[R]:
+    """The one executor interface (the search's analysis, the accuracy study): ``fn`` over
+    ``tasks`` (picklable, ``fn`` importable), results in completion order, on local processes
+    (``workers``), or on a Dask cluster when a ``client`` (:func:`connect`) is given."""
     if client is not None:
         return _run_dask(fn, tasks, client)
     return _run_local(fn, tasks, workers)
@@ -181,6 +185,11 @@ def _load_cache(path: Path) -> dict[str, dict[str, float]]:
     return out
 
 
+#: Planner peaks by (model digest, board, lr), then scheme: shared by the searches of one process
+#: (a study searches one model at several budgets and for several tasks).
+_PEAKS: dict[tuple[str, str, float], dict[str, int]] = {}
+
+
 def _biases(k: int) -> dict[str, Any]:
     """The scheme that updates the classifier and the biases of the last ``k`` conv layers."""
     return {"n_bias_update": k, "weight_layers": [], "ratios": []}
@@ -198,28 +207,33 @@ def _canon(scheme: dict[str, Any]) -> str:
     return json.dumps(scheme, sort_keys=True)
 
 
-def run_search(job: SearchJob, progress: bool = False) -> dict[str, Any]:
-    """Analyse, search, return the report (the scheme under ``scheme``)."""
+def run_search(job: SearchJob, progress: bool = False, client: Any | None = None) -> dict[str, Any]:
+    """Analyse, search, return the report (the scheme under ``scheme``). ``client``: a Dask client
+    already connected (the caller closes it); else ``job.scheduler`` is connected to here."""
     if job.workers < 1:
         raise SearchError(f"--workers must be >= 1; got {job.workers}")
     if job.evaluations < 1:
         raise SearchError(f"--evaluations must be >= 1; got {job.evaluations}")
+    if job.search_seeds < 1:
+        raise SearchError(f"search seeds must be >= 1; got {job.search_seeds}")
     if job.rerank < 1:
         raise SearchError(f"--rerank must be >= 1; got {job.rerank}")
     if not 0.0 < job.val_fraction < 1.0:
         raise SearchError(f"--val-fraction must be in (0, 1); got {job.val_fraction}")
-    client = connect(job.scheduler) if job.scheduler is not None else None  # fail before any work
-    try:
+    if client is not None:
         return _search(job, progress, client)
+    own = connect(job.scheduler) if job.scheduler is not None else None  # fail before any work
+    try:
+        return _search(job, progress, own)
     finally:
-        if client is not None:
-            client.close()
+        if own is not None:
+            own.close()
 
 
 def _search(job: SearchJob, progress: bool, client: Any | None) -> dict[str, Any]:
     graph = load_for_dataset(job.model, job.dataset, job.input_size)
     board = memory.board_memory(job.board)
-    mem_cache: dict[str, int] = {}
+    mem_cache = _PEAKS.setdefault((graph.digest(), job.board, job.lr), {})
 
     def peak(scheme: dict[str, Any]) -> int:
         key = _canon(scheme)
@@ -245,24 +259,8 @@ def _search(job: SearchJob, progress: bool, client: Any | None) -> dict[str, Any
     all_bias = acc[_canon(_biases(n_layers))]
     weight = {(s["weight_layers"][0], s["ratios"][0]): acc[_canon(s)] - all_bias for s in schemes if s["weight_layers"]}
     contrib = Contributions(base, bias, weight)
-    results = []
-    for name, search in (("evolutionary search", evolutionary_search), ("random search", random_search)):
-        sbar: Any = None
-        report: Callable[[SearchResult], None] | None = None
-        if progress:
-            from tqdm import tqdm
-
-            sbar = tqdm(total=job.evaluations, desc=name, unit="eval")
-
-            def report(r: SearchResult, bar: Any = sbar) -> None:
-                bar.update(r.evaluations - bar.n)
-                if r.best is not None:
-                    bar.set_postfix_str(f"best {r.score:+.3f} at {r.memory:,} B")
-
-        results.append(search(contrib, peak, job.budget, job.evaluations, job.seed, on_eval=report))
-        if sbar is not None:
-            sbar.close()
-    evo, rnd = results
+    runs = [_both_searches(job, contrib, peak, seed, progress) for seed in range(job.seed, job.seed + job.search_seeds)]
+    evo, rnd = runs[0]
     if evo.best is None:
         raise SearchError(f"no scheme within --budget {job.budget:,} B was found")
     top = evo.top(contrib, max(job.rerank, 1))
@@ -285,6 +283,9 @@ def _search(job: SearchJob, progress: bool, client: Any | None) -> dict[str, Any
         "base_accuracy": base,
         "evolutionary_search": {"score": evo.score, "peak_sram_bytes": evo.memory, "evaluations": evo.evaluations},
         "random_search": {"score": rnd.score, "peak_sram_bytes": rnd.memory, "evaluations": rnd.evaluations},
+        "search_seeds": [
+            {"seed": job.seed + i, "evolutionary": e.score, "random": r.score} for i, (e, r) in enumerate(runs)
+        ],
         "rerank": rows,
         "evaluations": evo.evaluations,
         "analysis_runs": len(schemes),
@@ -295,6 +296,30 @@ def _search(job: SearchJob, progress: bool, client: Any | None) -> dict[str, Any
         "executor": f"dask {job.scheduler}" if job.scheduler else f"{job.workers} local process(es)",
         "cpus": os.cpu_count(),
     }
+
+
+def _both_searches(
+    job: SearchJob, contrib: Contributions, peak: Callable[[dict[str, Any]], int], seed: int, progress: bool
+) -> tuple[SearchResult, SearchResult]:
+    """The evolutionary and the random search from ``seed``, ``job.evaluations`` each."""
+    results = []
+    for name, search in (("evolutionary search", evolutionary_search), ("random search", random_search)):
+        sbar: Any = None
+        report: Callable[[SearchResult], None] | None = None
+        if progress:
+            from tqdm import tqdm
+
+            sbar = tqdm(total=job.evaluations, desc=f"{name} (seed {seed})", unit="eval")
+
+            def report(r: SearchResult, bar: Any = sbar) -> None:
+                bar.update(r.evaluations - bar.n)
+                if r.best is not None:
+                    bar.set_postfix_str(f"best {r.score:+.3f} at {r.memory:,} B")
+
+        results.append(search(contrib, peak, job.budget, job.evaluations, seed, on_eval=report))
+        if sbar is not None:
+            sbar.close()
+    return results[0], results[1]
 
 
 def _measure(

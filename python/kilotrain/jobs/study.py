@@ -1,0 +1,393 @@
+"""``kilotrain study``: the accuracy study of docs/accuracy.md (the paper's Table 1 and Figure 8,
+on pretrained models and target tasks that work offline).
+
+For each :class:`Task` (a pretrained model and a target data set):
+
+1. The model: a shipped .tflite, or a source model trained and converted here
+   (:class:`~kilotrain.jobs.convert.ConvertJob` with ``train_epochs``: the zoo's PyTorch twin on
+   a source task, quantised by kilotrain; cached under ``build/study/``).
+2. The baselines: **classifier-only**, **bias-only** (every conv bias + the classifier) and
+   **last-k** (weights and biases of the last ``k`` conv layers + the classifier, ``k`` the
+   largest whose all-in peak SRAM fits the task's budget).
+3. **Searched** schemes (``kilotrain search``: contribution analysis on a validation split cut
+   from the training split, evolutionary search, re-ranking) at the bias-only scheme's peak SRAM
+   and at the last-k scheme's, so each comparison is at equal or lower memory; the evolutionary
+   and the random search compared over ``seeds`` search seeds at the same evaluations.
+4. Every row fine-tuned ``steps`` steps in three modes (fp32: the float reference; int8 without
+   QAS; int8 + QAS, the contract) for training seeds ``0..seeds-1`` (order and stochastic
+   rounding), on the C kernels; test accuracy on the one fixed test split (split seed 0), which
+   the search never sees. Runs go through the search's executor (local processes or Dask) and
+   are cached (``build/study/<task>.jsonl``), so a stopped study resumes.
+
+The report (:func:`write_report`) replaces the generated part of docs/accuracy.md (between
+``<!-- study:begin -->`` and ``<!-- study:end -->``; the hand-written analysis around it stays)
+and draws accuracy against peak SRAM (:func:`plot`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from kilotrain.data import datasets
+from kilotrain.device import memory
+from kilotrain.jobs.convert import ConvertJob, run_convert
+from kilotrain.jobs.plan import image_budget
+from kilotrain.jobs.search import SearchJob, connect, run_evaluations, run_search
+from kilotrain.jobs.train import TrainJob, load_for_dataset, run_training
+from kilotrain.paths import build_dir, data_file
+from kilotrain.training.scheme import scheme_layers
+
+#: Training modes, as ``kilotrain train --mode`` names them, in the table's column order.
+MODES: tuple[str, ...] = ("fp32", "int8-noqas", "int8")
+MODE_TITLES = {"fp32": "fp32", "int8-noqas": "int8, no QAS", "int8": "int8 + QAS"}
+#: The split every training seed shares (the search's analysis uses the same split's training part).
+SPLIT_SEED = 0
+BEGIN, END = "<!-- study:begin -->", "<!-- study:end -->"
+
+
+class StudyError(ValueError):
+    """A study cannot run; the message is one line."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """A pretrained model and a target task."""
+
+    key: str
+    title: str
+    model: str  # a model file or zoo:NAME; with ``source``, where the source model is written
+    dataset: str
+    budget: int  # bytes: the last-k row's budget (the largest k that fits)
+    steps: int = 100
+    lr: float = 0.01
+    limit: int | None = None
+    source: ConvertJob | None = None  # train and convert the source model first
+
+    def model_path(self) -> str:
+        if self.source is None:
+            return self.model
+        return str(build_dir() / "study" / self.model)
+
+
+def _mnist_source() -> ConvertJob:
+    return ConvertJob("zoo:mbv2-w0.35", "", "mnist5k:0-4", input_size=64, train_epochs=6)
+
+
+#: The study's tasks (docs/accuracy.md says why each).
+TASKS: dict[str, Task] = {
+    "lfw": Task("lfw", "person_detect (VWW-pretrained) → LFW faces vs non-faces", "person_detect", "lfw", 96 * 1024),
+    "mnist-new-classes": Task(
+        "mnist-new-classes",
+        "MobileNetV2-w0.35 @ 64 px, MNIST 0–4 → MNIST 5–9 (new classes)",
+        "mbv2-w0.35-r64-mnist0-4.ktm",
+        "mnist5k:5-9",
+        192 * 1024,
+        steps=200,
+        limit=1000,
+        source=_mnist_source(),
+    ),
+    "digits-shift": Task(
+        "digits-shift",
+        "MobileNetV2-w0.35 @ 64 px, MNIST 0–4 → scikit-learn 8×8 digits 0–4 (domain shift)",
+        "mbv2-w0.35-r64-mnist0-4.ktm",
+        "digits:0-4",
+        192 * 1024,
+        steps=200,
+        limit=1000,
+        source=_mnist_source(),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class StudyJob:
+    tasks: tuple[str, ...] = tuple(TASKS)
+    seeds: int = 5
+    workers: int = 1
+    scheduler: str | None = None
+    evaluations: int = 200
+
+
+@dataclass(frozen=True)
+class Run:
+    """One fine-tuning run of the study (picklable: it crosses to a worker)."""
+
+    model: str
+    dataset: str
+    limit: int | None
+    scheme: str  # JSON
+    mode: str
+    seed: int
+    steps: int
+    lr: float
+
+    def key(self) -> str:
+        return json.dumps([self.scheme, self.mode, self.seed, self.steps, self.lr, self.limit])
+
+
+_WORKER: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+
+
+def run_one(r: Run) -> tuple[str, dict[str, float]]:
+    """Train one row in one mode from one seed on the C kernels; (key, test accuracy and loss)."""
+    k = (r.model, r.dataset, r.limit)
+    if k not in _WORKER:
+        graph = load_for_dataset(r.model, r.dataset, None)
+        _WORKER[k] = (graph, datasets.load(r.dataset, graph.input, seed=SPLIT_SEED, limit=r.limit))
+    graph, data = _WORKER[k]
+    job = TrainJob(r.model, r.dataset, json.loads(r.scheme), r.steps, r.seed, r.lr, engine="c", mode=r.mode)
+    rep = run_training(job, graph=graph, data=data)
+    return r.key(), {"acc": float(rep["test_acc_after"]), "loss": float(rep["test_loss_after"])}
+
+
+def resolve_model(task: Task) -> str:
+    """The task's model file: the shipped one, or its source model trained and converted (once)."""
+    if task.source is None:
+        if task.model.startswith("zoo:") or task.model.endswith((".tflite", ".ktm")):
+            return task.model
+        return str(data_file(f"person_detection/{task.model}.tflite"))
+    path = Path(task.model_path())
+    if not path.exists():
+        run_convert(replace(task.source, out=str(path)))
+    return str(path)
+
+
+def last_k(graph: Any, budget: int, peak: Callable[[dict[str, Any]], int]) -> tuple[dict[str, Any], int]:
+    """The last-k scheme with the largest ``k`` whose peak fits ``budget`` (k >= 1), and k."""
+    n = len(scheme_layers(graph))
+    best: tuple[dict[str, Any], int] | None = None
+    for k in range(1, n + 1):
+        s = {"n_bias_update": k, "weight_layers": list(range(n - k, n)), "ratios": [1.0] * k}
+        if peak(s) > budget:
+            break
+        best = (s, k)
+    if best is None:
+        raise StudyError(f"no last-k scheme fits {budget:,} B (k = 1 needs more)")
+    return best
+
+
+def _canon(s: dict[str, Any]) -> str:
+    return json.dumps(s, sort_keys=True)
+
+
+def study_task(task: Task, job: StudyJob, client: Any | None = None, progress: bool = False) -> dict[str, Any]:
+    """Rows, searches and runs of one task; the task's report."""
+    model = resolve_model(task)
+    graph = load_for_dataset(model, task.dataset, None)
+    board = memory.board_memory("qemu_m7")
+    mem: dict[str, int] = {}
+
+    def peak(s: dict[str, Any]) -> int:
+        if _canon(s) not in mem:
+            mem[_canon(s)] = image_budget(graph, s, board, lr=task.lr)[2].total
+        return mem[_canon(s)]
+
+    n = len(scheme_layers(graph))
+    rows: list[dict[str, Any]] = [
+        {"row": "classifier-only", "scheme": {"n_bias_update": 0, "weight_layers": [], "ratios": []}},
+        {"row": "bias-only", "scheme": {"n_bias_update": n, "weight_layers": [], "ratios": []}},
+    ]
+    lk, k = last_k(graph, task.budget, peak)
+    rows.append({"row": f"last-{k}", "scheme": lk})
+    searches = []
+    for against in ("bias-only", f"last-{k}"):
+        budget = peak(next(r["scheme"] for r in rows if r["row"] == against))
+        sj = SearchJob(
+            model,
+            task.dataset,
+            budget,
+            steps=task.steps,
+            lr=task.lr,
+            workers=job.workers,
+            evaluations=job.evaluations,
+            limit=task.limit,
+            scheduler=None,
+            search_seeds=job.seeds if against != "bias-only" else 1,  # one comparison per task
+        )
+        s = run_search(sj, progress=progress, client=client)
+        searches.append({"against": against, **{x: s[x] for x in _SEARCH_KEYS}})
+        rows.append({"row": f"searched ≤ {against}", "scheme": s["scheme"]})
+    for r in rows:
+        r["peak_sram_bytes"] = peak(r["scheme"])
+    runs = [
+        Run(model, task.dataset, task.limit, _canon(r["scheme"]), mode, seed, task.steps, task.lr)
+        for r in rows
+        for mode in MODES
+        for seed in range(job.seeds)
+    ]
+    cache = build_dir() / "study" / f"{task.key}-{_digest(graph.digest(), task)}.jsonl"
+    done = _load(cache)
+    todo = list({r.key(): r for r in runs if r.key() not in done}.values())
+    bar: Any = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(runs), initial=len(runs) - len(todo), desc=f"study {task.key}", unit="run")
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with open(cache, "a") as f:
+        for key, res in run_evaluations(run_one, todo, job.workers, client):
+            done[key] = res
+            f.write(json.dumps({"key": key, **res}) + "\n")
+            f.flush()
+            if bar is not None:
+                bar.update()
+    if bar is not None:
+        bar.close()
+    for r in rows:
+        r["accuracy"] = {
+            mode: [
+                done[Run(model, task.dataset, task.limit, _canon(r["scheme"]), mode, seed, task.steps, task.lr).key()][
+                    "acc"
+                ]
+                for seed in range(job.seeds)
+            ]
+            for mode in MODES
+        }
+    return {
+        "task": task.key,
+        "title": task.title,
+        "model": model,
+        "model_digest": graph.digest(),
+        "dataset": task.dataset,
+        "steps": task.steps,
+        "lr": task.lr,
+        "limit": task.limit,
+        "seeds": job.seeds,
+        "rows": rows,
+        "searches": searches,
+    }
+
+
+_SEARCH_KEYS = ("budget_bytes", "peak_sram_bytes", "scheme", "validation_accuracy", "search_seeds", "evaluations")
+
+
+def _digest(model_digest: str, task: Task) -> str:
+    key = json.dumps([model_digest, task.dataset, task.limit, task.steps, task.lr, SPLIT_SEED])
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def _load(path: Path) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+                out[rec["key"]] = {"acc": float(rec["acc"]), "loss": float(rec["loss"])}
+            except (ValueError, KeyError, TypeError):
+                continue  # a line cut by a stop
+    return out
+
+
+def run_study(job: StudyJob, progress: bool = False) -> list[dict[str, Any]]:
+    """Every task of the job; their reports."""
+    unknown = [t for t in job.tasks if t not in TASKS]
+    if unknown:
+        raise StudyError(f"unknown task {unknown[0]!r}; known: {', '.join(TASKS)}")
+    if job.seeds < 1 or job.workers < 1:
+        raise StudyError(f"--seeds and --workers must be >= 1; got {job.seeds} and {job.workers}")
+    client = connect(job.scheduler) if job.scheduler is not None else None
+    try:
+        return [study_task(TASKS[t], job, client, progress) for t in job.tasks]
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _ms(xs: Sequence[float]) -> tuple[float, float]:
+    """Mean and (sample) standard deviation, in percent."""
+    m = 100 * statistics.fmean(xs)
+    return m, (100 * statistics.stdev(xs) if len(xs) > 1 else 0.0)
+
+
+def render(reports: list[dict[str, Any]], command: str, figure: str | None) -> str:
+    """The generated part of docs/accuracy.md: per task, the table (mean ± standard deviation
+    over the seeds, the all-in peak SRAM), int8 + QAS against fp32, and the searches compared."""
+    out = [BEGIN, "", f"Generated by `{command}`; do not edit between these markers.", ""]
+    if figure:
+        out += [f"![test accuracy against all-in peak SRAM]({figure})", ""]
+    for rep in reports:
+        out += [
+            f"### {rep['title']}",
+            "",
+            f"`{rep['model']}` on `{rep['dataset']}`"
+            + (f" (at most {rep['limit']} images)" if rep["limit"] else "")
+            + f"; {rep['steps']} steps of batch 1 at lr {rep['lr']}; test split fixed (split seed {SPLIT_SEED}); "
+            f"training seeds 0–{rep['seeds'] - 1}; test accuracy %, mean ± standard deviation.",
+            "",
+            "| scheme | peak SRAM | " + " | ".join(MODE_TITLES[m] for m in MODES) + " | int8 + QAS − fp32 |",
+            "|---|---:|" + "---:|" * len(MODES) + "---:|",
+        ]
+        for r in rep["rows"]:
+            cells = [f"{m:.1f} ± {s:.1f}" for m, s in (_ms(r["accuracy"][mode]) for mode in MODES)]
+            gap = _ms(r["accuracy"]["int8"])[0] - _ms(r["accuracy"]["fp32"])[0]
+            out.append(f"| {r['row']} | {r['peak_sram_bytes']:,} B | " + " | ".join(cells) + f" | {gap:+.1f} |")
+        out += [
+            "",
+            "Searched schemes (validation accuracy after re-ranking; summed contribution of the best "
+            "candidate, evolutionary vs random search, same evaluations, per search seed):",
+            "",
+        ]
+        for s in rep["searches"]:
+            evo = [x["evolutionary"] for x in s["search_seeds"]]
+            rnd = [x["random"] for x in s["search_seeds"]]
+            wins = sum(e > r for e, r in zip(evo, rnd))
+            out.append(
+                f"- ≤ {s['against']} ({s['budget_bytes']:,} B): `{json.dumps(s['scheme'])}` at "
+                f"{s['peak_sram_bytes']:,} B, validation {100 * s['validation_accuracy']:.1f} %; evolutionary "
+                f"{statistics.fmean(evo):+.3f} vs random {statistics.fmean(rnd):+.3f} at {s['evaluations']} "
+                f"evaluations (evolutionary higher on {wins} of {len(evo)} seeds)"
+            )
+        out.append("")
+    out.append(END)
+    return "\n".join(out) + "\n"
+
+
+def write_report(reports: list[dict[str, Any]], doc: Path, command: str, figure: str | None) -> Path:
+    """Replace the generated part of ``doc`` (or append it when the markers are missing)."""
+    text = doc.read_text() if doc.exists() else "# Accuracy\n\n"
+    block = render(reports, command, figure)
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + block.rstrip("\n") + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    doc.write_text(text)
+    return doc
+
+
+def plot(reports: list[dict[str, Any]], path: Path) -> Path:
+    """Test accuracy (int8 + QAS, mean ± standard deviation; fp32 hollow) against all-in peak
+    SRAM, one panel per task: the paper's Figure 8 shape."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(reports), figsize=(5.2 * len(reports), 4.2), squeeze=False)
+    colours = {"classifier-only": "tab:gray", "bias-only": "tab:blue", "searched": "tab:red"}
+    for ax, rep in zip(axes[0], reports):
+        for r in rep["rows"]:
+            kind = "searched" if r["row"].startswith("searched") else r["row"]
+            c = colours.get(kind, "tab:green")
+            x = r["peak_sram_bytes"] / 1024
+            m, s = _ms(r["accuracy"]["int8"])
+            ax.errorbar(x, m, yerr=s, fmt="o", color=c, capsize=3)
+            ax.plot(x, _ms(r["accuracy"]["fp32"])[0], "o", mfc="none", color=c)
+            ax.annotate(r["row"], (x, m), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        ax.set_title(rep["title"], fontsize=9)
+        ax.set_xlabel("all-in peak SRAM (KB)")
+        ax.set_ylabel("test accuracy (%)")
+        ax.grid(alpha=0.3)
+    fig.suptitle("int8 + QAS (filled, mean ± sd over seeds) and fp32 (hollow)", fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
