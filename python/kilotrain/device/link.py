@@ -74,17 +74,36 @@ class PipePort:
 #: Reports that carry the request's seq but mean the device never executed it: the line paused
 #: inside the frame (TRUNCATED), its bytes were damaged (CRC) or its length field was (LENGTH).
 NOT_EXECUTED = (ErrorCode.TRUNCATED, ErrorCode.CRC, ErrorCode.LENGTH)
+#: Reports with seq 0 about bytes the device dropped without seeing their seq: a pause before a
+#: frame's seq byte (GARBAGE after a lone 'K', TRUNCATED after 'KT' or 'KT' + type) loses the
+#: request with no report the host can tie to it.
+MAYBE_LOST = (ErrorCode.TRUNCATED, ErrorCode.GARBAGE)
+
+
+def _maybe_lost(frame: Frame) -> bool:
+    """A seq-0 report that the request being waited for may have been dropped unexecuted."""
+    if frame.seq != 0 or not frame.is_error:
+        return False
+    try:
+        return frame.error()[0] in MAYBE_LOST
+    except ValueError:
+        return False
 
 
 class Device:
     """Request/answer exchange with sequence numbers over any Port."""
 
-    def __init__(self, port: Port, timeout: float = 10.0, resend_after: float | None = None) -> None:
+    def __init__(
+        self, port: Port, timeout: float = 10.0, resend_after: float | None = None, lost_after: float = 1.0
+    ) -> None:
         self.port = port
         self.timeout = timeout
         #: Resend a request (same seq) after this long without its answer, until ``timeout``: for
         #: lossy links (every request is safe to repeat, docs/protocol.md). None: never.
         self.resend_after = resend_after
+        #: After a seq-0 TRUNCATED / GARBAGE report, resend (same seq, counted in ``resends``) once
+        #: the line has been silent this long: the report may be about the request's own header.
+        self.lost_after = lost_after
         self._decoder = FrameDecoder()
         self._pending: list[Frame] = []
         self._seq = 0
@@ -126,19 +145,25 @@ class Device:
         sent = 0
         total = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + total
+        lost = False  # a seq-0 report may have been about this request's header
         while True:
             wait = deadline - time.monotonic()
             if self.resend_after is not None:
                 wait = min(wait, self.resend_after)
+            if lost:
+                wait = min(wait, self.lost_after)
             try:
                 frame = self.read_frame(max(wait, 0.0))
             except DeviceTimeout:
-                if time.monotonic() >= deadline or self.resend_after is None:
+                if time.monotonic() >= deadline or (self.resend_after is None and not lost):
                     raise DeviceTimeout(f"no answer from the device within {total:.1f} s") from None
+                if lost:  # re-armed only by a new seq-0 report
+                    sent, lost = sent + 1, False
                 self.resends += 1
                 self.port.write(data)
                 continue
             if frame.seq != seq:
+                lost = lost or (_maybe_lost(frame) and sent < resends)
                 continue  # a stale answer or error about earlier bytes
             if frame.is_error:
                 code, detail = frame.error()

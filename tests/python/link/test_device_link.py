@@ -137,6 +137,47 @@ def test_a_frame_cut_by_a_pause_is_sent_again(device: Device) -> None:
     assert device.echo(b"after") == b"after"
 
 
+class _StallAt:
+    """A port that pauses for ``pause`` s after the first ``cut`` bytes of the first frame it writes."""
+
+    def __init__(self, port: object, cut: int, pause: float) -> None:
+        self.port, self.cut, self.pause, self.stalled = port, cut, pause, False
+
+    def write(self, data: bytes) -> int | None:
+        if not self.stalled and len(data) > 12:
+            self.stalled = True
+            self.port.write(data[: self.cut])  # type: ignore[attr-defined]
+            time.sleep(self.pause)
+            return self.port.write(data[self.cut :])  # type: ignore[attr-defined,no-any-return]
+        return self.port.write(data)  # type: ignore[attr-defined,no-any-return]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.port, name)
+
+
+@pytest.mark.parametrize("board", ["native", pytest.param("qemu", marks=pytest.mark.qemu)])
+@pytest.mark.parametrize("cut", [1, 2, 3])
+def test_a_frame_cut_before_its_seq_is_sent_again(request: pytest.FixtureRequest, board: str, cut: int) -> None:
+    """A pause before the seq byte (after 'K', 'KT' or 'KT' + type) makes the device drop the frame
+    with a seq-0 report (GARBAGE or TRUNCATED) the host cannot tie to its request: the host used to
+    wait out its whole timeout (test_steps_apply_exactly_once under load: QEMU without -icount,
+    where the 50 ms idle timeout is wall time). It now resends after a silence."""
+    if board == "native":
+        opened: NativeBoard | QemuBoard = NativeBoard(request.getfixturevalue("native_program"), timeout=5.0)
+    else:
+        opened = QemuBoard(request.getfixturevalue("qemu_elf"), icount=False, timeout=5.0)
+    with opened:
+        dev = opened.device
+        real = dev.port
+        dev.port = _StallAt(real, cut, pause=0.4)  # type: ignore[assignment]
+        try:
+            assert dev.echo(b"0123456789abcdef") == b"0123456789abcdef"
+            assert dev.port.stalled and dev.resends >= 1  # type: ignore[attr-defined]
+        finally:
+            dev.port = real
+        assert dev.echo(b"after") == b"after"
+
+
 def test_sequence_numbers_never_collide_with_noise_reports(native_program: Path) -> None:
     """The device reports bytes it could not tie to a frame with seq 0. The host's sequence
     numbers used to wrap 255 -> 0, so noise before the 256th request made the host take that report
