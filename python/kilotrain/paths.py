@@ -53,3 +53,17 @@ def data_file(relative: str) -> Path:
     raise DataNotFound(
         f"{relative} not found in {committed.parent} nor in {shared.parent}; set {DATA_ENV} to the folder that holds it"
     )
+
+
+def source_fingerprint() -> str:
+    """A digest of the package's and the firmware's sources (names and contents): caches of
+    figures the code computes (the search's planner peaks) are keyed by it."""
+    import hashlib
+
+    h = hashlib.sha256()
+    roots = (REPO_ROOT / "python" / "kilotrain", REPO_ROOT / "firmware", REPO_ROOT / "include")
+    for root in roots:
+        for f in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".py", ".c", ".h", ".j2", ".S")):
+            h.update(str(f.relative_to(REPO_ROOT)).encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()

@@ -146,16 +146,22 @@ def run_one(r: Run) -> tuple[str, dict[str, float]]:
     return r.key(), {"acc": float(rep["test_acc_after"]), "loss": float(rep["test_loss_after"])}
 
 
-def resolve_model(task: Task) -> str:
-    """The task's model file: the shipped one, or its source model trained and converted (once)."""
+def resolve_model(task: Task) -> tuple[str, dict[str, Any] | None]:
+    """The task's model file: the shipped one, or its source model trained and converted (once;
+    the conversion's report is kept beside it and returned)."""
     if task.source is None:
         if task.model.startswith("zoo:") or task.model.endswith((".tflite", ".ktm")):
-            return task.model
-        return str(data_file(f"person_detection/{task.model}.tflite"))
+            return task.model, None
+        return str(data_file(f"person_detection/{task.model}.tflite")), None
     path = Path(task.model_path())
-    if not path.exists():
-        run_convert(replace(task.source, out=str(path)))
-    return str(path)
+    side = path.with_suffix(".json")
+    if not (path.exists() and side.exists()):
+        r = run_convert(replace(task.source, out=str(path)))
+        side.write_text(json.dumps({k: r[k] for k in _SOURCE_KEYS}))
+    return str(path), json.loads(side.read_text())
+
+
+_SOURCE_KEYS = ("source", "dataset", "train_epochs", "float_test_accuracy", "top1_agreement", "digest")
 
 
 def last_k(graph: Any, budget: int, peak: Callable[[dict[str, Any]], int]) -> tuple[dict[str, Any], int]:
@@ -178,7 +184,7 @@ def _canon(s: dict[str, Any]) -> str:
 
 def study_task(task: Task, job: StudyJob, client: Any | None = None, progress: bool = False) -> dict[str, Any]:
     """Rows, searches and runs of one task; the task's report."""
-    model = resolve_model(task)
+    model, source = resolve_model(task)
     graph = load_for_dataset(model, task.dataset, None)
     board = memory.board_memory("qemu_m7")
     mem: dict[str, int] = {}
@@ -254,6 +260,7 @@ def study_task(task: Task, job: StudyJob, client: Any | None = None, progress: b
         "title": task.title,
         "model": model,
         "model_digest": graph.digest(),
+        "source": source,
         "dataset": task.dataset,
         "steps": task.steps,
         "lr": task.lr,
@@ -320,6 +327,7 @@ def render(reports: list[dict[str, Any]], command: str, figure: str | None) -> s
             + f"; {rep['steps']} steps of batch 1 at lr {rep['lr']}; test split fixed (split seed {SPLIT_SEED}); "
             f"training seeds 0–{rep['seeds'] - 1}; test accuracy %, mean ± standard deviation.",
             "",
+            *_source_line(rep.get("source")),
             "| scheme | peak SRAM | " + " | ".join(MODE_TITLES[m] for m in MODES) + " | int8 + QAS − fp32 |",
             "|---|---:|" + "---:|" * len(MODES) + "---:|",
         ]
@@ -346,6 +354,17 @@ def render(reports: list[dict[str, Any]], command: str, figure: str | None) -> s
         out.append("")
     out.append(END)
     return "\n".join(out) + "\n"
+
+
+def _source_line(src: dict[str, Any] | None) -> list[str]:
+    if not src:
+        return []
+    return [
+        f"Source model: {src['source']} trained {src['train_epochs']} epochs on `{src['dataset']}` here "
+        f"(float test accuracy {100 * src['float_test_accuracy']:.1f} %; int8 top-1 = float top-1 on "
+        f"{100 * src['top1_agreement']:.1f} % of its calibration images; digest {src['digest'][:12]}…).",
+        "",
+    ]
 
 
 def write_report(reports: list[dict[str, Any]], doc: Path, command: str, figure: str | None) -> Path:

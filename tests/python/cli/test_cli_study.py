@@ -12,19 +12,27 @@ import pytest
 
 from kilotrain import cli
 from kilotrain.data import datasets
+from kilotrain.jobs.convert import ConvertJob
 from kilotrain.jobs.study import BEGIN, END, MODES, StudyJob, Task, plot, run_study, study_task, write_report
 from kilotrain.jobs.train import TrainJob, load_for_dataset, run_training
 from kilotrain.paths import build_dir
 
 pytest.importorskip("sklearn")
 
-TASK = Task("tiny", "tiny_cnn on digits", "zoo:tiny_cnn", "digits", 12 * 1024, steps=20, limit=200)
+#: A source model trained here on digits 0-4, fine-tuned to digits 5-9 (the study's shape, small).
+SOURCE = ConvertJob("zoo:tiny_cnn", "", "digits:0-4", input_size=16, train_epochs=24)
+TASK = Task(
+    "tiny", "tiny_cnn, digits 0-4 -> 5-9", "tiny.ktm", "digits:5-9", 12 * 1024, steps=20, limit=200, source=SOURCE
+)
 
 
 def test_a_small_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("KILOTRAIN_BUILD", str(tmp_path / "build"))
     job = StudyJob(seeds=2, workers=2, evaluations=30)
     rep = study_task(TASK, job)
+    model = rep["model"]
+    src = json.loads(Path(model).with_suffix(".json").read_text())
+    assert rep["source"] == src and src["float_test_accuracy"] >= 0.8 and src["digest"] == rep["model_digest"]
     rows = {r["row"]: r for r in rep["rows"]}
     last = next(k for k in rows if k.startswith("last-"))
     assert list(rows)[:2] == ["classifier-only", "bias-only"] and len(rows) == 5
@@ -34,15 +42,15 @@ def test_a_small_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: 
     # a row's memory is what `kilotrain plan` reports for its scheme
     scheme = tmp_path / "last.json"
     scheme.write_text(json.dumps(rows[last]["scheme"]))
-    argv = ["plan", "zoo:tiny_cnn", "--dataset", "digits", "--scheme", str(scheme), "--json"]
+    argv = ["plan", model, "--scheme", str(scheme), "--json"]
     assert cli.main(argv) == 0
     assert json.loads(capsys.readouterr().out)["peak_sram_bytes"] == rows[last]["peak_sram_bytes"]
     # every cell is a training run on the fixed split, seed by seed
-    graph = load_for_dataset("zoo:tiny_cnn", "digits", None)
-    data = datasets.load("digits", graph.input, seed=0, limit=200)
+    graph = load_for_dataset(model, "digits:5-9", None)
+    data = datasets.load("digits:5-9", graph.input, seed=0, limit=200)
     for mode in MODES:
         assert len(rows[last]["accuracy"][mode]) == 2
-        job1 = TrainJob("zoo:tiny_cnn", "digits", rows[last]["scheme"], 20, 1, 0.01, engine="c", mode=mode)
+        job1 = TrainJob(model, "digits:5-9", rows[last]["scheme"], 20, 1, 0.01, engine="c", mode=mode)
         assert run_training(job1, graph=graph, data=data)["test_acc_after"] == rows[last]["accuracy"][mode][1]
     search = rep["searches"][1]
     assert len(search["search_seeds"]) == 2 and search["scheme"] == rows[f"searched ≤ {last}"]["scheme"]
@@ -55,7 +63,9 @@ def test_a_small_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: 
     doc = tmp_path / "accuracy.md"
     doc.write_text(f"# Accuracy\n\nintro\n\n{BEGIN}\nold\n{END}\n\n## Analysis\n\nkept\n")
     write_report([rep], doc, "kilotrain study --tasks tiny", "accuracy.png")
+    assert next((build_dir() / "search").glob("peaks-*.json")).stat().st_size > 2  # planner figures kept
     text = doc.read_text()
+    assert "Source model: zoo:tiny_cnn trained 24 epochs on `digits:0-4`" in text
     assert text.startswith("# Accuracy\n\nintro\n\n") and text.endswith("## Analysis\n\nkept\n") and "old" not in text
     assert f"| {last} | {rows[last]['peak_sram_bytes']:,} B |" in text and "evolutionary" in text
     png = plot([rep], tmp_path / "accuracy.png")
