@@ -8,6 +8,7 @@ from pathlib import Path
 from kilotrain.model import zoo
 from kilotrain.model.ir import Graph, ModelError
 from kilotrain.model.irfile import SUFFIX, load_graph
+from kilotrain.model.resize import with_input_size
 from kilotrain.model.tflite import load_tflite
 
 #: The zoo models ``zoo:NAME`` builds (aliases: ``mbv2``, ``proxyless``).
@@ -15,13 +16,16 @@ ZOO: tuple[str, ...] = ("tiny_cnn", "resnet8", "mbv2-w0.35", "proxyless-w0.3")
 
 
 def load_model(spec: str | Path, num_classes: int | None = None, input_size: int | None = None, seed: int = 0) -> Graph:
-    """A Graph from a .tflite path or ``zoo:NAME`` (``num_classes`` and ``input_size`` apply to zoo
-    models only: 10 classes by default; 16 px for tiny_cnn, 32 px for resnet8, 128 px for the others)."""
+    """A Graph from a .tflite or .ktm path or ``zoo:NAME``. ``num_classes`` applies to zoo models
+    (10 by default); ``input_size`` sets a zoo model's resolution (16 px for tiny_cnn, 32 px for
+    resnet8, 128 px for the others by default) and resizes a fully convolutional model file
+    (:func:`kilotrain.model.resize.with_input_size`)."""
     spec = str(spec)
-    if spec.endswith(SUFFIX):
-        return load_graph(spec)
     if not spec.startswith("zoo:"):
-        return load_tflite(spec)
+        g = load_graph(spec) if spec.endswith(SUFFIX) else load_tflite(spec)
+        if input_size is None or input_size == g.input.shape[2]:
+            return g
+        return with_input_size(g, input_size)
     name = spec[4:]
     if input_size is not None and input_size < 1:
         raise ModelError(f"{spec}: input size must be >= 1 pixel; got {input_size}")
