@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from kilotrain.codegen.train import ARENA_PARTS, TrainSource
 from kilotrain.device import memory
 from kilotrain.extras import require
@@ -42,7 +44,9 @@ def image_budget(
     """The training plan of ``scheme`` for the firmware, its generated step for ``board`` and the
     image's all-in SRAM and flash (what ``kilotrain plan`` reports; ``kilotrain search`` measures
     candidates with it)."""
-    plan = build_plan(graph, scheme, lr, engine="qemu")
+    # the memory does not depend on the initial exponents' values: one calibration input, not four
+    one = [(np.zeros(graph.input.shape, np.int8), 0)]
+    plan = build_plan(graph, scheme, lr, engine="qemu", calib=one)
     code, budget = memory.render_for_board(plan, f"{graph.name or 'model'}.tflite", board, pack)
     return plan, code, budget
 
