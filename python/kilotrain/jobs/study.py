@@ -3,9 +3,11 @@ on pretrained models and target tasks that work offline).
 
 For each :class:`Task` (a pretrained model and a target data set):
 
-1. The model: a shipped .tflite, or a source model trained and converted here
-   (:class:`~kilotrain.jobs.convert.ConvertJob` with ``train_epochs``: the zoo's PyTorch twin on
-   a source task, quantised by kilotrain; cached under ``build/study/``).
+1. The model: a shipped .tflite; or one resized (``input_size``,
+   :func:`kilotrain.model.resize.with_input_size`) and given a fresh classifier (``new_head``);
+   or a source model trained and converted here (:class:`~kilotrain.jobs.convert.ConvertJob`
+   with ``train_epochs``: the zoo's PyTorch twin on a source task, quantised by kilotrain). Made
+   models are cached under ``build/study/`` with a note of how they were made.
 2. The baselines: **classifier-only**, **bias-only** (every conv bias + the classifier) and
    **last-k** (weights and biases of the last ``k`` conv layers + the classifier, ``k`` the
    largest whose all-in peak SRAM fits the task's budget).
@@ -40,7 +42,10 @@ from kilotrain.jobs.convert import ConvertJob, run_convert
 from kilotrain.jobs.plan import image_budget
 from kilotrain.jobs.search import SearchJob, connect, run_evaluations, run_search
 from kilotrain.jobs.train import TrainJob, load_for_dataset, run_training
+from kilotrain.model.irfile import save_graph
+from kilotrain.model.load import load_model
 from kilotrain.paths import build_dir, data_file
+from kilotrain.training.head import new_head
 from kilotrain.training.scheme import scheme_layers
 
 #: Training modes, as ``kilotrain train --mode`` names them, in the table's column order.
@@ -61,18 +66,16 @@ class Task:
 
     key: str
     title: str
-    model: str  # a model file or zoo:NAME; with ``source``, where the source model is written
+    model: str  # zoo:NAME, or a file (shared data or a path); with ``source``, the file to write
     dataset: str
     budget: int  # bytes: the last-k row's budget (the largest k that fits)
     steps: int = 100
     lr: float = 0.01
     limit: int | None = None
     source: ConvertJob | None = None  # train and convert the source model first
-
-    def model_path(self) -> str:
-        if self.source is None:
-            return self.model
-        return str(build_dir() / "study" / self.model)
+    input_size: int | None = None  # resize the model file to this resolution
+    new_head: int | None = None  # a fresh classifier with this many classes
+    evaluations: int | None = None  # candidates per search (default: the job's)
 
 
 def _mnist_source() -> ConvertJob:
@@ -81,7 +84,13 @@ def _mnist_source() -> ConvertJob:
 
 #: The study's tasks (docs/accuracy.md says why each).
 TASKS: dict[str, Task] = {
-    "lfw": Task("lfw", "person_detect (VWW-pretrained) → LFW faces vs non-faces", "person_detect", "lfw", 96 * 1024),
+    "lfw": Task(
+        "lfw",
+        "person_detect (VWW-pretrained) → LFW faces vs non-faces",
+        "person_detection/person_detect.tflite",
+        "lfw",
+        96 * 1024,
+    ),
     "mnist-new-classes": Task(
         "mnist-new-classes",
         "MobileNetV2-w0.35 @ 64 px, MNIST 0–4 → MNIST 5–9 (new classes)",
@@ -101,6 +110,16 @@ TASKS: dict[str, Task] = {
         steps=200,
         limit=1000,
         source=_mnist_source(),
+    ),
+    "imagenet-lfw": Task(
+        "imagenet-lfw",
+        "MobileNetV2 (width 1.0, ImageNet) at 96 px, fresh 2-way head → LFW faces vs non-faces (host engines)",
+        "mobilenet_v2_imagenet/mobilenet_v2_quantized_1x3x224x224.tflite",
+        "lfw",
+        768 * 1024,
+        input_size=96,
+        new_head=2,
+        evaluations=100,
     ),
 }
 
@@ -149,19 +168,30 @@ def run_one(r: Run) -> tuple[str, dict[str, float]]:
 def resolve_model(task: Task) -> tuple[str, dict[str, Any] | None]:
     """The task's model file: the shipped one, or its source model trained and converted (once;
     the conversion's report is kept beside it and returned)."""
-    if task.source is None:
-        if task.model.startswith("zoo:") or task.model.endswith((".tflite", ".ktm")):
-            return task.model, None
-        return str(data_file(f"person_detection/{task.model}.tflite")), None
-    path = Path(task.model_path())
+    if task.model.startswith("zoo:"):
+        return task.model, None
+    given = task.model if task.source is not None or Path(task.model).exists() else str(data_file(task.model))
+    if task.source is None and task.input_size is None and task.new_head is None:
+        return given, None
+    path = build_dir() / "study" / (task.model if task.source is not None else f"{task.key}.ktm")
     side = path.with_suffix(".json")
     if not (path.exists() and side.exists()):
-        r = run_convert(replace(task.source, out=str(path)))
-        side.write_text(json.dumps({k: r[k] for k in _SOURCE_KEYS}))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if task.source is not None:
+            r = run_convert(replace(task.source, out=str(path)))
+            note = {k: r[k] for k in _SOURCE_KEYS}
+        else:
+            graph = load_model(given, input_size=task.input_size)
+            if task.new_head is not None:
+                data = datasets.load(task.dataset, graph.input, seed=SPLIT_SEED, limit=task.limit)
+                graph = new_head(graph, task.new_head, data.x_train[:16], seed=0)
+            save_graph(graph, path)
+            note = {"from": task.model, "input_size": task.input_size, "new_head": task.new_head}
+        side.write_text(json.dumps({**note, "digest": load_model(path).digest()}))
     return str(path), json.loads(side.read_text())
 
 
-_SOURCE_KEYS = ("source", "dataset", "train_epochs", "float_test_accuracy", "top1_agreement", "digest")
+_SOURCE_KEYS = ("source", "dataset", "train_epochs", "float_test_accuracy", "top1_agreement")
 
 
 def last_k(graph: Any, budget: int, peak: Callable[[dict[str, Any]], int]) -> tuple[dict[str, Any], int]:
@@ -211,7 +241,7 @@ def study_task(task: Task, job: StudyJob, client: Any | None = None, progress: b
             steps=task.steps,
             lr=task.lr,
             workers=job.workers,
-            evaluations=job.evaluations,
+            evaluations=task.evaluations or job.evaluations,
             limit=task.limit,
             scheduler=None,
             search_seeds=job.seeds if against != "bias-only" else 1,  # one comparison per task
@@ -359,6 +389,13 @@ def render(reports: list[dict[str, Any]], command: str, figure: str | None) -> s
 def _source_line(src: dict[str, Any] | None) -> list[str]:
     if not src:
         return []
+    if "from" in src:
+        head = f", a fresh {src['new_head']}-way classifier" if src["new_head"] else ""
+        return [
+            f"Model: `{src['from']}` resized to {src['input_size']} px{head} (seeded, its logits' scale "
+            f"calibrated on 16 training images; digest {src['digest'][:12]}…).",
+            "",
+        ]
     return [
         f"Source model: {src['source']} trained {src['train_epochs']} epochs on `{src['dataset']}` here "
         f"(float test accuracy {100 * src['float_test_accuracy']:.1f} %; int8 top-1 = float top-1 on "

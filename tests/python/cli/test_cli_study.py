@@ -78,3 +78,17 @@ def test_study_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert err.startswith("kilotrain: error: unknown task 'cifar'; known: lfw") and "\n" not in err
     with pytest.raises(ValueError, match="--seeds"):
         run_study(StudyJob(seeds=0))
+
+
+def test_a_resized_model_with_a_fresh_head(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A task's model made from a model file: resized, a fresh classifier, cached with a note."""
+    from kilotrain.jobs.study import resolve_model
+    from kilotrain.model.load import load_model
+
+    monkeypatch.setenv("KILOTRAIN_BUILD", str(tmp_path / "build"))
+    task = Task("pd64", "", "person_detection/person_detect.tflite", "lfw", 96 * 1024, input_size=64, new_head=3)
+    path, note = resolve_model(task)
+    g = load_model(path)
+    assert g.input.shape == (1, 64, 64, 1) and g.output.shape[-1] == 3
+    assert note == {"from": task.model, "input_size": 64, "new_head": 3, "digest": g.digest()}
+    assert resolve_model(task) == (path, note)  # made once
