@@ -38,6 +38,7 @@ from kilotrain.device import memory
 from kilotrain.extras import require
 from kilotrain.jobs.plan import image_budget
 from kilotrain.jobs.train import TrainJob, load_for_dataset, run_training
+from kilotrain.model.ir import Graph
 from kilotrain.paths import build_dir, source_fingerprint
 from kilotrain.training.scheme import RATIOS, scheme_layers
 from kilotrain.training.search import Contributions, SearchResult, evolutionary_search, random_search
@@ -186,34 +187,39 @@ def _load_cache(path: Path) -> dict[str, dict[str, float]]:
 
 
 #: Planner peaks by (model digest, board, lr), then scheme: shared by the searches of one process
-#: (a study searches one model at several budgets and for several tasks), and kept on disk
-#: (:func:`_peaks_file`) for the next process while the sources are unchanged.
+#: (a study searches one model at several budgets and for several tasks), and kept on disk for
+#: the next process while the sources are unchanged (:class:`PlannerPeaks`).
 _PEAKS: dict[tuple[str, str, float], dict[str, int]] = {}
 
 
-def _peaks_file(key: tuple[str, str, float]) -> Path:
-    """Where a model's planner peaks are kept: keyed by the model, board and lr and by the
-    sources the figure depends on (the package and the firmware), so an edit invalidates them."""
-    text = json.dumps([*key, source_fingerprint()])
-    return build_dir() / "search" / f"peaks-{hashlib.sha256(text.encode()).hexdigest()[:16]}.json"
+class PlannerPeaks:
+    """A scheme's all-in peak SRAM on a board, as ``kilotrain plan`` reports it, cached: in the
+    process and in ``build/search/peaks-*.json`` (keyed by the model, board and lr and by a
+    fingerprint of the package's and firmware's sources, so an edit invalidates it)."""
 
+    def __init__(self, graph: Graph, board: str, lr: float) -> None:
+        self.graph, self.board, self.lr = graph, memory.board_memory(board), lr
+        key = (graph.digest(), board, lr)
+        text = json.dumps([*key, source_fingerprint()])
+        self.path = build_dir() / "search" / f"peaks-{hashlib.sha256(text.encode()).hexdigest()[:16]}.json"
+        if key not in _PEAKS:
+            try:
+                _PEAKS[key] = {str(k): int(v) for k, v in json.loads(self.path.read_text()).items()}
+            except (OSError, ValueError, AttributeError):
+                _PEAKS[key] = {}
+        self.known = _PEAKS[key]
 
-def _peaks(key: tuple[str, str, float]) -> dict[str, int]:
-    if key not in _PEAKS:
-        path = _peaks_file(key)
-        try:
-            _PEAKS[key] = {str(k): int(v) for k, v in json.loads(path.read_text()).items()}
-        except (OSError, ValueError, AttributeError):
-            _PEAKS[key] = {}
-    return _PEAKS[key]
+    def __call__(self, scheme: dict[str, Any]) -> int:
+        key = _canon(scheme)
+        if key not in self.known:
+            self.known[key] = image_budget(self.graph, scheme, self.board, lr=self.lr)[2].total
+        return self.known[key]
 
-
-def _save_peaks(key: tuple[str, str, float]) -> None:
-    path = _peaks_file(key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(_PEAKS.get(key, {})))
-    tmp.replace(path)
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.known))
+        tmp.replace(self.path)
 
 
 def _biases(k: int) -> dict[str, Any]:
@@ -258,15 +264,7 @@ def run_search(job: SearchJob, progress: bool = False, client: Any | None = None
 
 def _search(job: SearchJob, progress: bool, client: Any | None) -> dict[str, Any]:
     graph = load_for_dataset(job.model, job.dataset, job.input_size)
-    board = memory.board_memory(job.board)
-    peaks_key = (graph.digest(), job.board, job.lr)
-    mem_cache = _peaks(peaks_key)
-
-    def peak(scheme: dict[str, Any]) -> int:
-        key = _canon(scheme)
-        if key not in mem_cache:
-            mem_cache[key] = image_budget(graph, scheme, board, lr=job.lr)[2].total
-        return mem_cache[key]
+    peak = PlannerPeaks(graph, job.board, job.lr)
 
     smallest = peak(_biases(0))
     if job.budget < smallest:
@@ -287,7 +285,7 @@ def _search(job: SearchJob, progress: bool, client: Any | None) -> dict[str, Any
     weight = {(s["weight_layers"][0], s["ratios"][0]): acc[_canon(s)] - all_bias for s in schemes if s["weight_layers"]}
     contrib = Contributions(base, bias, weight)
     runs = [_both_searches(job, contrib, peak, seed, progress) for seed in range(job.seed, job.seed + job.search_seeds)]
-    _save_peaks(peaks_key)
+    peak.save()
     evo, rnd = runs[0]
     if evo.best is None:
         raise SearchError(f"no scheme within --budget {job.budget:,} B was found")

@@ -37,10 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from kilotrain.data import datasets
-from kilotrain.device import memory
 from kilotrain.jobs.convert import ConvertJob, run_convert
-from kilotrain.jobs.plan import image_budget
-from kilotrain.jobs.search import SearchJob, connect, run_evaluations, run_search
+from kilotrain.jobs.search import PlannerPeaks, SearchJob, connect, run_evaluations, run_search
 from kilotrain.jobs.train import TrainJob, load_for_dataset, run_training
 from kilotrain.model.irfile import save_graph
 from kilotrain.model.load import load_model
@@ -166,8 +164,8 @@ def run_one(r: Run) -> tuple[str, dict[str, float]]:
 
 
 def resolve_model(task: Task) -> tuple[str, dict[str, Any] | None]:
-    """The task's model file: the shipped one, or its source model trained and converted (once;
-    the conversion's report is kept beside it and returned)."""
+    """The task's model file and, for a model made here (trained and converted, or resized with a
+    fresh head; once, under ``build/study/``), the note of how it was made."""
     if task.model.startswith("zoo:"):
         return task.model, None
     given = task.model if task.source is not None or Path(task.model).exists() else str(data_file(task.model))
@@ -216,13 +214,7 @@ def study_task(task: Task, job: StudyJob, client: Any | None = None, progress: b
     """Rows, searches and runs of one task; the task's report."""
     model, source = resolve_model(task)
     graph = load_for_dataset(model, task.dataset, None)
-    board = memory.board_memory("qemu_m7")
-    mem: dict[str, int] = {}
-
-    def peak(s: dict[str, Any]) -> int:
-        if _canon(s) not in mem:
-            mem[_canon(s)] = image_budget(graph, s, board, lr=task.lr)[2].total
-        return mem[_canon(s)]
+    peak = PlannerPeaks(graph, "qemu_m7", task.lr)
 
     n = len(scheme_layers(graph))
     rows: list[dict[str, Any]] = [
@@ -251,6 +243,7 @@ def study_task(task: Task, job: StudyJob, client: Any | None = None, progress: b
         rows.append({"row": f"searched ≤ {against}", "scheme": s["scheme"]})
     for r in rows:
         r["peak_sram_bytes"] = peak(r["scheme"])
+    peak.save()
     runs = [
         Run(model, task.dataset, task.limit, _canon(r["scheme"]), mode, seed, task.steps, task.lr)
         for r in rows
