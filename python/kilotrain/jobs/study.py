@@ -114,7 +114,7 @@ TASKS: dict[str, Task] = {
         "MobileNetV2 (width 1.0, ImageNet) at 96 px, fresh 2-way head → LFW faces vs non-faces (host engines)",
         "mobilenet_v2_imagenet/mobilenet_v2_quantized_1x3x224x224.tflite",
         "lfw",
-        768 * 1024,
+        1024 * 1024,
         input_size=96,
         new_head=2,
         evaluations=100,
