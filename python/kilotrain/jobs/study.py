@@ -42,7 +42,7 @@ from kilotrain.jobs.search import PlannerPeaks, SearchJob, connect, run_evaluati
 from kilotrain.jobs.train import TrainJob, load_for_dataset, run_training
 from kilotrain.model.irfile import save_graph
 from kilotrain.model.load import load_model
-from kilotrain.paths import build_dir, data_file
+from kilotrain.paths import REPO_ROOT, build_dir, data_file
 from kilotrain.training.head import new_head
 from kilotrain.training.scheme import scheme_layers
 
@@ -345,7 +345,7 @@ def render(reports: list[dict[str, Any]], command: str, figure: str | None) -> s
         out += [
             f"### {rep['title']}",
             "",
-            f"`{rep['model']}` on `{rep['dataset']}`"
+            f"`{_shown(rep['model'])}` on `{rep['dataset']}`"
             + (f" (at most {rep['limit']} images)" if rep["limit"] else "")
             + f"; {rep['steps']} steps of batch 1 at lr {rep['lr']}; test split fixed (split seed {SPLIT_SEED}); "
             f"training seeds 0–{rep['seeds'] - 1}; test accuracy %, mean ± standard deviation.",
@@ -377,6 +377,12 @@ def render(reports: list[dict[str, Any]], command: str, figure: str | None) -> s
         out.append("")
     out.append(END)
     return "\n".join(out) + "\n"
+
+
+def _shown(path: str) -> str:
+    """A model path as the docs show it: relative to the repository when inside it."""
+    p = Path(path)
+    return str(p.relative_to(REPO_ROOT)) if p.is_absolute() and p.is_relative_to(REPO_ROOT) else path
 
 
 def _source_line(src: dict[str, Any] | None) -> list[str]:
@@ -417,23 +423,37 @@ def plot(reports: list[dict[str, Any]], path: Path) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
+    import textwrap
+
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(reports), figsize=(5.2 * len(reports), 4.2), squeeze=False)
+    cols = min(2, len(reports))
+    rows_n = -(-len(reports) // cols)
+    fig, axes = plt.subplots(rows_n, cols, figsize=(6.2 * cols, 4.4 * rows_n), squeeze=False)
     colours = {"classifier-only": "tab:gray", "bias-only": "tab:blue", "searched": "tab:red"}
-    for ax, rep in zip(axes[0], reports):
+    for ax, rep in zip(axes.flat, reports):
+        labels: dict[str, list[str]] = {}
         for r in rep["rows"]:
-            kind = "searched" if r["row"].startswith("searched") else r["row"]
+            labels.setdefault(_canon(r["scheme"]), []).append(r["row"])
+        drawn: set[str] = set()
+        for r in rep["rows"]:
+            key = _canon(r["scheme"])
+            if key in drawn:
+                continue  # one point per scheme (a search may return a baseline, or one scheme twice)
+            drawn.add(key)
+            kind = "searched" if all(x.startswith("searched") for x in labels[key]) else labels[key][0]
             c = colours.get(kind, "tab:green")
             x = r["peak_sram_bytes"] / 1024
-            m, s = _ms(r["accuracy"]["int8"])
-            ax.errorbar(x, m, yerr=s, fmt="o", color=c, capsize=3)
+            m, sd = _ms(r["accuracy"]["int8"])
+            ax.errorbar(x, m, yerr=sd, fmt="o", color=c, capsize=3)
             ax.plot(x, _ms(r["accuracy"]["fp32"])[0], "o", mfc="none", color=c)
-            ax.annotate(r["row"], (x, m), textcoords="offset points", xytext=(5, 4), fontsize=8)
-        ax.set_title(rep["title"], fontsize=9)
+            ax.annotate(" = ".join(labels[key]), (x, m), textcoords="offset points", xytext=(5, 4), fontsize=7)
+        ax.set_title("\n".join(textwrap.wrap(rep["title"], 60)), fontsize=8)
         ax.set_xlabel("all-in peak SRAM (KB)")
         ax.set_ylabel("test accuracy (%)")
         ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(reports) :]:
+        ax.set_visible(False)
     fig.suptitle("int8 + QAS (filled, mean ± sd over seeds) and fp32 (hollow)", fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
