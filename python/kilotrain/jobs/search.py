@@ -24,6 +24,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -106,24 +107,33 @@ class EvalTask:
         return self.scheme
 
 
-#: One evaluation's result: (task key, {"acc": validation accuracy, "loss": validation loss}).
+#: One evaluation's result: (task key, {"acc": accuracy, "loss": loss} on its held-out images).
 Result = tuple[str, dict[str, float]]
 
-_WORKER_CACHE: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+
+@functools.lru_cache(maxsize=4)
+def loaded(
+    model: str, dataset: str, input_size: int | None, seed: int, limit: int | None, val_fraction: float | None = None
+) -> tuple[Graph, datasets.Dataset]:
+    """The model and its data set split by ``seed``, loaded once per process (a worker runs many
+    tasks on them); with ``val_fraction``, the training split cut into training and validation
+    images (:meth:`~kilotrain.data.datasets.Dataset.holdout`) instead of the test split."""
+    graph = load_for_dataset(model, dataset, input_size)
+    data = datasets.load(dataset, graph.input, seed=seed, limit=limit)
+    return graph, data if val_fraction is None else data.holdout(val_fraction, seed)
+
+
+def fine_tune(job: TrainJob, graph: Graph, data: datasets.Dataset) -> dict[str, float]:
+    """Accuracy and loss on ``data``'s held-out images after training ``job`` on its training images."""
+    r = run_training(job, graph=graph, data=data)
+    return {"acc": float(r["test_acc_after"]), "loss": float(r["test_loss_after"])}
 
 
 def evaluate(task: EvalTask) -> Result:
-    """The task's fine-tuning on the C kernels, scored on its validation split; the graph and the
-    data set are loaded once per process."""
-    k = (task.model, task.dataset, task.input_size, task.seed, task.limit, task.val_fraction)
-    if k not in _WORKER_CACHE:
-        graph = load_for_dataset(task.model, task.dataset, task.input_size)
-        data = datasets.load(task.dataset, graph.input, seed=task.seed, limit=task.limit)
-        _WORKER_CACHE[k] = (graph, data.holdout(task.val_fraction, task.seed))
-    graph, data = _WORKER_CACHE[k]
+    """The task's fine-tuning on the C kernels, scored on its validation split."""
+    graph, data = loaded(task.model, task.dataset, task.input_size, task.seed, task.limit, task.val_fraction)
     job = TrainJob(task.model, task.dataset, json.loads(task.scheme), task.steps, task.seed, task.lr, engine="c")
-    r = run_training(job, graph=graph, data=data)
-    return task.key(), {"acc": float(r["test_acc_after"]), "loss": float(r["test_loss_after"])}
+    return task.key(), fine_tune(job, graph, data)
 
 
 T = TypeVar("T")
@@ -174,16 +184,51 @@ def cache_path(job: SearchJob, digest: str) -> Path:
     return build_dir() / "search" / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.jsonl"
 
 
-def _load_cache(path: Path) -> dict[str, dict[str, float]]:
+def load_results(path: Path, field: str) -> dict[str, dict[str, float]]:
+    """The results a cache file holds (one JSON line each: the key under ``field``, ``acc``,
+    ``loss``), by key; a line cut short by a stop is skipped."""
     out: dict[str, dict[str, float]] = {}
     if path.exists():
         for line in path.read_text().splitlines():
             try:
                 rec = json.loads(line)
-                out[rec["scheme"]] = {"acc": float(rec["acc"]), "loss": float(rec["loss"])}
+                out[rec[field]] = {"acc": float(rec["acc"]), "loss": float(rec["loss"])}
             except (ValueError, KeyError, TypeError):
-                continue  # a line cut by a stop
+                continue
     return out
+
+
+def measure(
+    fn: Callable[[T], Result],
+    tasks: list[T],
+    key: Callable[[T], str],
+    done: dict[str, dict[str, float]],
+    cache: Path,
+    field: str,
+    workers: int,
+    client: Any | None,
+    desc: str | None,
+) -> None:
+    """Run every task whose key is not in ``done`` on the executor (:func:`run_evaluations`),
+    adding each result to ``done`` and to the cache file as it arrives (:func:`load_results`
+    reads it back); a progress bar named ``desc`` over the distinct keys if given."""
+    unique = {key(t): t for t in tasks}
+    todo = [t for k, t in unique.items() if k not in done]
+    bar: Any = None
+    if desc is not None:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(unique), initial=len(unique) - len(todo), desc=desc, unit="run")
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with open(cache, "a") as f:
+        for k, res in run_evaluations(fn, todo, workers, client):
+            done[k] = res
+            f.write(json.dumps({field: k, **res}) + "\n")
+            f.flush()
+            if bar is not None:
+                bar.update()
+    if bar is not None:
+        bar.close()
 
 
 #: Planner peaks by (model digest, board, lr), then scheme: shared by the searches of one process
@@ -210,7 +255,7 @@ class PlannerPeaks:
         self.known = _PEAKS[key]
 
     def __call__(self, scheme: dict[str, Any]) -> int:
-        key = _canon(scheme)
+        key = canonical(scheme)
         if key not in self.known:
             self.known[key] = image_budget(self.graph, scheme, self.board, lr=self.lr)[2].total
         return self.known[key]
@@ -235,7 +280,8 @@ def analysis_schemes(n_layers: int) -> list[dict[str, Any]]:
     return out
 
 
-def _canon(scheme: dict[str, Any]) -> str:
+def canonical(scheme: dict[str, Any]) -> str:
+    """A scheme's JSON with sorted keys: the key its results are cached under."""
     return json.dumps(scheme, sort_keys=True)
 
 
@@ -275,14 +321,16 @@ def _search(job: SearchJob, progress: bool, client: Any | None) -> dict[str, Any
     n_layers = len(scheme_layers(graph))
     schemes = analysis_schemes(n_layers)
     cache = cache_path(job, graph.digest())
-    done = _load_cache(cache)
-    cached = sum(_canon(s) in done for s in schemes)
+    done = load_results(cache, "scheme")
+    cached = sum(canonical(s) in done for s in schemes)
     _measure(job, schemes, done, cache, client, "contribution analysis" if progress else None)
     acc = {k: v["acc"] for k, v in done.items()}
-    base = acc[_canon(schemes[0])]
-    bias = {s["n_bias_update"]: acc[_canon(s)] - base for s in schemes[1:] if not s["weight_layers"]}
-    all_bias = acc[_canon(_biases(n_layers))]
-    weight = {(s["weight_layers"][0], s["ratios"][0]): acc[_canon(s)] - all_bias for s in schemes if s["weight_layers"]}
+    base = acc[canonical(schemes[0])]
+    bias = {s["n_bias_update"]: acc[canonical(s)] - base for s in schemes[1:] if not s["weight_layers"]}
+    all_bias = acc[canonical(_biases(n_layers))]
+    weight = {
+        (s["weight_layers"][0], s["ratios"][0]): acc[canonical(s)] - all_bias for s in schemes if s["weight_layers"]
+    }
     contrib = Contributions(base, bias, weight)
     runs = [_both_searches(job, contrib, peak, seed, progress) for seed in range(job.seed, job.seed + job.search_seeds)]
     peak.save()
@@ -293,7 +341,12 @@ def _search(job: SearchJob, progress: bool, client: Any | None) -> dict[str, Any
     ranked = [c.scheme(contrib.layers) for c in top]
     _measure(job, ranked, done, cache, client, "re-ranking" if progress and job.rerank > 1 else None)
     rows: list[dict[str, Any]] = [
-        {"scheme": s, "score": c.score(contrib, contrib.layers), "peak_sram_bytes": evo.feasible[c], **done[_canon(s)]}
+        {
+            "scheme": s,
+            "score": c.score(contrib, contrib.layers),
+            "peak_sram_bytes": evo.feasible[c],
+            **done[canonical(s)],
+        }
         for c, s in zip(top, ranked)
     ]
     chosen = max(rows, key=lambda r: (r["acc"], -r["loss"], -r["peak_sram_bytes"]))
@@ -356,29 +409,22 @@ def _measure(
     client: Any | None,
     desc: str | None,
 ) -> None:
-    """Fine-tune every scheme not in ``done`` (on the executor), adding each result to ``done``
-    and to the cache file as it arrives; a progress bar named ``desc`` if given."""
-    keys = list(dict.fromkeys(_canon(s) for s in schemes))
-    todo = [k for k in keys if k not in done]
+    """Fine-tune every scheme not in ``done`` (:func:`measure`, the cache's key field ``scheme``)."""
     tasks = [
-        EvalTask(job.model, job.dataset, job.input_size, k, job.steps, job.seed, job.lr, job.limit, job.val_fraction)
-        for k in todo
+        EvalTask(
+            job.model,
+            job.dataset,
+            job.input_size,
+            canonical(s),
+            job.steps,
+            job.seed,
+            job.lr,
+            job.limit,
+            job.val_fraction,
+        )
+        for s in schemes
     ]
-    bar: Any = None
-    if desc is not None:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(keys), initial=len(keys) - len(todo), desc=desc, unit="run")
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    with open(cache, "a") as f:
-        for key, res in run_evaluations(evaluate, tasks, job.workers, client):
-            done[key] = res
-            f.write(json.dumps({"scheme": key, **res}) + "\n")
-            f.flush()
-            if bar is not None:
-                bar.update()
-    if bar is not None:
-        bar.close()
+    measure(evaluate, tasks, EvalTask.key, done, cache, "scheme", job.workers, client, desc)
 
 
 def write_scheme(scheme: dict[str, Any], path: str | Path) -> Path:

@@ -38,8 +38,19 @@ from typing import Any
 
 from kilotrain.data import datasets
 from kilotrain.jobs.convert import ConvertJob, run_convert
-from kilotrain.jobs.search import PlannerPeaks, SearchJob, connect, run_evaluations, run_search
-from kilotrain.jobs.train import TrainJob, load_for_dataset, run_training
+from kilotrain.jobs.search import (
+    PlannerPeaks,
+    Result,
+    SearchJob,
+    canonical,
+    connect,
+    fine_tune,
+    load_results,
+    loaded,
+    measure,
+    run_search,
+)
+from kilotrain.jobs.train import TrainJob, load_for_dataset
 from kilotrain.model.irfile import save_graph
 from kilotrain.model.load import load_model
 from kilotrain.paths import REPO_ROOT, build_dir, data_file
@@ -76,8 +87,18 @@ class Task:
     evaluations: int | None = None  # candidates per search (default: the job's)
 
 
-def _mnist_source() -> ConvertJob:
-    return ConvertJob("zoo:mbv2-w0.35", "", "mnist5k:0-4", input_size=64, train_epochs=6)
+def _mnist_target(key: str, what: str, dataset: str) -> Task:
+    """A target task of the MobileNetV2-w0.35 trained here at 64 px on MNIST digits 0-4."""
+    return Task(
+        key,
+        f"MobileNetV2-w0.35 @ 64 px, {what}",
+        "mbv2-w0.35-r64-mnist0-4.ktm",
+        dataset,
+        192 * 1024,
+        steps=200,
+        limit=1000,
+        source=ConvertJob("zoo:mbv2-w0.35", "", "mnist5k:0-4", input_size=64, train_epochs=6),
+    )
 
 
 #: The study's tasks (docs/accuracy.md says why each).
@@ -89,25 +110,9 @@ TASKS: dict[str, Task] = {
         "lfw",
         96 * 1024,
     ),
-    "mnist-new-classes": Task(
-        "mnist-new-classes",
-        "MobileNetV2-w0.35 @ 64 px, MNIST 0–4 → MNIST 5–9 (new classes)",
-        "mbv2-w0.35-r64-mnist0-4.ktm",
-        "mnist5k:5-9",
-        192 * 1024,
-        steps=200,
-        limit=1000,
-        source=_mnist_source(),
-    ),
-    "digits-shift": Task(
-        "digits-shift",
-        "MobileNetV2-w0.35 @ 64 px, MNIST 0–4 → scikit-learn 8×8 digits 0–4 (domain shift)",
-        "mbv2-w0.35-r64-mnist0-4.ktm",
-        "digits:0-4",
-        192 * 1024,
-        steps=200,
-        limit=1000,
-        source=_mnist_source(),
+    "mnist-new-classes": _mnist_target("mnist-new-classes", "MNIST 0–4 → MNIST 5–9 (new classes)", "mnist5k:5-9"),
+    "digits-shift": _mnist_target(
+        "digits-shift", "MNIST 0–4 → scikit-learn 8×8 digits 0–4 (domain shift)", "digits:0-4"
     ),
     "imagenet-lfw": Task(
         "imagenet-lfw",
@@ -148,19 +153,11 @@ class Run:
         return json.dumps([self.scheme, self.mode, self.seed, self.steps, self.lr, self.limit])
 
 
-_WORKER: dict[tuple[Any, ...], tuple[Any, Any]] = {}
-
-
-def run_one(r: Run) -> tuple[str, dict[str, float]]:
+def run_one(r: Run) -> Result:
     """Train one row in one mode from one seed on the C kernels; (key, test accuracy and loss)."""
-    k = (r.model, r.dataset, r.limit)
-    if k not in _WORKER:
-        graph = load_for_dataset(r.model, r.dataset, None)
-        _WORKER[k] = (graph, datasets.load(r.dataset, graph.input, seed=SPLIT_SEED, limit=r.limit))
-    graph, data = _WORKER[k]
+    graph, data = loaded(r.model, r.dataset, None, SPLIT_SEED, r.limit)
     job = TrainJob(r.model, r.dataset, json.loads(r.scheme), r.steps, r.seed, r.lr, engine="c", mode=r.mode)
-    rep = run_training(job, graph=graph, data=data)
-    return r.key(), {"acc": float(rep["test_acc_after"]), "loss": float(rep["test_loss_after"])}
+    return r.key(), fine_tune(job, graph, data)
 
 
 def resolve_model(task: Task) -> tuple[str, dict[str, Any] | None]:
@@ -206,10 +203,6 @@ def last_k(graph: Any, budget: int, peak: Callable[[dict[str, Any]], int]) -> tu
     return best
 
 
-def _canon(s: dict[str, Any]) -> str:
-    return json.dumps(s, sort_keys=True)
-
-
 def study_task(task: Task, job: StudyJob, client: Any | None = None, progress: bool = False) -> dict[str, Any]:
     """Rows, searches and runs of one task; the task's report."""
     model, source = resolve_model(task)
@@ -244,40 +237,16 @@ def study_task(task: Task, job: StudyJob, client: Any | None = None, progress: b
     for r in rows:
         r["peak_sram_bytes"] = peak(r["scheme"])
     peak.save()
-    runs = [
-        Run(model, task.dataset, task.limit, _canon(r["scheme"]), mode, seed, task.steps, task.lr)
-        for r in rows
-        for mode in MODES
-        for seed in range(job.seeds)
-    ]
-    cache = build_dir() / "study" / f"{task.key}-{_digest(graph.digest(), task)}.jsonl"
-    done = _load(cache)
-    todo = list({r.key(): r for r in runs if r.key() not in done}.values())
-    bar: Any = None
-    if progress:
-        from tqdm import tqdm
 
-        bar = tqdm(total=len(runs), initial=len(runs) - len(todo), desc=f"study {task.key}", unit="run")
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    with open(cache, "a") as f:
-        for key, res in run_evaluations(run_one, todo, job.workers, client):
-            done[key] = res
-            f.write(json.dumps({"key": key, **res}) + "\n")
-            f.flush()
-            if bar is not None:
-                bar.update()
-    if bar is not None:
-        bar.close()
+    def run(r: dict[str, Any], mode: str, seed: int) -> Run:
+        return Run(model, task.dataset, task.limit, canonical(r["scheme"]), mode, seed, task.steps, task.lr)
+
+    runs = [run(r, mode, seed) for r in rows for mode in MODES for seed in range(job.seeds)]
+    cache = build_dir() / "study" / f"{task.key}-{_digest(graph.digest(), task)}.jsonl"
+    done = load_results(cache, "key")
+    measure(run_one, runs, Run.key, done, cache, "key", job.workers, client, f"study {task.key}" if progress else None)
     for r in rows:
-        r["accuracy"] = {
-            mode: [
-                done[Run(model, task.dataset, task.limit, _canon(r["scheme"]), mode, seed, task.steps, task.lr).key()][
-                    "acc"
-                ]
-                for seed in range(job.seeds)
-            ]
-            for mode in MODES
-        }
+        r["accuracy"] = {mode: [done[run(r, mode, seed).key()]["acc"] for seed in range(job.seeds)] for mode in MODES}
     return {
         "task": task.key,
         "title": task.title,
@@ -300,18 +269,6 @@ _SEARCH_KEYS = ("budget_bytes", "peak_sram_bytes", "scheme", "validation_accurac
 def _digest(model_digest: str, task: Task) -> str:
     key = json.dumps([model_digest, task.dataset, task.limit, task.steps, task.lr, SPLIT_SEED])
     return hashlib.sha256(key.encode()).hexdigest()[:12]
-
-
-def _load(path: Path) -> dict[str, dict[str, float]]:
-    out: dict[str, dict[str, float]] = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                rec = json.loads(line)
-                out[rec["key"]] = {"acc": float(rec["acc"]), "loss": float(rec["loss"])}
-            except (ValueError, KeyError, TypeError):
-                continue  # a line cut by a stop
-    return out
 
 
 def run_study(job: StudyJob, progress: bool = False) -> list[dict[str, Any]]:
@@ -434,10 +391,10 @@ def plot(reports: list[dict[str, Any]], path: Path) -> Path:
     for ax, rep in zip(axes.flat, reports):
         labels: dict[str, list[str]] = {}
         for r in rep["rows"]:
-            labels.setdefault(_canon(r["scheme"]), []).append(r["row"])
+            labels.setdefault(canonical(r["scheme"]), []).append(r["row"])
         drawn: set[str] = set()
         for r in rep["rows"]:
-            key = _canon(r["scheme"])
+            key = canonical(r["scheme"])
             if key in drawn:
                 continue  # one point per scheme (a search may return a baseline, or one scheme twice)
             drawn.add(key)
