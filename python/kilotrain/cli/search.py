@@ -3,11 +3,12 @@ evolutionary search find for a model and a task under a memory budget (docs/trai
 
     kilotrain search MODEL --dataset NAME --budget 96KB --out scheme.json
                      [--steps 100] [--workers N | --scheduler tcp://HOST:PORT] [--evaluations 300]
-                     [--rerank 8] [--val-fraction 0.2] [--input-size R] [--json]
+                     [--rerank 8] [--val-fraction 0.2] [--metric loss|accuracy] [--input-size R] [--json]
 
-Runs are scored on a validation split held out of the training split (the test split stays for
-``kilotrain train``); the ``--rerank`` best candidates by summed contribution are fine-tuned and
-the best measured one is written. The budget is the all-in peak SRAM that ``kilotrain plan``
+Runs are scored (``--metric``: the loss by default, or the accuracy) on a validation split held
+out of the training split (the test split stays for ``kilotrain train``); the ``--rerank`` best
+candidates by summed contribution are fine-tuned and the best measured one (of those and of the
+analysis' own runs within the budget) is written. The budget is the all-in peak SRAM that ``kilotrain plan``
 reports; the scheme written is taken by ``plan``, ``train`` and ``compile``. The analysis'
 fine-tuning runs are cached under build/search/, so a stopped search resumes; they run in
 ``--workers`` local processes, or on a Dask distributed cluster (``--scheduler``: ``dask
@@ -22,7 +23,7 @@ import json
 from typing import Any
 
 from kilotrain.data.datasets import dataset_arg
-from kilotrain.jobs.search import SearchJob, parse_budget, run_search, write_scheme
+from kilotrain.jobs.search import METRICS, SearchJob, parse_budget, run_search, write_scheme
 
 
 def _search(args: argparse.Namespace) -> int:
@@ -40,6 +41,7 @@ def _search(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         val_fraction=args.val_fraction,
         rerank=args.rerank,
+        metric=args.metric,
     )
     r = run_search(job, progress=not args.json)
     path = write_scheme(r["scheme"], args.out)
@@ -50,8 +52,9 @@ def _search(args: argparse.Namespace) -> int:
     rnd, evo = r["random_search"], r["evolutionary_search"]
     print(
         f"{r['model']} on {r['dataset']}, budget {r['budget_bytes']:,} B: {json.dumps(r['scheme'])} -> {path}\n"
-        f"  peak SRAM {r['peak_sram_bytes']:,} B; validation accuracy {r['validation_accuracy']:.1%} "
-        f"(classifier alone {r['base_accuracy']:.1%}), best of {len(r['rerank'])} re-ranked\n"
+        f"  peak SRAM {r['peak_sram_bytes']:,} B; validation accuracy {r['validation_accuracy']:.1%}, "
+        f"loss {r['validation_loss']:.4f} (classifier alone {r['base_accuracy']:.1%}, {r['base_loss']:.4f}); "
+        f"best by {r['metric']} from the {r['chosen_from']}\n"
         f"  summed contribution at {r['evaluations']} evaluations: evolutionary {evo['score']:+.3f}, "
         f"random {rnd['score']:+.3f}\n"
         f"  {r['analysis_runs']} analysis runs ({r['analysis_cached']} from the cache {r['cache']})"
@@ -87,6 +90,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=float,
         default=0.2,
         help="of the training split, held out to score the runs on (default 0.2; the test split is never used)",
+    )
+    p.add_argument(
+        "--metric",
+        choices=sorted(METRICS),
+        default="loss",
+        help="what the runs are scored on, on the validation split (default loss: it does not saturate)",
     )
     p.add_argument("--input-size", type=int, help="zoo models: input resolution")
     p.add_argument("--limit", type=int, help="at most this many images of the data set")

@@ -134,6 +134,7 @@ class StudyJob:
     workers: int = 1
     scheduler: str | None = None
     evaluations: int = 200
+    metric: str = "loss"  # what the searches score runs on (SearchJob.metric)
 
 
 @dataclass(frozen=True)
@@ -230,6 +231,7 @@ def study_task(task: Task, job: StudyJob, client: Any | None = None, progress: b
             limit=task.limit,
             scheduler=None,
             search_seeds=job.seeds if against != "bias-only" else 1,  # one comparison per task
+            metric=job.metric,
         )
         s = run_search(sj, progress=progress, client=client)
         searches.append({"against": against, **{x: s[x] for x in _SEARCH_KEYS}})
@@ -263,7 +265,17 @@ def study_task(task: Task, job: StudyJob, client: Any | None = None, progress: b
     }
 
 
-_SEARCH_KEYS = ("budget_bytes", "peak_sram_bytes", "scheme", "validation_accuracy", "search_seeds", "evaluations")
+_SEARCH_KEYS = (
+    "budget_bytes",
+    "peak_sram_bytes",
+    "scheme",
+    "validation_accuracy",
+    "validation_loss",
+    "metric",
+    "chosen_from",
+    "search_seeds",
+    "evaluations",
+)
 
 
 def _digest(model_digest: str, task: Task) -> str:
@@ -317,8 +329,10 @@ def render(reports: list[dict[str, Any]], command: str, figure: str | None) -> s
             out.append(f"| {r['row']} | {r['peak_sram_bytes']:,} B | " + " | ".join(cells) + f" | {gap:+.1f} |")
         out += [
             "",
-            "Searched schemes (validation accuracy after re-ranking; summed contribution of the best "
-            "candidate, evolutionary vs random search, same evaluations, per search seed):",
+            "Searched schemes (the chosen scheme's validation accuracy and loss, and where it came from; "
+            "the summed contribution of the best candidate, evolutionary vs random search at the same "
+            "evaluations, per search seed, in the metric's units: accuracy, or loss with its sign "
+            "flipped):",
             "",
         ]
         for s in rep["searches"]:
@@ -327,7 +341,8 @@ def render(reports: list[dict[str, Any]], command: str, figure: str | None) -> s
             wins = sum(e > r for e, r in zip(evo, rnd))
             out.append(
                 f"- ≤ {s['against']} ({s['budget_bytes']:,} B): `{json.dumps(s['scheme'])}` at "
-                f"{s['peak_sram_bytes']:,} B, validation {100 * s['validation_accuracy']:.1f} %; evolutionary "
+                f"{s['peak_sram_bytes']:,} B, validation {100 * s['validation_accuracy']:.1f} %, loss "
+                f"{s['validation_loss']:.4f} (best by {s['metric']}, from the {s['chosen_from']}); evolutionary "
                 f"{statistics.fmean(evo):+.3f} vs random {statistics.fmean(rnd):+.3f} at {s['evaluations']} "
                 f"evaluations (evolutionary higher on {wins} of {len(evo)} seeds)"
             )

@@ -2,10 +2,11 @@
 Sec. 3.3), released; random search as the baseline. Pure algorithms: what an evaluation costs
 (training runs, the planner's memory) is the caller's (:mod:`kilotrain.jobs.search`).
 
-**Contribution analysis.** From the accuracy ``base`` of fine-tuning the classifier alone:
+**Contribution analysis.** From the score ``base`` of fine-tuning the classifier alone (a
+score is higher-is-better: the caller's validation accuracy, or its loss negated):
 
-* ``bias[k]``: the accuracy gained by also updating the biases of the last ``k`` conv layers;
-* ``weight[(i, r)]``: the accuracy gained by also updating the weights of conv layer ``i`` on the
+* ``bias[k]``: the score gained by also updating the biases of the last ``k`` conv layers;
+* ``weight[(i, r)]``: the score gained by also updating the weights of conv layer ``i`` on the
   fraction ``r`` of its output channels (``r`` in 1/8, 1/4, 1/2, 1), over the model whose biases
   are all updated (the caller's analysis measures it so).
 

@@ -12,7 +12,15 @@ from typing import Any
 import pytest
 
 from kilotrain import cli
-from kilotrain.jobs.search import SearchError, parse_budget
+from kilotrain.jobs.search import (
+    PlannerPeaks,
+    SearchError,
+    analysis_schemes,
+    canonical,
+    load_results,
+    parse_budget,
+)
+from kilotrain.jobs.train import load_for_dataset
 
 pytest.importorskip("sklearn")
 
@@ -33,11 +41,17 @@ def test_search_writes_a_scheme_within_budget(
     assert r["analysis_runs"] == 1 + 5 + 5 * 4 and r["analysis_cached"] == 0  # base, 5 depths, 5 layers x 4
     assert r["contributions"]["bias"].keys() == {"1", "2", "3", "4", "5"}
     assert len(r["contributions"]["weight"]) == 20 and r["random_search"]["evaluations"] <= 40
-    # the written scheme is the best measured of the re-ranked candidates, all within budget
+    # the written scheme has the lowest validation loss of the re-ranked candidates and of the
+    # analysis' own runs that fit the budget (each read back from the cache, each fitted by the planner)
     ranked = r["rerank"]
     assert 1 <= len(ranked) <= 8 and all(row["peak_sram_bytes"] <= 12 * 1024 for row in ranked)
-    assert r["validation_accuracy"] == max(row["acc"] for row in ranked)
-    assert r["scheme"] in [row["scheme"] for row in ranked]
+    assert r["metric"] == "loss" and r["validation_loss"] <= min(row["loss"] for row in ranked)
+    cached = load_results(Path(r["cache"]), "scheme")
+    peak = PlannerPeaks(load_for_dataset("zoo:tiny_cnn", "digits", 16), "qemu_m7", 0.01)
+    fitting = [s for s in analysis_schemes(5) if peak(s) <= 12 * 1024]
+    assert r["validation_loss"] <= min(cached[canonical(s)]["loss"] for s in fitting)
+    pool = [row["scheme"] for row in ranked] if r["chosen_from"] == "re-ranking" else fitting
+    assert r["scheme"] in pool and cached[canonical(r["scheme"])]["loss"] == r["validation_loss"]
     assert (
         cli.main(["plan", "zoo:tiny_cnn", "--input-size", "16", "--dataset", "digits", "--scheme", str(out), "--json"])
         == 0
@@ -55,6 +69,12 @@ def test_search_writes_a_scheme_within_budget(
     assert cli.main(argv) == 0
     again = json.loads(capsys.readouterr().out)
     assert again["analysis_cached"] == again["analysis_runs"] and again["scheme"] == r["scheme"]
+
+
+def test_an_unknown_metric_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main([*ARGS, "--budget", "12KB", "--out", str(tmp_path / "s.json"), "--metric", "f1"])
+    assert "invalid choice: 'f1'" in capsys.readouterr().err
 
 
 def test_budget_below_the_smallest_image_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
