@@ -18,14 +18,15 @@
    cached); random search at the same number of evaluations as the baseline.
 3. **Re-ranking**: the summed contributions are an additive estimate; the ``rerank`` best
    candidates of the evolutionary search are fine-tuned as the analysis runs are (same steps,
-   same validation split, cached alike). The scheme written (``--out``; ``plan``, ``train`` and
-   ``compile`` take it) is the best measured (by the metric, then the other one, then memory) of
-   those and of the analysis' own runs that fit the budget (measured already: a bias depth alone
-   or one layer's weights may beat every combination).
+   same validation split, cached alike), and the best measured (by the metric, then the other
+   one, then memory) is the scheme written (``--out``); ``plan``, ``train`` and ``compile`` take
+   it. Only those few: choosing among all ~4n measured analysis runs as well picked the one whose
+   validation loss was luckiest (docs/accuracy.md measures it: 77.5 % on digits-shift's test
+   split against the re-ranked scheme's 85.8 %).
 
 Why the loss by default: the validation split is small (30 images for LFW, 150 for the MNIST
 tasks), so its accuracy moves in steps of 3.3 or 0.7 points and saturates (every LFW run past the
-last 7 biases scores 100 %): most contributions come out 0 and the search has nothing to
+last 21 biases scores 100 %): most contributions come out 0 and the search has nothing to
 maximise. The loss keeps ranking runs that all classify every image right (docs/accuracy.md
 measures both).
 """
@@ -367,9 +368,9 @@ def _search(job: SearchJob, progress: bool, client: Any | None) -> dict[str, Any
     _measure(job, schemes, done, cache, client, "contribution analysis" if progress else None)
     contrib = contributions(done, n_layers, job.metric)
     runs = [_both_searches(job, contrib, peak, seed, progress) for seed in range(job.seed, job.seed + job.search_seeds)]
+    peak.save()
     evo, rnd = runs[0]
     if evo.best is None:
-        peak.save()
         raise SearchError(f"no scheme within --budget {job.budget:,} B was found")
     top = evo.top(contrib, max(job.rerank, 1))
     ranked = [c.scheme(contrib.layers) for c in top]
@@ -383,17 +384,7 @@ def _search(job: SearchJob, progress: bool, client: Any | None) -> dict[str, Any
         }
         for c, s in zip(top, ranked)
     ]
-    order = ranking(job.metric)
-    chosen = min(rows, key=order)
-    chosen_from = "re-ranking"
-    # the analysis' own runs are measured schemes too: the best that fits, if it beats the re-ranked
-    measured = [(s, {**done[canonical(s)], "peak_sram_bytes": 0}) for s in schemes]
-    better = [(s, m) for s, m in measured if order(m)[:2] < order(chosen)[:2]]
-    for s, m in sorted(better, key=lambda x: order(x[1])):
-        if (mem := peak(s)) <= job.budget:
-            chosen, chosen_from = {"scheme": s, "score": None, **m, "peak_sram_bytes": mem}, "analysis"
-            break
-    peak.save()
+    chosen = min(rows, key=ranking(job.metric))
     return {
         "model": graph.name or job.model,
         "dataset": job.dataset,
@@ -404,7 +395,6 @@ def _search(job: SearchJob, progress: bool, client: Any | None) -> dict[str, Any
         "score": chosen["score"],
         "validation_accuracy": chosen["acc"],
         "validation_loss": chosen["loss"],
-        "chosen_from": chosen_from,
         "metric": job.metric,
         "base_accuracy": done[canonical(schemes[0])]["acc"],
         "base_loss": done[canonical(schemes[0])]["loss"],

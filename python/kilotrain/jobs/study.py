@@ -272,7 +272,6 @@ _SEARCH_KEYS = (
     "validation_accuracy",
     "validation_loss",
     "metric",
-    "chosen_from",
     "search_seeds",
     "evaluations",
 )
@@ -329,7 +328,7 @@ def render(reports: list[dict[str, Any]], command: str, figure: str | None) -> s
             out.append(f"| {r['row']} | {r['peak_sram_bytes']:,} B | " + " | ".join(cells) + f" | {gap:+.1f} |")
         out += [
             "",
-            "Searched schemes (the chosen scheme's validation accuracy and loss, and where it came from; "
+            "Searched schemes (the chosen scheme's validation accuracy and loss; "
             "the summed contribution of the best candidate, evolutionary vs random search at the same "
             "evaluations, per search seed, in the metric's units: accuracy, or loss with its sign "
             "flipped):",
@@ -342,7 +341,7 @@ def render(reports: list[dict[str, Any]], command: str, figure: str | None) -> s
             out.append(
                 f"- ≤ {s['against']} ({s['budget_bytes']:,} B): `{json.dumps(s['scheme'])}` at "
                 f"{s['peak_sram_bytes']:,} B, validation {100 * s['validation_accuracy']:.1f} %, loss "
-                f"{s['validation_loss']:.4f} (best by {s['metric']}, from the {s['chosen_from']}); evolutionary "
+                f"{s['validation_loss']:.4f} (best by {s['metric']}); evolutionary "
                 f"{statistics.fmean(evo):+.3f} vs random {statistics.fmean(rnd):+.3f} at {s['evaluations']} "
                 f"evaluations (evolutionary higher on {wins} of {len(evo)} seeds)"
             )

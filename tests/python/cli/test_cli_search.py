@@ -12,15 +12,7 @@ from typing import Any
 import pytest
 
 from kilotrain import cli
-from kilotrain.jobs.search import (
-    PlannerPeaks,
-    SearchError,
-    analysis_schemes,
-    canonical,
-    load_results,
-    parse_budget,
-)
-from kilotrain.jobs.train import load_for_dataset
+from kilotrain.jobs.search import SearchError, parse_budget
 
 pytest.importorskip("sklearn")
 
@@ -41,17 +33,11 @@ def test_search_writes_a_scheme_within_budget(
     assert r["analysis_runs"] == 1 + 5 + 5 * 4 and r["analysis_cached"] == 0  # base, 5 depths, 5 layers x 4
     assert r["contributions"]["bias"].keys() == {"1", "2", "3", "4", "5"}
     assert len(r["contributions"]["weight"]) == 20 and r["random_search"]["evaluations"] <= 40
-    # the written scheme has the lowest validation loss of the re-ranked candidates and of the
-    # analysis' own runs that fit the budget (each read back from the cache, each fitted by the planner)
+    # the written scheme has the lowest validation loss of the re-ranked candidates, all within budget
     ranked = r["rerank"]
     assert 1 <= len(ranked) <= 8 and all(row["peak_sram_bytes"] <= 12 * 1024 for row in ranked)
-    assert r["metric"] == "loss" and r["validation_loss"] <= min(row["loss"] for row in ranked)
-    cached = load_results(Path(r["cache"]), "scheme")
-    peak = PlannerPeaks(load_for_dataset("zoo:tiny_cnn", "digits", 16), "qemu_m7", 0.01)
-    fitting = [s for s in analysis_schemes(5) if peak(s) <= 12 * 1024]
-    assert r["validation_loss"] <= min(cached[canonical(s)]["loss"] for s in fitting)
-    pool = [row["scheme"] for row in ranked] if r["chosen_from"] == "re-ranking" else fitting
-    assert r["scheme"] in pool and cached[canonical(r["scheme"])]["loss"] == r["validation_loss"]
+    assert r["metric"] == "loss" and r["validation_loss"] == min(row["loss"] for row in ranked)
+    assert r["scheme"] in [row["scheme"] for row in ranked]
     assert (
         cli.main(["plan", "zoo:tiny_cnn", "--input-size", "16", "--dataset", "digits", "--scheme", str(out), "--json"])
         == 0
