@@ -296,11 +296,16 @@ def _biases(k: int) -> dict[str, Any]:
     return {"n_bias_update": k, "weight_layers": [], "ratios": []}
 
 
+def _weights(n_layers: int, i: int, r: float) -> dict[str, Any]:
+    """The scheme that updates every bias and conv layer ``i``'s weights on the fraction ``r``."""
+    return {"n_bias_update": n_layers, "weight_layers": [i], "ratios": [r]}
+
+
 def analysis_schemes(n_layers: int) -> list[dict[str, Any]]:
     """The contribution analysis' schemes: classifier only, every bias depth (the last is every
     layer's bias), each layer's weights at each ratio on top of every bias."""
     out = [_biases(k) for k in range(n_layers + 1)]
-    out += [{"n_bias_update": n_layers, "weight_layers": [i], "ratios": [r]} for i in range(n_layers) for r in RATIOS]
+    out += [_weights(n_layers, i, r) for i in range(n_layers) for r in RATIOS]
     return out
 
 
@@ -317,11 +322,7 @@ def contributions(done: dict[str, dict[str, float]], n_layers: int, metric: str)
     base = value[canonical(_biases(0))]
     all_bias = value[canonical(_biases(n_layers))]
     bias = {k: value[canonical(_biases(k))] - base for k in range(1, n_layers + 1)}
-    weight = {
-        (i, r): value[canonical({"n_bias_update": n_layers, "weight_layers": [i], "ratios": [r]})] - all_bias
-        for i in range(n_layers)
-        for r in RATIOS
-    }
+    weight = {(i, r): value[canonical(_weights(n_layers, i, r))] - all_bias for i in range(n_layers) for r in RATIOS}
     return Contributions(base, bias, weight)
 
 
