@@ -55,15 +55,51 @@ def data_file(relative: str) -> Path:
     )
 
 
-def source_fingerprint() -> str:
-    """A digest of the package's and the firmware's sources (names and contents): caches of
-    figures the code computes (the search's planner peaks) are keyed by it."""
+def imported_modules(module: str) -> list[Path]:
+    """The source files of the kilotrain ``module`` and of every kilotrain module it imports,
+    transitively, read from the import statements (those inside functions too), with each
+    package's ``__init__.py``: the code that can change what ``module`` computes."""
+    import ast
+
+    package = REPO_ROOT / "python"
+
+    def source(name: str) -> Path | None:
+        base = package.joinpath(*name.split("."))
+        for f in (base.with_suffix(".py"), base / "__init__.py"):
+            if f.is_file():
+                return f
+        return None
+
+    seen: dict[str, Path] = {}
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        f = source(name)
+        if name in seen or f is None:
+            continue
+        seen[name] = f
+        parts = name.split(".")
+        todo += [".".join(parts[:i]) for i in range(1, len(parts))]  # the packages it lives in
+        for node in ast.walk(ast.parse(f.read_text(), str(f))):
+            if isinstance(node, ast.Import):
+                todo += [a.name for a in node.names if a.name.split(".")[0] == "kilotrain"]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("kilotrain"):
+                todo += [str(node.module), *(f"{node.module}.{a.name}" for a in node.names)]
+    return sorted(seen.values())
+
+
+def source_fingerprint(module: str) -> str:
+    """A digest of the sources (names and contents) that can change what ``module`` computes:
+    the firmware's, the package's templates and C, and the Python of ``module`` and of what it
+    imports (:func:`imported_modules`). Caches of figures the code computes are keyed by it (the
+    search's planner peaks by ``kilotrain.jobs.plan``'s: an edit of the search keeps them)."""
     import hashlib
 
     h = hashlib.sha256()
-    roots = (REPO_ROOT / "python" / "kilotrain", REPO_ROOT / "firmware", REPO_ROOT / "include")
-    for root in roots:
-        for f in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".py", ".c", ".h", ".j2", ".S")):
-            h.update(str(f.relative_to(REPO_ROOT)).encode())
-            h.update(f.read_bytes())
+    pkg = REPO_ROOT / "python" / "kilotrain"
+    files = [p for root in (pkg, REPO_ROOT / "firmware", REPO_ROOT / "include") for p in root.rglob("*") if p.is_file()]
+    files = [p for p in files if p.suffix in (".c", ".h", ".j2", ".S")] + imported_modules(module)
+    for f in sorted(files):
+        h.update(str(f.relative_to(REPO_ROOT)).encode())
+        h.update(f.read_bytes())
     return h.hexdigest()

@@ -264,12 +264,13 @@ _PEAKS: dict[tuple[str, str, float], dict[str, int]] = {}
 class PlannerPeaks:
     """A scheme's all-in peak SRAM on a board, as ``kilotrain plan`` reports it, cached: in the
     process and in ``build/search/peaks-*.json`` (keyed by the model, board and lr and by a
-    fingerprint of the package's and firmware's sources, so an edit invalidates it)."""
+    fingerprint of the firmware's sources and of the planner's modules, so an edit of what
+    :func:`image_budget` runs invalidates it, and one of the search alone does not)."""
 
     def __init__(self, graph: Graph, board: str, lr: float) -> None:
         self.graph, self.board, self.lr = graph, memory.board_memory(board), lr
         key = (graph.digest(), board, lr)
-        text = json.dumps([*key, source_fingerprint()])
+        text = json.dumps([*key, source_fingerprint(image_budget.__module__)])
         self.path = build_dir() / "search" / f"peaks-{hashlib.sha256(text.encode()).hexdigest()[:16]}.json"
         if key not in _PEAKS:
             try:
