@@ -153,6 +153,33 @@ def random_search(
     return ev.result
 
 
+def contribution_seeds(c: Contributions) -> list[Candidate]:
+    """Candidates built from the analysis alone: the weights of the ``m`` layers whose best
+    ratio contributes most (each at that ratio; only layers that contribute more than 0), for
+    ``m`` = 1, 2, 4, ... up to every such layer, each with two bias depths: the shallowest that
+    reaches the deepest chosen layer (backpropagation goes there anyway, so it is the cheapest)
+    and the best-scoring one from there down. They put schemes that update many layers, which
+    mutation reaches only after many generations, into the first population; whether they fit
+    the budget is the search's to measure."""
+    layers = c.layers
+    if not c.bias or not layers:
+        return []
+    n = max(c.bias)
+    best = {i: max(RATIOS, key=lambda r: c.weight[(i, r)]) for i in layers}
+    ranked = sorted((i for i in layers if c.weight[(i, best[i])] > 0), key=lambda i: -c.weight[(i, best[i])])
+    out: list[Candidate] = []
+    m = 1
+    while ranked and m < 2 * len(ranked):
+        chosen = set(ranked[:m])
+        genes = tuple(best[i] if i in chosen else 0.0 for i in layers)
+        deep = [k for k in c.bias if k >= n - min(chosen)] or [n]
+        for depth in (min(deep), max(deep, key=lambda k: c.bias[k])):
+            if Candidate(depth, genes) not in out:
+                out.append(Candidate(depth, genes))
+        m *= 2
+    return out
+
+
 def evolutionary_search(
     c: Contributions,
     memory: Callable[[dict[str, Any]], int],
@@ -161,20 +188,22 @@ def evolutionary_search(
     seed: int = 0,
     population: int = 24,
     parents: int = 8,
-    p_mutate: float = 0.15,
+    p_mutate: float | None = None,
     on_eval: Callable[[SearchResult], None] | None = None,
 ) -> SearchResult:
     """The evolutionary search of the paper: a population of feasible candidates (the seeds:
-    classifier-only, every analysed bias depth alone, then random draws); each generation keeps
-    the ``parents`` best by score and fills the rest with children (uniform crossover of two
-    parents, then each gene mutated with probability ``p_mutate``) that fit the budget, until
-    ``evaluations`` memories were measured; ``on_eval`` sees the result so far after each."""
+    classifier-only, every analysed bias depth alone, :func:`contribution_seeds`, then random
+    draws); each generation keeps the ``parents`` best by score and fills the rest with
+    children (uniform crossover of two parents, then each gene mutated with probability
+    ``p_mutate``, by default 1 / the number of genes: one change per child on average) that
+    fit the budget, until ``evaluations`` memories were measured; ``on_eval`` sees the result
+    so far after each. Why these seeds and this rate: docs/training.md."""
     rng = random.Random(seed)
     ev = _Evaluator(c, memory, budget, evaluations, on_eval)
     n, biases = len(ev.layers), sorted(c.bias)
+    p = 1.0 / (n + 1) if p_mutate is None else p_mutate
     pop: list[Candidate] = []
-    for k in [0, *biases]:
-        cand = Candidate(k, (0.0,) * n)
+    for cand in [Candidate(k, (0.0,) * n) for k in [0, *biases]] + contribution_seeds(c):
         if cand not in pop and ev.feasible(cand):
             pop.append(cand)
     tries = 0
@@ -192,12 +221,12 @@ def evolutionary_search(
             tries += 1
             a, b = rng.choice(elite), rng.choice(elite)
             n_bias = a.n_bias if rng.random() < 0.5 else b.n_bias
-            if rng.random() < p_mutate:
+            if rng.random() < p:
                 n_bias = rng.choice(biases or [0])
             genes = []
             for ra, rb in zip(a.ratios, b.ratios):
                 g = ra if rng.random() < 0.5 else rb
-                genes.append(rng.choice(CHOICES) if rng.random() < p_mutate else g)
+                genes.append(rng.choice(CHOICES) if rng.random() < p else g)
             child = Candidate(n_bias, tuple(genes))
             if child not in elite and child not in children and ev.feasible(child):
                 children.append(child)
