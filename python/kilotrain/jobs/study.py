@@ -54,7 +54,7 @@ from kilotrain.jobs.train import TrainJob, load_for_dataset
 from kilotrain.model.irfile import save_graph
 from kilotrain.model.load import load_model
 from kilotrain.paths import REPO_ROOT, build_dir, data_file
-from kilotrain.training.head import new_head
+from kilotrain.training.head import LOGIT_RANGE, new_head
 from kilotrain.training.scheme import scheme_layers
 
 #: Training modes, as ``kilotrain train --mode`` names them, in the table's column order.
@@ -362,8 +362,8 @@ def _source_line(src: dict[str, Any] | None) -> list[str]:
     if "from" in src:
         head = f", a fresh {src['new_head']}-way classifier" if src["new_head"] else ""
         return [
-            f"Model: `{src['from']}` resized to {src['input_size']} px{head} (seeded, its logits' scale "
-            f"calibrated on 16 training images; digest {src['digest'][:12]}…).",
+            f"Model: `{src['from']}` resized to {src['input_size']} px{head} (seeded; its logits span "
+            f"±{LOGIT_RANGE:g} or 16 training images' float logits if wider; digest {src['digest'][:12]}…).",
             "",
         ]
     return [
