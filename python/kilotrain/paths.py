@@ -80,11 +80,12 @@ def imported_modules(module: str) -> list[Path]:
         seen[name] = f
         parts = name.split(".")
         todo += [".".join(parts[:i]) for i in range(1, len(parts))]  # the packages it lives in
+        ours = lambda name: name.split(".")[0] == "kilotrain"  # noqa: E731
         for node in ast.walk(ast.parse(f.read_text(), str(f))):
             if isinstance(node, ast.Import):
-                todo += [a.name for a in node.names if a.name.split(".")[0] == "kilotrain"]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("kilotrain"):
-                todo += [str(node.module), *(f"{node.module}.{a.name}" for a in node.names)]
+                todo += [a.name for a in node.names if ours(a.name)]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and ours(node.module):
+                todo += [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
     return sorted(seen.values())
 
 

@@ -172,7 +172,7 @@ def contribution_seeds(c: Contributions) -> list[Candidate]:
     while ranked and m < 2 * len(ranked):
         chosen = set(ranked[:m])
         genes = tuple(best[i] if i in chosen else 0.0 for i in layers)
-        deep = [k for k in c.bias if k >= n - min(chosen)] or [n]
+        deep = [k for k in c.bias if k >= n - min(chosen)]  # holds n at least
         for depth in (min(deep), max(deep, key=lambda k: c.bias[k])):
             if Candidate(depth, genes) not in out:
                 out.append(Candidate(depth, genes))
