@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from kilotrain import cli
-from kilotrain.jobs.search import SearchError, parse_budget
+from kilotrain.jobs.search import SearchError, fitting_depths, parse_budget, ranking
 
 pytest.importorskip("sklearn")
 
@@ -35,9 +35,14 @@ def test_search_writes_a_scheme_within_budget(
     assert len(r["contributions"]["weight"]) == 20 and r["random_search"]["evaluations"] <= 40
     # the written scheme has the lowest validation loss of the re-ranked candidates, all within budget
     ranked = r["rerank"]
-    assert 1 <= len(ranked) <= 8 and all(row["peak_sram_bytes"] <= 12 * 1024 for row in ranked)
+    assert 1 <= len(ranked) <= 8 + 6 and all(row["peak_sram_bytes"] <= 12 * 1024 for row in ranked)
     assert r["metric"] == "loss" and r["validation_loss"] == min(row["loss"] for row in ranked)
     assert r["scheme"] in [row["scheme"] for row in ranked]
+    # the analysis' bias depths that fit are ranked too (measured already: their analysis runs)
+    depths = [row for row in ranked if not row["scheme"]["weight_layers"]]
+    assert {row["scheme"]["n_bias_update"] for row in depths} <= set(range(6)) and 0 in {
+        row["scheme"]["n_bias_update"] for row in depths
+    }
     assert (
         cli.main(["plan", "zoo:tiny_cnn", "--input-size", "16", "--dataset", "digits", "--scheme", str(out), "--json"])
         == 0
@@ -69,6 +74,20 @@ def test_budget_below_the_smallest_image_is_one_line(tmp_path: Path, capsys: pyt
     err = capsys.readouterr().err.strip()
     assert err.startswith("kilotrain: error: --budget 2,048 B is below") and "(the classifier alone): " in err
     assert "\n" not in err and not (tmp_path / "s.json").exists()
+
+
+def test_the_bias_depths_that_fit_join_the_ranking() -> None:
+    """Every plain bias depth whose peak fits (the classifier alone included), none that does not:
+    where the summed contributions mislead, a measured bias depth can still be the answer."""
+    peaks = {0: 100, 1: 150, 2: 300, 3: 200, 4: 500}  # not monotonic: a deeper depth can need less
+    depths = fitting_depths(4, lambda s: peaks[s["n_bias_update"]], 200)
+    assert [d["n_bias_update"] for d in depths] == [0, 1, 3]
+    assert all(d["weight_layers"] == [] and d["ratios"] == [] for d in depths)
+    rows = [{"acc": 0.9, "loss": 0.8, "peak_sram_bytes": 180}] + [
+        {"acc": a, "loss": lo, "peak_sram_bytes": peaks[d["n_bias_update"]]}
+        for d, (a, lo) in zip(depths, [(0.85, 0.35), (0.88, 0.32), (0.5, 1.6)])
+    ]
+    assert min(rows, key=ranking("loss"))["loss"] == 0.32 and min(rows, key=ranking("accuracy"))["acc"] == 0.9
 
 
 @pytest.mark.parametrize("text,want", [("96KB", 98304), ("98304", 98304), ("0.5 MB", 524288), ("100b", 100)])

@@ -13,7 +13,18 @@ import pytest
 from kilotrain import cli
 from kilotrain.data import datasets
 from kilotrain.jobs.convert import ConvertJob
-from kilotrain.jobs.study import BEGIN, END, MODES, StudyJob, Task, plot, run_study, study_task, write_report
+from kilotrain.jobs.study import (
+    BEGIN,
+    END,
+    MODES,
+    StudyJob,
+    Task,
+    paired_gap,
+    plot,
+    run_study,
+    study_task,
+    write_report,
+)
 from kilotrain.jobs.train import TrainJob, load_for_dataset, run_training
 from kilotrain.paths import build_dir
 
@@ -68,8 +79,21 @@ def test_a_small_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: 
     assert "Source model: zoo:tiny_cnn trained 24 epochs on `digits:0-4`" in text
     assert text.startswith("# Accuracy\n\nintro\n\n") and text.endswith("## Analysis\n\nkept\n") and "old" not in text
     assert f"| {last} | {rows[last]['peak_sram_bytes']:,} B |" in text and "evolutionary" in text
+    gap, se = paired_gap(rows[last]["accuracy"]["int8"], rows[last]["accuracy"]["fp32"])
+    assert f" | {gap:+.1f} ± {se:.1f} |\n" in text
     png = plot([rep], tmp_path / "accuracy.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_int8_gap_is_paired_seed_by_seed() -> None:
+    """int8 - fp32 is averaged seed by seed (both modes see each seed's image order) with the
+    standard error of that mean: a seed where fp32 diverges shows as a wide error, not a gap."""
+    gap, se = paired_gap([0.80, 0.90, 0.85], [0.70, 0.90, 0.85])
+    assert gap == pytest.approx(10 / 3) and se == pytest.approx(10 / 3)  # stdev(10, 0, 0) / sqrt(3)
+    assert paired_gap([0.5, 0.6], [0.4, 0.5]) == pytest.approx((10.0, 0.0))
+    assert paired_gap([0.5], [0.75]) == pytest.approx((-25.0, 0.0))
+    with pytest.raises(ValueError):
+        paired_gap([0.5, 0.6], [0.5])
 
 
 def test_study_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
