@@ -7,7 +7,8 @@ evolutionary search find for a model and a task under a memory budget (docs/trai
 
 Runs are scored (``--metric``: the loss by default, or the accuracy) on a validation split held out
 of the training split (the test split stays for ``kilotrain train``); the ``--rerank`` best
-candidates by summed contribution are fine-tuned and the best measured one is written. The budget
+candidates by summed contribution are fine-tuned and the best measured one (beside the analysis'
+bias depths that fit, measured already) is written. The budget
 is the all-in peak SRAM that ``kilotrain plan`` reports; the scheme written is taken by ``plan``,
 ``train`` and ``compile``. The analysis' fine-tuning runs are cached under build/search/, so a
 stopped search resumes; they run in ``--workers`` local processes, or on a Dask distributed cluster
@@ -53,7 +54,7 @@ def _search(args: argparse.Namespace) -> int:
         f"{r['model']} on {r['dataset']}, budget {r['budget_bytes']:,} B: {json.dumps(r['scheme'])} -> {path}\n"
         f"  peak SRAM {r['peak_sram_bytes']:,} B; validation accuracy {r['validation_accuracy']:.1%}, "
         f"loss {r['validation_loss']:.4f} (classifier alone {r['base_accuracy']:.1%}, {r['base_loss']:.4f}); "
-        f"best by {r['metric']} of {len(r['rerank'])} re-ranked\n"
+        f"best by {r['metric']} of {r['reranked']} re-ranked and {len(r['rerank']) - r['reranked']} bias depths\n"
         f"  summed contribution at {r['evaluations']} evaluations: evolutionary {evo['score']:+.3f}, "
         f"random {rnd['score']:+.3f}\n"
         f"  {r['analysis_runs']} analysis runs ({r['analysis_cached']} from the cache {r['cache']})"

@@ -399,6 +399,7 @@ def _search(job: SearchJob, progress: bool, client: Any | None) -> dict[str, Any
         for c, s in zip(top, ranked)
     ]
     seen = {canonical(r["scheme"]) for r in rows}
+    n_top = len(rows)
     rows += [
         {"scheme": d, "score": contrib.bias.get(d["n_bias_update"], 0.0), "peak_sram_bytes": p, **done[canonical(d)]}
         for d, p in zip(depths, map(peak, depths))
@@ -423,7 +424,8 @@ def _search(job: SearchJob, progress: bool, client: Any | None) -> dict[str, Any
         "search_seeds": [
             {"seed": job.seed + i, "evolutionary": e.score, "random": r.score} for i, (e, r) in enumerate(runs)
         ],
-        "rerank": rows,
+        "rerank": rows,  # the re-ranked candidates, then the bias depths that fit
+        "reranked": n_top,
         "evaluations": evo.evaluations,
         "analysis_runs": len(schemes),
         "analysis_cached": cached,
